@@ -1,0 +1,58 @@
+# guardbot developer tasks (GNU make).
+#
+#   make setup   create .venv and install guardbot with its dev extras
+#   make test    run the test suite (PYTEST_ARGS="-k foo -x" to pass options)
+#   make lint    ruff check, ruff format --check, mypy
+#   make format  reformat and autofix with ruff
+#   make run     replay the demo scenario with `guardbot simulate`
+#   make bench   run the engine throughput benchmark
+#   make clean   remove the venv, caches and build artefacts
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+LINT_PATHS := $(wildcard guardbot tests bench)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help setup test lint format run bench clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# The venv is (re)built only when pyproject.toml changes, so repeated
+# `make test` / `make lint` do not reinstall anything.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "guardbot needs Python >= 3.11 (PYTHON=$(PYTHON) is $$($(PYTHON) --version 2>&1))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy guardbot
+
+format: $(STAMP)
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+run: $(STAMP)
+	$(BIN)/guardbot simulate --pretty examples/scenarios/demo.jsonl
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine_throughput.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info guardbot.egg-info
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

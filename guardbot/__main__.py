@@ -1,0 +1,5 @@
+"""``python -m guardbot``: the command line."""
+
+from guardbot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,380 @@
+"""``guardbot calc``: validate a margin-snapshot request and compute it (interfaces.md §1).
+
+:func:`parse_calc_input` turns the decoded JSON object into a :class:`CalcInput`, refusing bad input
+with an :class:`~guardbot.errors.InputError` whose field path names the exact spot
+(``positions[1].entryPrice: must be > 0, got "-5"``). :func:`compute` runs the core snapshot and
+:func:`run_calc` returns the output object of the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from guardbot.core.num import ONE, ZERO, decimal_context, parse_decimal
+from guardbot.core.position import Position
+from guardbot.core.profiles import Profile, get_profile
+from guardbot.core.snapshot import AccountView, PositionView, snapshot
+from guardbot.core.tiers import TierTable
+from guardbot.errors import GuardbotError, InputError
+from guardbot.tiersource import BundledTiers, load_bundled
+
+__all__ = [
+    "CalcInput",
+    "CalcResult",
+    "PositionInput",
+    "compute",
+    "parse_calc_input",
+    "run_calc",
+]
+
+#: ccxt unified symbol of a linear contract: ``BASE/QUOTE:SETTLE`` with an optional expiry suffix.
+_SYMBOL = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._]*/[A-Za-z0-9][A-Za-z0-9._]*:[A-Za-z0-9][A-Za-z0-9._]*(-[A-Za-z0-9]+)?"
+)
+#: Input numbers are bounded so that no product or quotient the engine forms can leave the
+#: arithmetic context (which would be an exception, not an answer).
+_MAX = Decimal("1e18")
+_MIN = Decimal("1e-18")
+
+BundledLoader = Callable[[str], BundledTiers]
+
+
+@dataclass(frozen=True, slots=True)
+class PositionInput:
+    """One validated position of the request."""
+
+    symbol: str
+    sign: int
+    contracts: Decimal
+    contract_size: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    margin_mode: str
+    leverage: Decimal
+    #: The isolated wallet (margin assigned to the position); zero for a cross position.
+    isolated_wallet: Decimal
+    table: TierTable
+    #: ``asOf`` of the bundled snapshot the table came from; None for a table given in the input.
+    bundled_as_of: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CalcInput:
+    """A validated ``guardbot calc`` request."""
+
+    profile: Profile
+    maker_fee: Decimal
+    taker_fee: Decimal
+    wallet: Decimal
+    positions: tuple[PositionInput, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CalcResult:
+    input: CalcInput
+    positions: list[PositionView]
+    account: AccountView
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "positions": [view.to_json() for view in self.positions],
+            "account": self.account.to_json(),
+        }
+
+
+def run_calc(obj: object, *, bundled: BundledLoader = load_bundled) -> dict[str, object]:
+    """The output object of ``guardbot calc`` for the decoded input ``obj``."""
+    return compute(parse_calc_input(obj, bundled=bundled)).to_json()
+
+
+def compute(request: CalcInput) -> CalcResult:
+    """Run the core snapshot over a validated request."""
+    with decimal_context():
+        positions = []
+        for p in request.positions:
+            pos = Position(p.symbol, p.table, p.margin_mode, p.leverage, p.contract_size)
+            pos.set_size(p.sign, p.contracts, p.entry_price)
+            pos.isolated_wallet = p.isolated_wallet
+            positions.append(pos)
+        marks = [p.mark_price for p in request.positions]
+        views, account = snapshot(
+            request.profile, request.taker_fee, request.wallet, positions, marks
+        )
+    return CalcResult(request, views, account)
+
+
+def parse_calc_input(obj: object, *, bundled: BundledLoader = load_bundled) -> CalcInput:
+    """Validate the decoded input object of ``guardbot calc``.
+
+    ``bundled`` loads the bundled tier snapshot of a profile; it is called only when a position's
+    symbol has no table in ``tiers``.
+    """
+    if not isinstance(obj, Mapping):
+        raise InputError("input", f"must be a JSON object, got {_show(obj)}")
+    with decimal_context():
+        raw_profile = obj.get("profile")
+        profile = get_profile("binance" if raw_profile is None else raw_profile, "profile")
+        maker, taker = _parse_fees(obj.get("fees"))
+        tables = _parse_tiers(obj.get("tiers"), profile)
+        positions = _parse_positions(obj, profile, tables, bundled)
+        has_cross = any(p.margin_mode == "cross" for p in positions)
+        wallet = _parse_wallet(obj.get("account"), has_cross)
+    return CalcInput(profile, maker, taker, wallet, positions)
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def _parse_fees(raw: object) -> tuple[Decimal, Decimal]:
+    if raw is None:
+        return ZERO, ZERO
+    if not isinstance(raw, Mapping):
+        raise InputError(
+            "fees", f'must be an object like {{"maker": 0.0002, "taker": 0.0005}}, got {_show(raw)}'
+        )
+    rates = []
+    for key in ("maker", "taker"):
+        rate = _number(raw, key, "fees", default=ZERO)
+        if not ZERO <= rate < ONE:
+            raise InputError(f"fees.{key}", f"must be >= 0 and < 1, got {_show(raw[key])}")
+        rates.append(rate)
+    return rates[0], rates[1]
+
+
+def _parse_tiers(raw: object, profile: Profile) -> dict[str, TierTable]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise InputError("tiers", f"must be an object of symbol -> tier list, got {_show(raw)}")
+    tables = {}
+    for symbol, rows in raw.items():
+        where = f"tiers[{json.dumps(symbol)}]"
+        if not _SYMBOL.fullmatch(symbol):
+            raise InputError(where, _symbol_message(symbol))
+        try:
+            table = TierTable.from_ccxt(symbol, rows, derive_cum=profile.deducts_cum)
+        except InputError as exc:
+            raise exc.under(where) from None
+        for i, tier in enumerate(table.tiers):
+            for name, value in (
+                ("minNotional", tier.floor),
+                ("maxNotional", tier.cap),
+                ("maintenanceMarginRate", tier.mmr),
+                ("maxLeverage", tier.max_leverage),
+                ("maintenanceAmount", tier.cum),
+            ):
+                _check_range(value, f"{where}[{i}].{name}", value)
+        tables[symbol] = table
+    return tables
+
+
+def _parse_positions(
+    obj: Mapping[str, object],
+    profile: Profile,
+    tables: Mapping[str, TierTable],
+    bundled: BundledLoader,
+) -> tuple[PositionInput, ...]:
+    raw = obj.get("positions")
+    if raw is None:
+        raise InputError("positions", "is required (a list of positions)")
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise InputError("positions", f"must be a list, got {_show(raw)}")
+    resolver = _TableResolver(profile, tables, bundled)
+    seen: set[str] = set()
+    result = []
+    for i, item in enumerate(raw):
+        position = _parse_position(item, f"positions[{i}]", resolver, seen)
+        seen.add(position.symbol)
+        result.append(position)
+    return tuple(result)
+
+
+def _parse_position(
+    raw: object, where: str, resolver: _TableResolver, seen: set[str]
+) -> PositionInput:
+    if not isinstance(raw, Mapping):
+        raise InputError(where, f"must be an object, got {_show(raw)}")
+    symbol = raw.get("symbol")
+    if symbol is None:
+        raise InputError(f"{where}.symbol", "is required")
+    if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol):
+        raise InputError(f"{where}.symbol", _symbol_message(symbol))
+    if symbol in seen:
+        raise InputError(
+            f"{where}.symbol",
+            f"duplicate position for {symbol} (one-way mode holds one position per symbol)",
+        )
+    table, default_size, as_of = resolver.resolve(symbol, f"{where}.symbol")
+
+    side = _choice(raw, "side", where, ("long", "short"))
+    contracts = _number(raw, "contracts", where, positive=True)
+    contract_size = _number(raw, "contractSize", where, positive=True, default=default_size)
+    entry = _number(raw, "entryPrice", where, positive=True)
+    mark = _number(raw, "markPrice", where, positive=True)
+    mode = _choice(raw, "marginMode", where, ("cross", "isolated"), default="cross")
+
+    leverage = _number(raw, "leverage", where)
+    max_leverage = table.tiers[0].max_leverage
+    if leverage < 1:
+        raise InputError(f"{where}.leverage", f"must be >= 1, got {_show(raw['leverage'])}")
+    if leverage > max_leverage:
+        raise InputError(
+            f"{where}.leverage",
+            f"must be <= {max_leverage} (the max leverage of {symbol}), "
+            f"got {_show(raw['leverage'])}",
+        )
+
+    isolated_wallet = ZERO
+    if mode == "isolated":
+        given = _isolated_wallet(raw, where)
+        # Without it, the position holds what opening it at its leverage assigned (interfaces §1).
+        isolated_wallet = contracts * contract_size * entry / leverage if given is None else given
+    return PositionInput(
+        symbol=symbol,
+        sign=1 if side == "long" else -1,
+        contracts=contracts,
+        contract_size=contract_size,
+        entry_price=entry,
+        mark_price=mark,
+        margin_mode=mode,
+        leverage=leverage,
+        isolated_wallet=isolated_wallet,
+        table=table,
+        bundled_as_of=as_of,
+    )
+
+
+def _isolated_wallet(raw: Mapping[str, object], where: str) -> Decimal | None:
+    """``collateral`` or its alias ``isolatedWallet``; both given must agree."""
+    found = [key for key in ("collateral", "isolatedWallet") if raw.get(key) is not None]
+    values = [_number(raw, key, where, positive=True) for key in found]
+    if len(values) == 2 and values[0] != values[1]:
+        raise InputError(
+            f"{where}.isolatedWallet",
+            f"conflicts with collateral ({_show(raw['collateral'])}); give one of them",
+        )
+    return values[0] if values else None
+
+
+def _parse_wallet(raw: object, has_cross: bool) -> Decimal:
+    if raw is None:
+        if has_cross:
+            raise InputError("account.wallet", "is required when a position is in cross mode")
+        return ZERO
+    if not isinstance(raw, Mapping):
+        raise InputError("account", f'must be an object like {{"wallet": 10000}}, got {_show(raw)}')
+    if raw.get("wallet") is None and has_cross:
+        raise InputError("account.wallet", "is required when a position is in cross mode")
+    wallet = _number(raw, "wallet", "account", default=ZERO)
+    if wallet < 0:
+        raise InputError("account.wallet", f"must be >= 0, got {_show(raw['wallet'])}")
+    return wallet
+
+
+class _TableResolver:
+    """Finds a symbol's tier table: the input's ``tiers`` first, then the bundled snapshot."""
+
+    def __init__(
+        self, profile: Profile, tables: Mapping[str, TierTable], bundled: BundledLoader
+    ) -> None:
+        self._profile = profile
+        self._tables = tables
+        self._loader = bundled
+        self._bundled: BundledTiers | None = None
+
+    def resolve(self, symbol: str, field: str) -> tuple[TierTable, Decimal, str | None]:
+        """(table, default contract size, bundled asOf or None)."""
+        table = self._tables.get(symbol)
+        if table is not None:
+            return table, ONE, None
+        name = self._profile.name
+        if self._bundled is None:
+            try:
+                self._bundled = self._loader(name)
+            except GuardbotError as exc:
+                raise InputError(
+                    field, f"no tier table for {symbol}: give one in tiers ({exc})"
+                ) from None
+        bundled = self._bundled
+        table = bundled.tables.get(symbol)
+        if table is None:
+            raise InputError(
+                field,
+                f"no tier table for {symbol}: give one in tiers (the bundled {name} tiers "
+                f"as of {bundled.as_of} do not list it)",
+            )
+        return table, bundled.contract_size(symbol), bundled.as_of
+
+
+# --- field helpers ----------------------------------------------------------------------------
+
+
+def _number(
+    obj: Mapping[str, object],
+    key: str,
+    where: str,
+    *,
+    positive: bool = False,
+    default: Decimal | None = None,
+) -> Decimal:
+    field = f"{where}.{key}"
+    raw = obj.get(key)
+    if raw is None:
+        if default is not None:
+            return default
+        raise InputError(field, "is required" if key not in obj else "is required, got null")
+    value = parse_decimal(raw, field)
+    if positive and value <= 0:
+        raise InputError(field, f"must be > 0, got {_show(raw)}")
+    _check_range(value, field, raw)
+    return value
+
+
+def _check_range(value: Decimal, field: str, raw: object) -> None:
+    magnitude = abs(value)
+    if magnitude > _MAX or (magnitude and magnitude < _MIN):
+        raise InputError(field, f"is out of range (1e-18 to 1e18 in magnitude), got {_show(raw)}")
+
+
+def _choice(
+    obj: Mapping[str, object],
+    key: str,
+    where: str,
+    allowed: tuple[str, ...],
+    *,
+    default: str | None = None,
+) -> str:
+    field = f"{where}.{key}"
+    raw = obj.get(key)
+    if raw is None:
+        if default is not None:
+            return default
+        raise InputError(field, "is required" if key not in obj else "is required, got null")
+    if raw not in allowed:
+        options = " or ".join(json.dumps(a) for a in allowed)
+        raise InputError(field, f"must be {options}, got {_show(raw)}")
+    return str(raw)
+
+
+def _symbol_message(symbol: object) -> str:
+    return f'must be a ccxt unified symbol like "BTC/USDT:USDT", got {_show(symbol)}'
+
+
+def _show(value: object) -> str:
+    """A short JSON-like rendering of an input value for error messages (always one line)."""
+    if isinstance(value, str):
+        text = json.dumps(value[:40], ensure_ascii=False)
+        return text if len(value) <= 40 else text[:-1] + '..."'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, Sequence):
+        return "a list"
+    return str(value)[:40]

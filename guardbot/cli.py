@@ -1,0 +1,317 @@
+"""The ``guardbot`` command line: ``calc``, ``simulate`` and ``--version``.
+
+Error contract (interfaces.md): bad input never produces a traceback. It produces exit status 2
+and exactly one line on stderr, ``guardbot <command>: <field>: <message>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO, cast
+
+from guardbot import __version__
+from guardbot.core.num import fmt
+from guardbot.errors import GuardbotError
+
+if TYPE_CHECKING:
+    from guardbot.calc import CalcResult
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _UsageError(Exception):
+    """A command-line usage problem, reported like any other bad input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports usage errors as one line instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see {self.prog} --help)")
+
+
+class _BadInput(Exception):
+    """Input that could not be read or decoded; ``str()`` is the one-line report."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = _build_parser()
+    command = "guardbot"
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except _UsageError as exc:
+            _report(command, str(exc))
+            return EXIT_USAGE
+        if args.command is None:
+            _report(command, "a command is required: calc or simulate (see guardbot --help)")
+            return EXIT_USAGE
+        command = f"guardbot {args.command}"
+        try:
+            if args.command == "calc":
+                return _calc(args.file, pretty=args.pretty)
+            return _simulate(args.file, pretty=args.pretty)
+        except (GuardbotError, _BadInput) as exc:
+            _report(command, str(exc))
+            return EXIT_USAGE
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog="guardbot",
+        description="Shadow margin engine for USDT-margined perpetual futures.",
+    )
+    parser.add_argument("--version", action="version", version=f"guardbot {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    calc = commands.add_parser(
+        "calc",
+        help="margin snapshot of positions given as one JSON object",
+        description="Read one JSON object (interfaces.md §1) and print the margin snapshot.",
+    )
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay JSON Lines events through the engine",
+        description="Read JSON Lines (interfaces.md §2) and print the resulting events.",
+    )
+    for sub in (calc, simulate):
+        sub.add_argument(
+            "file", nargs="?", default="-", metavar="FILE", help="input file, - for stdin"
+        )
+        sub.add_argument(
+            "--pretty", action="store_true", help="print readable tables instead of JSON"
+        )
+    return parser
+
+
+# --- calc ---------------------------------------------------------------------------------------
+
+
+def _calc(file: str, *, pretty: bool) -> int:
+    from guardbot.calc import compute, parse_calc_input
+
+    obj = _read_json(file)
+    result = compute(parse_calc_input(obj))
+    if pretty:
+        sys.stdout.write(_render_calc(result))
+    else:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _read_json(file: str) -> object:
+    name = "<stdin>" if file == "-" else file
+    text = _read_text(file, name)
+    try:
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=Decimal,  # NaN, Infinity: kept, so the field check names them
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except json.JSONDecodeError as exc:
+        raise _BadInput(
+            f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except _DuplicateKey as exc:
+        raise _BadInput(f"{name}: invalid JSON: duplicate key {json.dumps(exc.key)}") from None
+    except RecursionError:
+        raise _BadInput(f"{name}: invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise _BadInput(f"{name}: invalid JSON: {exc}") from None
+
+
+def _read_text(file: str, name: str) -> str:
+    try:
+        if file == "-":
+            return sys.stdin.read()
+        with open(file, encoding="utf-8") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise _BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _BadInput(f"{name}: cannot read ({reason})") from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+# --- simulate -----------------------------------------------------------------------------------
+
+
+def _simulate(file: str, *, pretty: bool) -> int:
+    run_simulate = _load_simulate()
+    name = "<stdin>" if file == "-" else file
+    try:
+        source: TextIO = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise _BadInput(f"{name}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        run_simulate(source, sys.stdout, pretty=pretty)
+    except UnicodeDecodeError as exc:
+        raise _BadInput(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+class _RunSimulate(Protocol):
+    def __call__(self, source: TextIO, out: TextIO, *, pretty: bool) -> None: ...
+
+
+def _load_simulate() -> _RunSimulate:
+    # Imported by name: the simulator is a separate module that builds may lack.
+    try:
+        module = importlib.import_module("guardbot.simulate")
+    except ModuleNotFoundError as exc:
+        if exc.name != "guardbot.simulate":
+            raise
+        raise GuardbotError("not available in this build (guardbot.simulate is missing)") from None
+    return cast(_RunSimulate, module.run_simulate)
+
+
+# --- pretty output ------------------------------------------------------------------------------
+
+
+def _render_calc(result: CalcResult) -> str:
+    """Readable tables of a calc result; numbers rounded for display only."""
+    headers = (
+        "SYMBOL", "SIDE", "MODE", "CONTRACTS", "ENTRY", "MARK", "UPNL", "IM", "MM",
+        "RATIO", "LIQ PRICE", "DIST", "STATE",
+    )  # fmt: skip
+    rows = [
+        (
+            v.symbol,
+            v.side,
+            v.margin_mode,
+            fmt(v.contracts),
+            _price(v.entry_price),
+            _price(v.mark_price),
+            _money(v.unrealized_pnl),
+            _money(v.initial_margin),
+            _money(v.maintenance_margin),
+            _percent(v.margin_ratio),
+            _price(v.liquidation_price),
+            _percent(None if v.distance_percent is None else v.distance_percent / 100),
+            "LIQUIDATED" if v.liquidated else "ok",
+        )
+        for v in result.positions
+    ]
+    left = {0, 1, 2, 12}
+    widths = [max(len(row[i]) for row in (headers, *rows)) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.ljust(width) if i in left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    request = result.input
+    out = [
+        f"profile {request.profile.name}, fees maker {fmt(request.maker_fee)} "
+        f"taker {fmt(request.taker_fee)}",
+        "",
+    ]
+    if rows:
+        out.append(line(headers))
+        out.extend(line(row) for row in rows)
+    else:
+        out.append("no positions")
+    acc = result.account
+    ratio = "n/a (margin balance <= 0)" if acc.margin_ratio is None else _percent(acc.margin_ratio)
+    block = [
+        ("wallet", _money(acc.wallet)),
+        ("unrealized PnL", _money(acc.unrealized_pnl)),
+        ("margin balance", _money(acc.margin_balance)),
+        ("maintenance margin", _money(acc.maintenance_margin)),
+        ("initial margin", _money(acc.initial_margin)),
+        ("margin ratio", ratio),
+        ("available balance", _money(acc.available_balance)),
+        ("state", "LIQUIDATED" if acc.liquidated else "ok"),
+    ]
+    label_width = max(len(label) for label, _ in block)
+    value_width = max(len(value) for _, value in block)
+    out += ["", "account (cross)"]
+    out += [f"  {label.ljust(label_width)}  {value.rjust(value_width)}" for label, value in block]
+    bundled = sorted({(p.bundled_as_of, p.symbol) for p in request.positions if p.bundled_as_of})
+    if bundled:
+        symbols = ", ".join(symbol for _, symbol in bundled)
+        dates = ", ".join(sorted({as_of for as_of, _ in bundled}))
+        out += [
+            "",
+            f"note: bundled {request.profile.name} tiers as of {dates} used for {symbols}; "
+            "live tables may differ",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def _price(value: Decimal | None) -> str:
+    """Six significant digits, at least two decimals: 29,000.00 / 12.3456 / 0.000123450."""
+    if value is None:
+        return "-"
+    if value.is_zero():
+        return "0.00"
+    places = min(12, max(2, 6 - (value.adjusted() + 1)))
+    return f"{value:,.{places}f}"
+
+
+def _percent(ratio: Decimal | None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio * 100:,.2f}%"
+
+
+# --- plumbing -----------------------------------------------------------------------------------
+
+
+def _report(command: str, message: str) -> None:
+    """Write one line to stderr, whatever the message holds."""
+    line = " ".join(message.splitlines()) if message else "error"
+    sys.stderr.write(f"{command}: {line}\n")
+    sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

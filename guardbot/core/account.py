@@ -1,0 +1,80 @@
+"""An account: one cross wallet, positions (cross or isolated), open orders, ledger and state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from guardbot.core.alerts import AlertState
+from guardbot.core.config import AccountConfig, Fees
+from guardbot.core.guards import DailyLoss, TradingState
+from guardbot.core.num import ZERO
+from guardbot.core.orders import Order
+from guardbot.core.position import Position
+
+__all__ = ["Account", "Ledger", "SymbolSettings"]
+
+
+@dataclass(slots=True)
+class SymbolSettings:
+    margin_mode: str
+    leverage: Decimal
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Running totals that explain the wallet to the last digit.
+
+    ``cross wallet + isolated wallets == initial + deposits - withdrawals + realized_pnl - fees
+    + funding - liquidation_losses`` at every point.
+    """
+
+    initial: Decimal = ZERO
+    deposits: Decimal = ZERO
+    withdrawals: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    liquidation_losses: Decimal = ZERO
+
+    def expected_total(self) -> Decimal:
+        return (
+            self.initial
+            + self.deposits
+            - self.withdrawals
+            + self.realized_pnl
+            - self.fees
+            + self.funding
+            - self.liquidation_losses
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Account:
+    id: str
+    config: AccountConfig
+    fees: Fees
+    wallet: Decimal  # cross wallet balance
+    positions: dict[str, Position] = field(default_factory=dict)  # open positions only
+    settings: dict[str, SymbolSettings] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)  # open orders by client id
+    state: TradingState = TradingState.ACTIVE
+    state_reason: str = ""
+    insurance_fund: Decimal = ZERO
+    daily: DailyLoss = field(default_factory=DailyLoss)
+    ledger: Ledger = field(default_factory=Ledger)
+    alert: AlertState = field(default_factory=AlertState)  # the cross part
+    # cross sums at the last marks, maintained by deltas on each tick
+    c_upnl: Decimal = ZERO
+    c_req: Decimal = ZERO
+    c_mm: Decimal = ZERO
+    n_cross: int = 0
+    # ratio thresholds that need an exact evaluation (requirement vs level * margin balance)
+    up_level: Decimal = ZERO
+    down_level: Decimal | None = None
+    order_margin: Decimal = ZERO  # initial margin reserved by resting orders
+
+    def total_wallet(self) -> Decimal:
+        return self.wallet + sum(
+            (p.isolated_wallet for p in self.positions.values() if p.isolated), ZERO
+        )

@@ -1,0 +1,98 @@
+"""Margin-ratio alert levels with hysteresis (design §3, interfaces §2).
+
+Each level fires once when the ratio rises to or above it and re-arms when the ratio falls below
+``level - hysteresis``. ``margin_recovered`` follows once the ratio falls below the first level
+minus hysteresis after any alert. The last level is the margin call, the others are warnings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from guardbot.errors import InputError
+
+__all__ = ["AlertConfig", "AlertState", "Crossing"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertConfig:
+    levels: tuple[Decimal, ...] = (Decimal("0.5"), Decimal("0.7"), Decimal("0.8"))
+    hysteresis: Decimal = Decimal("0.05")
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            raise InputError("margin_ratio_levels", "must hold at least one level")
+        for i, level in enumerate(self.levels):
+            if not 0 < level <= 1:
+                raise InputError(f"margin_ratio_levels[{i}]", f"must be > 0 and <= 1, got {level}")
+            if i and level <= self.levels[i - 1]:
+                raise InputError("margin_ratio_levels", "must be strictly increasing")
+        if self.hysteresis < 0 or self.hysteresis >= self.levels[0]:
+            raise InputError(
+                "hysteresis",
+                f"must be >= 0 and below the first level ({self.levels[0]}), got {self.hysteresis}",
+            )
+
+    def severity(self, index: int) -> str:
+        return "margin_call" if index == len(self.levels) - 1 else "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """``level`` fired (``recovered`` False) or the scope recovered (``level`` -1)."""
+
+    level: int
+    recovered: bool = False
+
+
+@dataclass(slots=True)
+class AlertState:
+    """Which levels of one scope (a cross account or an isolated position) have fired."""
+
+    fired: list[bool] = field(default_factory=list)
+    alerted: bool = False
+
+    def reset(self, config: AlertConfig) -> None:
+        self.fired = [False] * len(config.levels)
+        self.alerted = False
+
+    def update(
+        self, config: AlertConfig, requirement: Decimal, margin_balance: Decimal
+    ) -> list[Crossing]:
+        """Apply the current exact ``requirement`` and ``margin_balance``; return what changed.
+
+        Comparisons are made as products (``req >= level * MB``), so a ratio exactly on a level
+        is decided exactly. A margin balance <= 0 is above every level.
+        """
+        if len(self.fired) != len(config.levels):
+            self.reset(config)
+        out: list[Crossing] = []
+        levels = config.levels
+        broke = margin_balance <= 0
+        for i, level in enumerate(levels):
+            if not self.fired[i] and (broke or requirement >= level * margin_balance):
+                self.fired[i] = True
+                self.alerted = True
+                out.append(Crossing(i))
+        if broke:
+            return out
+        h = config.hysteresis
+        for i, level in enumerate(levels):
+            if self.fired[i] and requirement < (level - h) * margin_balance:
+                self.fired[i] = False
+        if self.alerted and requirement < (levels[0] - h) * margin_balance:
+            self.alerted = False
+            out.append(Crossing(-1, recovered=True))
+        return out
+
+    def thresholds(self, config: AlertConfig) -> tuple[Decimal | None, Decimal | None]:
+        """(the next ratio that fires a level, the ratio under which something re-arms)."""
+        if len(self.fired) != len(config.levels):
+            self.reset(config)
+        up = next((lv for lv, f in zip(config.levels, self.fired, strict=True) if not f), None)
+        fired = [lv for lv, f in zip(config.levels, self.fired, strict=True) if f]
+        down = fired[-1] - config.hysteresis if fired else None
+        if self.alerted and down is None:
+            down = config.levels[0] - config.hysteresis
+        return up, down

@@ -1,0 +1,28 @@
+"""Rejection codes returned by guards and order admission (interfaces §2).
+
+``CATEGORY_CONDITION`` names, as nautilus_trader spells risk denials. Binance and Bybit error codes
+that each mirrors are given where there is one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Code"]
+
+
+class Code(StrEnum):
+    INVALID_ORDER = "INVALID_ORDER"
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    LEVERAGE_EXCEEDS_MAX = "LEVERAGE_EXCEEDS_MAX"  # Binance -2027 / -4028, Bybit 110013
+    MARGIN_INSUFFICIENT = "MARGIN_INSUFFICIENT"  # Binance -2019 / -2028 / -4051
+    REDUCE_ONLY_NO_POSITION = "REDUCE_ONLY_NO_POSITION"  # Binance -2022, Bybit 110017
+    REDUCE_ONLY_WOULD_INCREASE_POSITION = "REDUCE_ONLY_WOULD_INCREASE_POSITION"  # -2022 / -4118
+    NOTIONAL_EXCEEDS_MAX = "NOTIONAL_EXCEEDS_MAX"
+    EXPOSURE_EXCEEDS_MAX = "EXPOSURE_EXCEEDS_MAX"
+    STOP_LOSS_REQUIRED = "STOP_LOSS_REQUIRED"
+    TRADING_STATE_REDUCING = "TRADING_STATE_REDUCING"
+    TRADING_HALTED = "TRADING_HALTED"
+    MARGIN_MODE_CHANGE_WITH_OPEN_POSITION = "MARGIN_MODE_CHANGE_WITH_OPEN_POSITION"  # -4047/-4048
+    ORDER_WOULD_TRIGGER_IMMEDIATELY = "ORDER_WOULD_TRIGGER_IMMEDIATELY"  # Binance -2021 / -4142
+    PRICE_STALE = "PRICE_STALE"

@@ -1,0 +1,302 @@
+"""Engine inputs: ticks and commands, parsed and validated from JSON-like objects.
+
+The same parser serves ``guardbot simulate`` (JSON Lines), the daemon's MQTT command topic and the
+paper exchange, so a malformed command is refused with the same message everywhere. Shape errors
+(missing field, not a number, NaN, a non-positive amount) raise :class:`InputError`; whether an
+order may trade is the engine's decision and comes back as an ``order_rejected`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from guardbot.core.num import parse_decimal
+from guardbot.errors import InputError
+
+__all__ = [
+    "BalanceCmd",
+    "CancelCmd",
+    "Command",
+    "FundingCmd",
+    "MarginCmd",
+    "OrderCmd",
+    "SetLeverageCmd",
+    "SetMarginModeCmd",
+    "SetTradingStateCmd",
+    "TickCmd",
+    "parse_command",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TickCmd:
+    symbol: str
+    mark: Decimal
+    last: Decimal | None = None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    index: Decimal | None = None
+    funding_rate: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCmd:
+    account: str | None
+    id: str
+    symbol: str
+    order_type: str  # market | limit
+    side: int  # +1 buy, -1 sell
+    amount: Decimal
+    price: Decimal | None = None
+    reduce_only: bool = False
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    trigger_direction: int = 0  # 0: infer from the side (a stop)
+    trigger_price_type: str | None = None  # mark | last; None: the engine's default
+    trailing_percent: Decimal | None = None
+    trailing_trigger_price: Decimal | None = None
+    time_in_force: str = "GTC"
+    post_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCmd:
+    account: str | None
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetLeverageCmd:
+    account: str | None
+    symbol: str
+    leverage: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SetMarginModeCmd:
+    account: str | None
+    symbol: str
+    margin_mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarginCmd:
+    account: str | None
+    symbol: str
+    amount: Decimal
+    add: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceCmd:
+    account: str | None
+    amount: Decimal
+    deposit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FundingCmd:
+    symbol: str
+    rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SetTradingStateCmd:
+    account: str | None
+    state: str
+    reason: str
+
+
+Command = (
+    TickCmd
+    | OrderCmd
+    | CancelCmd
+    | SetLeverageCmd
+    | SetMarginModeCmd
+    | MarginCmd
+    | BalanceCmd
+    | FundingCmd
+    | SetTradingStateCmd
+)
+
+_TIME_IN_FORCE = {"GTC", "IOC", "FOK", "PO"}
+
+
+def _str(obj: Mapping[str, object], key: str, *, required: bool = True) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise InputError(key, "is required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(key, f"must be a non-empty string, got {_show(value)}")
+    return value
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value[:40]}"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return type(value).__name__ if isinstance(value, (dict, list)) else str(value)[:40]
+
+
+def _symbol(obj: Mapping[str, object]) -> str:
+    symbol = _str(obj, "symbol")
+    assert symbol is not None
+    return symbol
+
+
+def _num(
+    obj: Mapping[str, object], key: str, *, required: bool = True, positive: bool = True
+) -> Decimal | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise InputError(key, "is required")
+        return None
+    number = parse_decimal(value, key)
+    if positive and number <= 0:
+        raise InputError(key, f"must be > 0, got {_show(value)}")
+    return number
+
+
+def _req_num(obj: Mapping[str, object], key: str, *, positive: bool = True) -> Decimal:
+    number = _num(obj, key, positive=positive)
+    assert number is not None
+    return number
+
+
+def _bool(obj: Mapping[str, object], key: str) -> bool:
+    value = obj.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InputError(key, f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _choice(obj: Mapping[str, object], key: str, choices: tuple[str, ...]) -> str:
+    value = obj.get(key)
+    if value is None:
+        raise InputError(key, f"is required (one of {', '.join(choices)})")
+    if value not in choices:
+        raise InputError(key, f"must be one of {', '.join(choices)}, got {_show(value)}")
+    assert isinstance(value, str)
+    return value
+
+
+def parse_tick(obj: Mapping[str, object]) -> TickCmd:
+    return TickCmd(
+        symbol=_symbol(obj),
+        mark=_req_num(obj, "mark"),
+        last=_num(obj, "last", required=False),
+        bid=_num(obj, "bid", required=False),
+        ask=_num(obj, "ask", required=False),
+        index=_num(obj, "index", required=False),
+        funding_rate=_num(obj, "fundingRate", required=False, positive=False),
+    )
+
+
+def parse_order(obj: Mapping[str, object]) -> OrderCmd:
+    order_id = obj.get("id")
+    if isinstance(order_id, bool) or not isinstance(order_id, (str, int)) or order_id == "":
+        raise InputError(
+            "id", f"must be a non-empty string (client order id), got {_show(order_id)}"
+        )
+    order_type = _choice(obj, "orderType", ("market", "limit"))
+    side = _choice(obj, "side", ("buy", "sell"))
+    amount = _req_num(obj, "amount")
+    price = _num(obj, "price", required=False)
+    if order_type == "limit" and price is None:
+        raise InputError("price", "is required for a limit order")
+    params = obj.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise InputError("params", f"must be an object, got {_show(params)}")
+    try:
+        tif = params.get("timeInForce", "GTC")
+        if tif not in _TIME_IN_FORCE:
+            raise InputError("timeInForce", f"must be one of GTC, IOC, FOK, PO, got {_show(tif)}")
+        post_only = _bool(params, "postOnly") or tif == "PO"
+        direction = params.get("triggerDirection")
+        if direction is None:
+            trigger_direction = 0
+        elif direction in ("above", "up", "ascending"):
+            trigger_direction = 1
+        elif direction in ("below", "down", "descending"):
+            trigger_direction = -1
+        else:
+            raise InputError("triggerDirection", f"must be above or below, got {_show(direction)}")
+        price_type = params.get("triggerPriceType")
+        if price_type is not None and price_type not in ("mark", "last"):
+            raise InputError("triggerPriceType", f"must be mark or last, got {_show(price_type)}")
+        trailing = _num(params, "trailingPercent", required=False)
+        if trailing is not None and trailing >= 100:
+            raise InputError("trailingPercent", f"must be > 0 and < 100, got {trailing}")
+        cmd = OrderCmd(
+            account=_str(obj, "account", required=False),
+            id=str(order_id),
+            symbol=_symbol(obj),
+            order_type=order_type,
+            side=1 if side == "buy" else -1,
+            amount=amount,
+            price=price,
+            reduce_only=_bool(params, "reduceOnly"),
+            stop_loss_price=_num(params, "stopLossPrice", required=False),
+            take_profit_price=_num(params, "takeProfitPrice", required=False),
+            trigger_price=_num(params, "triggerPrice", required=False),
+            trigger_direction=trigger_direction,
+            trigger_price_type=price_type if isinstance(price_type, str) else None,
+            trailing_percent=trailing,
+            trailing_trigger_price=_num(params, "trailingTriggerPrice", required=False),
+            time_in_force="PO" if post_only and tif == "GTC" else str(tif),
+            post_only=post_only,
+        )
+    except InputError as exc:
+        if exc.field in {"account", "symbol", "id"}:
+            raise
+        raise exc.under("params") from None
+    return cmd
+
+
+def parse_command(obj: Mapping[str, object]) -> Command:
+    """Parse one input object by its ``type``; field paths in errors are relative to ``obj``."""
+    kind = obj.get("type")
+    if kind == "tick":
+        return parse_tick(obj)
+    if kind == "order":
+        return parse_order(obj)
+    account = _str(obj, "account", required=False)
+    if kind == "cancel":
+        order_id = obj.get("id")
+        if isinstance(order_id, bool) or not isinstance(order_id, (str, int)) or order_id == "":
+            raise InputError("id", f"must be a non-empty string, got {_show(order_id)}")
+        return CancelCmd(account, str(order_id))
+    if kind == "set_leverage":
+        leverage = _req_num(obj, "leverage")
+        if leverage < 1:
+            raise InputError("leverage", f"must be >= 1, got {_show(obj.get('leverage'))}")
+        return SetLeverageCmd(account, _symbol(obj), leverage)
+    if kind == "set_margin_mode":
+        mode = _choice(obj, "marginMode", ("cross", "isolated"))
+        return SetMarginModeCmd(account, _symbol(obj), mode)
+    if kind in ("add_margin", "reduce_margin"):
+        return MarginCmd(account, _symbol(obj), _req_num(obj, "amount"), kind == "add_margin")
+    if kind in ("deposit", "withdraw"):
+        return BalanceCmd(account, _req_num(obj, "amount"), kind == "deposit")
+    if kind == "funding":
+        return FundingCmd(_symbol(obj), _req_num(obj, "rate", positive=False))
+    if kind == "set_trading_state":
+        state = _choice(obj, "state", ("active", "reducing", "halted"))
+        reason = obj.get("reason", "set by command")
+        if not isinstance(reason, str):
+            raise InputError("reason", f"must be a string, got {_show(reason)}")
+        return SetTradingStateCmd(account, state, reason)
+    if kind is None:
+        raise InputError("type", "is required")
+    raise InputError("type", f"unknown type {_show(kind)}")

@@ -1,0 +1,253 @@
+"""Margin math of USDT-margined linear perpetuals (margin_rules.md §1-§8), exact in Decimal.
+
+Every function is pure: positions, prices and wallets in, numbers out. Notation follows the rules:
+``s`` side sign, ``Q`` size in base units, ``EP`` entry, ``MP`` mark, ``N = Q*P`` notional.
+
+The *requirement* is what the margin balance is compared with to decide liquidation: the
+maintenance margin, plus the taker fee on the notional for OKX (its liquidation fee, §4.2).
+Every profile's margin ratio is ``requirement / margin balance`` and ``>= 1`` means liquidated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from guardbot.core.num import ONE, ZERO
+from guardbot.core.profiles import Profile
+from guardbot.core.tiers import Tier, TierTable
+
+__all__ = [
+    "Piece",
+    "PositionLike",
+    "bankruptcy_price",
+    "initial_margin",
+    "level_price",
+    "liquidation_price",
+    "maintenance",
+    "margin_ratio",
+    "max_removable",
+    "order_cost",
+    "requirement",
+    "requirement_pieces",
+    "solve_level_price",
+    "unrealized_pnl",
+]
+
+
+class PositionLike(Protocol):
+    """What the margin functions read from a position (one-way mode)."""
+
+    @property
+    def sign(self) -> int: ...
+    @property
+    def contracts(self) -> Decimal: ...
+    @property
+    def qty(self) -> Decimal: ...
+    @property
+    def entry_price(self) -> Decimal: ...
+    @property
+    def leverage(self) -> Decimal: ...
+    @property
+    def isolated(self) -> bool: ...
+    @property
+    def isolated_wallet(self) -> Decimal: ...
+    @property
+    def table(self) -> TierTable: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One linear piece of the requirement ``R(N) = N*rate - amount`` valid for ``floor < N <= cap``.
+
+    ``floor``/``cap`` are notionals; ``None`` means the piece holds at every price (the tier does
+    not depend on price, as with OKX tiers keyed on contracts).
+    """
+
+    rate: Decimal
+    amount: Decimal
+    floor: Decimal | None
+    cap: Decimal | None
+    tier: Tier
+
+
+def unrealized_pnl(pos: PositionLike, mark: Decimal) -> Decimal:
+    return pos.sign * pos.qty * (mark - pos.entry_price)
+
+
+def _tier(profile: Profile, pos: PositionLike, notional: Decimal) -> Tier:
+    if profile.tier_basis == "contracts":
+        return pos.table.tier_for(pos.contracts)
+    return pos.table.tier_for(notional)
+
+
+def maintenance(profile: Profile, pos: PositionLike, mark: Decimal) -> tuple[Decimal, Tier]:
+    """The exchange's maintenance margin and the tier it uses.
+
+    Tier at mark (Binance, Bybit cross), at entry for Bybit isolated (its closed form), by
+    contracts for OKX (flat rate, no deduction).
+    """
+    price = pos.entry_price if _at_entry(profile, pos) else mark
+    notional = pos.qty * price
+    tier = _tier(profile, pos, notional)
+    if profile.deducts_cum:
+        return notional * tier.mmr - tier.cum, tier
+    return notional * tier.mmr, tier
+
+
+def _at_entry(profile: Profile, pos: PositionLike) -> bool:
+    return pos.isolated and profile.isolated_mm_price == "at_entry"
+
+
+def requirement(
+    profile: Profile, pos: PositionLike, mark: Decimal, taker_fee: Decimal
+) -> tuple[Decimal, Decimal, Tier]:
+    """(requirement, maintenance margin, tier) at ``mark``."""
+    mm, tier = maintenance(profile, pos, mark)
+    if profile.taker_fee_in_requirement:
+        return mm + pos.qty * mark * taker_fee, mm, tier
+    return mm, mm, tier
+
+
+def initial_margin(profile: Profile, pos: PositionLike, mark: Decimal) -> Decimal:
+    """Position initial margin: notional at mark over leverage (at entry for Bybit isolated)."""
+    price = pos.entry_price if _at_entry(profile, pos) else mark
+    return pos.qty * price / pos.leverage
+
+
+def margin_ratio(req: Decimal, margin_balance: Decimal) -> Decimal | None:
+    """``req / margin balance``; None when the margin balance is <= 0 (liquidated)."""
+    if margin_balance <= 0:
+        return None
+    return req / margin_balance
+
+
+def requirement_pieces(profile: Profile, pos: PositionLike, taker_fee: Decimal) -> list[Piece]:
+    """The requirement of ``pos`` as a function of its own notional, piece by piece."""
+    fee = taker_fee if profile.taker_fee_in_requirement else ZERO
+    if profile.tier_basis == "contracts":
+        tier = pos.table.tier_for(pos.contracts)
+        amount = tier.cum if profile.deducts_cum else ZERO
+        return [Piece(tier.mmr + fee, amount, None, None, tier)]
+    pieces = []
+    for tier in pos.table.tiers:
+        amount = tier.cum if profile.deducts_cum else ZERO
+        pieces.append(Piece(tier.mmr + fee, amount, tier.floor, tier.cap, tier))
+    return pieces
+
+
+def solve_level_price(
+    sign: int,
+    qty: Decimal,
+    entry: Decimal,
+    wallet: Decimal,
+    pieces: list[Piece],
+    level: Decimal = ONE,
+) -> tuple[Decimal, Piece] | None:
+    """The price ``P`` where ``requirement(P) = level * (wallet + s*Q*(P - EP))``.
+
+    ``wallet`` is everything else that backs the position, net of the other positions'
+    requirement (Binance's ``WB - TMM1 + UPNL1``). The tier must be the one containing ``Q*P``
+    (margin_rules §5.2): each piece's solution is kept only if it lands in that piece, and the
+    first piece also takes solutions at or below zero. The solution is unique because the margin
+    surplus is strictly monotone in ``P`` (for ``level`` above every MMR). None when no piece
+    has a solution (a degenerate table).
+    """
+    last = len(pieces) - 1
+    for i, piece in enumerate(pieces):
+        den = qty * piece.rate - level * sign * qty
+        if den == 0:
+            continue
+        price = (level * wallet + piece.amount - level * sign * qty * entry) / den
+        if piece.floor is None or piece.cap is None:
+            return price, piece
+        notional = qty * price
+        if (notional <= piece.cap or i == last) and (notional > piece.floor or i == 0):
+            return price, piece
+    return None
+
+
+def liquidation_price(
+    profile: Profile, pos: PositionLike, wallet: Decimal, taker_fee: Decimal
+) -> tuple[Decimal, Tier] | None:
+    """The formula's liquidation price (may be <= 0) and the tier it uses.
+
+    ``wallet``: the isolated wallet for an isolated position; for a cross position the cross
+    wallet minus the other cross positions' requirement plus their unrealized PnL.
+    """
+    return level_price(profile, pos, wallet, taker_fee, ONE)
+
+
+def level_price(
+    profile: Profile, pos: PositionLike, wallet: Decimal, taker_fee: Decimal, level: Decimal
+) -> tuple[Decimal, Tier] | None:
+    """The price where the margin ratio of ``pos`` equals ``level`` (1: the liquidation price)."""
+    if _at_entry(profile, pos):
+        # Bybit isolated: requirement frozen at entry, so the ratio is MM_e / (IWB + UPNL(P)).
+        mm_e, tier = maintenance(profile, pos, pos.entry_price)
+        price = pos.entry_price + pos.sign * (mm_e / level - wallet) / pos.qty
+        return price, tier
+    solved = solve_level_price(
+        pos.sign,
+        pos.qty,
+        pos.entry_price,
+        wallet,
+        requirement_pieces(profile, pos, taker_fee),
+        level,
+    )
+    if solved is None:
+        return None
+    return solved[0], solved[1].tier
+
+
+def bankruptcy_price(pos: PositionLike, wallet: Decimal) -> Decimal:
+    """Where the margin backing the position reaches zero: ``EP - s*W/Q`` (margin_rules §6)."""
+    return pos.entry_price - pos.sign * wallet / pos.qty
+
+
+def max_removable(
+    profile: Profile, pos: PositionLike, mark: Decimal, taker_fee: Decimal
+) -> Decimal:
+    """Most isolated margin that may be taken out of ``pos`` (margin_rules §8.4)."""
+    iwb = pos.isolated_wallet
+    upnl = unrealized_pnl(pos, mark)
+    req, _mm, _tier = requirement(profile, pos, mark, taker_fee)
+    im_at_mark = pos.qty * mark / pos.leverage
+    rule = profile.max_removable_rule
+    if rule == "binance_current":
+        limit = min(iwb - req, iwb + upnl - im_at_mark)
+    elif rule == "binance_older":
+        limit = min(iwb, iwb + upnl - im_at_mark)
+    else:
+        # Bybit: keep IM at entry plus the fee to close at the bankruptcy price, and stay above MM.
+        im_entry = pos.qty * pos.entry_price / pos.leverage
+        p_bk = pos.entry_price * (1 - pos.sign / pos.leverage)
+        close_fee = pos.qty * p_bk * taker_fee
+        limit = min(iwb - im_entry - close_fee, iwb + upnl - req)
+    return max(ZERO, limit)
+
+
+def order_cost(
+    profile: Profile,
+    side_sign: int,
+    qty: Decimal,
+    price: Decimal,
+    mark: Decimal,
+    leverage: Decimal,
+    taker_fee: Decimal,
+) -> Decimal:
+    """What opening ``qty`` at ``price`` reserves from the available balance (margin_rules §3.2).
+
+    ``side_sign`` is +1 for a buy, -1 for a sell.
+    """
+    notional = qty * price
+    im = notional / leverage
+    model = profile.order_cost_model
+    if model == "im_plus_open_loss":
+        open_loss = qty * abs(min(ZERO, side_sign * (mark - price)))
+        return im + open_loss
+    if model == "im_plus_two_way_fee":
+        close_price = price * (1 - side_sign / leverage)
+        return im + notional * taker_fee + qty * close_price * taker_fee
+    return im

@@ -1,0 +1,96 @@
+"""Exact decimal helpers: parsing at the boundary and formatting for output."""
+
+from __future__ import annotations
+
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import Any
+
+from guardbot.errors import InputError
+
+__all__ = [
+    "CONTEXT",
+    "ONE",
+    "ZERO",
+    "decimal_context",
+    "fmt",
+    "fmt_opt",
+    "parse_decimal",
+]
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+#: Arithmetic context of the engine. Sums and products of exchange numbers stay exact well within
+#: 40 significant digits; only divisions (liquidation prices, ratios) round, at the 40th digit.
+CONTEXT = Context(
+    prec=40,
+    rounding=ROUND_HALF_EVEN,
+    Emin=-999999,
+    Emax=999999,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+
+
+def decimal_context() -> Any:
+    """A context manager that puts :data:`CONTEXT` in force for the calling thread."""
+    return localcontext(CONTEXT)
+
+
+def parse_decimal(value: object, field: str) -> Decimal:
+    """Convert a JSON number or decimal string to an exact, finite ``Decimal``.
+
+    Floats are converted through ``str`` (their shortest repr), so ``0.1`` becomes ``Decimal('0.1')``.
+    """
+    if isinstance(value, bool):
+        raise InputError(field, f"must be a number, got {_show(value)}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise InputError(field, f"must be a number, got {_show(value)}") from None
+        if text.lower().lstrip("+-") in {"inf", "infinity", "nan", "snan"} or not text:
+            raise InputError(field, f"must be a finite number, got {_show(value)}")
+    else:
+        raise InputError(field, f"must be a number, got {_show(value)}")
+    if not result.is_finite():
+        raise InputError(field, f"must be a finite number, got {_show(value)}")
+    return result
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value[:40] + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return str(value)[:40]
+
+
+def fmt(value: Decimal) -> str:
+    """Plain decimal string without exponent or trailing zeros: ``Decimal('1.50E+3')`` -> ``'1500'``."""
+    if value.is_zero():
+        return "0"
+    text = format(value.normalize(CONTEXT), "f")
+    return text
+
+
+def fmt_opt(value: Decimal | None) -> str | None:
+    return None if value is None else fmt(value)

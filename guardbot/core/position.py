@@ -1,0 +1,93 @@
+"""A position in one-way mode: signed size, average entry, margin mode, leverage, isolated wallet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from guardbot.core.num import ONE, ZERO
+from guardbot.core.alerts import AlertState
+from guardbot.core.tiers import Tier, TierTable
+
+__all__ = ["Fill", "Position"]
+
+
+@dataclass(slots=True)
+class Fill:
+    """The effect of one execution on a position (margin_rules §1)."""
+
+    closed_qty: Decimal  # base units closed (realized)
+    opened_qty: Decimal  # base units opened or added
+    realized_pnl: Decimal  # before fees
+    flipped: bool
+
+
+@dataclass(slots=True, eq=False)
+class Position:
+    """``sign`` is +1 long, -1 short, 0 flat; ``contracts`` is the absolute size in contracts."""
+
+    symbol: str
+    table: TierTable
+    margin_mode: str = "cross"
+    leverage: Decimal = Decimal(10)
+    contract_size: Decimal = ONE
+    sign: int = 0
+    contracts: Decimal = ZERO
+    qty: Decimal = ZERO  # contracts * contract_size, base units
+    entry_price: Decimal = ZERO
+    isolated_wallet: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    # Engine caches, kept up to date by the engine (not part of the position's identity):
+    cost: Decimal = ZERO  # qty * entry_price
+    c_upnl: Decimal = ZERO  # unrealized PnL at the last mark seen
+    c_req: Decimal = ZERO  # requirement at the last mark seen
+    c_mm: Decimal = ZERO
+    c_tier: Tier | None = None
+    band_lo: Decimal = ZERO  # isolated: mark prices strictly inside (band_lo, band_hi)
+    band_hi: Decimal = ZERO  # change no alert level and liquidate nothing
+    alert: AlertState = field(default_factory=AlertState)
+
+    @property
+    def isolated(self) -> bool:
+        return self.margin_mode == "isolated"
+
+    @property
+    def is_open(self) -> bool:
+        return self.sign != 0
+
+    @property
+    def side(self) -> str | None:
+        return "long" if self.sign > 0 else "short" if self.sign < 0 else None
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.sign * self.qty
+
+    def set_size(self, sign: int, contracts: Decimal, entry: Decimal) -> None:
+        self.sign = sign if contracts else 0
+        self.contracts = contracts if sign else ZERO
+        self.qty = self.contracts * self.contract_size
+        self.entry_price = entry if self.sign else ZERO
+        self.cost = self.qty * self.entry_price
+
+    def apply_fill(self, side_sign: int, contracts: Decimal, price: Decimal) -> Fill:
+        """Apply an execution of ``contracts`` on side ``side_sign`` (+1 buy, -1 sell) at ``price``.
+
+        Same direction: average the entry. Opposite: reduce and realize; past zero, the rest
+        opens a new position at ``price`` (the caller checks margin for that part first).
+        """
+        size = self.contract_size
+        if self.sign == 0 or self.sign == side_sign:
+            total = self.contracts + contracts
+            entry = (self.contracts * self.entry_price + contracts * price) / total
+            self.set_size(side_sign, total, entry)
+            return Fill(ZERO, contracts * size, ZERO, False)
+        closing = min(contracts, self.contracts)
+        realized = self.sign * closing * size * (price - self.entry_price)
+        self.realized_pnl += realized
+        rest = contracts - closing
+        if rest > 0:
+            self.set_size(side_sign, rest, price)
+            return Fill(closing * size, rest * size, realized, True)
+        self.set_size(self.sign, self.contracts - closing, self.entry_price)
+        return Fill(closing * size, ZERO, realized, False)

@@ -1,0 +1,134 @@
+"""Exchange profiles: what differs between Binance, Bybit and OKX (margin_rules §10).
+
+A profile is data, not code: the margin functions read these switches. Unknown names are refused
+with the list of known ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Literal
+
+from guardbot.errors import InputError
+
+__all__ = ["PROFILES", "Profile", "get_profile", "profile_for_exchange"]
+
+MmFormula = Literal["cum_deduction", "flat_tier"]
+TierBasis = Literal["notional", "contracts"]
+LpMmPrice = Literal["at_liquidation", "at_entry"]
+Settlement = Literal["clearance_fee", "bankruptcy"]
+ReduceOnlyExcess = Literal["trim", "reject"]
+IsolatedLeverageChange = Literal["reject_decrease", "rebalance"]
+MaxRemovableRule = Literal["binance_current", "binance_older", "im_plus_close_fee"]
+OrderCostModel = Literal["im_plus_open_loss", "im_plus_two_way_fee", "im"]
+FundingSource = Literal["isolated_wallet", "available_first"]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The switches of one exchange's margin rules."""
+
+    name: str
+    #: ``cum_deduction``: MM = n*mmr - cum (continuous); ``flat_tier``: MM = n*mmr of the tier.
+    mm_formula: MmFormula
+    #: What selects the tier: the notional at mark, or the position size in contracts (OKX).
+    tier_basis: TierBasis
+    #: OKX adds the taker rate to the MMR in the liquidation requirement (margin_rules §4.2).
+    taker_fee_in_requirement: bool
+    #: Bybit values isolated IM and MM at entry (its closed-form liquidation price, §5.4).
+    isolated_mm_price: LpMmPrice
+    liquidation_settlement: Settlement
+    #: Clearance fee rate charged on the liquidated notional (clearance_fee settlement).
+    liquidation_fee_rate: Decimal
+    reduce_only_excess: ReduceOnlyExcess
+    switch_requires_flat: bool
+    isolated_leverage_change: IsolatedLeverageChange
+    max_removable_rule: MaxRemovableRule
+    order_cost_model: OrderCostModel
+    upnl_profit_counts_for_available: bool
+    isolated_funding_source: FundingSource
+    #: Hours between funding times (per symbol on the exchanges; this is the default).
+    funding_interval_h: int = 8
+
+    def with_overrides(self, **changes: object) -> Profile:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def deducts_cum(self) -> bool:
+        return self.mm_formula == "cum_deduction"
+
+
+PROFILES: dict[str, Profile] = {
+    "binance": Profile(
+        name="binance",
+        mm_formula="cum_deduction",
+        tier_basis="notional",
+        taker_fee_in_requirement=False,
+        isolated_mm_price="at_liquidation",
+        liquidation_settlement="clearance_fee",
+        liquidation_fee_rate=Decimal("0.005"),
+        reduce_only_excess="trim",
+        switch_requires_flat=True,
+        isolated_leverage_change="reject_decrease",
+        max_removable_rule="binance_current",
+        order_cost_model="im_plus_open_loss",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="isolated_wallet",
+    ),
+    "bybit": Profile(
+        name="bybit",
+        mm_formula="cum_deduction",
+        tier_basis="notional",
+        taker_fee_in_requirement=False,
+        isolated_mm_price="at_entry",
+        liquidation_settlement="bankruptcy",
+        liquidation_fee_rate=Decimal(0),
+        reduce_only_excess="reject",
+        switch_requires_flat=True,
+        isolated_leverage_change="rebalance",
+        max_removable_rule="im_plus_close_fee",
+        order_cost_model="im_plus_two_way_fee",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="available_first",
+    ),
+    "okx": Profile(
+        name="okx",
+        mm_formula="flat_tier",
+        tier_basis="contracts",
+        taker_fee_in_requirement=True,
+        isolated_mm_price="at_liquidation",
+        liquidation_settlement="clearance_fee",
+        liquidation_fee_rate=Decimal("0.0005"),
+        reduce_only_excess="trim",
+        switch_requires_flat=True,
+        isolated_leverage_change="rebalance",
+        max_removable_rule="binance_current",
+        order_cost_model="im",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="isolated_wallet",
+    ),
+}
+
+#: ccxt exchange ids whose rules each profile reproduces.
+_EXCHANGE_PROFILES = {
+    "binance": "binance",
+    "binanceusdm": "binance",
+    "bybit": "bybit",
+    "okx": "okx",
+    "okex": "okx",
+    "okex5": "okx",
+}
+
+
+def get_profile(name: object, field: str = "profile") -> Profile:
+    if not isinstance(name, str) or name not in PROFILES:
+        known = ", ".join(sorted(PROFILES))
+        raise InputError(field, f"must be one of {known}, got {name!r}")
+    return PROFILES[name]
+
+
+def profile_for_exchange(exchange_id: str) -> Profile | None:
+    """The profile that follows a ccxt exchange id, or None for an exchange guardbot lacks."""
+    name = _EXCHANGE_PROFILES.get(exchange_id.lower())
+    return PROFILES[name] if name else None

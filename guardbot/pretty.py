@@ -1,0 +1,137 @@
+"""Readable one-line renderings of engine events, for ``simulate --pretty`` and logs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from guardbot.core.num import fmt
+
+__all__ = ["format_event", "num"]
+
+
+def num(value: Any, places: int = 4) -> str:
+    """A number for people: at most ``places`` decimals, thousands separated."""
+    if value is None:
+        return "-"
+    if not isinstance(value, Decimal):
+        return str(value)
+    quantum = Decimal(1).scaleb(-places)
+    rounded = value.quantize(quantum, rounding=ROUND_HALF_EVEN) if value.adjusted() < 28 else value
+    text = f"{rounded:,f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def pct(value: Any) -> str:
+    return "-" if value is None else f"{num(value * 100, 2)}%"
+
+
+def _time(ts: Any) -> str:
+    if not isinstance(ts, int):
+        return "--:--:--"
+    moment = datetime.fromtimestamp(ts / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ts % 1000:03d}"
+
+
+def _describe(event: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one branch per event type
+    kind = event["type"]
+    g = event.get
+    if kind == "fill":
+        return (
+            f"{g('side')} {num(g('amount'))} {g('symbol')} @ {num(g('price'))} ({g('liquidity')})"
+            f"  fee {num(g('fee'))}  realized {num(g('realizedPnl'))}"
+            f"  -> {g('positionSide') or 'flat'} {num(g('positionContracts'))}"
+        )
+    if kind == "order_accepted":
+        trigger = f" trigger {num(g('triggerPrice'))}" if g("triggerPrice") is not None else ""
+        price = f" @ {num(g('price'))}" if g("price") is not None else ""
+        amount = "all" if g("amount") is None else num(g("amount"))
+        extra = "".join(
+            f" {label} {num(g(key))}"
+            for key, label in (("stopLossPrice", "SL"), ("takeProfitPrice", "TP"))
+            if g(key) is not None
+        )
+        ro = " reduce-only" if g("reduceOnly") else ""
+        kind_name = g("kind") or g("orderType")
+        return (
+            f"{g('id')}: {kind_name} {g('side')} {amount} {g('symbol')}{price}{trigger}{extra}{ro}"
+        )
+    if kind == "order_rejected":
+        return f"{g('id') or '-'}: {g('code')}: {g('reason')}"
+    if kind in ("order_cancelled", "order_amended"):
+        return f"{g('id')}: {g('reason')}"
+    if kind == "stop_triggered":
+        return (
+            f"{g('id')}: {g('kind')} {g('symbol')} at {g('priceType')} {num(g('price'))}"
+            f" (trigger {num(g('triggerPrice'))})"
+        )
+    if kind == "margin_alert":
+        where = g("symbol") or "cross account"
+        return (
+            f"{str(g('severity')).upper()} {where}: margin ratio {pct(g('marginRatio'))}"
+            f" >= {pct(g('threshold'))}; liquidation {g('liquidationSymbol') or ''}"
+            f" {num(g('liquidationPrice'))} ({num(g('distancePercent'), 2)}% away)"
+        )
+    if kind == "margin_recovered":
+        where = g("symbol") or "cross account"
+        return f"{where}: margin ratio back to {pct(g('marginRatio'))}"
+    if kind == "liquidation":
+        return (
+            f"{g('scope')} {g('symbol')} {g('side')} {num(g('contracts'))} at {num(g('price'))}"
+            f" (mark {num(g('markPrice'))})  loss {num(g('loss'))}"
+            f"  insurance fund {num(g('insuranceFundDelta'))}"
+        )
+    if kind == "funding":
+        return f"{g('symbol')} rate {g('rate')} at mark {num(g('markPrice'))}: {num(g('amount'))}"
+    if kind == "leverage_changed":
+        return f"{g('symbol')} leverage {num(g('leverage'))}x"
+    if kind == "margin_mode_changed":
+        return f"{g('symbol')} {g('marginMode')}"
+    if kind == "margin_changed":
+        return f"{g('symbol')} {num(g('amount'))} -> isolated wallet {num(g('isolatedWallet'))}"
+    if kind == "balance_changed":
+        return f"{num(g('amount'))} -> wallet {num(g('wallet'))}"
+    if kind == "trading_state":
+        return f"{g('state')}: {g('reason')}"
+    fields = ", ".join(f"{k}={_plain(v)}" for k, v in event.items() if k not in ("type", "ts"))
+    return fields
+
+
+def _plain(value: Any) -> str:
+    return fmt(value) if isinstance(value, Decimal) else str(value)
+
+
+def _final(event: Mapping[str, Any]) -> str:
+    lines = ["", "final state"]
+    for account_id, state in event["accounts"].items():
+        usdt = state["balance"]["USDT"]
+        lines.append(
+            f"  account {account_id}: wallet {num(state['wallet'])}  total {num(usdt['total'])}"
+            f"  free {num(usdt['free'])}  state {state['tradingState']}"
+            f"  insurance fund {num(state['insuranceFund'])}"
+        )
+        for pos in state["positions"]:
+            lines.append(
+                f"    {pos['symbol']} {pos['side']} {pos['contracts']} ({pos['marginMode']})"
+                f" entry {num(Decimal(pos['entryPrice']))} mark {num(Decimal(pos['markPrice']))}"
+                f" uPnL {num(Decimal(pos['unrealizedPnl']))}"
+                f" ratio {pct(None if pos['marginRatio'] is None else Decimal(pos['marginRatio']))}"
+                f" liq {num(None if pos['liquidationPrice'] is None else Decimal(pos['liquidationPrice']))}"
+            )
+        for order in state["openOrders"]:
+            lines.append(
+                f"    open {order['id']}: {order.get('kind') or order['orderType']} {order['side']}"
+                f" {order['symbol']} trigger {num(order.get('triggerPrice'))}"
+            )
+    return "\n".join(lines)
+
+
+def format_event(event: Mapping[str, Any]) -> str:
+    if event["type"] == "final":
+        return _final(event)
+    account = event.get("account") or "-"
+    return f"{_time(event.get('ts'))}  {account:<8} {event['type']:<17} {_describe(event)}"

@@ -1,0 +1,260 @@
+"""``guardbot simulate``: JSON Lines of ticks and commands in, JSON Lines of events out.
+
+The same engine and guard policies as the daemon; deterministic (same input, same bytes out).
+Bad input stops the run with an :class:`InputError` whose field starts with the line number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any, TextIO
+
+from guardbot.core.alerts import AlertConfig
+from guardbot.core.commands import Command, TickCmd, parse_command
+from guardbot.core.config import AccountConfig, EngineConfig, Fees
+from guardbot.core.engine import Engine
+from guardbot.core.events import Event, to_jsonable
+from guardbot.core.guards import GuardConfig
+from guardbot.core.num import decimal_context, parse_decimal
+from guardbot.core.profiles import get_profile
+from guardbot.core.tiers import TierTable
+from guardbot.errors import InputError
+from guardbot.pretty import format_event
+from guardbot.tiersource import load_bundled
+
+__all__ = ["build_config", "run_simulate", "simulate_lines"]
+
+_CONFIG_KEYS = {
+    "type",
+    "profile",
+    "tiers",
+    "contractSizes",
+    "fees",
+    "accounts",
+    "guards",
+    "alerts",
+    "trigger_price",
+    "slippage_bps",
+}
+_ACCOUNT_KEYS = {"wallet", "default_margin_mode", "default_leverage", "maker_fee", "taker_fee"}
+_GUARD_KEYS = {
+    "max_leverage",
+    "max_leverage_per_symbol",
+    "require_stop_loss",
+    "max_position_notional",
+    "max_account_exposure",
+    "daily_loss_limit",
+    "reduce_only_oversize",
+}
+_ALERT_KEYS = {"margin_ratio_levels", "hysteresis"}
+
+
+def _object(value: object, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InputError(field, "must be an object")
+    return value
+
+
+def _unknown(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in obj:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise InputError(f"{prefix}{key}", f"unknown key (known: {', '.join(sorted(allowed))})")
+
+
+def _opt_num(obj: Mapping[str, Any], key: str, where: str) -> Decimal | None:
+    if obj.get(key) is None:
+        return None
+    return parse_decimal(obj[key], f"{where}.{key}")
+
+
+def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
+    """An :class:`EngineConfig` from the optional first ``config`` line (interfaces §2)."""
+    obj = obj or {}
+    _unknown(obj, _CONFIG_KEYS, "")
+    profile = get_profile(obj.get("profile", "binance"))
+    bundled = load_bundled(profile.name)
+    tables: dict[str, TierTable] = dict(bundled.tables)
+    sizes: dict[str, Decimal] = dict(bundled.contract_sizes)
+    for symbol, rows in _object(obj.get("tiers") or {}, "tiers").items():
+        try:
+            tables[symbol] = TierTable.from_ccxt(symbol, rows, derive_cum=profile.deducts_cum)
+        except InputError as exc:
+            raise exc.under(f'tiers["{symbol}"]') from None
+    for symbol, size in _object(obj.get("contractSizes") or {}, "contractSizes").items():
+        value = parse_decimal(size, f'contractSizes["{symbol}"]')
+        if value <= 0:
+            raise InputError(f'contractSizes["{symbol}"]', f"must be > 0, got {size}")
+        sizes[symbol] = value
+    fees_obj = _object(obj.get("fees") or {}, "fees")
+    _unknown(fees_obj, {"maker", "taker"}, "fees")
+    try:
+        fees = Fees(
+            maker=_opt_num(fees_obj, "maker", "fees") or Decimal(0),
+            taker=_opt_num(fees_obj, "taker", "fees") or Decimal(0),
+        )
+    except InputError as exc:
+        raise exc.under("fees") from None
+    accounts: dict[str, AccountConfig] = {}
+    for account_id, raw in _object(obj.get("accounts") or {}, "accounts").items():
+        where = f"accounts.{account_id}"
+        spec = _object(raw or {}, where)
+        _unknown(spec, _ACCOUNT_KEYS, where)
+        try:
+            maker = _opt_num(spec, "maker_fee", where)
+            taker = _opt_num(spec, "taker_fee", where)
+            own_fees = (
+                Fees(
+                    maker if maker is not None else fees.maker,
+                    taker if taker is not None else fees.taker,
+                )
+                if maker is not None or taker is not None
+                else None
+            )
+            leverage = _opt_num(spec, "default_leverage", where)
+            wallet = _opt_num(spec, "wallet", where)
+            accounts[str(account_id)] = AccountConfig(
+                wallet=wallet if wallet is not None else Decimal(10000),
+                default_margin_mode=spec.get("default_margin_mode", "cross"),
+                default_leverage=leverage if leverage is not None else Decimal(10),
+                fees=own_fees,
+            )
+        except InputError as exc:
+            raise exc.under(where) if not exc.field.startswith(where) else exc from None
+    guards_obj = _object(obj.get("guards") or {}, "guards")
+    _unknown(guards_obj, _GUARD_KEYS, "guards")
+    try:
+        per_symbol = {
+            str(sym): parse_decimal(cap, f'max_leverage_per_symbol["{sym}"]')
+            for sym, cap in _object(
+                guards_obj.get("max_leverage_per_symbol") or {}, "max_leverage_per_symbol"
+            ).items()
+        }
+        require_sl = guards_obj.get("require_stop_loss", False)
+        if not isinstance(require_sl, bool):
+            raise InputError("require_stop_loss", "must be true or false")
+        guards = GuardConfig(
+            max_leverage=_opt_num(guards_obj, "max_leverage", "guards"),
+            max_leverage_per_symbol=per_symbol,
+            require_stop_loss=require_sl,
+            max_position_notional=_opt_num(guards_obj, "max_position_notional", "guards"),
+            max_account_exposure=_opt_num(guards_obj, "max_account_exposure", "guards"),
+            daily_loss_limit=_opt_num(guards_obj, "daily_loss_limit", "guards"),
+            reduce_only_oversize=guards_obj.get("reduce_only_oversize"),
+        )
+    except InputError as exc:
+        raise (exc if exc.field.startswith("guards.") else exc.under("guards")) from None
+    alerts_obj = _object(obj.get("alerts") or {}, "alerts")
+    _unknown(alerts_obj, _ALERT_KEYS, "alerts")
+    try:
+        levels_raw = alerts_obj.get("margin_ratio_levels")
+        if levels_raw is None:
+            levels = AlertConfig().levels
+        elif isinstance(levels_raw, list):
+            levels = tuple(
+                parse_decimal(v, f"margin_ratio_levels[{i}]") for i, v in enumerate(levels_raw)
+            )
+        else:
+            raise InputError("margin_ratio_levels", "must be a list of ratios")
+        hysteresis = _opt_num(alerts_obj, "hysteresis", "alerts")
+        alerts = AlertConfig(
+            levels=levels,
+            hysteresis=hysteresis if hysteresis is not None else AlertConfig().hysteresis,
+        )
+    except InputError as exc:
+        raise (exc if exc.field.startswith("alerts.") else exc.under("alerts")) from None
+    slippage = _opt_num(obj, "slippage_bps", "config")
+    return EngineConfig(
+        profile=profile,
+        tiers=tables,
+        contract_sizes=sizes,
+        fees=fees,
+        accounts=accounts,
+        auto_create_accounts=not accounts,
+        guards=guards,
+        alerts=alerts,
+        trigger_price=str(obj.get("trigger_price", "mark")),
+        slippage_bps=slippage if slippage is not None else Decimal(0),
+    )
+
+
+def _parse_line(text: str, number: int) -> Mapping[str, Any] | None:
+    if not text.strip():
+        return None
+    try:
+        # NaN and Infinity are kept as Decimals so that the field check names them
+        obj = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"line {number}", f"invalid JSON at column {exc.colno}: {exc.msg}"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"line {number}", f"invalid JSON: {exc}") from None
+    if not isinstance(obj, Mapping):
+        raise InputError(f"line {number}", "must be a JSON object")
+    return obj
+
+
+def simulate_lines(lines: Iterable[str]) -> Iterator[Event]:
+    """Run the engine over JSON Lines; yield events, then the ``final`` event."""
+    engine: Engine | None = None
+    last_ts = 0
+    for number, text in enumerate(lines, start=1):
+        obj = _parse_line(text, number)
+        if obj is None:
+            continue
+        where = f"line {number}"
+        try:
+            if obj.get("type") == "config":
+                if engine is not None:
+                    raise InputError("type", "a config line must come first")
+                engine = Engine(build_config(obj))
+                continue
+            if engine is None:
+                engine = Engine(build_config(None))
+            ts = _ts(obj, last_ts)
+            command: Command = parse_command(obj)
+            if isinstance(command, TickCmd):
+                if ts is None:
+                    raise InputError("ts", "is required on a tick")
+            if ts is not None:
+                last_ts = ts
+            yield from engine.apply(ts if ts is not None else last_ts, command)
+        except InputError as exc:
+            raise exc.under(where) from None
+    if engine is None:
+        engine = Engine(build_config(None))
+    yield {
+        "type": "final",
+        "ts": last_ts,
+        "accounts": {a.id: engine.state(a) for a in engine.iter_accounts()},
+    }
+
+
+def _ts(obj: Mapping[str, Any], last: int) -> int | None:
+    raw = obj.get("ts")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, Decimal)):
+        raise InputError("ts", f"must be an integer number of milliseconds, got {raw!r}")
+    with decimal_context():
+        value = Decimal(raw)
+        if value != value.to_integral_value() or value < 0:
+            raise InputError("ts", f"must be a whole number of milliseconds >= 0, got {raw}")
+    ts = int(value)
+    if ts < last:
+        raise InputError("ts", f"goes back in time ({ts} after {last})")
+    return ts
+
+
+def run_simulate(source: TextIO, out: TextIO, *, pretty: bool = False) -> None:
+    """Read JSON Lines from ``source`` and write events to ``out`` (JSON Lines or a readable log)."""
+    for event in simulate_lines(source):
+        if pretty:
+            out.write(format_event(event))
+            out.write("\n")
+        else:
+            out.write(json.dumps(to_jsonable(event), separators=(",", ":")))
+            out.write("\n")

@@ -1,0 +1,138 @@
+"""Bundled leverage-tier snapshots: the last-resort tier source (design.md §3).
+
+Each profile ships one dated snapshot, ``guardbot/data/tiers/<profile>.json``::
+
+    {"profile": "binance", "asOf": "2024-05-01", "source": "...", "notes": "...",
+     "tierBasis": "notional", "contractSize": {"BTC/USDT:USDT": 1},
+     "tiers": {"BTC/USDT:USDT": [{"minNotional": 0, "maxNotional": 50000,
+                                  "maintenanceMarginRate": 0.004, "maxLeverage": 125}, ...]}}
+
+Rows are ccxt unified leverage tiers; ``maintenanceAmount`` is derived for profiles whose MM
+formula deducts it. Exchanges change their tiers at any time, so a snapshot is a fallback for
+offline use, never a substitute for live tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from importlib.resources.abc import Traversable
+from types import MappingProxyType
+
+from guardbot.core.num import decimal_context, parse_decimal
+from guardbot.core.profiles import PROFILES
+from guardbot.core.tiers import TierTable
+from guardbot.errors import GuardbotError, InputError
+
+__all__ = ["BundledTiers", "load_bundled", "parse_bundled", "read_bundled"]
+
+
+@dataclass(frozen=True, slots=True)
+class BundledTiers:
+    """The tier tables and contract sizes of one profile's bundled snapshot."""
+
+    profile: str
+    as_of: str
+    source: str
+    tables: Mapping[str, TierTable]
+    contract_sizes: Mapping[str, Decimal]
+    notes: str = ""
+
+    def contract_size(self, symbol: str) -> Decimal:
+        """The contract size of ``symbol`` (1 when the snapshot does not list it)."""
+        return self.contract_sizes.get(symbol, Decimal(1))
+
+
+@functools.cache
+def load_bundled(profile: str) -> BundledTiers:
+    """The bundled snapshot of ``profile``, read once per process.
+
+    Raises :class:`GuardbotError` when the profile is unknown or its snapshot is missing or
+    unusable.
+    """
+    if profile not in PROFILES:
+        known = ", ".join(sorted(PROFILES))
+        raise GuardbotError(f"no bundled tiers for unknown profile {profile!r} (known: {known})")
+    resource = resources.files("guardbot") / "data" / "tiers" / f"{profile}.json"
+    return read_bundled(profile, resource)
+
+
+def read_bundled(profile: str, resource: Traversable) -> BundledTiers:
+    """Read and validate a snapshot file (any path-like resource: a package file, a ``Path``)."""
+    name = f"bundled tiers {profile}.json"
+    try:
+        text = resource.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GuardbotError(f"{name}: not found in this installation") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GuardbotError(f"{name}: cannot be read ({exc})") from None
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise GuardbotError(
+            f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    try:
+        return parse_bundled(profile, data)
+    except InputError as exc:
+        raise GuardbotError(f"{name}: {exc}") from None
+
+
+def parse_bundled(profile: str, data: object) -> BundledTiers:
+    """Validate a decoded snapshot; errors are :class:`InputError` with the field path."""
+    if profile not in PROFILES:
+        raise InputError("profile", f"unknown profile {profile!r}")
+    prof = PROFILES[profile]
+    if not isinstance(data, Mapping):
+        raise InputError("", "must be a JSON object")
+    if data.get("profile") != profile:
+        raise InputError("profile", f"must be {profile!r}, got {data.get('profile')!r}")
+    basis = data.get("tierBasis", prof.tier_basis)
+    if basis != prof.tier_basis:
+        raise InputError("tierBasis", f"must be {prof.tier_basis!r}, got {basis!r}")
+    as_of = _text(data, "asOf", required=True)
+    source = _text(data, "source")
+    notes = _text(data, "notes")
+
+    raw_tiers = data.get("tiers")
+    if not isinstance(raw_tiers, Mapping) or not raw_tiers:
+        raise InputError("tiers", "must be a non-empty object of symbol -> tier rows")
+    raw_sizes = data.get("contractSize", {})
+    if not isinstance(raw_sizes, Mapping):
+        raise InputError("contractSize", "must be an object of symbol -> contract size")
+
+    tables: dict[str, TierTable] = {}
+    sizes: dict[str, Decimal] = {}
+    with decimal_context():
+        for symbol, rows in raw_tiers.items():
+            try:
+                tables[symbol] = TierTable.from_ccxt(symbol, rows, derive_cum=prof.deducts_cum)
+            except InputError as exc:
+                raise exc.under(f"tiers[{json.dumps(symbol)}]") from None
+        for symbol, value in raw_sizes.items():
+            where = f"contractSize[{json.dumps(symbol)}]"
+            size = parse_decimal(value, where)
+            if size <= 0:
+                raise InputError(where, f"must be > 0, got {size}")
+            sizes[symbol] = size
+    return BundledTiers(
+        profile=profile,
+        as_of=as_of,
+        source=source,
+        tables=MappingProxyType(tables),
+        contract_sizes=MappingProxyType(sizes),
+        notes=notes,
+    )
+
+
+def _text(data: Mapping[str, object], key: str, *, required: bool = False) -> str:
+    value = data.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value:
+        raise InputError(key, "must be a non-empty string")
+    return value

@@ -1,0 +1,1 @@
+# guardbot test suite.
