@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _UsageError as exc:
             _report(command, str(exc))
             return EXIT_USAGE
+        except SystemExit as exc:  # --help and --version exit through argparse
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
         if args.command is None:
             _report(command, "a command is required: calc or simulate (see guardbot --help)")
             return EXIT_USAGE

@@ -29,6 +29,7 @@ __all__ = ["build_config", "run_simulate", "simulate_lines"]
 _CONFIG_KEYS = {
     "type",
     "profile",
+    "profile_options",
     "tiers",
     "contractSizes",
     "fees",
@@ -75,6 +76,7 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
     obj = obj or {}
     _unknown(obj, _CONFIG_KEYS, "")
     profile = get_profile(obj.get("profile", "binance"))
+    profile = profile.with_options(_object(obj.get("profile_options") or {}, "profile_options"))
     bundled = load_bundled(profile.name)
     tables: dict[str, TierTable] = dict(bundled.tables)
     sizes: dict[str, Decimal] = dict(bundled.contract_sizes)

@@ -60,6 +60,7 @@ class Account:
     orders: dict[str, Order] = field(default_factory=dict)  # open orders by client id
     state: TradingState = TradingState.ACTIVE
     state_reason: str = ""
+    daily_limit_day: int | None = None  # UTC day on which the daily loss limit was reached
     insurance_fund: Decimal = ZERO
     daily: DailyLoss = field(default_factory=DailyLoss)
     ledger: Ledger = field(default_factory=Ledger)

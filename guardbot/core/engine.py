@@ -34,8 +34,8 @@ from guardbot.core.commands import (
 )
 from guardbot.core.config import AccountConfig, EngineConfig
 from guardbot.core.events import Event
-from guardbot.core.guards import Decision, TradingState
-from guardbot.core.num import ONE, ZERO, decimal_context
+from guardbot.core.guards import Decision, TradingState, utc_day
+from guardbot.core.num import ONE, ZERO, decimal_context, money
 from guardbot.core.orders import Order
 from guardbot.core.position import Position
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
@@ -535,11 +535,12 @@ class Engine:
         if self.profile.liquidation_settlement == "bankruptcy":
             price = bankrupt
             returned = ZERO
-            fund_delta = pos.sign * pos.qty * (mark - bankrupt)
+            # s*Q*(mark - P_bk) without the rounded P_bk: the position's equity at mark
+            fund_delta = wallet + money(margin.unrealized_pnl(pos, mark))
             fee = ZERO
         else:
             price = mark
-            left = wallet + pos.sign * pos.qty * (mark - pos.entry_price)
+            left = wallet + money(margin.unrealized_pnl(pos, mark))
             fee = min(max(left, ZERO), self.profile.liquidation_fee_rate * notional)
             left -= fee
             returned = max(left, ZERO)
@@ -580,7 +581,7 @@ class Engine:
             return
         positions = [p for p in account.positions.values() if not p.isolated]
         marks = {p.symbol: self._mark_of(p.symbol) for p in positions}
-        upnl = {p.symbol: margin.unrealized_pnl(p, marks[p.symbol]) for p in positions}
+        upnl = {p.symbol: money(margin.unrealized_pnl(p, marks[p.symbol])) for p in positions}
         # profitable positions first, so that a deficit shows on the last, losing one
         positions.sort(key=lambda p: (-upnl[p.symbol], p.symbol))
         rate = self.profile.liquidation_fee_rate
@@ -594,8 +595,10 @@ class Engine:
             last = i == len(positions) - 1
             if bankruptcy_model:
                 price = bankrupt
-                account.wallet = before + pos.sign * pos.qty * (bankrupt - pos.entry_price)
-                fund_delta = pos.sign * pos.qty * (mark - bankrupt)
+                # closing at P_bk realizes -(wallet + rest_upnl); the fund gets the equity at mark,
+                # s*Q*(mark - P_bk), computed without the rounded P_bk
+                account.wallet = -rest_upnl
+                fund_delta = before + rest_upnl + upnl[pos.symbol]
                 fee = ZERO
             else:
                 price = mark
@@ -831,6 +834,14 @@ class Engine:
         conditional = self._conditional(cmd)
         if cmd.post_only and cmd.order_type == "market":
             return Decision(Code.INVALID_ORDER, "postOnly needs a limit order")
+        if cmd.post_only and cmd.price is not None and not conditional:
+            touch = market.buy_price() if cmd.side > 0 else market.sell_price()
+            if touch is not None and (touch <= cmd.price if cmd.side > 0 else touch >= cmd.price):
+                return Decision(
+                    Code.INVALID_ORDER,
+                    f"post-only order at {cmd.price} would take liquidity at {touch}"
+                    " (Binance -5022)",
+                )
         if cmd.trailing_percent is not None and cmd.trigger_price is not None:
             return Decision(
                 Code.INVALID_ORDER, "trailingPercent and triggerPrice exclude each other"
@@ -934,14 +945,23 @@ class Engine:
                 )
         return None
 
-    def _exposure(
-        self, account: Account, symbol: str, extra_side: int, extra: Decimal, price: Decimal
-    ) -> Decimal:
-        """Value that selects the tier for the leverage check: position after the order plus the
-        other opening orders of the symbol (contracts for tiers keyed on contracts)."""
-        market = self.markets[symbol]
+    def _after_order(
+        self, account: Account, symbol: str, side: int, amount: Decimal
+    ) -> tuple[Decimal, Decimal]:
+        """(contracts of the position that stay, contracts the order opens) if it fills."""
         pos = account.positions.get(symbol)
-        signed = (pos.sign * pos.contracts if pos else ZERO) + extra_side * extra
+        if pos is None or pos.sign == 0 or pos.sign == side:
+            return (pos.contracts if pos else ZERO), amount
+        return max(ZERO, pos.contracts - amount), max(ZERO, amount - pos.contracts)
+
+    def _exposure(
+        self, account: Account, symbol: str, side: int, amount: Decimal, price: Decimal
+    ) -> Decimal:
+        """What selects the tier for the leverage check: the position left after the order (at
+        mark) plus what the order and the other resting opening orders add (at their prices);
+        contracts for tiers keyed on contracts. Binance counts position and open orders (-2027)."""
+        market = self.markets[symbol]
+        stay, opening = self._after_order(account, symbol, side, amount)
         others = ZERO
         other_value = ZERO
         for o in account.orders.values():
@@ -949,8 +969,9 @@ class Engine:
                 others += o.amount
                 other_value += o.amount * market.contract_size * o.price
         if self.profile.tier_basis == "contracts":
-            return abs(signed) + others
-        return abs(signed) * market.contract_size * price + other_value
+            return stay + opening + others
+        mark = market.mark if market.mark is not None else price
+        return (stay * mark + opening * price) * market.contract_size + other_value
 
     def _risk_decision(
         self,
@@ -986,9 +1007,9 @@ class Engine:
         size = market.contract_size
         guards = self.config.guards
         pos = account.positions.get(symbol)
-        after = (
-            abs((pos.sign * pos.contracts if pos else ZERO) + cmd.side * cmd.amount) * size * price
-        )
+        stay, opens = self._after_order(account, symbol, cmd.side, cmd.amount)
+        assert market.mark is not None
+        after = (stay * market.mark + opens * price) * size
         if guards.max_position_notional is not None and after > guards.max_position_notional:
             return Decision(
                 Code.NOTIONAL_EXCEEDS_MAX,
@@ -1233,12 +1254,12 @@ class Engine:
                 released = (
                     before_wallet
                     if fill.closed_qty >= before_qty
-                    else before_wallet * fill.closed_qty / before_qty
+                    else money(before_wallet * fill.closed_qty / before_qty)
                 )
                 pos.isolated_wallet -= released
                 account.wallet += released + fill.realized_pnl
             if fill.opened_qty:
-                funded = fill.opened_qty * price / pos.leverage
+                funded = money(fill.opened_qty * price / pos.leverage)
                 pos.isolated_wallet += funded
                 account.wallet -= funded
         else:
@@ -1464,7 +1485,7 @@ class Engine:
                         )
                         return
                 else:
-                    delta = pos.qty * pos.entry_price * (1 / leverage - 1 / settings.leverage)
+                    delta = money(pos.qty * pos.entry_price * (1 / leverage - 1 / settings.leverage))
                     if delta > 0 and delta > self._available(account):
                         self._reject(
                             account,
@@ -1693,6 +1714,8 @@ class Engine:
     def _set_state(self, account: Account, state: TradingState, reason: str) -> None:
         if account.state == state:
             return
+        if state != TradingState.REDUCING:
+            account.daily_limit_day = None
         account.state = state
         account.state_reason = reason
         self._emit("trading_state", account, state=state.value, reason=reason)
@@ -1700,6 +1723,7 @@ class Engine:
     def _check_daily_loss(self, account: Account) -> None:
         limit = self.config.guards.daily_loss_limit
         if account.state == TradingState.ACTIVE and account.daily.breached(limit):
+            account.daily_limit_day = utc_day(self._ts)
             self._set_state(
                 account,
                 TradingState.REDUCING,
@@ -1707,11 +1731,14 @@ class Engine:
             )
 
     def _roll_day(self, account: Account) -> None:
+        """Lift the daily-loss ``reducing`` state once a new UTC day has begun."""
+        account.daily.roll(self._ts)
         if (
-            account.daily.roll(self._ts)
-            and account.state == TradingState.REDUCING
-            and account.state_reason.startswith("daily loss")
+            account.state == TradingState.REDUCING
+            and account.daily_limit_day is not None
+            and account.daily_limit_day != utc_day(self._ts)
         ):
+            account.daily_limit_day = None
             self._set_state(account, TradingState.ACTIVE, "new UTC day")
 
     # ------------------------------------------------------------------ introspection

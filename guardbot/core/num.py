@@ -22,6 +22,7 @@ __all__ = [
     "decimal_context",
     "fmt",
     "fmt_opt",
+    "money",
     "parse_decimal",
 ]
 
@@ -37,6 +38,17 @@ CONTEXT = Context(
     Emax=999999,
     traps=[InvalidOperation, DivisionByZero, Overflow],
 )
+
+
+#: Amounts moved between wallets are kept to this many decimal places (far below any exchange's
+#: precision), so that wallet sums stay exact within :data:`CONTEXT` even when an amount comes
+#: from a division (isolated margin at leverage 3, PnL against an averaged entry price).
+MONEY_QUANTUM = Decimal("1e-16")
+
+
+def money(value: Decimal) -> Decimal:
+    """``value`` rounded (half even) to :data:`MONEY_QUANTUM`."""
+    return value.quantize(MONEY_QUANTUM, context=CONTEXT)
 
 
 def decimal_context() -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from guardbot.core.num import ONE, ZERO
+from guardbot.core.num import ONE, ZERO, money
 from guardbot.core.alerts import AlertState
 from guardbot.core.tiers import Tier, TierTable
 
@@ -83,7 +83,7 @@ class Position:
             self.set_size(side_sign, total, entry)
             return Fill(ZERO, contracts * size, ZERO, False)
         closing = min(contracts, self.contracts)
-        realized = self.sign * closing * size * (price - self.entry_price)
+        realized = money(self.sign * closing * size * (price - self.entry_price))
         self.realized_pnl += realized
         rest = contracts - closing
         if rest > 0:

@@ -6,10 +6,12 @@ with the list of known ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
+from guardbot.core.num import ZERO, parse_decimal
 from guardbot.errors import InputError
 
 __all__ = ["PROFILES", "Profile", "get_profile", "profile_for_exchange"]
@@ -42,16 +44,35 @@ class Profile:
     #: Clearance fee rate charged on the liquidated notional (clearance_fee settlement).
     liquidation_fee_rate: Decimal
     reduce_only_excess: ReduceOnlyExcess
-    switch_requires_flat: bool
     isolated_leverage_change: IsolatedLeverageChange
     max_removable_rule: MaxRemovableRule
     order_cost_model: OrderCostModel
     upnl_profit_counts_for_available: bool
     isolated_funding_source: FundingSource
-    #: Hours between funding times (per symbol on the exchanges; this is the default).
-    funding_interval_h: int = 8
 
-    def with_overrides(self, **changes: object) -> Profile:
+    def with_options(self, options: Mapping[str, object], field: str = "profile_options") -> Profile:
+        """This profile with some switches changed; every value is validated."""
+        changes: dict[str, object] = {}
+        for key, value in options.items():
+            where = f"{field}.{key}"
+            if key not in _OPTION_CHOICES:
+                known = ", ".join(sorted(_OPTION_CHOICES))
+                raise InputError(where, f"unknown profile option (known: {known})")
+            choices = _OPTION_CHOICES[key]
+            if choices is bool:
+                if not isinstance(value, bool):
+                    raise InputError(where, f"must be true or false, got {value!r}")
+                changes[key] = value
+            elif choices is Decimal:
+                rate = parse_decimal(value, where)
+                if not ZERO <= rate < 1:
+                    raise InputError(where, f"must be >= 0 and < 1, got {value}")
+                changes[key] = rate
+            else:
+                assert isinstance(choices, tuple)
+                if value not in choices:
+                    raise InputError(where, f"must be one of {', '.join(choices)}, got {value!r}")
+                changes[key] = value
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @property
@@ -69,7 +90,6 @@ PROFILES: dict[str, Profile] = {
         liquidation_settlement="clearance_fee",
         liquidation_fee_rate=Decimal("0.005"),
         reduce_only_excess="trim",
-        switch_requires_flat=True,
         isolated_leverage_change="reject_decrease",
         max_removable_rule="binance_current",
         order_cost_model="im_plus_open_loss",
@@ -85,7 +105,6 @@ PROFILES: dict[str, Profile] = {
         liquidation_settlement="bankruptcy",
         liquidation_fee_rate=Decimal(0),
         reduce_only_excess="reject",
-        switch_requires_flat=True,
         isolated_leverage_change="rebalance",
         max_removable_rule="im_plus_close_fee",
         order_cost_model="im_plus_two_way_fee",
@@ -101,13 +120,27 @@ PROFILES: dict[str, Profile] = {
         liquidation_settlement="clearance_fee",
         liquidation_fee_rate=Decimal("0.0005"),
         reduce_only_excess="trim",
-        switch_requires_flat=True,
         isolated_leverage_change="rebalance",
         max_removable_rule="binance_current",
         order_cost_model="im",
         upnl_profit_counts_for_available=True,
         isolated_funding_source="isolated_wallet",
     ),
+}
+
+_OPTION_CHOICES: dict[str, object] = {
+    "mm_formula": get_args(MmFormula),
+    "tier_basis": get_args(TierBasis),
+    "taker_fee_in_requirement": bool,
+    "isolated_mm_price": get_args(LpMmPrice),
+    "liquidation_settlement": get_args(Settlement),
+    "liquidation_fee_rate": Decimal,
+    "reduce_only_excess": get_args(ReduceOnlyExcess),
+    "isolated_leverage_change": get_args(IsolatedLeverageChange),
+    "max_removable_rule": get_args(MaxRemovableRule),
+    "order_cost_model": get_args(OrderCostModel),
+    "upnl_profit_counts_for_available": bool,
+    "isolated_funding_source": get_args(FundingSource),
 }
 
 #: ccxt exchange ids whose rules each profile reproduces.

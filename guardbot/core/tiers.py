@@ -113,7 +113,7 @@ class TierTable:
             else:
                 cum = ZERO
             tier_no = row.get("tier", i + 1)
-            if isinstance(tier_no, bool) or not isinstance(tier_no, (int, float, str)):
+            if isinstance(tier_no, bool) or not isinstance(tier_no, (int, float, str, Decimal)):
                 raise TierTableError(f"{where}.tier", "must be a number")
             try:
                 number = int(Decimal(str(tier_no)))

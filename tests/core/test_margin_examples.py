@@ -359,7 +359,7 @@ def check_ex12(example: Example) -> None:
 
 
 def check_ex13(example: Example) -> None:
-    older = BINANCE.with_overrides(max_removable_rule="binance_older")
+    older = BINANCE.with_options({"max_removable_rule": "binance_older"})
     cases = zip(example["inputs"]["cases"], example["expected"]["cases"], strict=True)
     for case, want in cases:
         size = d(case["signed_size"])
