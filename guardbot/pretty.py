@@ -37,7 +37,7 @@ def _time(ts: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ts % 1000:03d}"
 
 
-def _describe(event: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one branch per event type
+def _describe(event: Mapping[str, Any]) -> str:
     kind = event["type"]
     g = event.get
     if kind == "fill":
@@ -105,6 +105,10 @@ def _plain(value: Any) -> str:
     return fmt(value) if isinstance(value, Decimal) else str(value)
 
 
+def _dec(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
 def _final(event: Mapping[str, Any]) -> str:
     lines = ["", "final state"]
     for account_id, state in event["accounts"].items():
@@ -120,7 +124,7 @@ def _final(event: Mapping[str, Any]) -> str:
                 f" entry {num(Decimal(pos['entryPrice']))} mark {num(Decimal(pos['markPrice']))}"
                 f" uPnL {num(Decimal(pos['unrealizedPnl']))}"
                 f" ratio {pct(None if pos['marginRatio'] is None else Decimal(pos['marginRatio']))}"
-                f" liq {num(None if pos['liquidationPrice'] is None else Decimal(pos['liquidationPrice']))}"
+                f" liq {num(_dec(pos['liquidationPrice']))}"
             )
         for order in state["openOrders"]:
             lines.append(

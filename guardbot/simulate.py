@@ -218,9 +218,8 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[Event]:
                 engine = Engine(build_config(None))
             ts = _ts(obj, last_ts)
             command: Command = parse_command(obj)
-            if isinstance(command, TickCmd):
-                if ts is None:
-                    raise InputError("ts", "is required on a tick")
+            if isinstance(command, TickCmd) and ts is None:
+                raise InputError("ts", "is required on a tick")
             if ts is not None:
                 last_ts = ts
             yield from engine.apply(ts if ts is not None else last_ts, command)
@@ -252,7 +251,7 @@ def _ts(obj: Mapping[str, Any], last: int) -> int | None:
 
 
 def run_simulate(source: TextIO, out: TextIO, *, pretty: bool = False) -> None:
-    """Read JSON Lines from ``source`` and write events to ``out`` (JSON Lines or a readable log)."""
+    """Read JSON Lines from ``source``; write events to ``out`` as JSON Lines or a readable log."""
     for event in simulate_lines(source):
         if pretty:
             out.write(format_event(event))

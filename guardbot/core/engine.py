@@ -18,7 +18,6 @@ from decimal import Decimal
 
 from guardbot.core import margin
 from guardbot.core.account import Account, SymbolSettings
-from guardbot.core.alerts import AlertState
 from guardbot.core.codes import Code
 from guardbot.core.commands import (
     BalanceCmd,
@@ -420,7 +419,7 @@ class Engine:
 
     def _evaluate_isolated(self, account: Account, pos: Position) -> None:
         mark = self._mark_of(pos.symbol)
-        req, mm, tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
+        req, _mm, _tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
         balance = pos.isolated_wallet + margin.unrealized_pnl(pos, mark)
         crossings = pos.alert.update(self.config.alerts, req, balance)
         self._emit_crossings(account, pos, crossings, req, balance)
@@ -474,7 +473,7 @@ class Engine:
         if pos is not None:
             scope_fields: dict[str, object] = {"scope": "position", "symbol": pos.symbol}
             liq = self._isolated_liquidation_price(account, pos)
-            liq_symbol = pos.symbol
+            liq_symbol: str | None = pos.symbol
         else:
             scope_fields = {"scope": "account", "symbol": None}
             liq, liq_symbol = self._nearest_cross_liquidation(account)
@@ -573,7 +572,7 @@ class Engine:
     def _liquidate_cross(self, account: Account) -> None:
         self._cancel_where(
             account,
-            lambda o: not self._settings(account, o.symbol).margin_mode == "isolated",
+            lambda o: self._settings(account, o.symbol).margin_mode != "isolated",
             "liquidation",
         )
         balance = account.wallet + account.c_upnl
@@ -896,7 +895,7 @@ class Engine:
         crossed = self._crossed_triggers(cmd, watched)
         if crossed is not None:
             return crossed
-        if opening <= 0 or conditional and cmd.reduce_only:
+        if opening <= 0 or (conditional and cmd.reduce_only):
             return Decision()
         return self._risk_decision(account, market, cmd, opening, check_margin=not conditional)
 
@@ -941,7 +940,8 @@ class Engine:
             if (direction > 0 and watched >= price) or (direction < 0 and watched <= price):
                 return Decision(
                     Code.ORDER_WOULD_TRIGGER_IMMEDIATELY,
-                    f"{name} {price} is already crossed by the {cmd.trigger_price_type or self.config.trigger_price} price {watched}",
+                    f"{name} {price} is already crossed by the "
+                    f"{cmd.trigger_price_type or self.config.trigger_price} price {watched}",
                 )
         return None
 
@@ -1002,18 +1002,20 @@ class Engine:
             unit = "contracts" if self.profile.tier_basis == "contracts" else "USDT"
             return Decision(
                 Code.LEVERAGE_EXCEEDS_MAX,
-                f"leverage {leverage} is above the tier maximum {tier_max} for {exposure} {unit} of {symbol}",
+                f"leverage {leverage} is above the tier maximum {tier_max}"
+                f" for {exposure} {unit} of {symbol}",
             )
         size = market.contract_size
         guards = self.config.guards
-        pos = account.positions.get(symbol)
+        account.positions.get(symbol)
         stay, opens = self._after_order(account, symbol, cmd.side, cmd.amount)
         assert market.mark is not None
         after = (stay * market.mark + opens * price) * size
         if guards.max_position_notional is not None and after > guards.max_position_notional:
             return Decision(
                 Code.NOTIONAL_EXCEEDS_MAX,
-                f"position notional {after} would exceed max_position_notional {guards.max_position_notional}",
+                f"position notional {after} would exceed max_position_notional"
+                f" {guards.max_position_notional}",
             )
         if guards.max_account_exposure is not None:
             total = after + self._open_order_value(account, symbol)
@@ -1023,7 +1025,8 @@ class Engine:
             if total > guards.max_account_exposure:
                 return Decision(
                     Code.EXPOSURE_EXCEEDS_MAX,
-                    f"account exposure {total} would exceed max_account_exposure {guards.max_account_exposure}",
+                    f"account exposure {total} would exceed max_account_exposure"
+                    f" {guards.max_account_exposure}",
                 )
         if check_margin:
             assert market.mark is not None
@@ -1464,7 +1467,8 @@ class Engine:
                 None,
                 Decision(
                     Code.LEVERAGE_EXCEEDS_MAX,
-                    f"leverage {leverage} is above the tier maximum {tier_max} for the current exposure {exposure}",
+                    f"leverage {leverage} is above the tier maximum {tier_max}"
+                    f" for the current exposure {exposure}",
                 ),
                 symbol=cmd.symbol,
             )
@@ -1479,13 +1483,16 @@ class Engine:
                             None,
                             Decision(
                                 Code.INVALID_ORDER,
-                                "leverage reduction is not supported in isolated mode with an open position (Binance -4161)",
+                                "leverage reduction is not supported in isolated mode with an open"
+                                " position (Binance -4161)",
                             ),
                             symbol=cmd.symbol,
                         )
                         return
                 else:
-                    delta = money(pos.qty * pos.entry_price * (1 / leverage - 1 / settings.leverage))
+                    delta = money(
+                        pos.qty * pos.entry_price * (1 / leverage - 1 / settings.leverage)
+                    )
                     if delta > 0 and delta > self._available(account):
                         self._reject(
                             account,
@@ -1507,7 +1514,8 @@ class Engine:
                                 None,
                                 Decision(
                                     Code.MARGIN_INSUFFICIENT,
-                                    "releasing margin at that leverage would liquidate the position",
+                                    "releasing margin at that leverage would liquidate"
+                                    " the position",
                                 ),
                                 symbol=cmd.symbol,
                             )
@@ -1522,7 +1530,8 @@ class Engine:
                         None,
                         Decision(
                             Code.MARGIN_INSUFFICIENT,
-                            f"leverage {leverage} needs {extra} more initial margin than is available",
+                            f"leverage {leverage} needs {extra} more initial margin"
+                            " than is available",
                         ),
                         symbol=cmd.symbol,
                     )
@@ -1590,7 +1599,8 @@ class Engine:
                 None,
                 Decision(
                     Code.INVALID_ORDER,
-                    f"{cmd.symbol} has {what}: margin can be moved only for an isolated position (Binance -4049/-4054)",
+                    f"{cmd.symbol} has {what}: margin can be moved only for an isolated"
+                    " position (Binance -4049/-4054)",
                 ),
                 symbol=cmd.symbol,
             )

@@ -65,7 +65,7 @@ class GuardConfig:
             )
 
     def leverage_cap(self, symbol: str) -> Decimal | None:
-        """The policy's leverage cap for ``symbol`` (the lower of the global and per-symbol caps)."""
+        """The policy's leverage cap for ``symbol``: the lower of the global and symbol caps."""
         caps = [c for c in (self.max_leverage, self.max_leverage_per_symbol.get(symbol)) if c]
         return min(caps) if caps else None
 

@@ -59,7 +59,7 @@ class PositionLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """One linear piece of the requirement ``R(N) = N*rate - amount`` valid for ``floor < N <= cap``.
+    """A linear piece of the requirement, ``R(N) = N*rate - amount`` for ``floor < N <= cap``.
 
     ``floor``/``cap`` are notionals; ``None`` means the piece holds at every price (the tier does
     not depend on price, as with OKX tiers keyed on contracts).

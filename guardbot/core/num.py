@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -56,10 +57,13 @@ def decimal_context() -> Any:
     return localcontext(CONTEXT)
 
 
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
+
+
 def parse_decimal(value: object, field: str) -> Decimal:
     """Convert a JSON number or decimal string to an exact, finite ``Decimal``.
 
-    Floats are converted through ``str`` (their shortest repr), so ``0.1`` becomes ``Decimal('0.1')``.
+    Floats are converted through their shortest repr: ``0.1`` becomes ``Decimal('0.1')``.
     """
     if isinstance(value, bool):
         raise InputError(field, f"must be a number, got {_show(value)}")
@@ -71,6 +75,10 @@ def parse_decimal(value: object, field: str) -> Decimal:
         result = Decimal(repr(value))
     elif isinstance(value, str):
         text = value.strip()
+        if not _NUMBER.match(text):
+            if text.lower().lstrip("+-") in {"inf", "infinity", "nan", "snan"}:
+                raise InputError(field, f"must be a finite number, got {_show(value)}")
+            raise InputError(field, f"must be a number, got {_show(value)}")
         try:
             result = Decimal(text)
         except InvalidOperation:
@@ -97,7 +105,7 @@ def _show(value: object) -> str:
 
 
 def fmt(value: Decimal) -> str:
-    """Plain decimal string without exponent or trailing zeros: ``Decimal('1.50E+3')`` -> ``'1500'``."""
+    """Plain decimal string, no exponent or trailing zeros: ``Decimal('1.50E+3')`` -> ``'1500'``."""
     if value.is_zero():
         return "0"
     text = format(value.normalize(CONTEXT), "f")

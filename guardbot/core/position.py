@@ -1,12 +1,12 @@
-"""A position in one-way mode: signed size, average entry, margin mode, leverage, isolated wallet."""
+"""A one-way position: signed size, average entry, margin mode, leverage, isolated wallet."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from guardbot.core.num import ONE, ZERO, money
 from guardbot.core.alerts import AlertState
+from guardbot.core.num import ONE, ZERO, money
 from guardbot.core.tiers import Tier, TierTable
 
 __all__ = ["Fill", "Position"]

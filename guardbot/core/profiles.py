@@ -50,7 +50,9 @@ class Profile:
     upnl_profit_counts_for_available: bool
     isolated_funding_source: FundingSource
 
-    def with_options(self, options: Mapping[str, object], field: str = "profile_options") -> Profile:
+    def with_options(
+        self, options: Mapping[str, object], field: str = "profile_options"
+    ) -> Profile:
         """This profile with some switches changed; every value is validated."""
         changes: dict[str, object] = {}
         for key, value in options.items():

@@ -103,7 +103,7 @@ class TierTable:
             if derive_cum:
                 given = row.get("maintenanceAmount")
                 if given is None and isinstance(row.get("info"), Mapping):
-                    given = row["info"].get("cum")  # type: ignore[index]
+                    given = row["info"].get("cum")
                 if given is not None:
                     cum = parse_decimal(given, f"{where}.maintenanceAmount")
                 elif prev is None:

@@ -617,7 +617,12 @@ class Checker:
     def _order_exposure(
         self, obj: Mapping[str, Any], before: dict[str, PosState]
     ) -> tuple[Decimal, Decimal] | None:
-        """(exposure after the order, its tier's max leverage) for an opening, plain order."""
+        """(exposure if the order fills, its tier's max leverage) for an opening, plain order.
+
+        margin_rules §2.2: position notional (at mark) plus open-order notional. The part of the
+        position that stays is valued at mark, what the order opens at its price (limit price,
+        or the quote a market order takes), other resting opening orders at theirs.
+        """
         params = obj.get("params", {})
         if params.get("reduceOnly"):
             return None
@@ -625,15 +630,28 @@ class Checker:
         side = 1 if obj["side"] == "buy" else -1
         amount = D(obj["amount"])
         pos = before.get(symbol)
-        signed = pos.signed if pos else D(0)
-        opening = amount if signed == 0 or (signed > 0) == (side > 0) else amount - abs(signed)
+        held = abs(pos.signed) if pos else D(0)
+        same_side = pos is None or pos.signed == 0 or (pos.signed > 0) == (side > 0)
+        stay = held if same_side else max(D(0), held - amount)
+        opening = amount if same_side else max(D(0), amount - held)
         if opening <= 0:
             return None
+        market = self.engine.markets.get(symbol)
+        mark = market.mark if market is not None else None
         price = D(obj["price"]) if "price" in obj else _quote(self.engine, symbol, side)
-        if price is None:
+        if price is None or mark is None:
             return None
-        after = signed + side * amount
-        exposure = _exposure(self.engine, self.profile, obj["account"], symbol, after, price)
+        account = self.engine.accounts[obj["account"]]
+        orders = [
+            o
+            for o in account.orders.values()
+            if o.symbol == symbol and not o.reduce_only and o.kind is None and o.price is not None
+        ]
+        if self.profile == "okx":
+            exposure = stay + opening + sum((o.amount for o in orders), D(0))
+        else:
+            exposure = stay * mark + opening * price
+            exposure += sum((o.amount * o.price for o in orders), D(0))
         return exposure, tier_max_leverage(self.profile, symbol, exposure)
 
     def _check_leverage(
