@@ -13,8 +13,11 @@ Each scenario runs two tick streams: ``quiet`` (a ±0.05% random walk of the mar
 alert level, stop or liquidation: zero events) and ``alerts`` (a wider walk that makes isolated
 positions fire and re-arm margin alert levels, still without stops or liquidations).
 
-Setup goes through the engine's real command path (``engine.apply(ts, parse_command(...))``),
-deterministically (seeded ``random.Random``). Nothing is read or written besides stdout.
+Every position and order is opened through the engine's command path
+(``engine.apply(ts, parse_command(...))``), deterministically (seeded ``random.Random``). S2's
+never-ticked part is opened in batch engines and merged (see :func:`build`; ``--strict-setup``
+opens it in the measured engine, ``--verify-setup N`` shows both give the same state). Nothing is
+read or written besides stdout and stderr.
 
     python bench/engine_throughput.py [--ticks 200000] [--repeats 3] [--profile] [--only s1]
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import gc
 import io
 import math
@@ -42,6 +46,7 @@ from guardbot.core.engine import Engine
 from guardbot.core.events import Event
 from guardbot.core.guards import GuardConfig
 from guardbot.core.num import decimal_context
+from guardbot.core.orders import Order
 from guardbot.core.tiers import TierTable
 
 N_ACCOUNTS = 100
@@ -183,6 +188,7 @@ class Scenario:
     setup_seconds: float
     setup_events: Counter[str]
     setup_mode: str
+    ts: int = TICK_TS0  # next tick time of the measured phase (ms, increasing)
 
 
 def engine_config(symbols: list[PlannedSymbol]) -> EngineConfig:
@@ -386,68 +392,50 @@ def build(name: str, seed: int, n_other: int, *, strict: bool, progress: bool) -
 
 
 def digest(engine: Engine) -> dict[str, object]:
-    """The engine state that ticks read or write, for comparing two setups."""
+    """The engine state that ticks read or write, for comparing two setups.
+
+    Every field of every account, position and order (dataclasses) and every slot of every
+    market, so that it follows the engine's own fields; objects that are compared by identity
+    (positions, orders, accounts, tier tables) are replaced by their ids or values.
+    """
     out: dict[str, object] = {}
     for account_id, a in engine.accounts.items():
-        out[account_id] = (
-            a.wallet,
-            a.order_margin,
-            a.c_upnl,
-            a.c_req,
-            a.c_mm,
-            a.n_cross,
-            a.up_level,
-            a.down_level,
-            a.insurance_fund,
-            a.daily.pnl,
-            tuple(a.alert.fired),
-            tuple(vars_of(a.ledger)),
-        )
+        out[account_id] = fields_of(a, skip=("positions", "orders"))
         for symbol, p in a.positions.items():
-            out[f"{account_id} {symbol}"] = (
-                p.margin_mode,
-                p.leverage,
-                p.sign,
-                p.contracts,
-                p.entry_price,
-                p.isolated_wallet,
-                p.cost,
-                p.c_upnl,
-                p.c_req,
-                p.c_mm,
-                p.c_tier,
-                p.band_lo,
-                p.band_hi,
-                tuple(p.alert.fired),
-            )
+            out[f"{account_id} {symbol}"] = fields_of(p, skip=("table",))
         for order_id, o in a.orders.items():
-            out[f"{account_id} {order_id}"] = (
-                o.symbol,
-                o.side,
-                o.kind,
-                o.amount,
-                o.price,
-                o.trigger_price,
-                o.trigger_dir,
-                o.reserved,
-                o.status,
-                o.close_position,
-            )
+            out[f"{account_id} {order_id}"] = fields_of(o)
     for symbol, m in engine.markets.items():
-        out[symbol] = (
-            m.mark,
-            m.bid,
-            m.ask,
-            sorted(a.id for a in m.cross),
-            sorted(a.id for a in m.isolated.values()),
-            sorted((p, o.id) for p, _seq, o in m.triggers["mark"][0] + m.triggers["mark"][1]),
-            sorted((p, o.id) for p, _seq, o in m.buy_limits + m.sell_limits),
-        )
+        state: dict[str, object] = {}
+        for name in type(m).__slots__:
+            value = getattr(m, name)
+            if name == "table":
+                value = value.tiers if value is not None else None
+            elif name == "cross":
+                value = sorted(a.id for a in value)
+            elif name == "isolated":
+                value = sorted(a.id for a in value.values())
+            elif name == "triggers":
+                value = {k: [sorted(heap_ids(h)) for h in heaps] for k, heaps in value.items()}
+            elif name in ("buy_limits", "sell_limits"):
+                value = sorted(heap_ids(value))
+            elif name == "trailing":
+                value = sorted(o.id for o in value)
+            state[name] = value
+        out[symbol] = state
     return out
 
 
-def vars_of(obj: object) -> list[object]:
-    return [getattr(obj, name) for name in obj.__slots__]  # type: ignore[attr-defined]
+def fields_of(obj: object, skip: tuple[str, ...] = ()) -> dict[str, object]:
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)  # type: ignore[arg-type]
+        if f.name not in skip
+    }
+
+
+def heap_ids(heap: list[tuple[Decimal, int, Order]]) -> list[tuple[Decimal, int, str]]:
+    return [(price, seq, order.id) for price, seq, order in heap]
 
 
 def verify_setup(seed: int, n_other: int) -> None:
@@ -478,20 +466,43 @@ def walk_bounds(scenario: Scenario, variant: str) -> list[tuple[float, float]]:
     profile = engine.profile
     level = QUIET_LEVEL if variant == "quiet" else Decimal(1)
     width, margin_ = (QUIET_RANGE, 0.001) if variant == "quiet" else (ALERT_RANGE, SAFETY)
+    # cross: what backs a position is the wallet less the other cross positions' requirement
+    # plus their unrealized PnL (computed here from the margin functions, not engine caches)
+    cross_req: dict[str, Decimal] = {}
+    cross_upnl: dict[str, Decimal] = {}
+    if variant != "quiet":  # cross ratios stay near 2-5% (wallets of 3x initial margin)
+        with decimal_context():
+            for account_id, account in engine.accounts.items():
+                req_sum = upnl_sum = Decimal(0)
+                for pos in account.positions.values():
+                    if not pos.isolated:
+                        mark = engine.markets[pos.symbol].mark
+                        assert mark is not None
+                        req_sum += margin.requirement(profile, pos, mark, account.fees.taker)[0]
+                        upnl_sum += margin.unrealized_pnl(pos, mark)
+                cross_req[account_id], cross_upnl[account_id] = req_sum, upnl_sum
     bounds = []
     for sym in scenario.symbols[:N_TICKED]:
         market = engine.markets[symbol_name(sym.index)]
+        mark = market.mark
+        assert mark is not None
         lo, hi = sym.base * (1 - width), sym.base * (1 + width)
         holders = [(pos, acc) for pos, acc in market.isolated.items()]
-        holders += [(pos, acc) for acc, pos in market.cross.items()]
+        if variant != "quiet":
+            holders += [(pos, acc) for acc, pos in market.cross.items()]
         for pos, account in holders:
-            if pos.isolated:
-                wallet = pos.isolated_wallet
-            else:  # cross: the wallet less the other positions' requirement, plus their PnL
-                if variant == "quiet":
-                    continue  # cross ratios stay near 2-5% (wallets of 3x initial margin)
-                wallet = account.wallet - (account.c_req - pos.c_req) + account.c_upnl - pos.c_upnl
-            solved = margin.level_price(profile, pos, wallet, account.fees.taker, level)
+            with decimal_context():
+                if pos.isolated:
+                    wallet = pos.isolated_wallet
+                else:
+                    own_req = margin.requirement(profile, pos, mark, account.fees.taker)[0]
+                    own_upnl = margin.unrealized_pnl(pos, mark)
+                    wallet = (
+                        account.wallet
+                        - (cross_req[account.id] - own_req)
+                        + (cross_upnl[account.id] - own_upnl)
+                    )
+                solved = margin.level_price(profile, pos, wallet, account.fees.taker, level)
             if solved is None or solved[0] <= 0:
                 continue
             price = float(solved[0])
@@ -544,6 +555,7 @@ class Result:
     ticks: int
     seconds: float  # best of the repeats
     events: Counter[str]  # of the best run
+    mode: str = "gc"  # gc: collector enabled; frozen: gc.freeze() after setup
 
 
 def run_once(engine: Engine, ticks: list[TickCmd], ts0: int) -> tuple[float, list[Event]]:
@@ -559,25 +571,55 @@ def run_once(engine: Engine, ticks: list[TickCmd], ts0: int) -> tuple[float, lis
     return time.perf_counter() - t0, produced
 
 
-def measure(scenario: Scenario, variant: str, ticks: list[TickCmd], repeats: int) -> Result:
-    best: tuple[float, list[Event]] | None = None
-    for r in range(repeats):
-        seconds, produced = run_once(scenario.engine, ticks, TICK_TS0 + r * 10 * len(ticks))
-        if best is None or seconds < best[0]:
-            best = (seconds, produced)
-    assert best is not None
-    events = Counter(e["type"] for e in best[1])
-    for kind in ("stop_triggered", "liquidation", "fill", "order_rejected"):
-        assert events[kind] == 0, (scenario.name, variant, events)
-    if variant == "quiet":
-        assert not events, (scenario.name, variant, events)
-    return Result(scenario.name, variant, scenario.positions, N_TICKED, len(ticks), best[0], events)
+def measure(
+    runs: list[tuple[Scenario, list[TickCmd]]], variant: str, repeats: int, *, freeze: bool
+) -> list[Result]:
+    """Best of ``repeats`` runs of each scenario's ticks, the scenarios taking turns; with
+    ``freeze``, each repeat also runs once after gc.freeze(). Taking turns makes the figures
+    see the same machine: on a shared machine speed drifts by tens of percent within minutes.
+    """
+    modes = ("gc", "frozen") if freeze else ("gc",)
+    best: dict[tuple[str, str], tuple[float, list[Event]]] = {}
+    for _ in range(repeats):
+        for scenario, ticks in runs:
+            for mode in modes:
+                if mode == "frozen":
+                    gc.freeze()
+                seconds, produced = run_once(scenario.engine, ticks, scenario.ts)
+                gc.unfreeze()
+                scenario.ts += 10 * len(ticks) + 10
+                key = (scenario.name, mode)
+                if key not in best or seconds < best[key][0]:
+                    best[key] = (seconds, produced)
+    results = []
+    for mode in modes:
+        for scenario, ticks in runs:
+            seconds, produced = best[scenario.name, mode]
+            events = Counter(e["type"] for e in produced)
+            for kind in ("stop_triggered", "liquidation", "fill", "order_rejected"):
+                assert events[kind] == 0, (scenario.name, variant, events)
+            if variant == "quiet":
+                assert not events, (scenario.name, variant, events)
+            results.append(
+                Result(
+                    scenario.name,
+                    variant,
+                    scenario.positions,
+                    N_TICKED,
+                    len(ticks),
+                    seconds,
+                    events,
+                    mode,
+                )
+            )
+    return results
 
 
 def profile_run(scenario: Scenario, ticks: list[TickCmd], top: int = 15) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
-    run_once(scenario.engine, ticks, TICK_TS0 + 10**9)
+    run_once(scenario.engine, ticks, scenario.ts)
+    scenario.ts += 10 * len(ticks) + 10
     profiler.disable()
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
@@ -644,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="cProfile S1 (top 15 by tottime)")
     parser.add_argument("--no-freeze", action="store_true", help="skip the gc.freeze() runs")
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="build S1 and S2 first, then let their runs take turns (steadier S2/S1 on a busy "
+        "machine; S1 then runs with S2's objects in memory)",
+    )
     args = parser.parse_args(argv)
     if args.verify_setup is not None:
         verify_setup(args.seed, args.verify_setup)
@@ -651,7 +699,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"guardbot engine throughput: {args.ticks:,} ticks per run, best of {args.repeats}, "
-        f"seed {args.seed}, Python {sys.version.split()[0]}"
+        f"seed {args.seed}, {'interleaved' if args.interleave else 'one scenario at a time'}, "
+        f"Python {sys.version.split()[0]}"
     )
     builders: list[tuple[str, Callable[[], Scenario]]] = []
     if args.only in (None, "s1"):
@@ -667,28 +716,38 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     results: list[Result] = []
-    frozen: list[Result] = []
+    freeze = not args.no_freeze
+    ready: list[tuple[Scenario, list[TickCmd], list[TickCmd]]] = []
     for name, builder in builders:
         gc.collect()
         scenario = builder()
         print(
             f"{name} setup: {scenario.positions:,} positions, {scenario.open_orders:,} open "
             f"orders, {len(scenario.symbols):,} symbols in {scenario.setup_seconds:.1f} s, "
-            f"{scenario.setup_mode} ({show_events(scenario.setup_events)})"
+            f"{scenario.setup_mode} ({show_events(scenario.setup_events)})",
+            flush=True,
         )
         quiet = make_ticks(scenario, "quiet", args.ticks, args.seed)
         alerts = make_ticks(scenario, "alerts", args.ticks, args.seed)
+        ready.append((scenario, quiet, alerts))
+        if args.interleave:
+            continue  # measured together once all are built
         gc.collect()
-        results.append(measure(scenario, "quiet", quiet, args.repeats))
-        if not args.no_freeze:
-            gc.freeze()
-            frozen.append(measure(scenario, "quiet", quiet, args.repeats))
-            gc.unfreeze()
+        results += measure([(scenario, quiet)], "quiet", args.repeats, freeze=freeze)
         if args.profile and name == "S1":
             profile_run(scenario, quiet)
         # last: alert levels change the state (fired levels, quiet bands)
-        results.append(measure(scenario, "alerts", alerts, args.repeats))
+        results += measure([(scenario, alerts)], "alerts", args.repeats, freeze=False)
+        ready.clear()
         del scenario, quiet, alerts
+    if args.interleave:
+        gc.collect()
+        results += measure([(s, q) for s, q, _ in ready], "quiet", args.repeats, freeze=freeze)
+        if args.profile and ready[0][0].name == "S1":
+            profile_run(ready[0][0], ready[0][1])
+        results += measure([(s, a) for s, _, a in ready], "alerts", args.repeats, freeze=False)
+    frozen = [r for r in results if r.mode == "frozen"]
+    results = [r for r in results if r.mode == "gc"]
 
     print()
     print_table(results)

@@ -68,7 +68,6 @@ class Account:
     # cross sums at the last marks, maintained by deltas on each tick
     c_upnl: Decimal = ZERO
     c_req: Decimal = ZERO
-    c_mm: Decimal = ZERO
     n_cross: int = 0
     # ratio thresholds that need an exact evaluation (requirement vs level * margin balance)
     up_level: Decimal = ZERO

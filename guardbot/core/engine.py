@@ -111,6 +111,35 @@ class Market:
     def sell_price(self) -> Decimal | None:
         return self.bid or self.last or self.mark
 
+    def has_due_triggers(self) -> bool:
+        """Whether a resting trigger or limit order may fire at the current prices (cheap).
+
+        A cancelled order left at a heap top also answers True; the full pass drops it.
+        """
+        if self.trailing:
+            return True
+        falls, rises = self.triggers["mark"]
+        mark = self.mark
+        if mark is not None and (
+            (falls and -falls[0][0] >= mark) or (rises and rises[0][0] <= mark)
+        ):
+            return True
+        falls, rises = self.triggers["last"]
+        last = self.last if self.last is not None else mark
+        if last is not None and (
+            (falls and -falls[0][0] >= last) or (rises and rises[0][0] <= last)
+        ):
+            return True
+        if self.buy_limits:
+            touch = self.buy_price()
+            if touch is not None and touch <= -self.buy_limits[0][0]:
+                return True
+        if self.sell_limits:
+            touch = self.sell_price()
+            if touch is not None and touch >= self.sell_limits[0][0]:
+                return True
+        return False
+
     def has_triggers(self) -> bool:
         t = self.triggers
         return bool(
@@ -309,7 +338,7 @@ class Engine:
 
     def _tick(self, tick: TickCmd) -> None:
         market = self._market(tick.symbol)
-        market.mark = tick.mark
+        mark = market.mark = tick.mark
         if tick.last is not None:
             market.last = tick.last
         if tick.bid is not None:
@@ -321,70 +350,87 @@ class Engine:
         if tick.funding_rate is not None:
             market.funding_rate = tick.funding_rate
         market.ts = self._ts
-        mark = tick.mark
         if market.isolated:
-            for pos, account in list(market.isolated.items()):
-                if (mark <= pos.band_lo or mark >= pos.band_hi) and pos.is_open:
+            # a position leaves its quiet band only when something may change: evaluate those
+            due = [
+                (pos, account)
+                for pos, account in market.isolated.items()
+                if mark <= pos.band_lo or mark >= pos.band_hi
+            ]
+            for pos, account in due:
+                if pos.is_open:
                     self._evaluate_isolated(account, pos)
         if market.cross:
-            for account, pos in list(market.cross.items()):
-                if pos.is_open and not pos.isolated:
-                    self._tick_cross(account, pos, mark)
-        if market.has_triggers():
+            due_accounts = []
+            for account, pos in market.cross.items():
+                # cross sums move by this position's delta; the requirement is linear in the
+                # notional inside a tier (R = n * rate - cum), so the delta is exact
+                notional = pos.qty * mark
+                if pos.c_floor < notional <= pos.c_cap:
+                    account.c_req += (notional - pos.c_n) * pos.c_rate
+                else:
+                    before = pos.c_n * pos.c_rate - pos.c_cum
+                    self._retier(account, pos, notional)
+                    account.c_req += notional * pos.c_rate - pos.c_cum - before
+                if pos.sign > 0:
+                    account.c_upnl += notional - pos.c_n
+                else:
+                    account.c_upnl -= notional - pos.c_n
+                pos.c_n = notional
+                balance = account.wallet + account.c_upnl
+                req = account.c_req
+                down = account.down_level
+                if (
+                    balance <= 0
+                    or req >= account.up_level * balance
+                    or (down is not None and req < down * balance)
+                ):
+                    due_accounts.append(account)
+            for account in due_accounts:
+                self._evaluate_cross(account)
+        if market.has_due_triggers():
             self._run_triggers(market)
 
-    def _tick_cross(self, account: Account, pos: Position, mark: Decimal) -> None:
-        notional = pos.qty * mark
-        tier = pos.c_tier
-        if tier is None or not (
-            self.profile.tier_basis == "contracts" or tier.floor < notional <= tier.cap
-        ):
-            tier = pos.table.tier_for(
-                pos.contracts if self.profile.tier_basis == "contracts" else notional
-            )
-            pos.c_tier = tier
-        mm = notional * tier.mmr
-        if self.profile.deducts_cum:
-            mm -= tier.cum
-        req = mm + notional * account.fees.taker if self.profile.taker_fee_in_requirement else mm
-        upnl = notional - pos.cost if pos.sign > 0 else pos.cost - notional
-        account.c_upnl += upnl - pos.c_upnl
-        account.c_req += req - pos.c_req
-        account.c_mm += mm - pos.c_mm
-        pos.c_upnl = upnl
-        pos.c_req = req
-        pos.c_mm = mm
-        balance = account.wallet + account.c_upnl
-        if (
-            balance <= 0
-            or account.c_req >= account.up_level * balance
-            or (account.down_level is not None and account.c_req < account.down_level * balance)
-        ):
-            self._evaluate_cross(account)
+    def _retier(self, account: Account, pos: Position, notional: Decimal) -> None:
+        """Cache the requirement's rate, deduction and notional bounds of ``pos``'s tier."""
+        profile = self.profile
+        if profile.tier_basis == "contracts":
+            tier = pos.table.tier_for(pos.contracts)
+            pos.c_floor, pos.c_cap = _NEG_INF, _INF  # a price move never changes the tier
+        else:
+            table = pos.table
+            i = table.index_for(notional)
+            tier = table.tiers[i]
+            pos.c_floor = tier.floor if i else _NEG_INF
+            pos.c_cap = tier.cap if i < len(table.tiers) - 1 else _INF
+        fee = account.fees.taker if profile.taker_fee_in_requirement else ZERO
+        pos.c_rate = tier.mmr + fee
+        pos.c_cum = tier.cum if profile.deducts_cum else ZERO
 
     # ------------------------------------------------------------------ cross accounts
 
     def _refresh_cross(self, account: Account) -> None:
         """Recompute the cross sums of ``account`` from scratch at the current marks."""
-        upnl_sum = req_sum = mm_sum = ZERO
+        upnl_sum = req_sum = ZERO
         count = 0
         for pos in account.positions.values():
             if pos.isolated:
                 continue
             count += 1
-            mark = self._mark_of(pos.symbol)
-            req, mm, tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
-            upnl = margin.unrealized_pnl(pos, mark)
-            pos.c_upnl, pos.c_req, pos.c_mm, pos.c_tier = upnl, req, mm, tier
-            upnl_sum += upnl
-            req_sum += req
-            mm_sum += mm
-        account.c_upnl, account.c_req, account.c_mm, account.n_cross = (
-            upnl_sum,
-            req_sum,
-            mm_sum,
-            count,
-        )
+            notional = pos.qty * self._mark_of(pos.symbol)
+            self._retier(account, pos, notional)
+            pos.c_n = notional
+            upnl_sum += pos.sign * (notional - pos.cost)
+            req_sum += notional * pos.c_rate - pos.c_cum
+        account.c_upnl, account.c_req, account.n_cross = upnl_sum, req_sum, count
+
+    def _cross_mm(self, account: Account) -> Decimal:
+        """Sum of the exchange maintenance margin of the cross positions at their marks."""
+        total = ZERO
+        for pos in account.positions.values():
+            if not pos.isolated:
+                total += margin.maintenance(self.profile, pos, self._mark_of(pos.symbol))[0]
+        return total
 
     def _set_cross_thresholds(self, account: Account) -> None:
         up, down = account.alert.thresholds(self.config.alerts)
@@ -991,7 +1037,7 @@ class Engine:
                 Code.LEVERAGE_EXCEEDS_MAX,
                 f"leverage {leverage} is above the policy cap {cap} for {symbol}",
             )
-        price = cmd.price if cmd.price is not None else self._taker_price(market, cmd.side)
+        price = self._expected_fill_price(market, cmd)
         if price is None:
             return Decision(Code.PRICE_STALE, f"no price to fill {cmd.symbol}")
         table = market.table
@@ -1039,13 +1085,30 @@ class Engine:
                 leverage,
                 account.fees.taker,
             )
+            if self.profile.order_cost_model != "im_plus_two_way_fee":
+                # the opening fee is debited at the fill: admit only what the wallet can pay
+                cost += opening * size * price * account.fees.taker
             available = self._available(account)
+            if settings.margin_mode == "isolated":
+                # an isolated wallet is funded from the cross wallet itself, never from
+                # unrealized profit (Binance's max-addable rule, margin_rules §8.4)
+                available = min(available, self._max_addable(account))
             if cost > available:
                 return Decision(
                     Code.MARGIN_INSUFFICIENT,
                     f"order cost {cost} exceeds the available balance {available}",
                 )
         return Decision()
+
+    def _expected_fill_price(self, market: Market, cmd: OrderCmd) -> Decimal | None:
+        """Where the order will trade: the touch for a market or marketable limit order (a sell
+        limit below the bid sells at the bid), otherwise its limit price."""
+        touch = self._taker_price(market, cmd.side)
+        if cmd.price is None:
+            return touch
+        if touch is not None and (touch <= cmd.price if cmd.side > 0 else touch >= cmd.price):
+            return touch
+        return cmd.price
 
     def _open_order_value(self, account: Account, symbol: str) -> Decimal:
         size = self.markets[symbol].contract_size
@@ -1119,8 +1182,34 @@ class Engine:
                 self._release(account, order, "filled")
                 assert order.price is not None
                 amount = self._limit_fill_amount(account, order)
-                if amount is not None:
+                if amount is None:
+                    continue
+                decision = self._fill_margin_decision(account, market, order, amount)
+                if decision.ok:
                     self._execute(account, order, amount, order.price, "maker")
+                else:
+                    self._reject(account, order.id, decision)
+
+    def _fill_margin_decision(
+        self, account: Account, market: Market, order: Order, amount: Decimal
+    ) -> Decision:
+        """Re-check margin when a resting order fills: the position it meets may have changed
+        since it was placed (a flip it was to close is gone), so its opening part may have grown."""
+        if order.reduce_only:
+            return Decision()
+        opening = self._opening_contracts(account.positions.get(order.symbol), order.side, amount)
+        if opening <= 0:
+            return Decision()
+        cmd = OrderCmd(
+            account=account.id,
+            id=order.id,
+            symbol=order.symbol,
+            order_type=order.order_type,
+            side=order.side,
+            amount=amount,
+            price=order.price,
+        )
+        return self._risk_decision(account, market, cmd, opening, check_margin=True)
 
     def _trailing_fired(self, market: Market) -> list[Order]:
         fired = []
@@ -1424,124 +1513,94 @@ class Engine:
     def _set_leverage(self, cmd: SetLeverageCmd) -> None:
         account = self.account(cmd.account)
         self._roll_day(account)
-        table = self.config.tiers.get(cmd.symbol)
-        if table is None:
-            self._reject(
-                account,
-                None,
-                Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {cmd.symbol}"),
-                symbol=cmd.symbol,
-            )
+        decision, transfer, reserves = self._leverage_decision(account, cmd)
+        if not decision.ok:
+            self._reject(account, None, decision, symbol=cmd.symbol)
             return
-        if account.state == TradingState.HALTED:
-            self._reject(
-                account,
-                None,
-                Decision(Code.TRADING_HALTED, "trading is halted: cancels only"),
-                symbol=cmd.symbol,
-            )
-            return
-        market = self._market(cmd.symbol)
         settings = self._settings(account, cmd.symbol)
-        leverage = cmd.leverage
-        cap = self.config.guards.leverage_cap(cmd.symbol)
-        if cap is not None and leverage > cap:
-            self._reject(
-                account,
-                None,
-                Decision(
-                    Code.LEVERAGE_EXCEEDS_MAX, f"leverage {leverage} is above the policy cap {cap}"
-                ),
-                symbol=cmd.symbol,
-            )
-            return
+        settings.leverage = cmd.leverage
+        for order, reserve in reserves:
+            account.order_margin += reserve - order.reserved
+            order.reserved = reserve
         pos = account.positions.get(cmd.symbol)
-        mark = market.mark
-        exposure = ZERO
-        if mark is not None:
-            exposure = self._exposure(account, cmd.symbol, 0, ZERO, mark)
-        tier_max = table.max_leverage_for(exposure)
-        if leverage > tier_max:
-            self._reject(
-                account,
-                None,
-                Decision(
-                    Code.LEVERAGE_EXCEEDS_MAX,
-                    f"leverage {leverage} is above the tier maximum {tier_max}"
-                    f" for the current exposure {exposure}",
-                ),
-                symbol=cmd.symbol,
-            )
-            return
-        if pos is not None and leverage != settings.leverage:
-            assert mark is not None
-            if pos.isolated:
-                if self.profile.isolated_leverage_change == "reject_decrease":
-                    if leverage < settings.leverage:
-                        self._reject(
-                            account,
-                            None,
-                            Decision(
-                                Code.INVALID_ORDER,
-                                "leverage reduction is not supported in isolated mode with an open"
-                                " position (Binance -4161)",
-                            ),
-                            symbol=cmd.symbol,
-                        )
-                        return
-                else:
-                    delta = money(
-                        pos.qty * pos.entry_price * (1 / leverage - 1 / settings.leverage)
-                    )
-                    if delta > 0 and delta > self._available(account):
-                        self._reject(
-                            account,
-                            None,
-                            Decision(
-                                Code.MARGIN_INSUFFICIENT,
-                                f"{delta} more margin is needed at leverage {leverage}",
-                            ),
-                            symbol=cmd.symbol,
-                        )
-                        return
-                    if delta < 0:
-                        req, _mm, _t = margin.requirement(
-                            self.profile, pos, mark, account.fees.taker
-                        )
-                        if pos.isolated_wallet + delta + margin.unrealized_pnl(pos, mark) <= req:
-                            self._reject(
-                                account,
-                                None,
-                                Decision(
-                                    Code.MARGIN_INSUFFICIENT,
-                                    "releasing margin at that leverage would liquidate"
-                                    " the position",
-                                ),
-                                symbol=cmd.symbol,
-                            )
-                            return
-                    pos.isolated_wallet += delta
-                    account.wallet -= delta
-            else:
-                extra = pos.qty * mark * (1 / leverage - 1 / settings.leverage)
-                if extra > 0 and extra > self._available(account):
-                    self._reject(
-                        account,
-                        None,
-                        Decision(
-                            Code.MARGIN_INSUFFICIENT,
-                            f"leverage {leverage} needs {extra} more initial margin"
-                            " than is available",
-                        ),
-                        symbol=cmd.symbol,
-                    )
-                    return
-        settings.leverage = leverage
         if pos is not None:
-            pos.leverage = leverage
-        self._emit("leverage_changed", account, symbol=cmd.symbol, leverage=leverage)
+            pos.leverage = cmd.leverage
+            pos.isolated_wallet += transfer
+            account.wallet -= transfer
+        self._emit("leverage_changed", account, symbol=cmd.symbol, leverage=cmd.leverage)
         if pos is not None:
             self._after_change(account)
+
+    def _leverage_decision(
+        self, account: Account, cmd: SetLeverageCmd
+    ) -> tuple[Decision, Decimal, list[tuple[Order, Decimal]]]:
+        """Whether ``cmd`` may set the leverage (margin_rules §8.3); with it, the margin moved into
+        the isolated wallet and the resting orders' new reserves."""
+        symbol, leverage = cmd.symbol, cmd.leverage
+        nothing: list[tuple[Order, Decimal]] = []
+        table = self.config.tiers.get(symbol)
+        if table is None:
+            return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}"), ZERO, nothing
+        if account.state == TradingState.HALTED:
+            return Decision(Code.TRADING_HALTED, "trading is halted: cancels only"), ZERO, nothing
+        cap = self.config.guards.leverage_cap(symbol)
+        if cap is not None and leverage > cap:
+            reason = f"leverage {leverage} is above the policy cap {cap}"
+            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
+        market = self._market(symbol)
+        mark = market.mark
+        exposure = self._exposure(account, symbol, 0, ZERO, mark) if mark is not None else ZERO
+        tier_max = table.max_leverage_for(exposure)
+        if leverage > tier_max:
+            reason = (
+                f"leverage {leverage} is above the tier maximum {tier_max}"
+                f" for the current exposure {exposure}"
+            )
+            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
+        settings = self._settings(account, symbol)
+        old = settings.leverage
+        # resting orders reserve their initial margin at the leverage in force (Binance -2028)
+        reserves = []
+        extra = ZERO
+        for order in account.orders.values():
+            if order.symbol == symbol and order.reserved:
+                settings.leverage = leverage
+                reserve = self._order_reserve(account, order)
+                settings.leverage = old
+                reserves.append((order, reserve))
+                extra += reserve - order.reserved
+        transfer = ZERO
+        pos = account.positions.get(symbol)
+        if pos is not None and leverage != old:
+            assert mark is not None
+            if not pos.isolated:
+                extra += pos.qty * mark * (1 / leverage - 1 / old)
+            elif self.profile.isolated_leverage_change == "reject_decrease":
+                if leverage < old:
+                    reason = (
+                        "leverage reduction is not supported in isolated mode with an open"
+                        " position (Binance -4161)"
+                    )
+                    return Decision(Code.INVALID_ORDER, reason), ZERO, nothing
+            else:
+                transfer = money(pos.qty * pos.entry_price * (1 / leverage - 1 / old))
+                extra += max(transfer, ZERO)
+                if transfer < 0:
+                    req, _mm, _tier = margin.requirement(
+                        self.profile, pos, mark, account.fees.taker
+                    )
+                    if pos.isolated_wallet + transfer + margin.unrealized_pnl(pos, mark) <= req:
+                        reason = "releasing margin at that leverage would liquidate the position"
+                        return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
+        if extra > 0:
+            available = self._available(account)
+            if extra > available:
+                reason = (
+                    f"leverage {leverage} needs {extra} more margin than the available"
+                    f" balance {available} (Binance -2028)"
+                )
+                return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
+        return Decision(), transfer, reserves
 
     def _set_margin_mode(self, cmd: SetMarginModeCmd) -> None:
         account = self.account(cmd.account)
@@ -1656,7 +1715,10 @@ class Engine:
             ),
             ZERO,
         )
-        return max(ZERO, min(account.wallet - iso_orders - account.c_mm, self._available(account)))
+        return max(
+            ZERO,
+            min(account.wallet - iso_orders - self._cross_mm(account), self._available(account)),
+        )
 
     def _balance(self, cmd: BalanceCmd) -> None:
         account = self.account(cmd.account)
@@ -1673,7 +1735,10 @@ class Engine:
                 ZERO,
             )
             limit = max(
-                ZERO, min(account.wallet - iso_orders - account.c_mm, self._available(account))
+                ZERO,
+                min(
+                    account.wallet - iso_orders - self._cross_mm(account), self._available(account)
+                ),
             )
             if cmd.amount > limit:
                 self._reject(

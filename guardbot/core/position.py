@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from guardbot.core.alerts import AlertState
 from guardbot.core.num import ONE, ZERO, money
-from guardbot.core.tiers import Tier, TierTable
+from guardbot.core.tiers import TierTable
 
 __all__ = ["Fill", "Position"]
 
@@ -39,10 +39,13 @@ class Position:
     realized_pnl: Decimal = ZERO
     # Engine caches, kept up to date by the engine (not part of the position's identity):
     cost: Decimal = ZERO  # qty * entry_price
-    c_upnl: Decimal = ZERO  # unrealized PnL at the last mark seen
-    c_req: Decimal = ZERO  # requirement at the last mark seen
-    c_mm: Decimal = ZERO
-    c_tier: Tier | None = None
+    # cross positions: notional at the last mark, and the current tier's requirement terms
+    # (requirement = c_n * c_rate - c_cum while c_floor < c_n <= c_cap)
+    c_n: Decimal = ZERO
+    c_rate: Decimal = ZERO
+    c_cum: Decimal = ZERO
+    c_floor: Decimal = ZERO
+    c_cap: Decimal = ZERO
     band_lo: Decimal = ZERO  # isolated: mark prices strictly inside (band_lo, band_hi)
     band_hi: Decimal = ZERO  # change no alert level and liquidate nothing
     alert: AlertState = field(default_factory=AlertState)
