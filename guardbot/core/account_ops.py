@@ -1,0 +1,330 @@
+"""Account commands: leverage, margin mode, isolated margin, deposits, funding, trading state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from guardbot.core import margin
+from guardbot.core.account import Account
+from guardbot.core.base import EngineBase
+from guardbot.core.codes import Code
+from guardbot.core.commands import (
+    BalanceCmd,
+    FundingCmd,
+    MarginCmd,
+    SetLeverageCmd,
+    SetMarginModeCmd,
+)
+from guardbot.core.guards import Decision, TradingState, utc_day
+from guardbot.core.num import ZERO, money
+from guardbot.core.orders import Order
+
+__all__ = ["AccountOpsMixin"]
+
+
+class AccountOpsMixin(EngineBase):
+    """Part of :class:`~guardbot.core.engine.Engine`."""
+
+    def _set_leverage(self, cmd: SetLeverageCmd) -> None:
+        account = self.account(cmd.account)
+        self._roll_day(account)
+        decision, transfer, reserves = self._leverage_decision(account, cmd)
+        if not decision.ok:
+            self._reject(account, None, decision, symbol=cmd.symbol)
+            return
+        settings = self._settings(account, cmd.symbol)
+        settings.leverage = cmd.leverage
+        for order, reserve in reserves:
+            account.order_margin += reserve - order.reserved
+            order.reserved = reserve
+        pos = account.positions.get(cmd.symbol)
+        if pos is not None:
+            pos.leverage = cmd.leverage
+            pos.isolated_wallet += transfer
+            account.wallet -= transfer
+        self._emit("leverage_changed", account, symbol=cmd.symbol, leverage=cmd.leverage)
+        if pos is not None:
+            self._after_change(account)
+
+    def _leverage_decision(
+        self, account: Account, cmd: SetLeverageCmd
+    ) -> tuple[Decision, Decimal, list[tuple[Order, Decimal]]]:
+        """Whether ``cmd`` may set the leverage (margin_rules §8.3); with it, the margin moved into
+        the isolated wallet and the resting orders' new reserves."""
+        symbol, leverage = cmd.symbol, cmd.leverage
+        nothing: list[tuple[Order, Decimal]] = []
+        table = self.config.tiers.get(symbol)
+        if table is None:
+            return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}"), ZERO, nothing
+        if account.state == TradingState.HALTED:
+            return Decision(Code.TRADING_HALTED, "trading is halted: cancels only"), ZERO, nothing
+        cap = self.config.guards.leverage_cap(symbol)
+        if cap is not None and leverage > cap:
+            reason = f"leverage {leverage} is above the policy cap {cap}"
+            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
+        market = self._market(symbol)
+        mark = market.mark
+        exposure = self._exposure(account, symbol, 0, ZERO, mark) if mark is not None else ZERO
+        tier_max = table.max_leverage_for(exposure)
+        if leverage > tier_max:
+            reason = (
+                f"leverage {leverage} is above the tier maximum {tier_max}"
+                f" for the current exposure {exposure}"
+            )
+            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
+        settings = self._settings(account, symbol)
+        old = settings.leverage
+        # resting orders reserve their initial margin at the leverage in force (Binance -2028)
+        reserves = []
+        extra = ZERO
+        for order in account.orders.values():
+            if order.symbol == symbol and order.reserved:
+                settings.leverage = leverage
+                reserve = self._order_reserve(account, order)
+                settings.leverage = old
+                reserves.append((order, reserve))
+                extra += reserve - order.reserved
+        transfer = ZERO
+        pos = account.positions.get(symbol)
+        if pos is not None and leverage != old:
+            assert mark is not None
+            if not pos.isolated:
+                extra += pos.qty * mark * (1 / leverage - 1 / old)
+            elif self.profile.isolated_leverage_change == "reject_decrease":
+                if leverage < old:
+                    reason = (
+                        "leverage reduction is not supported in isolated mode with an open"
+                        " position (Binance -4161)"
+                    )
+                    return Decision(Code.INVALID_ORDER, reason), ZERO, nothing
+            else:
+                transfer = money(pos.qty * pos.entry_price * (1 / leverage - 1 / old))
+                extra += max(transfer, ZERO)
+                if transfer < 0:
+                    req, _mm, _tier = margin.requirement(
+                        self.profile, pos, mark, account.fees.taker
+                    )
+                    if pos.isolated_wallet + transfer + margin.unrealized_pnl(pos, mark) <= req:
+                        reason = "releasing margin at that leverage would liquidate the position"
+                        return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
+        if extra > 0:
+            available = self._available(account)
+            if extra > available:
+                reason = (
+                    f"leverage {leverage} needs {extra} more margin than the available"
+                    f" balance {available} (Binance -2028)"
+                )
+                return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
+        return Decision(), transfer, reserves
+
+    def _set_margin_mode(self, cmd: SetMarginModeCmd) -> None:
+        account = self.account(cmd.account)
+        if cmd.symbol not in self.config.tiers:
+            self._reject(
+                account,
+                None,
+                Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {cmd.symbol}"),
+                symbol=cmd.symbol,
+            )
+            return
+        if account.state == TradingState.HALTED:
+            self._reject(
+                account,
+                None,
+                Decision(Code.TRADING_HALTED, "trading is halted: cancels only"),
+                symbol=cmd.symbol,
+            )
+            return
+        settings = self._settings(account, cmd.symbol)
+        if settings.margin_mode == cmd.margin_mode:
+            return  # Binance -4046 "No need to change margin type": a no-op
+        if cmd.symbol in account.positions:
+            self._reject(
+                account,
+                None,
+                Decision(
+                    Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION,
+                    f"{cmd.symbol} has an open position (Binance -4048)",
+                ),
+                symbol=cmd.symbol,
+            )
+            return
+        if any(o.symbol == cmd.symbol for o in account.orders.values()):
+            self._reject(
+                account,
+                None,
+                Decision(
+                    Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION,
+                    f"{cmd.symbol} has open orders (Binance -4047)",
+                ),
+                symbol=cmd.symbol,
+            )
+            return
+        settings.margin_mode = cmd.margin_mode
+        self._emit("margin_mode_changed", account, symbol=cmd.symbol, marginMode=cmd.margin_mode)
+
+    def _adjust_margin(self, cmd: MarginCmd) -> None:
+        account = self.account(cmd.account)
+        pos = account.positions.get(cmd.symbol)
+        if pos is None or not pos.isolated:
+            what = "no open position" if pos is None else "a cross position"
+            self._reject(
+                account,
+                None,
+                Decision(
+                    Code.INVALID_ORDER,
+                    f"{cmd.symbol} has {what}: margin can be moved only for an isolated"
+                    " position (Binance -4049/-4054)",
+                ),
+                symbol=cmd.symbol,
+            )
+            return
+        mark = self._mark_of(cmd.symbol)
+        if cmd.add:
+            limit = self._max_addable(account)
+            if cmd.amount > limit:
+                self._reject(
+                    account,
+                    None,
+                    Decision(Code.MARGIN_INSUFFICIENT, f"at most {limit} can be added"),
+                    symbol=cmd.symbol,
+                )
+                return
+            delta = cmd.amount
+        else:
+            if account.state == TradingState.HALTED:
+                self._reject(
+                    account,
+                    None,
+                    Decision(Code.TRADING_HALTED, "trading is halted: cancels only"),
+                    symbol=cmd.symbol,
+                )
+                return
+            limit = margin.max_removable(self.profile, pos, mark, account.fees.taker)
+            if cmd.amount > limit:
+                self._reject(
+                    account,
+                    None,
+                    Decision(Code.MARGIN_INSUFFICIENT, f"at most {limit} can be removed"),
+                    symbol=cmd.symbol,
+                )
+                return
+            delta = -cmd.amount
+        pos.isolated_wallet += delta
+        account.wallet -= delta
+        self._emit(
+            "margin_changed",
+            account,
+            symbol=cmd.symbol,
+            amount=delta,
+            isolatedWallet=pos.isolated_wallet,
+        )
+        self._after_change(account)
+
+    def _max_addable(self, account: Account) -> Decimal:
+        iso_orders = sum(
+            (
+                o.reserved
+                for o in account.orders.values()
+                if self._settings(account, o.symbol).margin_mode == "isolated"
+            ),
+            ZERO,
+        )
+        return max(
+            ZERO,
+            min(account.wallet - iso_orders - self._cross_mm(account), self._available(account)),
+        )
+
+    def _balance(self, cmd: BalanceCmd) -> None:
+        account = self.account(cmd.account)
+        if cmd.deposit:
+            delta = cmd.amount
+            account.ledger.deposits += delta
+        else:
+            iso_orders = sum(
+                (
+                    o.reserved
+                    for o in account.orders.values()
+                    if self._settings(account, o.symbol).margin_mode == "isolated"
+                ),
+                ZERO,
+            )
+            limit = max(
+                ZERO,
+                min(
+                    account.wallet - iso_orders - self._cross_mm(account), self._available(account)
+                ),
+            )
+            if cmd.amount > limit:
+                self._reject(
+                    account,
+                    None,
+                    Decision(Code.MARGIN_INSUFFICIENT, f"at most {limit} can be withdrawn"),
+                )
+                return
+            delta = -cmd.amount
+            account.ledger.withdrawals += cmd.amount
+        account.wallet += delta
+        self._emit("balance_changed", account, amount=delta, wallet=account.wallet)
+        self._after_change(account)
+
+    def _funding(self, cmd: FundingCmd) -> None:
+        market = self._market(cmd.symbol)
+        market.funding_rate = cmd.rate
+        mark = market.mark
+        holders = [(a, p) for a, p in market.cross.items()] + [
+            (a, p) for p, a in market.isolated.items()
+        ]
+        holders.sort(key=lambda ap: ap[0].id)
+        for account, pos in holders:
+            if not pos.is_open:
+                continue
+            assert mark is not None
+            amount = -pos.signed_qty * mark * cmd.rate
+            if pos.isolated:
+                pay_from_cross = self.profile.isolated_funding_source == "available_first" and (
+                    amount >= 0 or self._available(account) >= -amount
+                )
+                if pay_from_cross:
+                    account.wallet += amount
+                else:
+                    pos.isolated_wallet += amount
+            else:
+                account.wallet += amount
+            account.ledger.funding += amount
+            account.daily.add(self._ts, amount)
+            self._emit(
+                "funding", account, symbol=cmd.symbol, rate=cmd.rate, markPrice=mark, amount=amount
+            )
+            self._after_change(account)
+            self._check_daily_loss(account)
+
+    def _set_state(self, account: Account, state: TradingState, reason: str) -> None:
+        if account.state == state:
+            return
+        if state != TradingState.REDUCING:
+            account.daily_limit_day = None
+        account.state = state
+        account.state_reason = reason
+        self._emit("trading_state", account, state=state.value, reason=reason)
+
+    def _check_daily_loss(self, account: Account) -> None:
+        limit = self.config.guards.daily_loss_limit
+        if account.state == TradingState.ACTIVE and account.daily.breached(limit):
+            account.daily_limit_day = utc_day(self._ts)
+            self._set_state(
+                account,
+                TradingState.REDUCING,
+                f"daily loss limit {limit} reached (today's PnL {account.daily.pnl})",
+            )
+
+    def _roll_day(self, account: Account) -> None:
+        """Lift the daily-loss ``reducing`` state once a new UTC day has begun."""
+        account.daily.roll(self._ts)
+        if (
+            account.state == TradingState.REDUCING
+            and account.daily_limit_day is not None
+            and account.daily_limit_day != utc_day(self._ts)
+        ):
+            account.daily_limit_day = None
+            self._set_state(account, TradingState.ACTIVE, "new UTC day")

@@ -1,0 +1,336 @@
+"""Order admission: the guard policies and margin checks an order passes before the book.
+
+Every check returns a :class:`Decision` with a code from interfaces §2; nothing raises.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from guardbot.core import margin
+from guardbot.core.account import Account
+from guardbot.core.base import EngineBase
+from guardbot.core.codes import Code
+from guardbot.core.commands import (
+    OrderCmd,
+)
+from guardbot.core.guards import Decision, TradingState
+from guardbot.core.market import BPS, Market
+from guardbot.core.num import ZERO
+from guardbot.core.position import Position
+
+__all__ = ["AdmissionMixin"]
+
+
+class AdmissionMixin(EngineBase):
+    """Part of :class:`~guardbot.core.engine.Engine`."""
+
+    def _check_order(self, account: Account, cmd: OrderCmd) -> Decision:
+        table = self.config.tiers.get(cmd.symbol)
+        if table is None:
+            return Decision(
+                Code.UNKNOWN_SYMBOL, f"no tier table for {cmd.symbol}: the engine does not trade it"
+            )
+        market = self._market(cmd.symbol)
+        conditional = self._conditional(cmd)
+        if cmd.post_only and cmd.order_type == "market":
+            return Decision(Code.INVALID_ORDER, "postOnly needs a limit order")
+        if cmd.post_only and cmd.price is not None and not conditional:
+            touch = market.buy_price() if cmd.side > 0 else market.sell_price()
+            if touch is not None and (touch <= cmd.price if cmd.side > 0 else touch >= cmd.price):
+                return Decision(
+                    Code.INVALID_ORDER,
+                    f"post-only order at {cmd.price} would take liquidity at {touch}"
+                    " (Binance -5022)",
+                )
+        if cmd.trailing_percent is not None and cmd.trigger_price is not None:
+            return Decision(
+                Code.INVALID_ORDER, "trailingPercent and triggerPrice exclude each other"
+            )
+        if (
+            (cmd.stop_loss_price or cmd.take_profit_price)
+            and conditional
+            and cmd.trigger_price is not None
+        ):
+            return Decision(
+                Code.INVALID_ORDER,
+                "stopLossPrice/takeProfitPrice cannot be attached to a trigger order",
+            )
+        state = account.state
+        pos = account.positions.get(cmd.symbol)
+        reduces = (
+            pos is not None
+            and pos.sign == -cmd.side
+            and (cmd.reduce_only or cmd.amount <= pos.contracts)
+        )
+        if state == TradingState.HALTED:
+            return Decision(
+                Code.TRADING_HALTED, f"trading is halted ({account.state_reason}): cancels only"
+            )
+        if state == TradingState.REDUCING and not (reduces or cmd.reduce_only):
+            return Decision(
+                Code.TRADING_STATE_REDUCING,
+                f"only orders that reduce a position are accepted ({account.state_reason})",
+            )
+        watched = market.price(cmd.trigger_price_type or self.config.trigger_price)
+        if market.stale or market.mark is None or watched is None:
+            return Decision(Code.PRICE_STALE, f"no fresh price for {cmd.symbol}")
+        if cmd.reduce_only:
+            if pos is None:
+                return Decision(
+                    Code.REDUCE_ONLY_NO_POSITION, f"no open position in {cmd.symbol} to reduce"
+                )
+            if pos.sign == cmd.side:
+                return Decision(
+                    Code.REDUCE_ONLY_WOULD_INCREASE_POSITION,
+                    f"a {'buy' if cmd.side > 0 else 'sell'} would increase the {pos.side} position",
+                )
+            if not conditional:
+                oversize = self._oversize_decision(account, pos, cmd)
+                if oversize is not None:
+                    return oversize
+        opening = ZERO if cmd.reduce_only else self._opening_contracts(pos, cmd.side, cmd.amount)
+        guards = self.config.guards
+        has_stop = cmd.stop_loss_price is not None or self._has_stop(account, cmd.symbol, -cmd.side)
+        if guards.require_stop_loss and opening > 0 and not has_stop and not conditional:
+            return Decision(Code.STOP_LOSS_REQUIRED, "an opening order needs params.stopLossPrice")
+        crossed = self._crossed_triggers(cmd, watched)
+        if crossed is not None:
+            return crossed
+        if opening <= 0 or (conditional and cmd.reduce_only):
+            return Decision()
+        return self._risk_decision(account, market, cmd, opening, check_margin=not conditional)
+
+    def _oversize_decision(self, account: Account, pos: Position, cmd: OrderCmd) -> Decision | None:
+        policy = self.config.guards.reduce_only_oversize or self.profile.reduce_only_excess
+        resting = (
+            self._resting_reduce_only(account, cmd.symbol, cmd.side)
+            if cmd.order_type == "limit"
+            else ZERO
+        )
+        room = pos.contracts - resting
+        if room <= 0:
+            return Decision(
+                Code.REDUCE_ONLY_WOULD_INCREASE_POSITION,
+                "resting reduce-only orders already cover the whole position",
+            )
+        if cmd.amount > room and policy == "reject":
+            return Decision(
+                Code.REDUCE_ONLY_WOULD_INCREASE_POSITION,
+                f"amount {cmd.amount} exceeds the {room} contracts a reduce-only order may close",
+            )
+        return None
+
+    def _has_stop(self, account: Account, symbol: str, side: int) -> bool:
+        return any(
+            o.symbol == symbol and o.kind in ("stop_loss", "trailing_stop") and o.side == side
+            for o in account.orders.values()
+        )
+
+    def _crossed_triggers(self, cmd: OrderCmd, watched: Decimal) -> Decision | None:
+        # Attached SL/TP protect the position the order opens: a long's stop sits below.
+        position_side = cmd.side if not cmd.reduce_only else -cmd.side
+        checks: list[tuple[str, Decimal | None, int]] = []
+        if cmd.trigger_price is not None:
+            checks.append(("triggerPrice", cmd.trigger_price, cmd.trigger_direction or cmd.side))
+        else:
+            checks.append(("stopLossPrice", cmd.stop_loss_price, -position_side))
+            checks.append(("takeProfitPrice", cmd.take_profit_price, position_side))
+        for name, price, direction in checks:
+            if price is None:
+                continue
+            if (direction > 0 and watched >= price) or (direction < 0 and watched <= price):
+                return Decision(
+                    Code.ORDER_WOULD_TRIGGER_IMMEDIATELY,
+                    f"{name} {price} is already crossed by the "
+                    f"{cmd.trigger_price_type or self.config.trigger_price} price {watched}",
+                )
+        return None
+
+    def _after_order(
+        self, account: Account, symbol: str, side: int, amount: Decimal
+    ) -> tuple[Decimal, Decimal]:
+        """(contracts of the position that stay, contracts the order opens) if it fills."""
+        pos = account.positions.get(symbol)
+        if pos is None or pos.sign == 0 or pos.sign == side:
+            return (pos.contracts if pos else ZERO), amount
+        return max(ZERO, pos.contracts - amount), max(ZERO, amount - pos.contracts)
+
+    def _exposure(
+        self, account: Account, symbol: str, side: int, amount: Decimal, price: Decimal
+    ) -> Decimal:
+        """What selects the tier for the leverage check: the position left after the order (at
+        mark) plus what the order and the other resting opening orders add (at their prices);
+        contracts for tiers keyed on contracts. Binance counts position and open orders (-2027)."""
+        market = self.markets[symbol]
+        stay, opening = self._after_order(account, symbol, side, amount)
+        others = ZERO
+        other_value = ZERO
+        for o in account.orders.values():
+            if o.symbol == symbol and not o.reduce_only and o.kind is None and o.price is not None:
+                others += o.amount
+                other_value += o.amount * market.contract_size * o.price
+        if self.profile.tier_basis == "contracts":
+            return stay + opening + others
+        mark = market.mark if market.mark is not None else price
+        return (stay * mark + opening * price) * market.contract_size + other_value
+
+    def _risk_decision(
+        self,
+        account: Account,
+        market: Market,
+        cmd: OrderCmd,
+        opening: Decimal,
+        *,
+        check_margin: bool,
+    ) -> Decision:
+        symbol = cmd.symbol
+        settings = self._settings(account, symbol)
+        leverage = settings.leverage
+        cap = self.config.guards.leverage_cap(symbol)
+        if cap is not None and leverage > cap:
+            return Decision(
+                Code.LEVERAGE_EXCEEDS_MAX,
+                f"leverage {leverage} is above the policy cap {cap} for {symbol}",
+            )
+        price = self._expected_fill_price(market, cmd)
+        if price is None:
+            return Decision(Code.PRICE_STALE, f"no price to fill {cmd.symbol}")
+        table = market.table
+        assert table is not None
+        exposure = self._exposure(account, symbol, cmd.side, cmd.amount, price)
+        tier_max = table.max_leverage_for(exposure)
+        if leverage > tier_max:
+            unit = "contracts" if self.profile.tier_basis == "contracts" else "USDT"
+            return Decision(
+                Code.LEVERAGE_EXCEEDS_MAX,
+                f"leverage {leverage} is above the tier maximum {tier_max}"
+                f" for {exposure} {unit} of {symbol}",
+            )
+        size = market.contract_size
+        guards = self.config.guards
+        account.positions.get(symbol)
+        stay, opens = self._after_order(account, symbol, cmd.side, cmd.amount)
+        assert market.mark is not None
+        after = (stay * market.mark + opens * price) * size
+        if guards.max_position_notional is not None and after > guards.max_position_notional:
+            return Decision(
+                Code.NOTIONAL_EXCEEDS_MAX,
+                f"position notional {after} would exceed max_position_notional"
+                f" {guards.max_position_notional}",
+            )
+        if guards.max_account_exposure is not None:
+            total = after + self._open_order_value(account, symbol)
+            for other, p in account.positions.items():
+                if other != symbol:
+                    total += p.qty * self._mark_of(other) + self._open_order_value(account, other)
+            if total > guards.max_account_exposure:
+                return Decision(
+                    Code.EXPOSURE_EXCEEDS_MAX,
+                    f"account exposure {total} would exceed max_account_exposure"
+                    f" {guards.max_account_exposure}",
+                )
+        if check_margin:
+            assert market.mark is not None
+            cost = margin.order_cost(
+                self.profile,
+                cmd.side,
+                opening * size,
+                price,
+                market.mark,
+                leverage,
+                account.fees.taker,
+            )
+            if self.profile.order_cost_model != "im_plus_two_way_fee":
+                # the opening fee is debited at the fill: admit only what the wallet can pay
+                cost += opening * size * price * account.fees.taker
+            available = self._available(account)
+            if settings.margin_mode == "isolated":
+                # an isolated wallet is funded from the cross wallet itself, never from
+                # unrealized profit (Binance's max-addable rule, margin_rules §8.4)
+                available = min(available, self._max_addable(account))
+            if cost > available:
+                return Decision(
+                    Code.MARGIN_INSUFFICIENT,
+                    f"order cost {cost} exceeds the available balance {available}",
+                )
+        return Decision()
+
+    def _expected_fill_price(self, market: Market, cmd: OrderCmd) -> Decimal | None:
+        """Where the order will trade: the touch for a market or marketable limit order (a sell
+        limit below the bid sells at the bid), otherwise its limit price."""
+        touch = self._taker_price(market, cmd.side)
+        if cmd.price is None:
+            return touch
+        if touch is not None and (touch <= cmd.price if cmd.side > 0 else touch >= cmd.price):
+            return touch
+        return cmd.price
+
+    def _open_order_value(self, account: Account, symbol: str) -> Decimal:
+        size = self.markets[symbol].contract_size
+        return sum(
+            (
+                o.amount * size * o.price
+                for o in account.orders.values()
+                if o.symbol == symbol
+                and not o.reduce_only
+                and o.kind is None
+                and o.price is not None
+            ),
+            ZERO,
+        )
+
+    def _available(self, account: Account) -> Decimal:
+        """Available balance for orders (margin_rules §3.3): unrealized profit counts by profile."""
+        total = account.wallet - account.order_margin
+        counts_profit = self.profile.upnl_profit_counts_for_available
+        for pos in account.positions.values():
+            if pos.isolated:
+                continue
+            mark = self._mark_of(pos.symbol)
+            upnl = margin.unrealized_pnl(pos, mark)
+            total += (upnl if counts_profit else min(upnl, ZERO)) - margin.initial_margin(
+                self.profile, pos, mark
+            )
+        return total
+
+    @staticmethod
+    def _conditional(cmd: OrderCmd) -> bool:
+        return (
+            cmd.trigger_price is not None
+            or cmd.trailing_percent is not None
+            or (cmd.reduce_only and bool(cmd.stop_loss_price or cmd.take_profit_price))
+        )
+
+    def _opening_contracts(self, pos: Position | None, side: int, amount: Decimal) -> Decimal:
+        if pos is None or pos.sign == 0 or pos.sign == side:
+            return amount
+        return max(ZERO, amount - pos.contracts)
+
+    def _reduce_only_room(
+        self, account: Account, pos: Position, side: int, amount: Decimal, *, resting: bool
+    ) -> Decimal:
+        """Trim a reduce-only amount to what the position (less resting reduce-only) allows."""
+        room = pos.contracts
+        if resting:
+            room -= self._resting_reduce_only(account, pos.symbol, side)
+        return min(amount, room)
+
+    @staticmethod
+    def _resting_reduce_only(account: Account, symbol: str, side: int) -> Decimal:
+        return sum(
+            (
+                o.amount
+                for o in account.orders.values()
+                if o.symbol == symbol and o.side == side and o.reduce_only and o.kind is None
+            ),
+            ZERO,
+        )
+
+    def _taker_price(self, market: Market, side: int) -> Decimal | None:
+        base = market.buy_price() if side > 0 else market.sell_price()
+        if base is None:
+            return None
+        if self.config.slippage_bps:
+            base = base * (1 + side * self.config.slippage_bps / BPS)
+        return base

@@ -1,0 +1,143 @@
+"""Liquidation (margin_rules §7): cancel in scope, re-check, settle, insurance fund."""
+
+from __future__ import annotations
+
+from guardbot.core import margin
+from guardbot.core.account import Account
+from guardbot.core.base import EngineBase
+from guardbot.core.num import ZERO, money
+from guardbot.core.position import Position
+
+__all__ = ["LiquidationMixin"]
+
+
+class LiquidationMixin(EngineBase):
+    """Part of :class:`~guardbot.core.engine.Engine`."""
+
+    def _liquidate_isolated(self, account: Account, pos: Position) -> None:
+        self._cancel_where(account, lambda o: o.symbol == pos.symbol, "liquidation")
+        mark = self._mark_of(pos.symbol)
+        req, _mm, _tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
+        balance = pos.isolated_wallet + margin.unrealized_pnl(pos, mark)
+        if balance > 0 and req < balance:  # cured by the cancellations (margin_rules §7.1)
+            self._set_band(account, pos)
+            return
+        wallet = pos.isolated_wallet
+        notional = pos.qty * mark
+        bankrupt = margin.bankruptcy_price(pos, wallet)
+        if self.profile.liquidation_settlement == "bankruptcy":
+            price = bankrupt
+            returned = ZERO
+            # s*Q*(mark - P_bk) without the rounded P_bk: the position's equity at mark
+            fund_delta = wallet + money(margin.unrealized_pnl(pos, mark))
+            fee = ZERO
+        else:
+            price = mark
+            left = wallet + money(margin.unrealized_pnl(pos, mark))
+            fee = min(max(left, ZERO), self.profile.liquidation_fee_rate * notional)
+            left -= fee
+            returned = max(left, ZERO)
+            fund_delta = fee + min(left, ZERO)  # the fund takes the fee and covers any deficit
+        loss = wallet - returned
+        account.wallet += returned
+        account.insurance_fund += fund_delta
+        account.ledger.liquidation_losses += loss
+        account.daily.add(self._ts, -loss)
+        self._emit(
+            "liquidation",
+            account,
+            scope="position",
+            symbol=pos.symbol,
+            side=pos.side,
+            contracts=pos.contracts,
+            entryPrice=pos.entry_price,
+            markPrice=mark,
+            price=price,
+            bankruptcyPrice=bankrupt,
+            isolatedWallet=wallet,
+            fee=fee,
+            loss=loss,
+            insuranceFundDelta=fund_delta,
+        )
+        pos.isolated_wallet = ZERO
+        self._close_out(account, pos, "liquidation")
+        self._check_daily_loss(account)
+
+    def _liquidate_cross(self, account: Account) -> None:
+        self._cancel_where(
+            account,
+            lambda o: self._settings(account, o.symbol).margin_mode != "isolated",
+            "liquidation",
+        )
+        balance = account.wallet + account.c_upnl
+        if balance > 0 and account.c_req < balance:
+            return
+        positions = [p for p in account.positions.values() if not p.isolated]
+        marks = {p.symbol: self._mark_of(p.symbol) for p in positions}
+        upnl = {p.symbol: money(margin.unrealized_pnl(p, marks[p.symbol])) for p in positions}
+        # profitable positions first, so that a deficit shows on the last, losing one
+        positions.sort(key=lambda p: (-upnl[p.symbol], p.symbol))
+        rate = self.profile.liquidation_fee_rate
+        bankruptcy_model = self.profile.liquidation_settlement == "bankruptcy"
+        rest_upnl = sum(upnl.values(), ZERO)
+        for i, pos in enumerate(positions):
+            mark = marks[pos.symbol]
+            rest_upnl -= upnl[pos.symbol]
+            before = account.wallet
+            bankrupt = margin.bankruptcy_price(pos, before + rest_upnl)
+            last = i == len(positions) - 1
+            if bankruptcy_model:
+                price = bankrupt
+                # closing at P_bk realizes -(wallet + rest_upnl); the fund gets the equity at mark,
+                # s*Q*(mark - P_bk), computed without the rounded P_bk
+                account.wallet = -rest_upnl
+                fund_delta = before + rest_upnl + upnl[pos.symbol]
+                fee = ZERO
+            else:
+                price = mark
+                wallet = before + upnl[pos.symbol]
+                fee = min(max(wallet, ZERO), rate * pos.qty * mark)
+                wallet -= fee
+                fund_delta = fee
+                account.wallet = wallet
+            if last and account.wallet < 0:  # negative balance protection
+                fund_delta += account.wallet
+                account.wallet = ZERO
+            loss = before - account.wallet
+            account.insurance_fund += fund_delta
+            account.ledger.liquidation_losses += loss
+            account.daily.add(self._ts, -loss)
+            self._emit(
+                "liquidation",
+                account,
+                scope="account",
+                symbol=pos.symbol,
+                side=pos.side,
+                contracts=pos.contracts,
+                entryPrice=pos.entry_price,
+                markPrice=mark,
+                price=price,
+                bankruptcyPrice=bankrupt,
+                fee=fee,
+                loss=loss,
+                insuranceFundDelta=fund_delta,
+            )
+            self._close_out(account, pos, "liquidation")
+        account.alert.reset(self.config.alerts)
+        self._refresh_cross(account)
+        self._check_daily_loss(account)
+
+    def _close_out(self, account: Account, pos: Position, reason: str) -> None:
+        """Forget a position that went flat: its protective and reduce-only orders go too."""
+        self._cancel_where(
+            account,
+            lambda o: o.symbol == pos.symbol and (o.reduce_only or o.close_position),
+            reason,
+        )
+        pos.set_size(0, ZERO, ZERO)
+        pos.alert.reset(self.config.alerts)
+        account.positions.pop(pos.symbol, None)
+        market = self.markets[pos.symbol]
+        market.isolated.pop(pos, None)
+        if market.cross.get(account) is pos:
+            del market.cross[account]

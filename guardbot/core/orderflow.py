@@ -1,0 +1,511 @@
+"""Order flow: placing orders, resting limits and triggers, fills and their settlement."""
+
+from __future__ import annotations
+
+import heapq
+from decimal import Decimal
+
+from guardbot.core import margin
+from guardbot.core.account import Account
+from guardbot.core.base import EngineBase
+from guardbot.core.codes import Code
+from guardbot.core.commands import (
+    CancelCmd,
+    OrderCmd,
+)
+from guardbot.core.guards import Decision
+from guardbot.core.market import BPS, HUNDRED, Market
+from guardbot.core.num import ZERO, money
+from guardbot.core.orders import Order
+from guardbot.core.position import Position
+
+__all__ = ["OrderFlowMixin"]
+
+
+class OrderFlowMixin(EngineBase):
+    """Part of :class:`~guardbot.core.engine.Engine`."""
+
+    def _place_order(self, cmd: OrderCmd) -> None:
+        account = self.account(cmd.account)
+        self._roll_day(account)
+        if cmd.id in account.orders:
+            self._reject(
+                account,
+                cmd.id,
+                Decision(Code.INVALID_ORDER, f"an open order already has id {cmd.id!r}"),
+            )
+            return
+        decision = self._check_order(account, cmd)
+        if not decision.ok:
+            self._reject(account, cmd.id, decision)
+            return
+        market = self.markets[cmd.symbol]
+        amount = cmd.amount
+        pos = account.positions.get(cmd.symbol)
+        if cmd.reduce_only and pos is not None and not self._conditional(cmd):
+            amount = self._reduce_only_room(
+                account, pos, cmd.side, amount, resting=cmd.order_type == "limit"
+            )
+        self._seq += 1
+        order = Order(
+            id=cmd.id,
+            account=account.id,
+            symbol=cmd.symbol,
+            side=cmd.side,
+            order_type=cmd.order_type,
+            amount=amount,
+            price=cmd.price,
+            reduce_only=cmd.reduce_only,
+            seq=self._seq,
+            ts=self._ts,
+            time_in_force=cmd.time_in_force,
+            post_only=cmd.post_only,
+            stop_loss_price=cmd.stop_loss_price,
+            take_profit_price=cmd.take_profit_price,
+            trigger_source=cmd.trigger_price_type or self.config.trigger_price,
+        )
+        if (
+            cmd.reduce_only
+            and (cmd.stop_loss_price or cmd.take_profit_price)
+            and cmd.trigger_price is None
+        ):
+            # ccxt's stand-alone stop-loss / take-profit order: conditional and reduce-only
+            order.kind = "stop_loss" if cmd.stop_loss_price else "take_profit"
+            order.trigger_price = cmd.stop_loss_price or cmd.take_profit_price
+            order.stop_loss_price = order.take_profit_price = None
+            order.trigger_dir = cmd.side if order.kind == "stop_loss" else -cmd.side
+        elif cmd.trigger_price is not None:
+            order.kind = "trigger"
+            order.trigger_price = cmd.trigger_price
+            order.trigger_dir = cmd.trigger_direction or cmd.side
+        elif cmd.trailing_percent is not None:
+            order.kind = "trailing_stop"
+            order.trailing_percent = cmd.trailing_percent
+            order.trailing_activation = cmd.trailing_trigger_price
+            order.trigger_dir = cmd.side
+        amount_note = {"requestedAmount": cmd.amount} if amount != cmd.amount else {}
+        self._emit("order_accepted", account, **order.describe(), **amount_note)
+        if order.kind is not None:
+            self._rest_trigger(account, market, order)
+            return
+        if order.order_type == "market":
+            fill_price = self._taker_price(market, order.side)
+            assert fill_price is not None  # checked by _check_order
+            self._execute(account, order, order.amount, fill_price, "taker")
+            return
+        self._rest_or_take_limit(account, market, order)
+
+    def _rest_or_take_limit(self, account: Account, market: Market, order: Order) -> None:
+        price = order.price
+        assert price is not None
+        touch = market.buy_price() if order.side > 0 else market.sell_price()
+        crosses = touch is not None and (touch <= price if order.side > 0 else touch >= price)
+        if crosses:
+            assert touch is not None
+            self._execute(account, order, order.amount, touch, "taker")
+            return
+        if order.time_in_force in ("IOC", "FOK"):
+            self._emit(
+                "order_cancelled",
+                account,
+                id=order.id,
+                reason=f"{order.time_in_force} order did not fill",
+            )
+            return
+        order.reserved = self._order_reserve(account, order)
+        account.order_margin += order.reserved
+        account.orders[order.id] = order
+        heap = market.buy_limits if order.side > 0 else market.sell_limits
+        heapq.heappush(heap, (-price if order.side > 0 else price, order.seq, order))
+
+    def _order_reserve(self, account: Account, order: Order) -> Decimal:
+        if order.reduce_only or order.price is None:
+            return ZERO
+        pos = account.positions.get(order.symbol)
+        opening = self._opening_contracts(pos, order.side, order.amount)
+        if opening <= 0:
+            return ZERO
+        market = self.markets[order.symbol]
+        settings = self._settings(account, order.symbol)
+        assert market.mark is not None
+        return margin.order_cost(
+            self.profile,
+            order.side,
+            opening * market.contract_size,
+            order.price,
+            market.mark,
+            settings.leverage,
+            account.fees.taker,
+        )
+
+    def _rest_trigger(self, account: Account, market: Market, order: Order) -> None:
+        account.orders[order.id] = order
+        if order.kind == "trailing_stop":
+            order.trailing_extreme = market.price(order.trigger_source)
+            market.trailing.append(order)
+            return
+        self._push_trigger(market, order)
+
+    @staticmethod
+    def _push_trigger(market: Market, order: Order) -> None:
+        assert order.trigger_price is not None
+        falls, rises = market.triggers[order.trigger_source]
+        if order.trigger_dir > 0:
+            heapq.heappush(rises, (order.trigger_price, order.seq, order))
+        else:
+            heapq.heappush(falls, (-order.trigger_price, order.seq, order))
+
+    def _run_triggers(self, market: Market) -> None:
+        fired: list[Order] = []
+        for source, (falls, rises) in market.triggers.items():
+            price = market.price(source)
+            if price is None:
+                continue
+            while falls and (falls[0][2].status != "open" or -falls[0][0] >= price):
+                order = heapq.heappop(falls)[2]
+                if order.status == "open":
+                    fired.append(order)
+            while rises and (rises[0][2].status != "open" or rises[0][0] <= price):
+                order = heapq.heappop(rises)[2]
+                if order.status == "open":
+                    fired.append(order)
+        if market.trailing:
+            fired.extend(self._trailing_fired(market))
+        buy_touch = market.buy_price()
+        sell_touch = market.sell_price()
+        limits: list[Order] = []
+        heap = market.buy_limits
+        while heap and (
+            heap[0][2].status != "open" or (buy_touch is not None and buy_touch <= -heap[0][0])
+        ):
+            order = heapq.heappop(heap)[2]
+            if order.status == "open":
+                limits.append(order)
+        heap = market.sell_limits
+        while heap and (
+            heap[0][2].status != "open" or (sell_touch is not None and sell_touch >= heap[0][0])
+        ):
+            order = heapq.heappop(heap)[2]
+            if order.status == "open":
+                limits.append(order)
+        for order in sorted(fired, key=lambda o: o.seq):
+            if order.status == "open":
+                self._fire(market, order)
+        for order in sorted(limits, key=lambda o: o.seq):
+            if order.status == "open":
+                account = self.accounts[order.account]
+                self._release(account, order, "filled")
+                assert order.price is not None
+                amount = self._limit_fill_amount(account, order)
+                if amount is None:
+                    continue
+                decision = self._fill_margin_decision(account, market, order, amount)
+                if decision.ok:
+                    self._execute(account, order, amount, order.price, "maker")
+                else:
+                    self._reject(account, order.id, decision)
+
+    def _fill_margin_decision(
+        self, account: Account, market: Market, order: Order, amount: Decimal
+    ) -> Decision:
+        """Re-check margin when a resting order fills: the position it meets may have changed
+        since it was placed (a flip it was to close is gone), so its opening part may have grown."""
+        if order.reduce_only:
+            return Decision()
+        opening = self._opening_contracts(account.positions.get(order.symbol), order.side, amount)
+        if opening <= 0:
+            return Decision()
+        cmd = OrderCmd(
+            account=account.id,
+            id=order.id,
+            symbol=order.symbol,
+            order_type=order.order_type,
+            side=order.side,
+            amount=amount,
+            price=order.price,
+        )
+        return self._risk_decision(account, market, cmd, opening, check_margin=True)
+
+    def _trailing_fired(self, market: Market) -> list[Order]:
+        fired = []
+        keep = []
+        for order in market.trailing:
+            if order.status != "open":
+                continue
+            price = market.price(order.trigger_source)
+            if price is None:
+                keep.append(order)
+                continue
+            activation = order.trailing_activation
+            if activation is not None:
+                reached = price >= activation if order.side < 0 else price <= activation
+                if not reached:
+                    keep.append(order)
+                    continue
+                order.trailing_activation = None
+                order.trailing_extreme = price
+            assert order.trailing_percent is not None
+            extreme = order.trailing_extreme if order.trailing_extreme is not None else price
+            # a sell trails the highest price seen, a buy the lowest
+            extreme = max(extreme, price) if order.side < 0 else min(extreme, price)
+            order.trailing_extreme = extreme
+            offset = extreme * order.trailing_percent / HUNDRED
+            trigger = extreme - offset if order.side < 0 else extreme + offset
+            order.trigger_price = trigger
+            if (order.side < 0 and price <= trigger) or (order.side > 0 and price >= trigger):
+                fired.append(order)
+            else:
+                keep.append(order)
+        market.trailing = keep
+        return fired
+
+    def _fire(self, market: Market, order: Order) -> None:
+        account = self.accounts[order.account]
+        price = market.price(order.trigger_source)
+        assert price is not None
+        order.status = "triggered"
+        account.orders.pop(order.id, None)
+        self._emit(
+            "stop_triggered",
+            account,
+            id=order.id,
+            symbol=order.symbol,
+            side=order.side_name,
+            kind=order.kind,
+            triggerPrice=order.trigger_price,
+            price=price,
+            priceType=order.trigger_source,
+        )
+        pos = account.positions.get(order.symbol)
+        amount = order.amount
+        if order.reduce_only or order.close_position:
+            if pos is None or pos.sign == order.side:
+                self._emit(
+                    "order_cancelled", account, id=order.id, reason="no position left to reduce"
+                )
+                return
+            amount = pos.contracts if order.close_position else min(amount, pos.contracts)
+        else:
+            cmd = OrderCmd(
+                account=account.id,
+                id=order.id,
+                symbol=order.symbol,
+                order_type=order.order_type,
+                side=order.side,
+                amount=amount,
+                price=order.price,
+            )
+            opening = self._opening_contracts(pos, order.side, amount)
+            if opening > 0:
+                decision = self._risk_decision(account, market, cmd, opening, check_margin=True)
+                if not decision.ok:
+                    self._reject(account, order.id, decision)
+                    return
+        if order.price is not None and order.order_type == "limit":
+            order.amount = amount
+            order.kind = None
+            order.status = "open"
+            self._rest_or_take_limit(account, market, order)
+            return
+        slip = self.config.slippage_bps
+        fill_price = price * (1 + order.side * slip / BPS) if slip else price
+        self._execute(account, order, amount, fill_price, "taker")
+
+    def _limit_fill_amount(self, account: Account, order: Order) -> Decimal | None:
+        if not order.reduce_only:
+            return order.amount
+        pos = account.positions.get(order.symbol)
+        if pos is None or pos.sign == order.side:
+            self._emit("order_cancelled", account, id=order.id, reason="no position left to reduce")
+            return None
+        return min(order.amount, pos.contracts)
+
+    def _release(self, account: Account, order: Order, status: str) -> None:
+        order.status = status
+        account.orders.pop(order.id, None)
+        if order.reserved:
+            account.order_margin -= order.reserved
+            order.reserved = ZERO
+
+    def _execute(
+        self, account: Account, order: Order, contracts: Decimal, price: Decimal, liquidity: str
+    ) -> None:
+        """Fill ``contracts`` of ``order`` at ``price`` and settle wallets, fees and margin."""
+        if contracts <= 0:
+            self._emit("order_cancelled", account, id=order.id, reason="nothing left to fill")
+            return
+        symbol = order.symbol
+        market = self.markets[symbol]
+        table = market.table
+        assert table is not None
+        settings = self._settings(account, symbol)
+        pos = account.positions.get(symbol)
+        if pos is None:
+            pos = Position(
+                symbol=symbol,
+                table=table,
+                margin_mode=settings.margin_mode,
+                leverage=settings.leverage,
+                contract_size=market.contract_size,
+            )
+            pos.alert.reset(self.config.alerts)
+        before_sign, before_qty, before_wallet = pos.sign, pos.qty, pos.isolated_wallet
+        fill = pos.apply_fill(order.side, contracts, price)
+        fee_rate = account.fees.maker if liquidity == "maker" else account.fees.taker
+        fee = contracts * market.contract_size * price * fee_rate
+        account.wallet -= fee
+        account.ledger.fees += fee
+        account.ledger.realized_pnl += fill.realized_pnl
+        if pos.isolated:
+            if fill.closed_qty:
+                released = (
+                    before_wallet
+                    if fill.closed_qty >= before_qty
+                    else money(before_wallet * fill.closed_qty / before_qty)
+                )
+                pos.isolated_wallet -= released
+                account.wallet += released + fill.realized_pnl
+            if fill.opened_qty:
+                funded = money(fill.opened_qty * price / pos.leverage)
+                pos.isolated_wallet += funded
+                account.wallet -= funded
+        else:
+            account.wallet += fill.realized_pnl
+        account.daily.add(self._ts, fill.realized_pnl - fee)
+        self._emit(
+            "fill",
+            account,
+            id=order.id,
+            symbol=symbol,
+            side=order.side_name,
+            amount=contracts,
+            price=price,
+            fee=fee,
+            realizedPnl=fill.realized_pnl,
+            reduceOnly=order.reduce_only,
+            liquidity=liquidity,
+            positionSide=pos.side,
+            positionContracts=pos.contracts,
+        )
+        if not pos.is_open:
+            self._close_out(account, pos, "position closed")
+        else:
+            account.positions[symbol] = pos
+            if fill.flipped or (before_sign != 0 and before_sign != pos.sign):
+                self._cancel_where(
+                    account,
+                    lambda o: o.symbol == symbol and (o.reduce_only or o.close_position),
+                    "position flipped",
+                )
+            if fill.opened_qty:
+                self._attach_protection(account, market, pos, order)
+            self._trim_reduce_only(account, pos)
+        self._register(account, pos)
+        self._after_change(account)
+        self._check_daily_loss(account)
+
+    def _register(self, account: Account, pos: Position) -> None:
+        market = self.markets[pos.symbol]
+        if not pos.is_open:
+            return
+        if pos.isolated:
+            market.isolated[pos] = account
+            market.cross.pop(account, None)
+        else:
+            market.cross[account] = pos
+            market.isolated.pop(pos, None)
+
+    def _attach_protection(
+        self, account: Account, market: Market, pos: Position, order: Order
+    ) -> None:
+        for kind, price in (
+            ("stop_loss", order.stop_loss_price),
+            ("take_profit", order.take_profit_price),
+        ):
+            if price is None:
+                continue
+            for old in [
+                o
+                for o in account.orders.values()
+                if o.symbol == pos.symbol and o.close_position and o.kind == kind
+            ]:
+                self._release(account, old, "canceled")
+                self._emit("order_cancelled", account, id=old.id, reason="replaced")
+            self._seq += 1
+            close_side = -pos.sign
+            protective = Order(
+                id=f"{order.id}-{'sl' if kind == 'stop_loss' else 'tp'}",
+                account=account.id,
+                symbol=pos.symbol,
+                side=close_side,
+                order_type="market",
+                amount=ZERO,
+                price=None,
+                reduce_only=True,
+                seq=self._seq,
+                ts=self._ts,
+                kind=kind,
+                trigger_price=price,
+                trigger_dir=close_side if kind == "stop_loss" else -close_side,
+                trigger_source=order.trigger_source,
+                close_position=True,
+                parent=order.id,
+            )
+            self._emit("order_accepted", account, **protective.describe())
+            self._rest_trigger(account, market, protective)
+
+    def _trim_reduce_only(self, account: Account, pos: Position) -> None:
+        """Keep resting reduce-only orders within the position: the farthest from the market go
+        first (margin_rules §9.1)."""
+        side = -pos.sign
+        resting = [
+            o
+            for o in account.orders.values()
+            if o.symbol == pos.symbol and o.reduce_only and o.kind is None and o.side == side
+        ]
+        total = sum((o.amount for o in resting), ZERO)
+        if total <= pos.contracts:
+            return
+        mark = self._mark_of(pos.symbol)
+        resting.sort(key=lambda o: (-(abs((o.price or mark) - mark)), -o.seq))
+        excess = total - pos.contracts
+        for order in resting:
+            if excess <= 0:
+                break
+            if order.amount <= excess:
+                excess -= order.amount
+                self._release(account, order, "canceled")
+                self._emit(
+                    "order_cancelled",
+                    account,
+                    id=order.id,
+                    reason="reduce-only orders exceed the position",
+                )
+            else:
+                order.amount -= excess
+                self._emit(
+                    "order_amended",
+                    account,
+                    id=order.id,
+                    amount=order.amount,
+                    reason="reduce-only orders exceed the position",
+                )
+                excess = ZERO
+
+    def _cancel_where(self, account: Account, predicate: object, reason: str) -> None:
+        assert callable(predicate)
+        for order in sorted(account.orders.values(), key=lambda o: o.seq):
+            if predicate(order):
+                self._release(account, order, "canceled")
+                self._emit("order_cancelled", account, id=order.id, reason=reason)
+
+    def _cancel(self, cmd: CancelCmd) -> None:
+        account = self.account(cmd.account)
+        order = account.orders.get(cmd.id)
+        if order is None:
+            self._reject(
+                account, cmd.id, Decision(Code.INVALID_ORDER, f"no open order with id {cmd.id!r}")
+            )
+            return
+        self._release(account, order, "canceled")
+        self._emit("order_cancelled", account, id=order.id, reason="cancelled by request")
