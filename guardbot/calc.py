@@ -37,8 +37,6 @@ _SYMBOL = re.compile(
 )
 #: Input numbers are bounded so that no product or quotient the engine forms can leave the
 #: arithmetic context (which would be an exception, not an answer).
-_MAX = Decimal("1e18")
-_MIN = Decimal("1e-18")
 
 BundledLoader = Callable[[str], BundledTiers]
 
@@ -159,15 +157,6 @@ def _parse_tiers(raw: object, profile: Profile) -> dict[str, TierTable]:
             table = TierTable.from_ccxt(symbol, rows, derive_cum=profile.deducts_cum)
         except InputError as exc:
             raise exc.under(where) from None
-        for i, tier in enumerate(table.tiers):
-            for name, value in (
-                ("minNotional", tier.floor),
-                ("maxNotional", tier.cap),
-                ("maintenanceMarginRate", tier.mmr),
-                ("maxLeverage", tier.max_leverage),
-                ("maintenanceAmount", tier.cum),
-            ):
-                _check_range(value, f"{where}[{i}].{name}", value)
         tables[symbol] = table
     return tables
 
@@ -330,14 +319,7 @@ def _number(
     value = parse_decimal(raw, field)
     if positive and value <= 0:
         raise InputError(field, f"must be > 0, got {_show(raw)}")
-    _check_range(value, field, raw)
     return value
-
-
-def _check_range(value: Decimal, field: str, raw: object) -> None:
-    magnitude = abs(value)
-    if magnitude > _MAX or (magnitude and magnitude < _MIN):
-        raise InputError(field, f"is out of range (1e-18 to 1e18 in magnitude), got {_show(raw)}")
 
 
 def _choice(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO, cast
 from guardbot import __version__
 from guardbot.core.num import fmt
 from guardbot.errors import GuardbotError
+from guardbot.jsonio import loads_exact
 
 if TYPE_CHECKING:
     from guardbot.calc import CalcResult
@@ -120,24 +121,7 @@ def _calc(file: str, *, pretty: bool) -> int:
 
 def _read_json(file: str) -> object:
     name = "<stdin>" if file == "-" else file
-    text = _read_text(file, name)
-    try:
-        return json.loads(
-            text,
-            parse_float=Decimal,
-            parse_constant=Decimal,  # NaN, Infinity: kept, so the field check names them
-            object_pairs_hook=_no_duplicate_keys,
-        )
-    except json.JSONDecodeError as exc:
-        raise _BadInput(
-            f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    except _DuplicateKey as exc:
-        raise _BadInput(f"{name}: invalid JSON: duplicate key {json.dumps(exc.key)}") from None
-    except RecursionError:
-        raise _BadInput(f"{name}: invalid JSON: nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer literal longer than Python converts
-        raise _BadInput(f"{name}: invalid JSON: {exc}") from None
+    return loads_exact(_read_text(file, name), name)
 
 
 def _read_text(file: str, name: str) -> str:
@@ -151,21 +135,6 @@ def _read_text(file: str, name: str) -> str:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise _BadInput(f"{name}: cannot read ({reason})") from None
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
 
 
 # --- simulate -----------------------------------------------------------------------------------

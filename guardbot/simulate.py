@@ -21,10 +21,14 @@ from guardbot.core.num import decimal_context, parse_decimal
 from guardbot.core.profiles import get_profile
 from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
+from guardbot.jsonio import loads_exact
 from guardbot.pretty import format_event
 from guardbot.tiersource import load_bundled
 
 __all__ = ["build_config", "run_simulate", "simulate_lines"]
+
+#: 9999-12-31T23:59:59.999Z in milliseconds: later times cannot be shown as dates.
+MAX_TS = 253_402_300_799_999
 
 _CONFIG_KEYS = {
     "type",
@@ -183,17 +187,10 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
 
 
 def _parse_line(text: str, number: int) -> Mapping[str, Any] | None:
-    if not text.strip():
+    text = text.strip()
+    if not text:
         return None
-    try:
-        # NaN and Infinity are kept as Decimals so that the field check names them
-        obj = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"line {number}", f"invalid JSON at column {exc.colno}: {exc.msg}"
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise InputError(f"line {number}", f"invalid JSON: {exc}") from None
+    obj = loads_exact(text, f"line {number}", lines=False)
     if not isinstance(obj, Mapping):
         raise InputError(f"line {number}", "must be a JSON object")
     return obj
@@ -245,6 +242,8 @@ def _ts(obj: Mapping[str, Any], last: int) -> int | None:
         if value != value.to_integral_value() or value < 0:
             raise InputError("ts", f"must be a whole number of milliseconds >= 0, got {raw}")
     ts = int(value)
+    if ts > MAX_TS:
+        raise InputError("ts", f"must be before the year 10000 ({MAX_TS}), got {raw}")
     if ts < last:
         raise InputError("ts", f"goes back in time ({ts} after {last})")
     return ts

@@ -453,12 +453,11 @@ def test_non_utf8_input_is_one_line_and_exit_2(
 def test_bad_json_error_points_into_the_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """'{"type": "tick", "ts":' is cut off after its 21st character, so the value is missing at
-    column 22. The line is parsed with its newline, so the JSON decoder reports line 2, column 1
-    of the text, and the message says "column 1"."""
+    """'{"type": "tick", "ts":' is 22 characters long, so the value is missing at column 23;
+    the error must point there, not at a position in the text after the line's newline."""
     status, _, err = run(tmp_path, capsys, jsonl(CONFIG, TICK, '{"type": "tick", "ts":'))
     line = assert_one_line_error(status, err, "line 3", "JSON")
-    assert "column 22" in line, line
+    assert "column 23" in line, line
 
 
 def test_huge_amount_is_refused_without_a_traceback(

@@ -57,6 +57,10 @@ def decimal_context() -> Any:
     return localcontext(CONTEXT)
 
 
+#: Input numbers are bounded so that exact arithmetic on them stays within :data:`CONTEXT`.
+MAX_INPUT = Decimal("1e18")
+MIN_INPUT = Decimal("1e-18")
+
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
 
 
@@ -89,6 +93,9 @@ def parse_decimal(value: object, field: str) -> Decimal:
         raise InputError(field, f"must be a number, got {_show(value)}")
     if not result.is_finite():
         raise InputError(field, f"must be a finite number, got {_show(value)}")
+    magnitude = result.copy_abs()  # abs() would round in the caller's context and may overflow
+    if magnitude > MAX_INPUT or (magnitude and magnitude < MIN_INPUT):
+        raise InputError(field, f"is out of range (1e-18 to 1e18 in magnitude), got {_show(value)}")
     return result
 
 

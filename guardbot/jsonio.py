@@ -1,0 +1,48 @@
+"""Exact JSON reading shared by every command: Decimals, no duplicate keys, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from guardbot.errors import InputError
+
+__all__ = ["loads_exact"]
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def loads_exact(text: str, where: str, *, lines: bool = True) -> object:
+    """Parse ``text``; numbers become Decimals (exact), and ``NaN``/``Infinity`` are kept as
+    Decimals so that the field check can name them. Errors are :class:`InputError` on ``where``;
+    with ``lines=False`` (one JSON Lines line) a syntax error gives its column only.
+    """
+    try:
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=Decimal,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except json.JSONDecodeError as exc:
+        position = f"line {exc.lineno} column {exc.colno}" if lines else f"column {exc.colno}"
+        raise InputError(where, f"invalid JSON at {position}: {exc.msg}") from None
+    except _DuplicateKey as exc:
+        raise InputError(where, f"invalid JSON: duplicate key {json.dumps(exc.key)}") from None
+    except RecursionError:
+        raise InputError(where, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise InputError(where, f"invalid JSON: {exc}") from None
