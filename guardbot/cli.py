@@ -250,7 +250,8 @@ def _render_calc(result: CalcResult) -> str:
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+    text = f"{value:,.2f}"
+    return "0.00" if text == "-0.00" else text  # a short's zero PnL is -0
 
 
 def _price(value: Decimal | None) -> str:

@@ -16,7 +16,7 @@ from guardbot.core.commands import (
     SetMarginModeCmd,
 )
 from guardbot.core.guards import Decision, TradingState, utc_day
-from guardbot.core.num import ZERO, money
+from guardbot.core.num import ZERO, fmt, money
 from guardbot.core.orders import Order
 
 __all__ = ["AccountOpsMixin"]
@@ -60,7 +60,7 @@ class AccountOpsMixin(EngineBase):
             return Decision(Code.TRADING_HALTED, "trading is halted: cancels only"), ZERO, nothing
         cap = self.config.guards.leverage_cap(symbol)
         if cap is not None and leverage > cap:
-            reason = f"leverage {leverage} is above the policy cap {cap}"
+            reason = f"leverage {fmt(leverage)} is above the policy cap {fmt(cap)}"
             return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
         market = self._market(symbol)
         mark = market.mark
@@ -68,8 +68,8 @@ class AccountOpsMixin(EngineBase):
         tier_max = table.max_leverage_for(exposure)
         if leverage > tier_max:
             reason = (
-                f"leverage {leverage} is above the tier maximum {tier_max}"
-                f" for the current exposure {exposure}"
+                f"leverage {fmt(leverage)} is above the tier maximum {fmt(tier_max)}"
+                f" for the current exposure {fmt(exposure)}"
             )
             return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
         settings = self._settings(account, symbol)
@@ -111,105 +111,48 @@ class AccountOpsMixin(EngineBase):
             available = self._available(account)
             if extra > available:
                 reason = (
-                    f"leverage {leverage} needs {extra} more margin than the available"
-                    f" balance {available} (Binance -2028)"
+                    f"leverage {fmt(leverage)} needs {fmt(extra)} more margin than the available"
+                    f" balance {fmt(available)} (Binance -2028)"
                 )
                 return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
         return Decision(), transfer, reserves
 
     def _set_margin_mode(self, cmd: SetMarginModeCmd) -> None:
         account = self.account(cmd.account)
-        if cmd.symbol not in self.config.tiers:
-            self._reject(
-                account,
-                None,
-                Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {cmd.symbol}"),
-                symbol=cmd.symbol,
-            )
-            return
-        if account.state == TradingState.HALTED:
-            self._reject(
-                account,
-                None,
-                Decision(Code.TRADING_HALTED, "trading is halted: cancels only"),
-                symbol=cmd.symbol,
-            )
+        decision = self._margin_mode_decision(account, cmd)
+        if not decision.ok:
+            self._reject(account, None, decision, symbol=cmd.symbol)
             return
         settings = self._settings(account, cmd.symbol)
         if settings.margin_mode == cmd.margin_mode:
             return  # Binance -4046 "No need to change margin type": a no-op
-        if cmd.symbol in account.positions:
-            self._reject(
-                account,
-                None,
-                Decision(
-                    Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION,
-                    f"{cmd.symbol} has an open position (Binance -4048)",
-                ),
-                symbol=cmd.symbol,
-            )
-            return
-        if any(o.symbol == cmd.symbol for o in account.orders.values()):
-            self._reject(
-                account,
-                None,
-                Decision(
-                    Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION,
-                    f"{cmd.symbol} has open orders (Binance -4047)",
-                ),
-                symbol=cmd.symbol,
-            )
-            return
         settings.margin_mode = cmd.margin_mode
         self._emit("margin_mode_changed", account, symbol=cmd.symbol, marginMode=cmd.margin_mode)
 
+    def _margin_mode_decision(self, account: Account, cmd: SetMarginModeCmd) -> Decision:
+        symbol = cmd.symbol
+        if symbol not in self.config.tiers:
+            return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}")
+        if account.state == TradingState.HALTED:
+            return Decision(Code.TRADING_HALTED, "trading is halted: cancels only")
+        if self._settings(account, symbol).margin_mode == cmd.margin_mode:
+            return Decision()
+        if symbol in account.positions:
+            reason = f"{symbol} has an open position (Binance -4048)"
+            return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason)
+        if any(o.symbol == symbol for o in account.orders.values()):
+            reason = f"{symbol} has open orders (Binance -4047)"
+            return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason)
+        return Decision()
+
     def _adjust_margin(self, cmd: MarginCmd) -> None:
         account = self.account(cmd.account)
-        pos = account.positions.get(cmd.symbol)
-        if pos is None or not pos.isolated:
-            what = "no open position" if pos is None else "a cross position"
-            self._reject(
-                account,
-                None,
-                Decision(
-                    Code.INVALID_ORDER,
-                    f"{cmd.symbol} has {what}: margin can be moved only for an isolated"
-                    " position (Binance -4049/-4054)",
-                ),
-                symbol=cmd.symbol,
-            )
+        decision = self._margin_transfer_decision(account, cmd)
+        if not decision.ok:
+            self._reject(account, None, decision, symbol=cmd.symbol)
             return
-        mark = self._mark_of(cmd.symbol)
-        if cmd.add:
-            limit = self._max_addable(account)
-            if cmd.amount > limit:
-                self._reject(
-                    account,
-                    None,
-                    Decision(Code.MARGIN_INSUFFICIENT, f"at most {limit} can be added"),
-                    symbol=cmd.symbol,
-                )
-                return
-            delta = cmd.amount
-        else:
-            if account.state == TradingState.HALTED:
-                self._reject(
-                    account,
-                    None,
-                    Decision(Code.TRADING_HALTED, "trading is halted: cancels only"),
-                    symbol=cmd.symbol,
-                )
-                return
-            limit = margin.max_removable(self.profile, pos, mark, account.fees.taker)
-            if cmd.amount > limit:
-                self._reject(
-                    account,
-                    None,
-                    Decision(Code.MARGIN_INSUFFICIENT, f"at most {limit} can be removed"),
-                    symbol=cmd.symbol,
-                )
-                return
-            delta = -cmd.amount
+        pos = account.positions[cmd.symbol]
+        delta = cmd.amount if cmd.add else -cmd.amount
         pos.isolated_wallet += delta
         account.wallet -= delta
         self._emit(
@@ -220,6 +163,29 @@ class AccountOpsMixin(EngineBase):
             isolatedWallet=pos.isolated_wallet,
         )
         self._after_change(account)
+
+    def _margin_transfer_decision(self, account: Account, cmd: MarginCmd) -> Decision:
+        """Adding and removing isolated margin (margin_rules §8.4)."""
+        pos = account.positions.get(cmd.symbol)
+        if pos is None or not pos.isolated:
+            what = "no open position" if pos is None else "a cross position"
+            reason = (
+                f"{cmd.symbol} has {what}: margin can be moved only for an isolated"
+                " position (Binance -4049/-4054)"
+            )
+            return Decision(Code.INVALID_ORDER, reason)
+        if cmd.add:
+            limit = self._max_addable(account)
+            verb = "added"
+        else:
+            if account.state == TradingState.HALTED:
+                return Decision(Code.TRADING_HALTED, "trading is halted: cancels only")
+            mark = self._mark_of(cmd.symbol)
+            limit = margin.max_removable(self.profile, pos, mark, account.fees.taker)
+            verb = "removed"
+        if cmd.amount > limit:
+            return Decision(Code.MARGIN_INSUFFICIENT, f"at most {fmt(limit)} can be {verb}")
+        return Decision()
 
     def _max_addable(self, account: Account) -> Decimal:
         iso_orders = sum(
@@ -259,7 +225,7 @@ class AccountOpsMixin(EngineBase):
                 self._reject(
                     account,
                     None,
-                    Decision(Code.MARGIN_INSUFFICIENT, f"at most {limit} can be withdrawn"),
+                    Decision(Code.MARGIN_INSUFFICIENT, f"at most {fmt(limit)} can be withdrawn"),
                 )
                 return
             delta = -cmd.amount
@@ -310,12 +276,16 @@ class AccountOpsMixin(EngineBase):
 
     def _check_daily_loss(self, account: Account) -> None:
         limit = self.config.guards.daily_loss_limit
-        if account.state == TradingState.ACTIVE and account.daily.breached(limit):
+        if (
+            limit is not None
+            and account.state == TradingState.ACTIVE
+            and account.daily.breached(limit)
+        ):
             account.daily_limit_day = utc_day(self._ts)
             self._set_state(
                 account,
                 TradingState.REDUCING,
-                f"daily loss limit {limit} reached (today's PnL {account.daily.pnl})",
+                f"daily loss limit {fmt(limit)} reached (today's PnL {fmt(account.daily.pnl)})",
             )
 
     def _roll_day(self, account: Account) -> None:

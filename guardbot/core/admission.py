@@ -16,7 +16,7 @@ from guardbot.core.commands import (
 )
 from guardbot.core.guards import Decision, TradingState
 from guardbot.core.market import BPS, Market
-from guardbot.core.num import ZERO
+from guardbot.core.num import ZERO, fmt
 from guardbot.core.position import Position
 
 __all__ = ["AdmissionMixin"]
@@ -40,7 +40,7 @@ class AdmissionMixin(EngineBase):
             if touch is not None and (touch <= cmd.price if cmd.side > 0 else touch >= cmd.price):
                 return Decision(
                     Code.INVALID_ORDER,
-                    f"post-only order at {cmd.price} would take liquidity at {touch}"
+                    f"post-only order at {fmt(cmd.price)} would take liquidity at {fmt(touch)}"
                     " (Binance -5022)",
                 )
         if cmd.trailing_percent is not None and cmd.trigger_price is not None:
@@ -117,7 +117,8 @@ class AdmissionMixin(EngineBase):
         if cmd.amount > room and policy == "reject":
             return Decision(
                 Code.REDUCE_ONLY_WOULD_INCREASE_POSITION,
-                f"amount {cmd.amount} exceeds the {room} contracts a reduce-only order may close",
+                f"amount {fmt(cmd.amount)} exceeds the {fmt(room)} contracts"
+                " a reduce-only order may close",
             )
         return None
 
@@ -142,8 +143,8 @@ class AdmissionMixin(EngineBase):
             if (direction > 0 and watched >= price) or (direction < 0 and watched <= price):
                 return Decision(
                     Code.ORDER_WOULD_TRIGGER_IMMEDIATELY,
-                    f"{name} {price} is already crossed by the "
-                    f"{cmd.trigger_price_type or self.config.trigger_price} price {watched}",
+                    f"{name} {fmt(price)} is already crossed by the "
+                    f"{cmd.trigger_price_type or self.config.trigger_price} price {fmt(watched)}",
                 )
         return None
 
@@ -191,7 +192,7 @@ class AdmissionMixin(EngineBase):
         if cap is not None and leverage > cap:
             return Decision(
                 Code.LEVERAGE_EXCEEDS_MAX,
-                f"leverage {leverage} is above the policy cap {cap} for {symbol}",
+                f"leverage {fmt(leverage)} is above the policy cap {fmt(cap)} for {symbol}",
             )
         price = self._expected_fill_price(market, cmd)
         if price is None:
@@ -204,8 +205,8 @@ class AdmissionMixin(EngineBase):
             unit = "contracts" if self.profile.tier_basis == "contracts" else "USDT"
             return Decision(
                 Code.LEVERAGE_EXCEEDS_MAX,
-                f"leverage {leverage} is above the tier maximum {tier_max}"
-                f" for {exposure} {unit} of {symbol}",
+                f"leverage {fmt(leverage)} is above the tier maximum {fmt(tier_max)}"
+                f" for {fmt(exposure)} {unit} of {symbol}",
             )
         size = market.contract_size
         guards = self.config.guards
@@ -216,8 +217,8 @@ class AdmissionMixin(EngineBase):
         if guards.max_position_notional is not None and after > guards.max_position_notional:
             return Decision(
                 Code.NOTIONAL_EXCEEDS_MAX,
-                f"position notional {after} would exceed max_position_notional"
-                f" {guards.max_position_notional}",
+                f"position notional {fmt(after)} would exceed max_position_notional"
+                f" {fmt(guards.max_position_notional)}",
             )
         if guards.max_account_exposure is not None:
             total = after + self._open_order_value(account, symbol)
@@ -227,8 +228,8 @@ class AdmissionMixin(EngineBase):
             if total > guards.max_account_exposure:
                 return Decision(
                     Code.EXPOSURE_EXCEEDS_MAX,
-                    f"account exposure {total} would exceed max_account_exposure"
-                    f" {guards.max_account_exposure}",
+                    f"account exposure {fmt(total)} would exceed max_account_exposure"
+                    f" {fmt(guards.max_account_exposure)}",
                 )
         if check_margin:
             assert market.mark is not None
@@ -252,7 +253,7 @@ class AdmissionMixin(EngineBase):
             if cost > available:
                 return Decision(
                     Code.MARGIN_INSUFFICIENT,
-                    f"order cost {cost} exceeds the available balance {available}",
+                    f"order cost {fmt(cost)} exceeds the available balance {fmt(available)}",
                 )
         return Decision()
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from guardbot.core.account import Account, SymbolSettings
+from guardbot.core.alerts import Crossing
 from guardbot.core.commands import (
     BalanceCmd,
     CancelCmd,
@@ -165,7 +166,7 @@ class EngineBase:
             self,
             account: Account,
             pos: Position | None,
-            crossings: list,  # type: ignore[type-arg]
+            crossings: list[Crossing],
             req: Decimal,
             balance: Decimal,
         ) -> None: ...

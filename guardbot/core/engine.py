@@ -19,6 +19,7 @@ from guardbot.core import margin
 from guardbot.core.account import Account
 from guardbot.core.account_ops import AccountOpsMixin
 from guardbot.core.admission import AdmissionMixin
+from guardbot.core.alerts import Crossing
 from guardbot.core.commands import (
     BalanceCmd,
     CancelCmd,
@@ -303,7 +304,7 @@ class Engine(AdmissionMixin, OrderFlowMixin, LiquidationMixin, AccountOpsMixin):
         self,
         account: Account,
         pos: Position | None,
-        crossings: list,  # type: ignore[type-arg]
+        crossings: list[Crossing],
         req: Decimal,
         balance: Decimal,
     ) -> None:

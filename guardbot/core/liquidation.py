@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from guardbot.core import margin
 from guardbot.core.account import Account
 from guardbot.core.base import EngineBase
@@ -38,29 +40,20 @@ class LiquidationMixin(EngineBase):
             left -= fee
             returned = max(left, ZERO)
             fund_delta = fee + min(left, ZERO)  # the fund takes the fee and covers any deficit
-        loss = wallet - returned
         account.wallet += returned
-        account.insurance_fund += fund_delta
-        account.ledger.liquidation_losses += loss
-        account.daily.add(self._ts, -loss)
-        self._emit(
-            "liquidation",
-            account,
-            scope="position",
-            symbol=pos.symbol,
-            side=pos.side,
-            contracts=pos.contracts,
-            entryPrice=pos.entry_price,
-            markPrice=mark,
-            price=price,
-            bankruptcyPrice=bankrupt,
-            isolatedWallet=wallet,
-            fee=fee,
-            loss=loss,
-            insuranceFundDelta=fund_delta,
-        )
         pos.isolated_wallet = ZERO
-        self._close_out(account, pos, "liquidation")
+        self._book_liquidation(
+            account,
+            pos,
+            "position",
+            mark=mark,
+            price=price,
+            bankrupt=bankrupt,
+            fee=fee,
+            loss=wallet - returned,
+            fund_delta=fund_delta,
+            isolatedWallet=wallet,
+        )
         self._check_daily_loss(account)
 
     def _liquidate_cross(self, account: Account) -> None:
@@ -103,29 +96,56 @@ class LiquidationMixin(EngineBase):
             if last and account.wallet < 0:  # negative balance protection
                 fund_delta += account.wallet
                 account.wallet = ZERO
-            loss = before - account.wallet
-            account.insurance_fund += fund_delta
-            account.ledger.liquidation_losses += loss
-            account.daily.add(self._ts, -loss)
-            self._emit(
-                "liquidation",
+            self._book_liquidation(
                 account,
-                scope="account",
-                symbol=pos.symbol,
-                side=pos.side,
-                contracts=pos.contracts,
-                entryPrice=pos.entry_price,
-                markPrice=mark,
+                pos,
+                "account",
+                mark=mark,
                 price=price,
-                bankruptcyPrice=bankrupt,
+                bankrupt=bankrupt,
                 fee=fee,
-                loss=loss,
-                insuranceFundDelta=fund_delta,
+                loss=before - account.wallet,
+                fund_delta=fund_delta,
             )
-            self._close_out(account, pos, "liquidation")
         account.alert.reset(self.config.alerts)
         self._refresh_cross(account)
         self._check_daily_loss(account)
+
+    def _book_liquidation(
+        self,
+        account: Account,
+        pos: Position,
+        scope: str,
+        *,
+        mark: Decimal,
+        price: Decimal,
+        bankrupt: Decimal,
+        fee: Decimal,
+        loss: Decimal,
+        fund_delta: Decimal,
+        **extra: object,
+    ) -> None:
+        """Book a settled liquidation (ledger, insurance fund, daily loss, event); drop it."""
+        account.insurance_fund += fund_delta
+        account.ledger.liquidation_losses += loss
+        account.daily.add(self._ts, -loss)
+        self._emit(
+            "liquidation",
+            account,
+            scope=scope,
+            symbol=pos.symbol,
+            side=pos.side,
+            contracts=pos.contracts,
+            entryPrice=pos.entry_price,
+            markPrice=mark,
+            price=price,
+            bankruptcyPrice=bankrupt,
+            **extra,
+            fee=fee,
+            loss=loss,
+            insuranceFundDelta=fund_delta,
+        )
+        self._close_out(account, pos, "liquidation")
 
     def _close_out(self, account: Account, pos: Position, reason: str) -> None:
         """Forget a position that went flat: its protective and reduce-only orders go too."""

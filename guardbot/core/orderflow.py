@@ -215,16 +215,9 @@ class OrderFlowMixin(EngineBase):
         opening = self._opening_contracts(account.positions.get(order.symbol), order.side, amount)
         if opening <= 0:
             return Decision()
-        cmd = OrderCmd(
-            account=account.id,
-            id=order.id,
-            symbol=order.symbol,
-            order_type=order.order_type,
-            side=order.side,
-            amount=amount,
-            price=order.price,
+        return self._risk_decision(
+            account, market, order.as_command(amount), opening, check_margin=True
         )
-        return self._risk_decision(account, market, cmd, opening, check_margin=True)
 
     def _trailing_fired(self, market: Market) -> list[Order]:
         fired = []
@@ -286,21 +279,10 @@ class OrderFlowMixin(EngineBase):
                 return
             amount = pos.contracts if order.close_position else min(amount, pos.contracts)
         else:
-            cmd = OrderCmd(
-                account=account.id,
-                id=order.id,
-                symbol=order.symbol,
-                order_type=order.order_type,
-                side=order.side,
-                amount=amount,
-                price=order.price,
-            )
-            opening = self._opening_contracts(pos, order.side, amount)
-            if opening > 0:
-                decision = self._risk_decision(account, market, cmd, opening, check_margin=True)
-                if not decision.ok:
-                    self._reject(account, order.id, decision)
-                    return
+            decision = self._fill_margin_decision(account, market, order, amount)
+            if not decision.ok:
+                self._reject(account, order.id, decision)
+                return
         if order.price is not None and order.order_type == "limit":
             order.amount = amount
             order.kind = None

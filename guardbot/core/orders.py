@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from guardbot.core.commands import OrderCmd
 from guardbot.core.num import ZERO
 
 __all__ = ["Order"]
@@ -45,6 +46,18 @@ class Order:
     parent: str | None = None
     reserved: Decimal = ZERO  # initial margin held for a resting order
     status: str = "open"
+
+    def as_command(self, amount: Decimal) -> OrderCmd:
+        """This order, for ``amount`` contracts, as a plain order command (for re-checks)."""
+        return OrderCmd(
+            account=self.account,
+            id=self.id,
+            symbol=self.symbol,
+            order_type=self.order_type,
+            side=self.side,
+            amount=amount,
+            price=self.price,
+        )
 
     @property
     def is_conditional(self) -> bool:
