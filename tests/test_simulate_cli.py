@@ -23,46 +23,10 @@ from typing import Any
 import pytest
 
 from guardbot.cli import main
+from tests.tiertables import BTC_TIERS, ETH_TIERS, ccxt_rows
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
-
-#: Historical Binance BTCUSDT brackets as ccxt rows (cap, mmr, max leverage).
-BTC_TIERS = [
-    (50_000, "0.004", 125),
-    (250_000, "0.005", 100),
-    (1_000_000, "0.01", 50),
-    (10_000_000, "0.025", 20),
-    (20_000_000, "0.05", 10),
-    (50_000_000, "0.1", 5),
-    (100_000_000, "0.125", 4),
-    (200_000_000, "0.15", 3),
-    (300_000_000, "0.25", 2),
-    (500_000_000, "0.5", 1),
-]
-ETH_TIERS = [
-    (10_000, "0.005", 100),
-    (100_000, "0.0065", 75),
-    (500_000, "0.01", 50),
-    (1_000_000, "0.02", 25),
-    (2_000_000, "0.05", 10),
-    (5_000_000, "0.1", 5),
-    (10_000_000, "0.125", 4),
-    (20_000_000, "0.15", 3),
-    (50_000_000, "0.25", 2),
-]
-
-
-def ccxt_rows(spec: list[tuple[int, str, int]]) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    floor = 0
-    for i, (cap, mmr, lev) in enumerate(spec, start=1):
-        rows.append(
-            {"tier": i, "minNotional": floor, "maxNotional": cap,
-             "maintenanceMarginRate": mmr, "maxLeverage": lev}
-        )  # fmt: skip
-        floor = cap
-    return rows
 
 
 CONFIG: dict[str, Any] = {

@@ -56,6 +56,7 @@ from guardbot.core.commands import parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.num import decimal_context
 from guardbot.simulate import build_config
+from tests.tiertables import BTC_TIERS, ETH_TIERS, ccxt_rows
 
 D = Decimal
 BTC = "BTC/USDT:USDT"
@@ -85,30 +86,6 @@ REJECTION_CODES = frozenset(
     }
 )
 
-#: Historical Binance brackets: (cap in USDT, maintenance margin rate, max leverage).
-BTC_TIERS = [
-    (50_000, "0.004", 125),
-    (250_000, "0.005", 100),
-    (1_000_000, "0.01", 50),
-    (10_000_000, "0.025", 20),
-    (20_000_000, "0.05", 10),
-    (50_000_000, "0.1", 5),
-    (100_000_000, "0.125", 4),
-    (200_000_000, "0.15", 3),
-    (300_000_000, "0.25", 2),
-    (500_000_000, "0.5", 1),
-]
-ETH_TIERS = [
-    (10_000, "0.005", 100),
-    (100_000, "0.0065", 75),
-    (500_000, "0.01", 50),
-    (1_000_000, "0.02", 25),
-    (2_000_000, "0.05", 10),
-    (5_000_000, "0.1", 5),
-    (10_000_000, "0.125", 4),
-    (20_000_000, "0.15", 3),
-    (50_000_000, "0.25", 2),
-]
 #: okx: the same rates and leverages with bounds in contracts (BTC 0.01 per contract, worth
 #: about 300 USDT at the start price; ETH 0.1, about 200 USDT).
 CONTRACT_SIZES = {BTC: D("0.01"), ETH: D("0.1")}
@@ -149,18 +126,6 @@ PROPERTY_SETTINGS = settings(
 
 #: Invariants are compared exactly: any rounding in the test's own sums raises.
 EXACT = Context(prec=2000, rounding=ROUND_HALF_EVEN, traps=[Inexact])
-
-
-def ccxt_rows(spec: list[tuple[int, str, int]]) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    floor = 0
-    for i, (cap, mmr, lev) in enumerate(spec, start=1):
-        rows.append(
-            {"tier": i, "minNotional": floor, "maxNotional": cap,
-             "maintenanceMarginRate": mmr, "maxLeverage": lev}
-        )  # fmt: skip
-        floor = cap
-    return rows
 
 
 def tier_spec(profile: str, symbol: str) -> list[tuple[int, str, int]]:
