@@ -6,12 +6,15 @@ Guard policies and order admission never raise on the hot path: they return deci
     GuardbotError
      ├── InputError          bad user input (a JSON field, a CLI argument); carries the field path
      │    └── TierTableError a leverage-tier table that is not usable
-     └── ConfigError         an invalid configuration file or value
+     ├── ConfigError         an invalid configuration file or value
+     └── StoreError          the journal database cannot be opened, read or written
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "GuardbotError", "InputError", "TierTableError"]
+from pathlib import Path
+
+__all__ = ["ConfigError", "GuardbotError", "InputError", "StoreError", "TierTableError"]
 
 
 class GuardbotError(Exception):
@@ -45,3 +48,12 @@ class TierTableError(InputError):
 
 class ConfigError(GuardbotError):
     """An invalid configuration; the message lists every problem found."""
+
+
+class StoreError(GuardbotError):
+    """The journal database cannot be opened, read or written; ``path`` and ``reason`` say why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")

@@ -44,7 +44,7 @@ class AccountOpsMixin(EngineBase):
             account.wallet -= transfer
         self._emit("leverage_changed", account, symbol=cmd.symbol, leverage=cmd.leverage)
         if pos is not None:
-            self._after_change(account)
+            self._after_change(account, pos)
 
     def _leverage_decision(
         self, account: Account, cmd: SetLeverageCmd
@@ -162,7 +162,7 @@ class AccountOpsMixin(EngineBase):
             amount=delta,
             isolatedWallet=pos.isolated_wallet,
         )
-        self._after_change(account)
+        self._after_change(account, pos)
 
     def _margin_transfer_decision(self, account: Account, cmd: MarginCmd) -> Decision:
         """Adding and removing isolated margin (margin_rules §8.4)."""
@@ -262,7 +262,7 @@ class AccountOpsMixin(EngineBase):
             self._emit(
                 "funding", account, symbol=cmd.symbol, rate=cmd.rate, markPrice=mark, amount=amount
             )
-            self._after_change(account)
+            self._after_change(account, pos)
             self._check_daily_loss(account)
 
     def _set_state(self, account: Account, state: TradingState, reason: str) -> None:

@@ -258,13 +258,14 @@ class AdmissionMixin(EngineBase):
         return Decision()
 
     def _expected_fill_price(self, market: Market, cmd: OrderCmd) -> Decimal | None:
-        """Where the order will trade: the touch for a market or marketable limit order (a sell
-        limit below the bid sells at the bid), otherwise its limit price."""
+        """The price the order's value and margin are checked at: the touch for a market order;
+        a limit's own price (Binance values orders at their price), except a marketable sell
+        limit, which sells at the bid and needs the margin of that larger notional."""
         touch = self._taker_price(market, cmd.side)
         if cmd.price is None:
             return touch
-        if touch is not None and (touch <= cmd.price if cmd.side > 0 else touch >= cmd.price):
-            return touch
+        if cmd.side < 0 and touch is not None and touch > cmd.price:
+            return touch  # a marketable sell: it trades at the bid, above its limit
         return cmd.price
 
     def _open_order_value(self, account: Account, symbol: str) -> Decimal:

@@ -360,12 +360,15 @@ class Engine(AdmissionMixin, OrderFlowMixin, LiquidationMixin, AccountOpsMixin):
             return None, None
         return best[1], best[2]
 
-    def _after_change(self, account: Account) -> None:
-        """Re-evaluate everything of ``account`` after its wallet or positions changed."""
+    def _after_change(self, account: Account, changed: Position | None = None) -> None:
+        """Re-evaluate ``account`` after its cross wallet or the position ``changed`` moved.
+
+        An isolated position depends only on its own wallet and mark, so only ``changed`` needs
+        an isolated evaluation; the cross sums are recomputed from the positions.
+        """
         self._refresh_cross(account)
-        for pos in list(account.positions.values()):
-            if pos.isolated and pos.is_open:
-                self._evaluate_isolated(account, pos)
+        if changed is not None and changed.isolated and changed.is_open:
+            self._evaluate_isolated(account, changed)
         if account.positions or account.alert.alerted:
             self._evaluate_cross(account)
         else:

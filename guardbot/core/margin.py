@@ -10,8 +10,10 @@ Every profile's margin ratio is ``requirement / margin balance`` and ``>= 1`` me
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Protocol
 
 from guardbot.core.num import ONE, ZERO
@@ -123,18 +125,25 @@ def margin_ratio(req: Decimal, margin_balance: Decimal) -> Decimal | None:
     return req / margin_balance
 
 
-def requirement_pieces(profile: Profile, pos: PositionLike, taker_fee: Decimal) -> list[Piece]:
+def requirement_pieces(
+    profile: Profile, pos: PositionLike, taker_fee: Decimal
+) -> tuple[Piece, ...]:
     """The requirement of ``pos`` as a function of its own notional, piece by piece."""
     fee = taker_fee if profile.taker_fee_in_requirement else ZERO
     if profile.tier_basis == "contracts":
         tier = pos.table.tier_for(pos.contracts)
         amount = tier.cum if profile.deducts_cum else ZERO
-        return [Piece(tier.mmr + fee, amount, None, None, tier)]
-    pieces = []
-    for tier in pos.table.tiers:
-        amount = tier.cum if profile.deducts_cum else ZERO
-        pieces.append(Piece(tier.mmr + fee, amount, tier.floor, tier.cap, tier))
-    return pieces
+        return (Piece(tier.mmr + fee, amount, None, None, tier),)
+    return _table_pieces(pos.table, profile.deducts_cum, fee)
+
+
+@lru_cache(maxsize=4096)
+def _table_pieces(table: TierTable, deducts_cum: bool, fee: Decimal) -> tuple[Piece, ...]:
+    # tables are immutable, so their pieces are built once per (table, formula, fee)
+    return tuple(
+        Piece(tier.mmr + fee, tier.cum if deducts_cum else ZERO, tier.floor, tier.cap, tier)
+        for tier in table.tiers
+    )
 
 
 def solve_level_price(
@@ -142,7 +151,7 @@ def solve_level_price(
     qty: Decimal,
     entry: Decimal,
     wallet: Decimal,
-    pieces: list[Piece],
+    pieces: Sequence[Piece],
     level: Decimal = ONE,
 ) -> tuple[Decimal, Piece] | None:
     """The price ``P`` where ``requirement(P) = level * (wallet + s*Q*(P - EP))``.

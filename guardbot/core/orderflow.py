@@ -383,7 +383,7 @@ class OrderFlowMixin(EngineBase):
                 self._attach_protection(account, market, pos, order)
             self._trim_reduce_only(account, pos)
         self._register(account, pos)
-        self._after_change(account)
+        self._after_change(account, pos)
         self._check_daily_loss(account)
 
     def _register(self, account: Account, pos: Position) -> None:
