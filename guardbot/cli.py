@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO, cast
 
 from guardbot import __version__
 from guardbot.core.num import fmt
-from guardbot.errors import GuardbotError
+from guardbot.errors import ConfigError, GuardbotError
 from guardbot.jsonio import loads_exact
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.command == "calc":
                 return _calc(args.file, pretty=args.pretty)
+            if args.command == "run":
+                return _run(args.config)
             return _simulate(args.file, pretty=args.pretty)
         except (GuardbotError, _BadInput) as exc:
             _report(command, str(exc))
@@ -100,6 +102,18 @@ def _build_parser() -> _Parser:
         sub.add_argument(
             "--pretty", action="store_true", help="print readable tables instead of JSON"
         )
+    run = commands.add_parser(
+        "run",
+        help="run the daemon: feed, engine, journal, MQTT alerts",
+        description="Run the guard daemon until SIGINT or SIGTERM.",
+    )
+    run.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="TOML configuration (default: the embedded offline demo defaults)",
+    )
     return parser
 
 
@@ -171,6 +185,44 @@ def _load_simulate() -> _RunSimulate:
             raise
         raise GuardbotError("not available in this build (guardbot.simulate is missing)") from None
     return cast(_RunSimulate, module.run_simulate)
+
+
+# --- run ----------------------------------------------------------------------------------------
+
+
+def _run(config_path: str | None) -> int:
+    """Load the configuration (ConfigError: exit 2), run the daemon until SIGINT/SIGTERM."""
+    import asyncio
+    import signal
+
+    from guardbot.config import load_config
+    from guardbot.daemon import Daemon, guardbot_error
+    from guardbot.logging import configure_logging
+
+    config = load_config(config_path)
+    configure_logging(config.guardbot.log_format, config.guardbot.log_level)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            return await Daemon(config).run(stop)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    try:
+        return asyncio.run(main())
+    except BaseException as exc:
+        error = guardbot_error(exc)
+        if error is None:
+            raise
+        if isinstance(error, ConfigError):
+            raise error from None
+        _report("guardbot run", str(error))
+        return EXIT_FAILURE
 
 
 # --- pretty output ------------------------------------------------------------------------------

@@ -1,0 +1,366 @@
+"""The daemon end to end against a private Mosquitto: feed -> engine -> journal -> MQTT.
+
+Every test is bounded by ``asyncio.timeout``; waits are on messages, events or process exit,
+never blind sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiomqtt
+import pytest
+import structlog
+
+from guardbot.config import Config, load_config
+from guardbot.core.commands import TickCmd
+from guardbot.core.events import to_jsonable
+from guardbot.daemon import Daemon, tick_body
+from guardbot.feeds.base import FeedEvent, TickUpdate
+from guardbot.logging import REDACTED, configure_logging
+from guardbot.store.journal import DB_FILENAME
+from tests.integration.conftest import Mosquitto
+
+BTC = "BTC/USDT:USDT"
+T0 = 1_700_000_000_000
+REPO = Path(__file__).resolve().parents[2]
+
+SEED = [
+    {"type": "tick", "symbol": BTC, "mark": "60000"},
+    {
+        "type": "order",
+        "account": "demo",
+        "id": "o1",
+        "symbol": BTC,
+        "orderType": "market",
+        "side": "buy",
+        "amount": "0.4",
+    },
+]
+
+
+def write_config(tmp_path: Path, broker: Mosquitto, *, extra: str = "") -> Path:
+    path = tmp_path / "guardbot.toml"
+    path.write_text(
+        f"""
+[guardbot]
+instance = "t1"
+data_dir = "{tmp_path / "data"}"
+log_format = "json"
+log_level = "warning"
+
+[exchange]
+id = "binanceusdm"
+symbols = ["{BTC}"]
+
+[accounts.demo]
+wallet = 1000
+default_margin_mode = "cross"
+default_leverage = 25
+maker_fee = 0.0002
+taker_fee = 0.0005
+
+[alerts]
+margin_ratio_levels = [0.5, 0.7, 0.8]
+hysteresis = 0.05
+
+[mqtt]
+url = "mqtt://{broker.host}:{broker.port}"
+embedded_broker = "never"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def config_for(tmp_path: Path, broker: Mosquitto) -> Config:
+    return load_config(write_config(tmp_path, broker), {})
+
+
+class ScriptFeed:
+    """Yields ``TickUpdate`` for each mark in order; then sets ``done`` and, with ``hold``,
+    waits until cancelled (a live feed that went quiet)."""
+
+    def __init__(self, marks: Sequence[str], *, hold: bool = True) -> None:
+        self.marks = list(marks)
+        self.hold = hold
+        self.done = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def updates(self) -> AsyncIterator[FeedEvent]:
+        for i, mark in enumerate(self.marks):
+            yield TickUpdate(T0 + 1000 * (i + 1), TickCmd(BTC, Decimal(mark)))
+        self.done.set()
+        if self.hold:
+            await asyncio.Event().wait()
+
+
+def factory(feed: ScriptFeed) -> Callable[[Config], ScriptFeed]:
+    return lambda _config: feed
+
+
+class Subscriber:
+    """An MQTT client collecting ``(topic, payload)`` from its subscriptions."""
+
+    def __init__(self, broker: Mosquitto, topics: Sequence[str]) -> None:
+        self.client = aiomqtt.Client(broker.host, broker.port)
+        self.topics = topics
+        self.received: list[tuple[str, dict[str, Any]]] = []
+
+    async def __aenter__(self) -> Self:
+        await self.client.__aenter__()
+        for topic in self.topics:
+            await self.client.subscribe(topic, qos=1)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(None, None, None)
+
+    async def until(self, predicate: Callable[[str, dict[str, Any]], bool]) -> None:
+        """Collect messages until one satisfies ``predicate``."""
+        async for message in self.client.messages:
+            assert isinstance(message.payload, bytes)
+            item = (str(message.topic), json.loads(message.payload))
+            self.received.append(item)
+            if predicate(*item):
+                return
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return [p for t, p in self.received if "/alerts/" in t]
+
+
+def states(daemon: Daemon) -> dict[str, Any]:
+    return {a.id: daemon.engine.state(a) for a in daemon.engine.iter_accounts()}
+
+
+def journal_rows(data_dir: Path, sql: str) -> list[Any]:
+    with sqlite3.connect(data_dir / DB_FILENAME) as conn:
+        return list(conn.execute(sql))
+
+
+@pytest.mark.integration
+async def test_alerts_published_after_journaling(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    config = config_for(tmp_path, mosquitto)
+    feed = ScriptFeed(["59500", "59000", "58500", "58000", "57900", "57800", "57700"])
+    daemon = Daemon(config, feed_factory=factory(feed), initial_commands=SEED)
+    stop = asyncio.Event()
+    async with asyncio.timeout(20):
+        async with Subscriber(mosquitto, ["guardbot/t1/alerts/#"]) as sub:
+            task = asyncio.create_task(daemon.run(stop))
+            await sub.until(lambda topic, _p: topic.endswith("/liquidation"))
+            stop.set()
+            assert await task == 0
+    kinds = [p["type"] for p in sub.alerts()]
+    assert kinds[0] == "margin_alert"
+    assert kinds[-1] == "liquidation"
+    assert all(p["alertId"].startswith("t1-") for p in sub.alerts())
+    assert len({p["alertId"] for p in sub.alerts()}) == len(kinds)
+    # Every published alert is in the journal, with the same alertId on its outbox row.
+    data_dir = tmp_path / "data"
+    stored = journal_rows(
+        data_dir, "SELECT alert_id, payload FROM outbox WHERE topic LIKE '%/alerts/%'"
+    )
+    by_id = {alert_id: json.loads(payload) for alert_id, payload in stored}
+    for payload in sub.alerts():
+        assert by_id[payload["alertId"]] == payload
+    events = [t for (t,) in journal_rows(data_dir, "SELECT type FROM events ORDER BY seq")]
+    assert "margin_alert" in events and "liquidation" in events
+    assert journal_rows(data_dir, "SELECT COUNT(*) FROM outbox WHERE sent_ts IS NULL") == [(0,)]
+    # The retained account snapshot shows the final state: liquidated, no position.
+    async with asyncio.timeout(10), Subscriber(mosquitto, ["guardbot/t1/accounts/#"]) as snap:
+        await snap.until(lambda _t, _p: True)
+    topic, snapshot = snap.received[0]
+    assert topic == "guardbot/t1/accounts/demo"
+    assert snapshot["account"] == "demo" and snapshot["positions"] == []
+    assert Decimal(snapshot["ledger"]["liquidationLosses"]) > 0
+
+
+@pytest.mark.integration
+async def test_restart_rebuilds_state_and_delivers_unsent_once(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    config = config_for(tmp_path, mosquitto)
+    data_dir = tmp_path / "data"
+    mosquitto.stop()  # first run: no broker, so every alert stays unsent in the outbox
+    # Falls to the alert levels, then recovers a little without an event (the last tick is
+    # only journaled by the clean stop).
+    feed1 = ScriptFeed(["59500", "58500", "58000", "57950", "57990"])
+    first = Daemon(config, feed_factory=factory(feed1), initial_commands=SEED, drain_timeout=0.2)
+    stop1 = asyncio.Event()
+    async with asyncio.timeout(20):
+        task = asyncio.create_task(first.run(stop1))
+        await feed1.done.wait()
+        stop1.set()
+        assert await task == 0
+    before = states(first)
+    assert before["demo"]["positions"], "the position must still be open"
+    assert before["demo"]["positions"][0]["markPrice"] == "57990"
+    unsent = {
+        alert_id: json.loads(payload)
+        for alert_id, payload in journal_rows(
+            data_dir,
+            "SELECT alert_id, payload FROM outbox "
+            "WHERE sent_ts IS NULL AND topic LIKE '%/alerts/%'",
+        )
+    }
+    assert unsent, "the first run must leave alerts in the outbox"
+
+    mosquitto.start()
+    feed2 = ScriptFeed([])
+    second = Daemon(config, feed_factory=factory(feed2), initial_commands=SEED)
+    stop2 = asyncio.Event()
+    async with asyncio.timeout(20):
+        topics = ["guardbot/t1/alerts/#", "guardbot/t1/status"]
+        async with Subscriber(mosquitto, topics) as sub:
+            task = asyncio.create_task(second.run(stop2))
+            await second.ready.wait()
+            assert states(second) == before  # initial_commands were not applied again
+            await sub.until(lambda _t, _p: len(sub.alerts()) == len(unsent))
+            stop2.set()
+            assert await task == 0
+            # Mosquitto keeps one publisher's order: offline comes after every alert.
+            await sub.until(lambda t, p: t.endswith("/status") and p["state"] == "offline")
+    delivered = [p["alertId"] for p in sub.alerts()]
+    assert sorted(delivered) == sorted(unsent)  # each once, with its stored alertId
+    assert {p["alertId"]: p for p in sub.alerts()} == unsent
+    assert journal_rows(data_dir, "SELECT COUNT(*) FROM outbox WHERE sent_ts IS NULL") == [(0,)]
+
+
+@pytest.mark.integration
+async def test_run_subprocess_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    ticks = tmp_path / "ticks.jsonl"
+    lines = [
+        json.dumps({"ts": T0 + i * 10, **to_jsonable(tick_body(TickCmd(BTC, Decimal(60000 - i))))})
+        for i in range(20)
+    ]
+    ticks.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = write_config(tmp_path, mosquitto)
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(
+        "[accounts.demo]",
+        f'[feed]\nmode = "replay"\nreplay_file = "{ticks}"\nspeed = 100\n\n[accounts.demo]',
+    )
+    path.write_text(text, encoding="utf-8")
+    status = "guardbot/t1/status"
+    async with asyncio.timeout(30):
+        async with Subscriber(mosquitto, [status]) as sub:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "guardbot",
+                "run",
+                "-c",
+                str(path),
+                cwd=REPO,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            await sub.until(lambda _t, p: p["state"] == "online")
+            process.send_signal(signal.SIGTERM)
+            _out, err = await process.communicate()
+            assert process.returncode == 0, err.decode()
+        async with Subscriber(mosquitto, [status]) as fresh:
+            await fresh.until(lambda _t, _p: True)  # the retained status
+    assert fresh.received[0][1]["state"] == "offline"
+    assert (tmp_path / "data" / DB_FILENAME).exists()
+
+
+@pytest.mark.integration
+async def test_embedded_broker_always_is_refused(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    path = write_config(tmp_path, mosquitto)
+    text = path.read_text(encoding="utf-8").replace('"never"', '"always"')
+    path.write_text(text, encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "guardbot", "run", "-c", str(path), cwd=REPO,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(20):
+        _out, err = await process.communicate()
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "not implemented" in lines[0], lines
+
+
+async def test_bad_config_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[feed]\nmode = 'nope'\n", encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "guardbot", "run", "-c", str(path), cwd=REPO,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(20):
+        _out, err = await process.communicate()
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("guardbot run: "), lines
+    assert "feed.mode" in lines[0]
+
+
+# --------------------------------------------------------------------------- logging (no broker)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.reset_defaults()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_json_logging_redacts_secrets(restore_logging: None) -> None:
+    out = io.StringIO()
+    configure_logging("auto", "info", stream=out)  # a StringIO is not a TTY: JSON
+    log = structlog.get_logger("t")
+    log.info("connect", token="S3CR1", apiKey="S3CR2", nested={"Password": "S3CR3", "ok": 1}, n=2)
+    log.debug("hidden below the level")
+    logging.getLogger("guardbot.x").warning("stdlib %s", "too")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(lines) == 2
+    first = lines[0]
+    assert first["event"] == "connect" and first["level"] == "info" and first["n"] == 2
+    assert first["token"] == first["apiKey"] == REDACTED
+    assert first["nested"] == {"Password": REDACTED, "ok": 1}
+    assert lines[1]["event"] == "stdlib too" and lines[1]["level"] == "warning"
+    assert "S3CR" not in out.getvalue()
+
+
+def test_console_logging(restore_logging: None) -> None:
+    out = io.StringIO()
+    configure_logging("console", "debug", stream=out)
+    structlog.get_logger("t").debug("hello", password="S3CR4")
+    text = out.getvalue()
+    assert "hello" in text and REDACTED in text and "S3CR" not in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text.splitlines()[0])
