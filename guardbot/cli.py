@@ -1,4 +1,4 @@
-"""The ``guardbot`` command line: ``calc``, ``simulate`` and ``--version``.
+"""The ``guardbot`` command line: ``calc``, ``simulate``, ``run``, ``alerts`` and ``--version``.
 
 Error contract (interfaces.md): bad input never produces a traceback. It produces exit status 2
 and exactly one line on stderr, ``guardbot <command>: <field>: <message>``.
@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # --help and --version exit through argparse
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         if args.command is None:
-            _report(command, "a command is required: calc or simulate (see guardbot --help)")
+            _report(
+                command, "a command is required: calc, simulate, run or alerts (guardbot --help)"
+            )
             return EXIT_USAGE
         command = f"guardbot {args.command}"
         try:
@@ -67,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _calc(args.file, pretty=args.pretty)
             if args.command == "run":
                 return _run(args.config)
+            if args.command == "alerts":
+                from guardbot.alerts_cli import run_alerts
+
+                return run_alerts(
+                    args.config, json_mode=args.json, count=args.count, timeout=args.timeout
+                )
             return _simulate(args.file, pretty=args.pretty)
         except (GuardbotError, _BadInput) as exc:
             _report(command, str(exc))
@@ -113,6 +121,25 @@ def _build_parser() -> _Parser:
         metavar="FILE",
         default=None,
         help="TOML configuration (default: the embedded offline demo defaults)",
+    )
+    alerts = commands.add_parser(
+        "alerts",
+        help="print the alerts and status a daemon publishes over MQTT",
+        description="Subscribe to <prefix>/<instance>/alerts/# and .../status and print them.",
+    )
+    alerts.add_argument(
+        "-c", "--config", metavar="FILE", default=None, help="TOML configuration (broker, topics)"
+    )
+    alerts.add_argument("--json", action="store_true", help="print raw payloads, one per line")
+    alerts.add_argument(
+        "--count", type=int, metavar="N", default=None, help="exit 0 after N alert messages"
+    )
+    alerts.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="exit after SECONDS (status 1 if --count was not reached)",
     )
     return parser
 
