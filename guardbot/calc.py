@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from guardbot.core.num import ONE, ZERO, decimal_context, parse_decimal
+from guardbot.core.num import ONE, ZERO, decimal_context, parse_decimal, shown
 from guardbot.core.position import Position
 from guardbot.core.profiles import Profile, get_profile
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
@@ -112,7 +112,7 @@ def parse_calc_input(obj: object, *, bundled: BundledLoader = load_bundled) -> C
     symbol has no table in ``tiers``.
     """
     if not isinstance(obj, Mapping):
-        raise InputError("input", f"must be a JSON object, got {_show(obj)}")
+        raise InputError("input", f"must be a JSON object, got {shown(obj)}")
     with decimal_context():
         raw_profile = obj.get("profile")
         profile = get_profile("binance" if raw_profile is None else raw_profile, "profile")
@@ -132,13 +132,14 @@ def _parse_fees(raw: object) -> tuple[Decimal, Decimal]:
         return ZERO, ZERO
     if not isinstance(raw, Mapping):
         raise InputError(
-            "fees", f'must be an object like {{"maker": 0.0002, "taker": 0.0005}}, got {_show(raw)}'
+            "fees",
+            f'must be an object like {{"maker": 0.0002, "taker": 0.0005}}, got {shown(raw)}',
         )
     rates = []
     for key in ("maker", "taker"):
         rate = _number(raw, key, "fees", default=ZERO)
         if not ZERO <= rate < ONE:
-            raise InputError(f"fees.{key}", f"must be >= 0 and < 1, got {_show(raw[key])}")
+            raise InputError(f"fees.{key}", f"must be >= 0 and < 1, got {shown(raw[key])}")
         rates.append(rate)
     return rates[0], rates[1]
 
@@ -147,7 +148,7 @@ def _parse_tiers(raw: object, profile: Profile) -> dict[str, TierTable]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise InputError("tiers", f"must be an object of symbol -> tier list, got {_show(raw)}")
+        raise InputError("tiers", f"must be an object of symbol -> tier list, got {shown(raw)}")
     tables = {}
     for symbol, rows in raw.items():
         where = f"tiers[{json.dumps(symbol)}]"
@@ -171,7 +172,7 @@ def _parse_positions(
     if raw is None:
         raise InputError("positions", "is required (a list of positions)")
     if not isinstance(raw, Sequence) or isinstance(raw, str):
-        raise InputError("positions", f"must be a list, got {_show(raw)}")
+        raise InputError("positions", f"must be a list, got {shown(raw)}")
     resolver = _TableResolver(profile, tables, bundled)
     seen: set[str] = set()
     result = []
@@ -186,7 +187,7 @@ def _parse_position(
     raw: object, where: str, resolver: _TableResolver, seen: set[str]
 ) -> PositionInput:
     if not isinstance(raw, Mapping):
-        raise InputError(where, f"must be an object, got {_show(raw)}")
+        raise InputError(where, f"must be an object, got {shown(raw)}")
     symbol = raw.get("symbol")
     if symbol is None:
         raise InputError(f"{where}.symbol", "is required")
@@ -209,12 +210,12 @@ def _parse_position(
     leverage = _number(raw, "leverage", where)
     max_leverage = table.tiers[0].max_leverage
     if leverage < 1:
-        raise InputError(f"{where}.leverage", f"must be >= 1, got {_show(raw['leverage'])}")
+        raise InputError(f"{where}.leverage", f"must be >= 1, got {shown(raw['leverage'])}")
     if leverage > max_leverage:
         raise InputError(
             f"{where}.leverage",
             f"must be <= {max_leverage} (the max leverage of {symbol}), "
-            f"got {_show(raw['leverage'])}",
+            f"got {shown(raw['leverage'])}",
         )
 
     isolated_wallet = ZERO
@@ -244,7 +245,7 @@ def _isolated_wallet(raw: Mapping[str, object], where: str) -> Decimal | None:
     if len(values) == 2 and values[0] != values[1]:
         raise InputError(
             f"{where}.isolatedWallet",
-            f"conflicts with collateral ({_show(raw['collateral'])}); give one of them",
+            f"conflicts with collateral ({shown(raw['collateral'])}); give one of them",
         )
     return values[0] if values else None
 
@@ -255,12 +256,12 @@ def _parse_wallet(raw: object, has_cross: bool) -> Decimal:
             raise InputError("account.wallet", "is required when a position is in cross mode")
         return ZERO
     if not isinstance(raw, Mapping):
-        raise InputError("account", f'must be an object like {{"wallet": 10000}}, got {_show(raw)}')
+        raise InputError("account", f'must be an object like {{"wallet": 10000}}, got {shown(raw)}')
     if raw.get("wallet") is None and has_cross:
         raise InputError("account.wallet", "is required when a position is in cross mode")
     wallet = _number(raw, "wallet", "account", default=ZERO)
     if wallet < 0:
-        raise InputError("account.wallet", f"must be >= 0, got {_show(raw['wallet'])}")
+        raise InputError("account.wallet", f"must be >= 0, got {shown(raw['wallet'])}")
     return wallet
 
 
@@ -318,7 +319,7 @@ def _number(
         raise InputError(field, "is required" if key not in obj else "is required, got null")
     value = parse_decimal(raw, field)
     if positive and value <= 0:
-        raise InputError(field, f"must be > 0, got {_show(raw)}")
+        raise InputError(field, f"must be > 0, got {shown(raw)}")
     return value
 
 
@@ -338,25 +339,9 @@ def _choice(
         raise InputError(field, "is required" if key not in obj else "is required, got null")
     if raw not in allowed:
         options = " or ".join(json.dumps(a) for a in allowed)
-        raise InputError(field, f"must be {options}, got {_show(raw)}")
+        raise InputError(field, f"must be {options}, got {shown(raw)}")
     return str(raw)
 
 
 def _symbol_message(symbol: object) -> str:
-    return f'must be a ccxt unified symbol like "BTC/USDT:USDT", got {_show(symbol)}'
-
-
-def _show(value: object) -> str:
-    """A short JSON-like rendering of an input value for error messages (always one line)."""
-    if isinstance(value, str):
-        text = json.dumps(value[:40], ensure_ascii=False)
-        return text if len(value) <= 40 else text[:-1] + '..."'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, Sequence):
-        return "a list"
-    return str(value)[:40]
+    return f'must be a ccxt unified symbol like "BTC/USDT:USDT", got {shown(symbol)}'

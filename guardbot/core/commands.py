@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from guardbot.core.num import parse_decimal
+from guardbot.core.num import parse_decimal, shown
 from guardbot.errors import InputError
 
 __all__ = [
@@ -132,18 +132,8 @@ def _str(obj: Mapping[str, object], key: str, *, required: bool = True) -> str |
             raise InputError(key, "is required")
         return None
     if not isinstance(value, str) or not value.strip():
-        raise InputError(key, f"must be a non-empty string, got {_show(value)}")
+        raise InputError(key, f"must be a non-empty string, got {shown(value)}")
     return value
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f'"{value[:40]}"'
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return type(value).__name__ if isinstance(value, (dict, list)) else str(value)[:40]
 
 
 def _symbol(obj: Mapping[str, object]) -> str:
@@ -162,7 +152,7 @@ def _num(
         return None
     number = parse_decimal(value, key)
     if positive and number <= 0:
-        raise InputError(key, f"must be > 0, got {_show(value)}")
+        raise InputError(key, f"must be > 0, got {shown(value)}")
     return number
 
 
@@ -177,7 +167,7 @@ def _bool(obj: Mapping[str, object], key: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise InputError(key, f"must be true or false, got {_show(value)}")
+        raise InputError(key, f"must be true or false, got {shown(value)}")
     return value
 
 
@@ -186,7 +176,7 @@ def _choice(obj: Mapping[str, object], key: str, choices: tuple[str, ...]) -> st
     if value is None:
         raise InputError(key, f"is required (one of {', '.join(choices)})")
     if value not in choices:
-        raise InputError(key, f"must be one of {', '.join(choices)}, got {_show(value)}")
+        raise InputError(key, f"must be one of {', '.join(choices)}, got {shown(value)}")
     assert isinstance(value, str)
     return value
 
@@ -207,7 +197,7 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
     order_id = obj.get("id")
     if isinstance(order_id, bool) or not isinstance(order_id, (str, int)) or order_id == "":
         raise InputError(
-            "id", f"must be a non-empty string (client order id), got {_show(order_id)}"
+            "id", f"must be a non-empty string (client order id), got {shown(order_id)}"
         )
     order_type = _choice(obj, "orderType", ("market", "limit"))
     side = _choice(obj, "side", ("buy", "sell"))
@@ -217,11 +207,11 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
         raise InputError("price", "is required for a limit order")
     params = obj.get("params") or {}
     if not isinstance(params, Mapping):
-        raise InputError("params", f"must be an object, got {_show(params)}")
+        raise InputError("params", f"must be an object, got {shown(params)}")
     try:
         tif = params.get("timeInForce", "GTC")
         if tif not in _TIME_IN_FORCE:
-            raise InputError("timeInForce", f"must be one of GTC, IOC, FOK, PO, got {_show(tif)}")
+            raise InputError("timeInForce", f"must be one of GTC, IOC, FOK, PO, got {shown(tif)}")
         post_only = _bool(params, "postOnly") or tif == "PO"
         direction = params.get("triggerDirection")
         if direction is None:
@@ -231,10 +221,10 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
         elif direction in ("below", "down", "descending"):
             trigger_direction = -1
         else:
-            raise InputError("triggerDirection", f"must be above or below, got {_show(direction)}")
+            raise InputError("triggerDirection", f"must be above or below, got {shown(direction)}")
         price_type = params.get("triggerPriceType")
         if price_type is not None and price_type not in ("mark", "last"):
-            raise InputError("triggerPriceType", f"must be mark or last, got {_show(price_type)}")
+            raise InputError("triggerPriceType", f"must be mark or last, got {shown(price_type)}")
         trailing = _num(params, "trailingPercent", required=False)
         if trailing is not None and trailing >= 100:
             raise InputError("trailingPercent", f"must be > 0 and < 100, got {trailing}")
@@ -275,12 +265,12 @@ def parse_command(obj: Mapping[str, object]) -> Command:
     if kind == "cancel":
         order_id = obj.get("id")
         if isinstance(order_id, bool) or not isinstance(order_id, (str, int)) or order_id == "":
-            raise InputError("id", f"must be a non-empty string, got {_show(order_id)}")
+            raise InputError("id", f"must be a non-empty string, got {shown(order_id)}")
         return CancelCmd(account, str(order_id))
     if kind == "set_leverage":
         leverage = _req_num(obj, "leverage")
         if leverage < 1:
-            raise InputError("leverage", f"must be >= 1, got {_show(obj.get('leverage'))}")
+            raise InputError("leverage", f"must be >= 1, got {shown(obj.get('leverage'))}")
         return SetLeverageCmd(account, _symbol(obj), leverage)
     if kind == "set_margin_mode":
         mode = _choice(obj, "marginMode", ("cross", "isolated"))
@@ -295,8 +285,8 @@ def parse_command(obj: Mapping[str, object]) -> Command:
         state = _choice(obj, "state", ("active", "reducing", "halted"))
         reason = obj.get("reason", "set by command")
         if not isinstance(reason, str):
-            raise InputError("reason", f"must be a string, got {_show(reason)}")
+            raise InputError("reason", f"must be a string, got {shown(reason)}")
         return SetTradingStateCmd(account, state, reason)
     if kind is None:
         raise InputError("type", "is required")
-    raise InputError("type", f"unknown type {_show(kind)}")
+    raise InputError("type", f"unknown type {shown(kind)}")

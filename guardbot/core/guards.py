@@ -35,9 +35,6 @@ class Decision:
         return self.code is None
 
 
-ACCEPT = Decision()
-
-
 @dataclass(frozen=True, slots=True)
 class GuardConfig:
     max_leverage: Decimal | None = None

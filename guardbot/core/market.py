@@ -106,15 +106,3 @@ class Market:
             if touch is not None and touch >= self.sell_limits[0][0]:
                 return True
         return False
-
-    def has_triggers(self) -> bool:
-        t = self.triggers
-        return bool(
-            self.buy_limits
-            or self.sell_limits
-            or self.trailing
-            or t["mark"][0]
-            or t["mark"][1]
-            or t["last"][0]
-            or t["last"][1]
-        )

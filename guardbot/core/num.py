@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping, Sequence
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -25,6 +27,7 @@ __all__ = [
     "fmt_opt",
     "money",
     "parse_decimal",
+    "shown",
 ]
 
 ZERO = Decimal(0)
@@ -70,7 +73,7 @@ def parse_decimal(value: object, field: str) -> Decimal:
     Floats are converted through their shortest repr: ``0.1`` becomes ``Decimal('0.1')``.
     """
     if isinstance(value, bool):
-        raise InputError(field, f"must be a number, got {_show(value)}")
+        raise InputError(field, f"must be a number, got {shown(value)}")
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
@@ -81,33 +84,37 @@ def parse_decimal(value: object, field: str) -> Decimal:
         text = value.strip()
         if not _NUMBER.match(text):
             if text.lower().lstrip("+-") in {"inf", "infinity", "nan", "snan"}:
-                raise InputError(field, f"must be a finite number, got {_show(value)}")
-            raise InputError(field, f"must be a number, got {_show(value)}")
+                raise InputError(field, f"must be a finite number, got {shown(value)}")
+            raise InputError(field, f"must be a number, got {shown(value)}")
         try:
             result = Decimal(text)
         except InvalidOperation:
-            raise InputError(field, f"must be a number, got {_show(value)}") from None
+            raise InputError(field, f"must be a number, got {shown(value)}") from None
         if text.lower().lstrip("+-") in {"inf", "infinity", "nan", "snan"} or not text:
-            raise InputError(field, f"must be a finite number, got {_show(value)}")
+            raise InputError(field, f"must be a finite number, got {shown(value)}")
     else:
-        raise InputError(field, f"must be a number, got {_show(value)}")
+        raise InputError(field, f"must be a number, got {shown(value)}")
     if not result.is_finite():
-        raise InputError(field, f"must be a finite number, got {_show(value)}")
+        raise InputError(field, f"must be a finite number, got {shown(value)}")
     magnitude = result.copy_abs()  # abs() would round in the caller's context and may overflow
     if magnitude > MAX_INPUT or (magnitude and magnitude < MIN_INPUT):
-        raise InputError(field, f"is out of range (1e-18 to 1e18 in magnitude), got {_show(value)}")
+        raise InputError(field, f"is out of range (1e-18 to 1e18 in magnitude), got {shown(value)}")
     return result
 
 
-def _show(value: object) -> str:
+def shown(value: object) -> str:
+    """A short JSON-like rendering of an input value for error messages (always one line)."""
     if isinstance(value, str):
-        return '"' + value[:40] + '"'
+        text = json.dumps(value[:40], ensure_ascii=False)
+        return text if len(value) <= 40 else text[:-1] + '..."'
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, (dict, list)):
-        return "an object" if isinstance(value, dict) else "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, Sequence):
+        return "a list"
     return str(value)[:40]
 
 

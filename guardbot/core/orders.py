@@ -60,10 +60,6 @@ class Order:
         )
 
     @property
-    def is_conditional(self) -> bool:
-        return self.kind is not None
-
-    @property
     def side_name(self) -> str:
         return "buy" if self.side > 0 else "sell"
 

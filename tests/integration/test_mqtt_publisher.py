@@ -150,9 +150,12 @@ def test_backoff_full_jitter_capped() -> None:
 async def test_reconnect_backoff_without_broker() -> None:
     """Refused connections back off 0.5 s doubling to 30 s, scaled by the injected random."""
     delays: list[float] = []
+    eight = asyncio.Event()
 
     async def record(delay: float) -> None:
         delays.append(delay)
+        if len(delays) >= 8:
+            eight.set()
         await asyncio.sleep(0)
 
     async with asyncio.timeout(10):
@@ -166,8 +169,7 @@ async def test_reconnect_backoff_without_broker() -> None:
         )
         async with publisher:
             task = asyncio.create_task(publisher.run(MemoryOutbox(), wake=asyncio.Event()))
-            while len(delays) < 8:
-                await asyncio.sleep(0.01)
+            await eight.wait()
         await task  # close() made run() return
     assert delays[:8] == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
     status = publisher.status()
@@ -202,6 +204,8 @@ class Collector:
                 await asyncio.sleep(0.05)
 
     async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
+        # predicates watch messages, the subscription and the outbox alike, so this polls;
+        # ``what`` names the wait in the traceback when the caller's timeout expires
         while not predicate():
             await asyncio.sleep(0.01)
 
