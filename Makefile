@@ -4,7 +4,8 @@
 #   make test    run the test suite (PYTEST_ARGS="-k foo -x" to pass options)
 #   make lint    ruff check, ruff format --check, mypy
 #   make format  reformat and autofix with ruff
-#   make run     replay the demo scenario with `guardbot simulate`
+#   make run     run the daemon on config/demo.toml (offline demo; Ctrl-C stops it)
+#   make demo    replay the demo scenario with `guardbot simulate`
 #   make bench   run the engine throughput benchmark
 #   make clean   remove the venv, caches and build artefacts
 
@@ -18,7 +19,7 @@ LINT_PATHS := $(wildcard guardbot tests bench)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test lint format run bench clean
+.PHONY: help setup test lint format run demo bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -47,6 +48,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 run: $(STAMP)
+	$(BIN)/guardbot run -c config/demo.toml
+
+demo: $(STAMP)
 	$(BIN)/guardbot simulate --pretty examples/scenarios/demo.jsonl
 
 bench: $(STAMP)

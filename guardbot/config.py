@@ -10,6 +10,7 @@ are read from environment variables into :class:`Secret`, whose ``repr`` hides t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -38,6 +39,7 @@ __all__ = [
     "ExchangeSection",
     "FeedSection",
     "GuardbotSection",
+    "MetricsSection",
     "MqttSection",
     "Secret",
     "StrategySection",
@@ -203,6 +205,25 @@ class ControlSection:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSection:
+    enabled: bool = True
+    listen: str = "127.0.0.1:9108"
+
+    @property
+    def host(self) -> str:
+        return _split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _split_listen(self.listen)[1]
+
+
+def _split_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
 class StrategySection:
     path: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -227,6 +248,10 @@ class Config:
     mqtt: MqttSection = field(default_factory=MqttSection)
     control: ControlSection = field(default_factory=ControlSection)
     strategy: StrategySection | None = None
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    #: Commands applied once, when the database is empty (``[[seed]]`` tables: the ``order``,
+    #: ``set_leverage``, ... lines of ``simulate``), e.g. the demo's positions and stops.
+    seed: tuple[dict[str, Any], ...] = ()
 
     @property
     def topic_base(self) -> str:
@@ -295,6 +320,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "qos": "int",
     },
     "control": {"enabled": "bool", "token_env": "str"},
+    "metrics": {"enabled": "bool", "listen": "str"},
     "strategy": {"path": "str", "params": "table"},
 }
 _ACCOUNT_SCHEMA: dict[str, str] = {
@@ -304,7 +330,19 @@ _ACCOUNT_SCHEMA: dict[str, str] = {
     "maker_fee": "num",
     "taker_fee": "num",
 }
-_TOP_KEYS = (*_SCHEMA, "accounts")
+_TOP_KEYS = (*_SCHEMA, "accounts", "seed")
+#: Input kinds a ``[[seed]]`` table may hold (prices come from the feed, never from the file).
+_SEED_KINDS = (
+    "order",
+    "cancel",
+    "set_leverage",
+    "set_margin_mode",
+    "add_margin",
+    "reduce_margin",
+    "deposit",
+    "withdraw",
+)
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}\Z")
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -625,9 +663,23 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], p: _Problems) -> Config 
     strategy = None
     if "strategy" in raw:
         strategy = _strategy(_Table(raw["strategy"], "strategy", p, _SCHEMA["strategy"]))
+    metrics = _metrics(_Table(raw.get("metrics"), "metrics", p, _SCHEMA["metrics"]))
+    seed = _seed(raw.get("seed"), p)
     if p.items or exchange is None or guards is None or alerts is None or mqtt is None:
         return None
-    return Config(guardbot, exchange, feed, accounts, guards, alerts, mqtt, control, strategy)
+    return Config(
+        guardbot,
+        exchange,
+        feed,
+        accounts,
+        guards,
+        alerts,
+        mqtt,
+        control,
+        strategy,
+        metrics,
+        seed,
+    )
 
 
 def _guardbot(t: _Table) -> GuardbotSection:
@@ -849,3 +901,42 @@ def _strategy(t: _Table) -> StrategySection | None:
     path = t.matching("path", None, _STRATEGY_PATH, '"file.py:Class"')
     params = t.table("params")
     return StrategySection(path, params) if path is not None else None
+
+
+def _metrics(t: _Table) -> MetricsSection:
+    listen = t.string("listen", "127.0.0.1:9108")
+    if not _LISTEN.match(listen) or not 0 <= int(listen.rpartition(":")[2]) <= 65535:
+        t.problems.add(
+            t.where("listen"),
+            f"must be host:port like 127.0.0.1:9108 or [::1]:9108, got {listen!r}",
+        )
+        listen = "127.0.0.1:9108"
+    return MetricsSection(enabled=t.boolean("enabled", True), listen=listen)
+
+
+def _seed(raw: object, p: _Problems) -> tuple[dict[str, Any], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        p.add("seed", f"must be an array of [[seed]] tables, got {_kind(raw)}")
+        return ()
+    from guardbot.core.commands import parse_command
+    from guardbot.jsonio import loads_exact
+
+    commands: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        where = f"seed[{i}]"
+        kind = item.get("type")
+        if kind not in _SEED_KINDS:
+            p.add(f"{where}.type", f"must be one of {', '.join(_SEED_KINDS)}, got {kind!r}")
+            continue
+        # TOML floats are binary: read the table back through JSON as exact Decimals.
+        obj = loads_exact(json.dumps(item, default=str), where)
+        assert isinstance(obj, dict)
+        try:
+            parse_command(obj)
+        except InputError as exc:
+            p.add_input(exc, where)
+            continue
+        commands.append(obj)
+    return tuple(commands)

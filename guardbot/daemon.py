@@ -38,15 +38,16 @@ limitation: state that ticks change without an event — the price extremes of t
 is not restored exactly (a trailing stop re-arms from the replayed prices). ``feed_stale`` /
 ``feed_recovered`` inputs are not replayed: staleness belongs to the previous feed session.
 
-Not in scope yet: the embedded MQTT broker (``embedded_broker = "always"`` is refused with a
-:class:`~guardbot.errors.ConfigError`; ``"auto"`` with nothing listening only logs a warning and
-keeps the alerts in the outbox until a broker is reachable), the MQTT command topic and control.
+Funding: a :class:`~guardbot.funding.FundingSchedule` turns a tick that crosses a funding time
+into a journaled ``funding`` input applied just before that tick.
+
+Tier tables come from the exchange, the SQLite cache or the bundled snapshot
+(:mod:`guardbot.tierfetch`); a fallback raises one ``tier_tables`` warning alert per start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -58,15 +59,17 @@ from typing import Any
 import structlog
 
 from guardbot.config import Config
-from guardbot.core.commands import TickCmd, parse_command
+from guardbot.core.commands import Command, TickCmd, parse_command
 from guardbot.core.engine import Engine
-from guardbot.core.events import ALERT_TYPES, Event, to_jsonable
+from guardbot.core.events import ALERT_TYPES, Event, severity_of, to_jsonable
 from guardbot.errors import ConfigError, GuardbotError
-from guardbot.feeds.base import Feed, FeedEvent, FeedStale, TickUpdate
+from guardbot.feeds.base import Feed, FeedEvent, FeedRecovered, FeedStale, TickUpdate
+from guardbot.funding import FundingDue, FundingSchedule
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
 from guardbot.mqtt.publisher import Publisher
 from guardbot.mqtt.topics import Message, account_topic, compact_json, event_messages
 from guardbot.store.journal import Journal, OutboxRow
+from guardbot.tierfetch import Fetcher, ccxt_fetcher, resolve_tiers
 from guardbot.tiersource import load_bundled
 
 __all__ = ["DEFAULT_SIM_PRICES", "Daemon", "FeedFactory", "default_feed", "tick_body"]
@@ -84,7 +87,12 @@ DEFAULT_SIM_PRICES: Mapping[str, Decimal] = {
 }
 
 #: Input kinds that are journaled but not re-applied to the engine on recovery.
-_NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered"})
+_NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered", "tier_tables"})
+
+#: Input kinds a control command may have (interfaces §3 ``.../cmd``).
+CONTROL_KINDS = frozenset(
+    {"order", "cancel", "set_leverage", "set_margin_mode", "add_margin", "reduce_margin"}
+)
 
 
 def default_feed(config: Config) -> Feed:
@@ -95,20 +103,28 @@ def default_feed(config: Config) -> Feed:
         from guardbot.feeds.sim import SimFeed
 
         prices = {s: DEFAULT_SIM_PRICES.get(s, Decimal(100)) for s in symbols}
-        return SimFeed(symbols, prices, seed=section.sim_seed, interval_s=1.0 / section.speed)
+        # Livelier than real markets (0.1 % steps, 1 % jumps) so that the demo's leveraged
+        # positions cross alert levels within a minute.
+        return SimFeed(
+            symbols,
+            prices,
+            seed=section.sim_seed,
+            interval_s=1.0 / section.speed,
+            volatility=0.001,
+            jump_size=0.01,
+            jump_probability=0.02,
+        )
     if section.mode == "replay":
         from guardbot.feeds.replay import ReplayFeed
 
         if section.replay_file is None:  # pragma: no cover - load_config refuses it
             raise ConfigError('feed.replay_file: required when feed.mode is "replay"')
         return ReplayFeed(section.replay_file, speed=section.speed)
-    import ccxt.pro
+    from guardbot.feeds.exchange import ExchangeFeed, ccxt_factory
 
-    from guardbot.feeds.ccxt_feed import CcxtFeed
-
-    exchange = getattr(ccxt.pro, config.exchange.id)(config.exchange.ccxt_options())
-    return CcxtFeed(
-        exchange,
+    return ExchangeFeed(
+        ccxt_factory(config.exchange.id),
+        config.exchange.ccxt_options(),
         symbols,
         stale_after_s=section.stale_after_s,
         rest_poll_s=section.rest_poll_s,
@@ -207,6 +223,8 @@ class Daemon:
         initial_commands: Sequence[Mapping[str, Any]] = (),
         snapshot_interval: float = 1.0,
         drain_timeout: float = 3.0,
+        status_interval: float = 5.0,
+        tier_fetcher: Fetcher | None = None,
     ) -> None:
         self.config = config
         self.instance = config.guardbot.instance
@@ -215,11 +233,28 @@ class Daemon:
         self._feed_factory = feed_factory
         self._clock = clock
         self._initial_commands = [dict(c) for c in initial_commands]
+        #: ``[[seed]]`` commands still to apply: on a first start, once every symbol has a price
+        #: (market orders need one).
+        self._pending_seed: list[dict[str, Any]] = []
+        self._tier_fetcher = tier_fetcher
         self.snapshot_interval = snapshot_interval
         self.drain_timeout = drain_timeout
         bundled = load_bundled(config.exchange.profile.name)
+        self._bundled = bundled
         self.tiers_as_of = bundled.as_of
+        #: symbol -> where its tier table came from (set by :meth:`run`).
+        self.tier_sources: dict[str, str] = {}
         self.engine = Engine(config.engine_config(bundled.tables, bundled.contract_sizes))
+        #: Serializes "apply an input to the engine, then journal it": feed ticks and control
+        #: commands interleave at awaits, and the journal's order must be the engine's.
+        self._step_lock = asyncio.Lock()
+        self._funding = FundingSchedule()
+        #: Symbols the feed reports stale (``None``: the whole feed).
+        self._stale: set[str | None] = set()
+        self._outbox_depth = 0
+        self._outbox_oldest_ms: int | None = None
+        self.status_interval = status_interval
+        self._publisher: Publisher | None = None
         self._journal: Journal | None = None
         self._outbox: _Outbox | None = None
         self._wake = asyncio.Event()
@@ -240,46 +275,28 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> int:
         """Run until ``stop`` is set; return 0 after a clean stop.
 
-        Raises :class:`ConfigError` for ``embedded_broker = "always"`` (not implemented), and
-        :class:`~guardbot.errors.GuardbotError` subclasses (``StoreError``, ``InputError`` from a
-        bad replay line, ...) for failures; those end every task first.
+        Raises :class:`~guardbot.errors.GuardbotError` subclasses (``ConfigError``,
+        ``StoreError``, ``InputError`` from a bad replay line, ...) for fatal failures; those end
+        every task first.
         """
         mqtt = self.config.mqtt
-        if mqtt.embedded_broker == "always":
-            raise ConfigError(
-                'mqtt.embedded_broker: "always" is not implemented yet (the embedded broker is '
-                'not in this build); use "auto" or "never" with an external broker at mqtt.url'
-            )
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"guardbot.data_dir: cannot create {self.data_dir}: {exc.strerror}"
             ) from None
-        _log.warning(
-            "bundled tier tables in use; live tables may differ",
-            profile=self.config.exchange.profile.name,
-            as_of=self.tiers_as_of,
-        )
         async with AsyncExitStack() as stack:
             journal = await stack.enter_async_context(
                 Journal.in_data_dir(self.data_dir, instance=self.instance)
             )
             self._journal = journal
+            warnings = await self._resolve_tiers(journal)
             await self._recover(journal)
+            await self._warn_tiers(warnings)
             outbox = _Outbox(journal, self._wake)
             self._outbox = outbox
-            if not await asyncio.to_thread(self._broker_reachable):
-                hint = (
-                    "the embedded broker is not implemented yet; "
-                    if mqtt.embedded_broker == "auto"
-                    else ""
-                )
-                _log.warning(
-                    "mqtt broker not reachable; alerts stay in the outbox until it is",
-                    url=mqtt.url,
-                    hint=hint + "start a broker at mqtt.url",
-                )
+            await self._start_broker(stack)
             publisher = Publisher(
                 hostname=mqtt.host,
                 port=mqtt.port,
@@ -289,8 +306,13 @@ class Daemon:
                 password=mqtt.password.reveal() if mqtt.password is not None else None,
                 tls_ca=str(mqtt.tls_ca) if mqtt.tls_ca is not None else None,
                 clock=self._clock,
+                status_info=self._status_info,
             )
+            self._publisher = publisher
+            await self._refresh_outbox_stats()
             feed = await stack.enter_async_context(self._feed_factory(self.config))
+            self._feed = feed
+            await self._start_extras(stack)
             self.ready.set()
             _log.info(
                 "guardbot daemon started",
@@ -303,10 +325,14 @@ class Daemon:
                 pub_task = group.create_task(
                     publisher.run(outbox, wake=self._wake), name="publisher"
                 )
-                feed_task = group.create_task(self._feed_loop(feed), name="feed")
-                snap_task = group.create_task(self._snapshots(), name="snapshots")
+                others = [
+                    group.create_task(self._feed_loop(feed), name="feed"),
+                    group.create_task(self._snapshots(), name="snapshots"),
+                    group.create_task(self._status_loop(), name="status"),
+                    *self._extra_tasks(group),
+                ]
                 group.create_task(
-                    self._shutdown(stop, publisher, pub_task, (feed_task, snap_task)),
+                    self._shutdown(stop, publisher, pub_task, others),
                     name="shutdown",
                 )
             await self._flush_ticks()
@@ -323,9 +349,13 @@ class Daemon:
     ) -> None:
         await stop.wait()
         _log.info("stopping", drain_timeout_s=self.drain_timeout)
-        for task in others:
-            task.cancel()
-        await asyncio.wait(others)  # unlike ``await task``, never swallows our own cancellation
+        self._on_stopping()
+        # Holding the step lock, no task is between applying an input and journaling it: the
+        # cancellation cannot leave the engine ahead of the journal.
+        async with self._step_lock:
+            for task in others:
+                task.cancel()
+            await asyncio.wait(others)  # unlike ``await task``, never swallows our cancellation
         await self._publish_snapshots()  # the final state, if it changed
         assert self._outbox is not None
         try:
@@ -340,13 +370,73 @@ class Daemon:
         if not pub_task.done():
             pub_task.cancel()
 
-    def _broker_reachable(self) -> bool:
+    # -- optional components (embedded broker, control, metrics, systemd) -----------------------
+
+    async def _start_broker(self, stack: AsyncExitStack) -> None:
+        """Start the embedded loopback broker when ``embedded_broker`` asks for one."""
         mqtt = self.config.mqtt
-        try:
-            with socket.create_connection((mqtt.host, mqtt.port), timeout=1.0):
-                return True
-        except OSError:
-            return False
+        if mqtt.embedded_broker == "never":
+            return
+        from guardbot.mqtt.broker import EmbeddedBroker, should_embed
+
+        embed = await asyncio.to_thread(should_embed, mqtt.embedded_broker, mqtt.host, mqtt.port)
+        if not embed:
+            return
+        await stack.enter_async_context(EmbeddedBroker(mqtt.host, mqtt.port))
+        _log.info("embedded mqtt broker started", host=mqtt.host, port=mqtt.port)
+
+    async def _start_extras(self, stack: AsyncExitStack) -> None:
+        """Hook for components entered after the feed (metrics server)."""
+
+    def _extra_tasks(self, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
+        """Hook for tasks that run beside the feed (control listener, watchdog)."""
+        return []
+
+    def _on_stopping(self) -> None:
+        """Hook called when the shutdown begins."""
+
+    # -- tier tables ----------------------------------------------------------------------------
+
+    async def _resolve_tiers(self, journal: Journal) -> list[str]:
+        """Pick the tier tables (exchange, cache or snapshot) and rebuild the engine on them."""
+        exchange = self.config.exchange
+        fetch = self._tier_fetcher
+        if fetch is None and self.config.feed.mode == "ccxt":
+            from guardbot.feeds.exchange import ccxt_factory
+
+            fetch = ccxt_fetcher(ccxt_factory(exchange.id), exchange.ccxt_options())
+        resolved = await resolve_tiers(
+            exchange.id,
+            exchange.symbols,
+            journal,
+            self._bundled,
+            now_ms=self._now_ms(),
+            fetch=fetch,
+            derive_cum=exchange.profile.deducts_cum,
+        )
+        self.tier_sources = dict(resolved.sources)
+        self.engine = Engine(self.config.engine_config(resolved.tables, resolved.contract_sizes))
+        _log.info("tier tables", sources=self.tier_sources)
+        return resolved.warnings
+
+    async def _warn_tiers(self, warnings: Sequence[str]) -> None:
+        """One ``tier_tables`` warning alert per start that uses a fallback table."""
+        if not warnings or self.config.feed.mode != "ccxt":
+            return  # offline modes (sim, replay) use the snapshot on purpose
+        for text in warnings:
+            _log.warning("tier table fallback", detail=text)
+        ts = self._now_ms()
+        event: Event = {
+            "type": "tier_tables",
+            "ts": ts,
+            "account": None,
+            "severity": "warning",
+            "sources": dict(self.tier_sources),
+            "reason": "; ".join(warnings),
+        }
+        body = {k: v for k, v in event.items() if k not in ("ts", "account")}
+        async with self._step_lock:
+            await self._commit(ts, "tier_tables", body, [event])
 
     # -- recovery -------------------------------------------------------------------------------
 
@@ -362,15 +452,37 @@ class Daemon:
             self.engine.apply(ts, command)
             if isinstance(command, TickCmd):
                 self._last_tick[command.symbol] = (ts, command, True)
+                self._funding.observe(command.symbol, ts, command.funding_rate)
             count += 1
         self.recovered_inputs = count
         self._next_seq = last_seq + 1
-        if last_seq == 0 and self._initial_commands:
+        if last_seq == 0:
+            self._pending_seed = [dict(c) for c in self.config.seed]
             for obj in self._initial_commands:
-                command = parse_command(obj)
-                ts = self._now_ms()
-                events = self.engine.apply(ts, command)
-                await self._commit(ts, str(obj.get("type")), obj, events)
+                await self.apply_command(obj)
+
+    async def apply_command(self, obj: Mapping[str, Any]) -> list[Event]:
+        """Apply one input object (an ``order``, ``cancel``, ... line) now, journal it with its
+        events, and return the events. :class:`~guardbot.errors.InputError` for a malformed
+        object (nothing applied); :class:`~guardbot.errors.StoreError` is fatal for the caller.
+        """
+        command = parse_command(obj)
+        async with self._step_lock:
+            return await self._apply_locked(obj, command, self._now_ms())
+
+    async def _apply_locked(self, obj: Mapping[str, Any], command: Command, ts: int) -> list[Event]:
+        events = self.engine.apply(ts, command)
+        await self._commit(ts, str(obj.get("type")), obj, events)
+        return events
+
+    async def _apply_seed(self, ts: int) -> None:
+        """Apply the ``[[seed]]`` commands (validated by the config loader) at ``ts``."""
+        seed, self._pending_seed = self._pending_seed, []
+        await self._flush_ticks()  # the prices the seed orders fill at must replay too
+        for obj in seed:
+            events = await self._apply_locked(obj, parse_command(obj), ts)
+            rejected = [e for e in events if e.get("type") == "order_rejected"]
+            _log.info("seed command applied", type=obj.get("type"), rejected=len(rejected))
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -404,6 +516,9 @@ class Daemon:
             ts=ts, kind=kind, body=body, events=events, outbox=outbox
         )
         self._next_seq = seq + 1
+        for event in events:
+            if event.get("type") in ALERT_TYPES:
+                _log_alert(event)
         if seq != expected:  # pragma: no cover - a second writer on the same database
             _log.error("journal seq differs from the expected one", expected=expected, got=seq)
         if outbox:
@@ -422,13 +537,34 @@ class Daemon:
         _log.info("feed ended")
 
     async def _on_feed(self, item: FeedEvent) -> None:
-        if isinstance(item, TickUpdate):
-            events = self.engine.tick(item.ts, item.tick)
-            journaled = bool(events)
-            if journaled:
-                await self._commit(item.ts, "tick", tick_body(item.tick), events)
-            self._last_tick[item.tick.symbol] = (item.ts, item.tick, journaled)
-            return
+        async with self._step_lock:
+            if isinstance(item, TickUpdate):
+                await self._on_tick(item)
+            else:
+                await self._on_feed_health(item)
+
+    async def _on_tick(self, item: TickUpdate) -> None:
+        tick = item.tick
+        due = self._funding.observe(tick.symbol, item.ts, tick.funding_rate, item.next_funding_ts)
+        if due is not None:
+            await self._apply_funding(due)
+        events = self.engine.tick(item.ts, tick)
+        journaled = bool(events)
+        if journaled:
+            await self._commit(item.ts, "tick", tick_body(tick), events)
+        self._last_tick[tick.symbol] = (item.ts, tick, journaled)
+        if self._pending_seed and all(s in self._last_tick for s in self.config.exchange.symbols):
+            await self._apply_seed(item.ts)
+
+    async def _apply_funding(self, due: FundingDue) -> None:
+        """Settle funding at its time, before the tick that crossed it (journaled even when no
+        position is open, so that a restart does not settle it again)."""
+        body = {"type": "funding", "symbol": due.symbol, "rate": due.rate}
+        events = self.engine.apply(due.funding_ts, parse_command(body))
+        await self._commit(due.funding_ts, "funding", body, events)
+        _log.info("funding settled", symbol=due.symbol, rate=str(due.rate), events=len(events))
+
+    async def _on_feed_health(self, item: FeedStale | FeedRecovered) -> None:
         symbols = [item.symbol] if item.symbol is not None else list(self.config.exchange.symbols)
         stale = isinstance(item, FeedStale)
         for symbol in symbols:
@@ -446,9 +582,52 @@ class Daemon:
             }
         else:
             event = {"type": "feed_recovered", "ts": ts, "account": None, "symbol": item.symbol}
-        _log.warning(event["type"], symbol=item.symbol)
+        if stale:
+            self._stale.add(item.symbol)
+        else:
+            self._stale.discard(item.symbol)
+        if self._publisher is not None:
+            self._publisher.refresh_status(self._wake)
         body = {k: v for k, v in event.items() if k not in ("ts", "account")}
         await self._commit(ts, str(event["type"]), body, [event])
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def _status_info(self) -> dict[str, Any]:
+        """What the retained ``.../status`` carries besides state/ts/version (interfaces §3)."""
+        now = self._now_ms()
+        feeds: dict[str, Any] = {}
+        for symbol in self.config.exchange.symbols:
+            last = self._last_tick.get(symbol)
+            stale = symbol in self._stale or None in self._stale
+            feeds[symbol] = {
+                "stale": stale,
+                "lastTs": last[0] if last is not None else None,
+            }
+        oldest = self._outbox_oldest_ms
+        return {
+            "state": "degraded" if self._stale else "online",
+            "feeds": feeds,
+            "outbox": {
+                "depth": self._outbox_depth,
+                "oldestAgeMs": None if oldest is None else max(0, now - oldest),
+            },
+            "tiers": dict(self.tier_sources),
+        }
+
+    async def _refresh_outbox_stats(self) -> None:
+        assert self._journal is not None
+        self._outbox_depth = await self._journal.outbox_depth()
+        self._outbox_oldest_ms = await self._journal.oldest_pending_ts()
+
+    async def _status_loop(self) -> None:
+        """Republish the retained status every ``status_interval`` s (health checks read its
+        ``ts`` to tell a live daemon from a stale retained message)."""
+        while True:
+            await asyncio.sleep(self.status_interval)
+            await self._refresh_outbox_stats()
+            if self._publisher is not None:
+                self._publisher.refresh_status(self._wake)
 
     async def _flush_ticks(self) -> None:
         """Journal the newest unjournaled tick of each symbol (no events), for recovery."""
@@ -477,6 +656,18 @@ class Daemon:
             payload = compact_json({"account": name, "ts": self._now_ms(), **snapshot})
             topic = account_topic(self.prefix, self.instance, name)
             self._outbox.put_snapshot(name, Message(topic, payload, qos=1, retain=True))
+
+
+def _log_alert(event: Event) -> None:
+    """Every alert in the log too, with its fields (after it is durable in the journal)."""
+    severity = severity_of(event)
+    fields = {k: v for k, v in to_jsonable(event).items() if k not in ("type", "severity")}
+    if severity in ("critical", "margin_call"):
+        _log.error(str(event["type"]), severity=severity, **fields)
+    elif severity == "warning":
+        _log.warning(str(event["type"]), severity=severity, **fields)
+    else:
+        _log.info(str(event["type"]), severity=severity, **fields)
 
 
 def first_error(exc: BaseException) -> BaseException:

@@ -195,7 +195,7 @@ def test_unknown_keys_and_sections(tmp_path: Path) -> None:
     found = problems(tmp_path, "[exchange]\nsymbolz = []\n[exchanges]\nid = 'x'\n")
     assert found[0] == (
         "exchanges: unknown key (known: accounts, alerts, control, exchange, feed, guardbot, "
-        "guards, mqtt, strategy)"
+        "guards, metrics, mqtt, seed, strategy)"
     )
     assert found[1].startswith("exchange.symbolz: unknown key (known: ccxt, id, profile,")
     assert problems(tmp_path, "[accounts.main]\nwalet = 1\n")[0].startswith(
@@ -399,3 +399,67 @@ def test_engine_config_without_accounts_has_zero_fees(tmp_path: Path) -> None:
     assert engine.fees == Fees()
     assert engine.auto_create_accounts is True
     assert engine.profile is PROFILES["bybit"]
+
+
+def test_seed_commands_are_validated_and_exact(tmp_path: Path) -> None:
+    path = tmp_path / "seed.toml"
+    path.write_text(
+        """
+[[seed]]
+type = "order"
+account = "main"
+id = "s1"
+symbol = "BTC/USDT:USDT"
+side = "buy"
+orderType = "market"
+amount = 0.1
+
+[[seed]]
+type = "tick"
+symbol = "BTC/USDT:USDT"
+mark = 1
+
+[[seed]]
+type = "order"
+account = "main"
+id = "s2"
+orderType = "market"
+symbol = "BTC/USDT:USDT"
+side = "sideways"
+amount = 1
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    lines = str(info.value).splitlines()[1:]
+    assert lines[0].startswith("seed[1].type: must be one of order, cancel,")
+    assert lines[1].startswith("seed[2].side")
+    assert len(lines) == 2
+
+
+def test_seed_and_metrics_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        """
+[metrics]
+listen = "[::1]:9200"
+
+[[seed]]
+type = "deposit"
+account = "main"
+amount = 0.1
+""",
+        encoding="utf-8",
+    )
+    config = load_config(path, env={})
+    assert config.metrics.enabled and (config.metrics.host, config.metrics.port) == ("::1", 9200)
+    assert config.seed == ({"type": "deposit", "account": "main", "amount": Decimal("0.1")},)
+    assert load_config(None, env={}).metrics.listen == "127.0.0.1:9108"
+
+
+def test_metrics_listen_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[metrics]\nlisten = "localhost"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"metrics.listen: must be host:port"):
+        load_config(path, env={})

@@ -27,13 +27,15 @@ ALERT_TYPES = frozenset(
         "trading_state",
         "feed_stale",
         "feed_recovered",
+        # Daemon-level: the tier tables in use are a fallback (cache or bundled snapshot).
+        "tier_tables",
     }
 )
 
 
 def severity_of(event: Mapping[str, Any]) -> str:
     kind = event.get("type")
-    if kind == "margin_alert":
+    if kind in ("margin_alert", "tier_tables"):
         return str(event.get("severity", "warning"))
     if kind == "liquidation":
         return "critical"

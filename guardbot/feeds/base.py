@@ -41,10 +41,14 @@ TIME_BACK = "time_back"
 
 @dataclass(frozen=True, slots=True)
 class TickUpdate:
-    """A merged tick; ``ts`` is the exchange's event time in ms (the local clock if it had none)."""
+    """A merged tick; ``ts`` is the exchange's event time in ms (the local clock if it had none).
+
+    ``next_funding_ts`` is the exchange's next funding time (ms) when the feed knows it.
+    """
 
     ts: int
     tick: TickCmd
+    next_funding_ts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ class _Symbol:
     last_mark_s: float  # local clock of the last accepted mark (or the start)
     stale: bool = False
     stale_since_s: float = 0.0
+    next_funding_ts: int | None = None
 
 
 @dataclass(slots=True)
@@ -107,6 +108,20 @@ def _funding(entry: Mapping[str, Any]) -> object:
         if isinstance(info, Mapping):
             rate = info.get("r", info.get("lastFundingRate"))
     return rate
+
+
+def _next_funding(entry: Mapping[str, Any]) -> int | None:
+    """The next funding time (ms) of a mark-price entry: ccxt's unified keys, else Binance's raw
+    ``T`` (mark price stream) / ``nextFundingTime`` (premiumIndex)."""
+    value = entry.get("nextFundingTimestamp") or entry.get("fundingTimestamp")
+    info = entry.get("info")
+    if value is None and isinstance(info, Mapping):
+        value = info.get("T", info.get("nextFundingTime"))
+    try:
+        number = int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+    return number if number is not None and number > 0 else None
 
 
 def _values(source: Source, entry: Mapping[str, Any]) -> dict[str, object] | None:
@@ -354,6 +369,8 @@ class CcxtFeed:
                 continue
             entry, values = best
             ts = _entry_ts(entry)
+            if source == "mark":
+                s.next_funding_ts = _next_funding(entry) or s.next_funding_ts
             if s.state.apply(source, ts, values):
                 good = True
                 self._accepted(sym, s, source, ts)
@@ -370,7 +387,8 @@ class CcxtFeed:
                 self._queue.put_nowait(FeedRecovered(sym, now_ms))
         tick = s.state.tick()
         if tick is not None:
-            self._queue.put_nowait(TickUpdate(ts if ts is not None else now_ms, tick))
+            event_ts = ts if ts is not None else now_ms
+            self._queue.put_nowait(TickUpdate(event_ts, tick, s.next_funding_ts))
 
     # -- watchdog and REST fallback --------------------------------------------------------
 

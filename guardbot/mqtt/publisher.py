@@ -25,10 +25,10 @@ import contextlib
 import logging
 import random as _random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import aiomqtt
 
@@ -178,6 +178,7 @@ class Publisher:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
+        status_info: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
@@ -197,6 +198,8 @@ class Publisher:
         self._clock = clock
         self._sleep = sleep
         self._random = random
+        self._status_info = status_info
+        self._status_due = False
 
         self._connected = False
         self._connections = 0
@@ -235,7 +238,17 @@ class Publisher:
         return int(self._clock() * 1000)
 
     def _status_payload(self, state: str) -> str:
-        return compact_json({"state": state, "ts": self._now_ms(), "version": self._version})
+        """``{"state", "ts", "version"}`` plus, while online, the daemon's ``status_info()``
+        (whose ``state`` key, e.g. ``"degraded"``, replaces ``"online"``)."""
+        body: dict[str, Any] = {"state": state, "ts": self._now_ms(), "version": self._version}
+        if state == "online" and self._status_info is not None:
+            body.update(self._status_info())
+        return compact_json(body)
+
+    def refresh_status(self, wake: asyncio.Event) -> None:
+        """Republish the retained status (with fresh ``status_info``) at the next chance."""
+        self._status_due = True
+        wake.set()
 
     def _make_client(self) -> aiomqtt.Client:
         tls = aiomqtt.TLSParameters(ca_certs=self._tls_ca) if self._tls_ca else None
@@ -347,6 +360,9 @@ class Publisher:
     ) -> None:
         while True:
             wake.clear()  # before reading: a row added after this read sets it again
+            if self._status_due:
+                self._status_due = False
+                await client.publish(self._status_topic, self._status_payload("online"), 1, True)
             rows = await source.pending(self._batch)
             for row in rows:
                 await client.publish(row.topic, row.payload, row.qos, row.retain)

@@ -319,10 +319,11 @@ class Journal:
 
     @asynccontextmanager
     async def _transaction(self, conn: aiosqlite.Connection, action: str) -> AsyncIterator[None]:
-        with self._wrap(action):
-            await conn.execute("BEGIN IMMEDIATE")
         try:
+            # BEGIN inside the try: a cancellation while it runs (it still runs to completion in
+            # aiosqlite's thread) must roll back, or the next BEGIN fails on an open transaction.
             with self._wrap(action):
+                await conn.execute("BEGIN IMMEDIATE")
                 yield
                 await conn.execute("COMMIT")
         except BaseException:

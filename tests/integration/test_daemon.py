@@ -64,6 +64,10 @@ log_level = "warning"
 id = "binanceusdm"
 symbols = ["{BTC}"]
 
+[feed]
+# The tests inject their own feed; "sim" keeps the daemon from fetching tiers from the exchange.
+mode = "sim"
+
 [accounts.demo]
 wallet = 1000
 default_margin_mode = "cross"
@@ -258,10 +262,7 @@ async def test_run_subprocess_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> N
     ticks.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path = write_config(tmp_path, mosquitto)
     text = path.read_text(encoding="utf-8")
-    text = text.replace(
-        "[accounts.demo]",
-        f'[feed]\nmode = "replay"\nreplay_file = "{ticks}"\nspeed = 100\n\n[accounts.demo]',
-    )
+    text = text.replace('mode = "sim"', f'mode = "replay"\nreplay_file = "{ticks}"\nspeed = 100\n')
     path.write_text(text, encoding="utf-8")
     status = "guardbot/t1/status"
     async with asyncio.timeout(30):

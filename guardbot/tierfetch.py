@@ -1,0 +1,184 @@
+"""Which leverage-tier table each symbol uses: the exchange's, the SQLite cache, or the snapshot.
+
+Order of preference for every configured symbol (issue: "fetched through ccxt where the exchange
+serves them without keys, cached in SQLite with fetch time, refreshed daily; otherwise the bundled
+snapshot, with a warning alert"):
+
+1. a cached table fetched less than ``max_age_ms`` ago (one day by default);
+2. a table fetched now through ccxt ``fetch_leverage_tiers`` (Binance serves its brackets only
+   on a signed endpoint, so this needs API keys there; Bybit and OKX serve them publicly) and
+   stored in the cache;
+3. an older cached table (with a warning);
+4. the bundled dated snapshot (with a warning);
+5. nothing: orders in that symbol are refused (with a warning).
+
+The daemon resolves the tables once at start, before it replays the journal, and refreshes the
+cache daily; a refreshed table takes effect at the next start, so that the journal replay and the
+live engine use the same table within one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from guardbot.core.tiers import TierTable
+from guardbot.errors import InputError
+from guardbot.store.journal import Journal
+from guardbot.tiersource import BundledTiers
+
+__all__ = ["DAY_MS", "Fetcher", "ResolvedTiers", "ccxt_fetcher", "normalize_rows", "resolve_tiers"]
+
+_log = structlog.get_logger("guardbot.tiers")
+
+DAY_MS = 24 * 3600 * 1000
+
+#: Fetches ccxt leverage tiers (symbol -> rows) and contract sizes for some symbols.
+Fetcher = Callable[[Sequence[str]], Awaitable[tuple[Mapping[str, Any], Mapping[str, Any]]]]
+
+_TIER_KEYS = ("minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage")
+
+
+@dataclass(slots=True)
+class ResolvedTiers:
+    """Tables and contract sizes per symbol, where each came from, and what to warn about."""
+
+    tables: dict[str, TierTable] = field(default_factory=dict)
+    contract_sizes: dict[str, Decimal] = field(default_factory=dict)
+    #: symbol -> "cache", "exchange", "cache-stale", "bundled <asOf>" or "none".
+    sources: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def normalize_rows(rows: object) -> list[dict[str, str]]:
+    """ccxt tier rows with the numbers as exact strings (ccxt gives floats; ``str`` once here)."""
+    if not isinstance(rows, Sequence) or isinstance(rows, (str, bytes)):
+        raise InputError("", "must be a list of tiers")
+    out: list[dict[str, str]] = []
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise InputError("", "every tier must be an object")
+        clean = {k: str(row[k]) for k in _TIER_KEYS if row.get(k) is not None}
+        if row.get("maintenanceAmount") is not None:
+            clean["maintenanceAmount"] = str(row["maintenanceAmount"])
+        out.append(clean)
+    return out
+
+
+def ccxt_fetcher(factory: Callable[[dict[str, Any]], Any], options: Mapping[str, Any]) -> Fetcher:
+    """A :data:`Fetcher` on a short-lived ccxt instance (closed after each fetch)."""
+
+    async def fetch(symbols: Sequence[str]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        exchange = factory(dict(options))
+        try:
+            markets = await exchange.load_markets()
+            sizes = {s: markets[s].get("contractSize") for s in symbols if s in (markets or {})}
+            if not exchange.has.get("fetchLeverageTiers"):
+                return {}, sizes
+            tiers = await exchange.fetch_leverage_tiers(list(symbols))
+            return tiers or {}, sizes
+        finally:
+            await exchange.close()
+
+    return fetch
+
+
+async def resolve_tiers(
+    exchange_id: str,
+    symbols: Sequence[str],
+    journal: Journal,
+    bundled: BundledTiers,
+    *,
+    now_ms: int,
+    fetch: Fetcher | None,
+    derive_cum: bool,
+    max_age_ms: int = DAY_MS,
+    timeout: float = 15.0,
+) -> ResolvedTiers:
+    """Pick every symbol's table per the module docstring; never raises for a failed fetch."""
+    result = ResolvedTiers()
+    cached: dict[str, tuple[int, TierTable]] = {}
+    for symbol in symbols:
+        hit = await journal.get_tiers(exchange_id, symbol)
+        if hit is None:
+            continue
+        try:
+            cached[symbol] = (hit[0], TierTable.from_ccxt(symbol, hit[1], derive_cum=derive_cum))
+        except InputError as exc:
+            result.warnings.append(f"{symbol}: cached tier table unusable ({exc}); ignored")
+    for symbol in symbols:
+        size = bundled.contract_sizes.get(symbol)
+        if size is not None:
+            result.contract_sizes[symbol] = size
+    wanted = [s for s in symbols if s not in cached or now_ms - cached[s][0] >= max_age_ms]
+    for symbol in symbols:
+        if symbol not in wanted:
+            result.tables[symbol] = cached[symbol][1]
+            result.sources[symbol] = "cache"
+    if wanted and fetch is not None:
+        await _fetch_into(result, wanted, journal, exchange_id, now_ms, fetch, derive_cum, timeout)
+    for symbol in wanted:
+        if symbol in result.tables:
+            continue
+        if symbol in cached:
+            fetched_ts, table = cached[symbol]
+            result.tables[symbol] = table
+            result.sources[symbol] = "cache-stale"
+            age_h = (now_ms - fetched_ts) / 3_600_000
+            result.warnings.append(f"{symbol}: using a cached tier table {age_h:.0f} h old")
+        elif symbol in bundled.tables:
+            result.tables[symbol] = bundled.tables[symbol]
+            result.sources[symbol] = f"bundled {bundled.as_of}"
+            result.warnings.append(
+                f"{symbol}: using the bundled tier snapshot of {bundled.as_of}; the exchange's "
+                "current table may differ"
+            )
+        else:
+            result.sources[symbol] = "none"
+            result.warnings.append(
+                f"{symbol}: no tier table (not fetched, not cached, not bundled); orders in it "
+                "are refused"
+            )
+    return result
+
+
+async def _fetch_into(
+    result: ResolvedTiers,
+    wanted: Sequence[str],
+    journal: Journal,
+    exchange_id: str,
+    now_ms: int,
+    fetch: Fetcher,
+    derive_cum: bool,
+    timeout: float,
+) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            tiers, sizes = await fetch(wanted)
+    except Exception as exc:
+        _log.info("tier tables not fetched", reason=f"{type(exc).__name__}: {str(exc)[:160]}")
+        return
+    for symbol, size in sizes.items():
+        if size is not None and symbol in wanted:
+            try:
+                result.contract_sizes[symbol] = Decimal(str(size))
+            except ArithmeticError:
+                continue
+    for symbol in wanted:
+        rows = tiers.get(symbol)
+        if not rows:
+            continue
+        try:
+            clean = normalize_rows(rows)
+            table = TierTable.from_ccxt(symbol, clean, derive_cum=derive_cum)
+        except InputError as exc:
+            result.warnings.append(f"{symbol}: fetched tier table unusable ({exc})")
+            continue
+        await journal.put_tiers(exchange_id, symbol, now_ms, clean)
+        result.tables[symbol] = table
+        result.sources[symbol] = "exchange"
