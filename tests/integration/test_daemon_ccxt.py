@@ -1,4 +1,4 @@
-"""The daemon on the real ccxt code path: stand-in Binance USDⓈ-M -> ccxt.pro -> daemon -> Mosquitto.
+"""The daemon on the real ccxt code path: stand-in Binance -> ccxt.pro -> daemon -> Mosquitto.
 
 The daemon is configured the way a user would configure it, with ``[feed] mode = "ccxt"`` and the
 stand-in's URLs in ``[exchange.ccxt]``; nothing of the feed is injected.
