@@ -1,4 +1,5 @@
-"""The ``guardbot`` command line: ``calc``, ``simulate``, ``run``, ``alerts`` and ``--version``.
+"""The ``guardbot`` command line: ``calc``, ``simulate``, ``run``, ``alerts``, the daemon clients
+(``order``, ``cancel``, ``leverage``, ``status``, ``health``), ``record``, ``replay``, ``report``.
 
 Error contract (interfaces.md): bad input never produces a traceback. It produces exit status 2
 and exactly one line on stderr, ``guardbot <command>: <field>: <message>``.
@@ -59,9 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # --help and --version exit through argparse
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         if args.command is None:
-            _report(
-                command, "a command is required: calc, simulate, run or alerts (guardbot --help)"
-            )
+            names = ", ".join(["calc", "simulate", "run", "alerts", *_COMMANDS])
+            _report(command, f"a command is required: {names} (guardbot --help)")
             return EXIT_USAGE
         command = f"guardbot {args.command}"
         try:
@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _calc(args.file, pretty=args.pretty)
             if args.command == "run":
                 return _run(args.config)
+            if args.command in _COMMANDS:
+                module, _add, run, _help, _description = _COMMANDS[args.command]
+                status: int = getattr(importlib.import_module(module), run)(args)
+                return status
             if args.command == "alerts":
                 from guardbot.alerts_cli import run_alerts
 
@@ -141,7 +145,64 @@ def _build_parser() -> _Parser:
         default=None,
         help="exit after SECONDS (status 1 if --count was not reached)",
     )
+    _add_commands(commands)
     return parser
+
+
+#: Commands implemented in their own modules: name -> (module, function adding the arguments,
+#: function running it with the parsed arguments, help, description). Modules are imported only
+#: for the command that runs (and for ``--help``), so ``calc`` does not pay for matplotlib.
+_COMMANDS: dict[str, tuple[str, str, str, str, str]] = {
+    "order": (
+        "guardbot.control_cli",
+        "add_order_arguments",
+        "run_order",
+        "place an order on a running daemon (MQTT control)",
+        "Send an order command on <prefix>/<instance>/cmd and print the daemon's reply.",
+    ),
+    "cancel": (
+        "guardbot.control_cli",
+        "add_cancel_arguments",
+        "run_cancel",
+        "cancel an open order on a running daemon (MQTT control)",
+        "Send a cancel command on <prefix>/<instance>/cmd and print the daemon's reply.",
+    ),
+    "leverage": (
+        "guardbot.control_cli",
+        "add_leverage_arguments",
+        "run_leverage",
+        "set a symbol's leverage on a running daemon (MQTT control)",
+        "Send a set_leverage command on <prefix>/<instance>/cmd and print the daemon's reply.",
+    ),
+    "status": (
+        "guardbot.control_cli",
+        "add_status_arguments",
+        "run_status",
+        "print a running daemon's status, accounts and positions",
+        "Read the retained <prefix>/<instance>/status and .../accounts/+ messages.",
+    ),
+    "record": (
+        "guardbot.record",
+        "add_arguments",
+        "run_record",
+        "record live ticks to JSON Lines (.gz) in the replay format",
+        "Record merged ticks from a ccxt.pro exchange until SIGINT/SIGTERM, --duration or --count.",
+    ),
+    "health": (
+        "guardbot.health",
+        "add_arguments",
+        "run_health",
+        "check a running daemon: exit 0 when healthy, 1 with the reason otherwise",
+        "Healthy: status online and recent, feeds fresh, outbox below a threshold, database "
+        "writable.",
+    ),
+}
+
+
+def _add_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    for name, (module, add, _run, help_text, description) in _COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=description)
+        getattr(importlib.import_module(module), add)(sub)
 
 
 # --- calc ---------------------------------------------------------------------------------------

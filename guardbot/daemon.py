@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -59,15 +59,19 @@ from typing import Any
 import structlog
 
 from guardbot.config import Config
+from guardbot.control import CommandGate, RecentReplies
 from guardbot.core.commands import Command, TickCmd, parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.events import ALERT_TYPES, Event, severity_of, to_jsonable
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.feeds.base import Feed, FeedEvent, FeedRecovered, FeedStale, TickUpdate
 from guardbot.funding import FundingDue, FundingSchedule
+from guardbot.metrics import Metrics, MetricsServer, engine_margin_rows, is_loopback
+from guardbot.mqtt.control import ControlListener, handle_command
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
 from guardbot.mqtt.publisher import Publisher
 from guardbot.mqtt.topics import Message, account_topic, compact_json, event_messages
+from guardbot.sdnotify import Notifier, watchdog_loop
 from guardbot.store.journal import Journal, OutboxRow
 from guardbot.tierfetch import Fetcher, ccxt_fetcher, resolve_tiers
 from guardbot.tiersource import load_bundled
@@ -87,12 +91,7 @@ DEFAULT_SIM_PRICES: Mapping[str, Decimal] = {
 }
 
 #: Input kinds that are journaled but not re-applied to the engine on recovery.
-_NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered", "tier_tables"})
-
-#: Input kinds a control command may have (interfaces §3 ``.../cmd``).
-CONTROL_KINDS = frozenset(
-    {"order", "cancel", "set_leverage", "set_margin_mode", "add_margin", "reduce_margin"}
-)
+_NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered", "tier_tables", "refused_command"})
 
 
 def default_feed(config: Config) -> Feed:
@@ -160,7 +159,10 @@ class _Outbox:
     then the latest in-memory account snapshot of each account (negative ids; a newer snapshot of
     an account replaces an unsent older one, as only the retained latest matters)."""
 
-    def __init__(self, journal: Journal, wake: asyncio.Event) -> None:
+    def __init__(self, journal: Journal, wake: asyncio.Event, metrics: Metrics) -> None:
+        self._metrics = metrics
+        #: journal row id -> input seq, for tick-to-PUBACK latency
+        self._row_seq: dict[int, int] = {}
         self._journal = journal
         self._wake = wake
         self._snapshots: dict[str, _SnapshotRow] = {}
@@ -174,7 +176,11 @@ class _Outbox:
         self._wake.set()
 
     async def pending(self, limit: int) -> Sequence[PublisherRow]:
-        rows: list[PublisherRow] = list(await self._journal.pending(limit))
+        stored = await self._journal.pending(limit)
+        for row in stored:
+            with suppress(IndexError, ValueError):
+                self._row_seq[row.id] = int(row.alert_id.rsplit("-", 2)[1])
+        rows: list[PublisherRow] = list(stored)
         if len(rows) < limit:
             snaps = sorted(self._snapshots.values(), key=lambda r: -r.id)
             rows.extend(snaps[: limit - len(rows)])
@@ -184,6 +190,11 @@ class _Outbox:
         stored = [i for i in ids if i > 0]
         if stored:
             await self._journal.mark_sent(stored, ts)
+            now = time.monotonic()
+            for i in stored:
+                seq = self._row_seq.pop(i, None)
+                if seq is not None:
+                    self._metrics.publish_acked(seq, now)
         gone = {i for i in ids if i < 0}
         if gone:
             for account in [a for a, r in self._snapshots.items() if r.id in gone]:
@@ -225,6 +236,7 @@ class Daemon:
         drain_timeout: float = 3.0,
         status_interval: float = 5.0,
         tier_fetcher: Fetcher | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.instance = config.guardbot.instance
@@ -237,6 +249,10 @@ class Daemon:
         #: (market orders need one).
         self._pending_seed: list[dict[str, Any]] = []
         self._tier_fetcher = tier_fetcher
+        #: systemd notifications (READY, STOPPING, WATCHDOG); a no-op outside systemd.
+        self._notifier = notifier if notifier is not None else Notifier.from_env(unset=True)
+        self._watchdog_stop = asyncio.Event()
+        self._stale_since: float | None = None
         self.snapshot_interval = snapshot_interval
         self.drain_timeout = drain_timeout
         bundled = load_bundled(config.exchange.profile.name)
@@ -245,6 +261,8 @@ class Daemon:
         #: symbol -> where its tier table came from (set by :meth:`run`).
         self.tier_sources: dict[str, str] = {}
         self.engine = Engine(config.engine_config(bundled.tables, bundled.contract_sizes))
+        self.metrics = Metrics(symbols=config.exchange.symbols)
+        self.metrics_server: MetricsServer | None = None
         #: Serializes "apply an input to the engine, then journal it": feed ticks and control
         #: commands interleave at awaits, and the journal's order must be the engine's.
         self._step_lock = asyncio.Lock()
@@ -255,6 +273,8 @@ class Daemon:
         self._outbox_oldest_ms: int | None = None
         self.status_interval = status_interval
         self._publisher: Publisher | None = None
+        #: The ``.../cmd`` listener when ``[control] enabled = true`` (set by :meth:`run`).
+        self.control: ControlListener | None = None
         self._journal: Journal | None = None
         self._outbox: _Outbox | None = None
         self._wake = asyncio.Event()
@@ -294,7 +314,7 @@ class Daemon:
             warnings = await self._resolve_tiers(journal)
             await self._recover(journal)
             await self._warn_tiers(warnings)
-            outbox = _Outbox(journal, self._wake)
+            outbox = _Outbox(journal, self._wake, self.metrics)
             self._outbox = outbox
             await self._start_broker(stack)
             publisher = Publisher(
@@ -314,6 +334,7 @@ class Daemon:
             self._feed = feed
             await self._start_extras(stack)
             self.ready.set()
+            self._notifier.ready(f"recovered {self.recovered_inputs} inputs")
             _log.info(
                 "guardbot daemon started",
                 instance=self.instance,
@@ -350,6 +371,9 @@ class Daemon:
         await stop.wait()
         _log.info("stopping", drain_timeout_s=self.drain_timeout)
         self._on_stopping()
+        if self.control is not None:
+            # Before taking the step lock: the command in hand finishes and gets its reply.
+            await self.control.close(timeout=self.drain_timeout)
         # Holding the step lock, no task is between applying an input and journaling it: the
         # cancellation cannot leave the engine ahead of the journal.
         async with self._step_lock:
@@ -377,23 +401,114 @@ class Daemon:
         mqtt = self.config.mqtt
         if mqtt.embedded_broker == "never":
             return
-        from guardbot.mqtt.broker import EmbeddedBroker, should_embed
+        from guardbot.mqtt.broker import BrokerStartError, EmbeddedBroker, should_embed
 
         embed = await asyncio.to_thread(should_embed, mqtt.embedded_broker, mqtt.host, mqtt.port)
         if not embed:
             return
-        await stack.enter_async_context(EmbeddedBroker(mqtt.host, mqtt.port))
-        _log.info("embedded mqtt broker started", host=mqtt.host, port=mqtt.port)
+        try:
+            broker = await stack.enter_async_context(EmbeddedBroker(mqtt.host, mqtt.port))
+        except BrokerStartError:
+            if mqtt.embedded_broker == "always":
+                raise
+            # "auto": something started listening since the probe; that is the broker to use.
+            _log.warning("embedded broker not started: the port is taken", url=mqtt.url)
+            return
+        _log.info("embedded mqtt broker started", url=broker.url, startup_s=broker.startup_s)
 
     async def _start_extras(self, stack: AsyncExitStack) -> None:
         """Hook for components entered after the feed (metrics server)."""
+        section = self.config.metrics
+        if not section.enabled:
+            return
+        if not is_loopback(section.host):
+            _log.warning("metrics served beyond loopback", listen=section.listen)
+        self.metrics_server = await stack.enter_async_context(
+            MetricsServer(self.metrics, section.host, section.port)
+        )
+        m = self.metrics
+        publisher = self._publisher
+        assert publisher is not None
+
+        def mqtt() -> None:
+            status = publisher.status()
+            m.set_mqtt_connected(status.connected)
+            m.sync_reconnects("mqtt", status.reconnects)
+
+        m.add_refresh_hook(mqtt)
+        feed_status = getattr(self._feed, "status", None)
+        if callable(feed_status):
+            m.add_refresh_hook(lambda: m.sync_feed_status(feed_status()))
+
+        async def outbox() -> None:
+            await self._refresh_outbox_stats()
+            oldest = self._outbox_oldest_ms
+            m.set_outbox(
+                self._outbox_depth, None if oldest is None else (self._now_ms() - oldest) / 1000
+            )
+
+        m.add_refresh_hook(outbox)
+        m.add_refresh_hook(lambda: m.set_accounts(*engine_margin_rows(self.engine)))
 
     def _extra_tasks(self, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
         """Hook for tasks that run beside the feed (control listener, watchdog)."""
-        return []
+        tasks: list[asyncio.Task[None]] = []
+        if self._notifier.watchdog_interval() is not None:
+            tasks.append(
+                group.create_task(
+                    watchdog_loop(self._notifier, self._healthy, self._watchdog_stop),
+                    name="watchdog",
+                )
+            )
+        self.control = self._control_listener()
+        if self.control is not None:
+            tasks.append(group.create_task(self.control.run(), name="control"))
+        return tasks
+
+    def _control_listener(self) -> ControlListener | None:
+        """The ``.../cmd`` listener when ``[control] enabled = true`` (design §5)."""
+        control = self.config.control
+        if not control.enabled:
+            return None
+        if control.token is None:  # pragma: no cover - load_config refuses it
+            raise ConfigError(f"control.token_env: {control.token_env} is not set")
+        gate = CommandGate(
+            control.token.reveal(),
+            self.config.exchange.symbols,
+            accounts=list(self.config.accounts) or None,
+        )
+        recent = RecentReplies()
+
+        async def handler(payload: bytes) -> Mapping[str, Any]:
+            return await handle_command(gate, payload, self.control_command, recent=recent)
+
+        mqtt = self.config.mqtt
+        return ControlListener(
+            mqtt.host,
+            mqtt.port,
+            self.config.topic_base,
+            handler,
+            username=mqtt.username,
+            password=mqtt.password.reveal() if mqtt.password is not None else None,
+            tls_ca=str(mqtt.tls_ca) if mqtt.tls_ca is not None else None,
+        )
 
     def _on_stopping(self) -> None:
-        """Hook called when the shutdown begins."""
+        """The shutdown begins: systemd stops expecting watchdog pings."""
+        self._notifier.stopping("draining the outbox")
+        self._watchdog_stop.set()
+
+    def _healthy(self) -> bool:
+        """For the systemd watchdog: False once the feed has been stale for a grace period (a
+        short exchange blip must not restart the daemon; a feed stuck for minutes should)."""
+        if not self._stale:
+            self._stale_since = None
+            return True
+        now = time.monotonic()
+        if self._stale_since is None:
+            self._stale_since = now
+        grace = max(60.0, 6 * self.config.feed.stale_after_s)
+        return now - self._stale_since < grace
 
     # -- tier tables ----------------------------------------------------------------------------
 
@@ -470,6 +585,21 @@ class Daemon:
         async with self._step_lock:
             return await self._apply_locked(obj, command, self._now_ms())
 
+    async def control_command(self, obj: Mapping[str, Any]) -> list[Event]:
+        """A command from ``.../cmd``: like :meth:`apply_command`, but the newest tick of each
+        symbol is journaled first (recovery must re-apply it at the prices it saw live), and a
+        command the engine refused (only ``order_rejected``) is journaled as ``refused_command``,
+        which recovery skips: it changed nothing, and the replayed state may lack what refused it
+        (a stale feed)."""
+        command = parse_command(obj)
+        async with self._step_lock:
+            await self._flush_ticks()
+            ts = self._now_ms()
+            events = self.engine.apply(ts, command)
+            refused = bool(events) and all(e.get("type") == "order_rejected" for e in events)
+            await self._commit(ts, "refused_command" if refused else str(obj["type"]), obj, events)
+            return events
+
     async def _apply_locked(self, obj: Mapping[str, Any], command: Command, ts: int) -> list[Event]:
         events = self.engine.apply(ts, command)
         await self._commit(ts, str(obj.get("type")), obj, events)
@@ -506,7 +636,12 @@ class Daemon:
         return rows
 
     async def _commit(
-        self, ts: int, kind: str, body: Mapping[str, Any], events: Sequence[Event]
+        self,
+        ts: int,
+        kind: str,
+        body: Mapping[str, Any],
+        events: Sequence[Event],
+        received_at: float | None = None,
     ) -> int:
         """Journal one input with its events and outbox rows, then wake the publisher."""
         assert self._journal is not None
@@ -516,6 +651,9 @@ class Daemon:
             ts=ts, kind=kind, body=body, events=events, outbox=outbox
         )
         self._next_seq = seq + 1
+        self.metrics.events(events)
+        if outbox and received_at is not None:
+            self.metrics.publish_expected(seq, received_at)
         for event in events:
             if event.get("type") in ALERT_TYPES:
                 _log_alert(event)
@@ -569,6 +707,7 @@ class Daemon:
         stale = isinstance(item, FeedStale)
         for symbol in symbols:
             self.engine.set_price_stale(symbol, stale)
+            self.metrics.set_feed_stale(symbol, stale)
         ts = self._now_ms()
         event: Event
         if isinstance(item, FeedStale):

@@ -100,11 +100,10 @@ class ExchangeFeed:
         tb: TracebackType | None,
     ) -> None:
         exchanges, self._exchanges = self._exchanges, []
-        for exchange in exchanges:
-            try:
-                await exchange.close()
-            except Exception as error:
-                _log.warning("closing the exchange failed", error=f"{type(error).__name__}")
+        results = await asyncio.gather(*(e.close() for e in exchanges), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):  # closing must not hide the real exit cause
+                _log.warning("closing the exchange failed", error=type(result).__name__)
 
     def status(self) -> dict[str, Any]:
         if self._inner is None:

@@ -7,6 +7,7 @@ turns the skip into a failure so that a broken CI image cannot pass silently.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -45,12 +46,21 @@ class Mosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, binary: str, directory: Path) -> None:
+    def __init__(self, binary: str, directory: Path, *, persistent: bool = False) -> None:
         self.binary = binary
         self.port = _free_port()
         self.config = directory / "mosquitto.conf"
+        # persistent: sessions and queued QoS 1 messages survive a stop/start (saved on SIGTERM),
+        # so a persistent-session subscriber misses nothing across a broker restart.
+        # Run as root, mosquitto drops to user "mosquitto", which cannot write its database
+        # into the test's directory: stay the current user.
+        persistence = (
+            f"persistence true\npersistence_location {directory}/\nuser {getpass.getuser()}\n"
+            if persistent
+            else "persistence false\n"
+        )
         self.config.write_text(
-            f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\n",
+            f"listener {self.port} {self.host}\nallow_anonymous true\n{persistence}",
             encoding="utf-8",
         )
         self.log = directory / "mosquitto.log"
@@ -105,15 +115,32 @@ class Mosquitto:
             return "(no log)"
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+def _binary_or_skip() -> str:
     binary = _find_binary()
     if binary is None:
         reason = "mosquitto binary not found (PATH or /usr/sbin/mosquitto)"
         if os.environ.get("GUARDBOT_REQUIRE_MOSQUITTO") == "1":
             pytest.fail(reason + " and GUARDBOT_REQUIRE_MOSQUITTO=1")
         pytest.skip(reason)
-    broker = Mosquitto(binary, tmp_path)
+    return binary
+
+
+@pytest.fixture
+def persistent_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker that keeps sessions and queued messages across :meth:`Mosquitto.stop`/``start``."""
+    directory = tmp_path / "persistent-broker"
+    directory.mkdir()
+    broker = Mosquitto(_binary_or_skip(), directory, persistent=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(_binary_or_skip(), tmp_path)
     broker.start()
     try:
         yield broker

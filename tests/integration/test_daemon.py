@@ -7,6 +7,7 @@ never blind sleeps.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -82,6 +83,10 @@ hysteresis = 0.05
 [mqtt]
 url = "mqtt://{broker.host}:{broker.port}"
 embedded_broker = "never"
+
+[metrics]
+# A free port: tests run beside each other and beside a real daemon on 9108.
+listen = "127.0.0.1:0"
 {extra}
 """,
         encoding="utf-8",
@@ -290,7 +295,9 @@ async def test_run_subprocess_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> N
 
 
 @pytest.mark.integration
-async def test_embedded_broker_always_is_refused(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_embedded_broker_always_on_a_taken_port_fails_in_one_line(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     path = write_config(tmp_path, mosquitto)
     text = path.read_text(encoding="utf-8").replace('"never"', '"always"')
     path.write_text(text, encoding="utf-8")
@@ -300,11 +307,41 @@ async def test_embedded_broker_always_is_refused(tmp_path: Path, mosquitto: Mosq
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(30):
         _out, err = await process.communicate()
-    assert process.returncode == 2
+    assert process.returncode == 1
     lines = err.decode().splitlines()
-    assert len(lines) == 1 and "not implemented" in lines[0], lines
+    assert len(lines) == 1 and f"{mosquitto.host}:{mosquitto.port}" in lines[0], lines
+
+
+async def test_embedded_broker_serves_a_fresh_machine(tmp_path: Path) -> None:
+    """``embedded_broker = "auto"`` with nothing listening: the daemon brings its own broker."""
+    from tests.integration.conftest import _free_port
+
+    class NoBroker:
+        host = "127.0.0.1"
+        port = _free_port()
+
+    broker: Any = NoBroker()
+    config = config_for(tmp_path, broker)
+    config = dataclasses.replace(
+        config, mqtt=dataclasses.replace(config.mqtt, embedded_broker="auto")
+    )
+    from tests.integration.test_broker_outage import QueueFeed
+
+    feed = QueueFeed()
+    daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=SEED)
+    stop = asyncio.Event()
+    async with asyncio.timeout(30):
+        task = asyncio.create_task(daemon.run(stop))
+        await daemon.ready.wait()
+        async with Subscriber(broker, ["guardbot/t1/alerts/#", "guardbot/t1/status"]) as sub:
+            feed.push("59500", "59000", "58500", "58000", "57900", "57800", "57700")
+            await sub.until(lambda topic, _p: topic.endswith("/liquidation"))
+        stop.set()
+        assert await task == 0
+    assert [p["type"] for p in sub.alerts()][-1] == "liquidation"
+    assert any(t.endswith("/status") and p["state"] == "online" for t, p in sub.received)
 
 
 async def test_bad_config_one_line_exit_2(tmp_path: Path) -> None:

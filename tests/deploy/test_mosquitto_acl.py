@@ -1,0 +1,311 @@
+"""The shipped deploy/mosquitto configuration and ACL, enforced by a real Mosquitto.
+
+The broker runs deploy/mosquitto/mosquitto.conf with only the machine-specific lines rewritten
+(listener on a free loopback port, file locations in the test's directory) and the shipped acl
+file unchanged, with a password file made by ``mosquitto_passwd -b``.
+
+Mosquitto drops an unauthorised PUBLISH silently (MQTT 3.1.1 has no negative PUBACK), so
+"not delivered" cannot be shown by waiting. Each such test publishes the forbidden message at
+QoS 1 and waits for its PUBACK — by then the broker has routed it, or not — and then has an
+authorised client publish a sentinel to the same subscribers: the subscriber's first message
+must be the sentinel. Every wait is bounded by ``asyncio.timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from guardbot.config import Config, load_config
+from guardbot.health import HealthReport, check_health
+from guardbot.store.journal import Journal
+from tests.integration.conftest import Mosquitto, _find_binary
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+LIMIT = 10.0
+USERS = ("guardbot", "alerts", "operator")
+CMD = "guardbot/main/cmd"
+STATUS = "guardbot/main/status"
+ALERT = "guardbot/main/alerts/critical/liquidation"
+
+
+def _find_passwd_tool() -> str | None:
+    found = shutil.which("mosquitto_passwd")
+    if found:
+        return found
+    return "/usr/bin/mosquitto_passwd" if os.access("/usr/bin/mosquitto_passwd", os.X_OK) else None
+
+
+def shipped_config(port: int, directory: Path) -> str:
+    """deploy/mosquitto/mosquitto.conf with its host-specific lines pointed at ``directory``."""
+    replacements = {
+        "listener": f"listener {port} 127.0.0.1",
+        "password_file": f"password_file {directory / 'passwd'}",
+        "acl_file": f"acl_file {directory / 'acl'}",
+        "persistence_location": f"persistence_location {directory}/",
+    }
+    seen: set[str] = set()
+    lines = []
+    for line in (DEPLOY / "mosquitto.conf").read_text(encoding="utf-8").splitlines():
+        key = line.split(" ", 1)[0]
+        if key in replacements:
+            seen.add(key)
+            line = replacements[key]
+        lines.append(line)
+    missing = set(replacements) - seen
+    assert not missing, f"deploy/mosquitto/mosquitto.conf lost {sorted(missing)}"
+    # Started as root, mosquitto drops to the "mosquitto" user before it reads the password and
+    # ACL files, and that user cannot enter pytest's private temporary directory. Not root:
+    # the option is ignored.
+    lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
+    return "\n".join(lines) + "\n"
+
+
+class SecuredMosquitto(Mosquitto):
+    """A private broker running the shipped configuration, ACL and a fresh password file."""
+
+    def __init__(self, binary: str, passwd_tool: str, directory: Path) -> None:
+        super().__init__(binary, directory)
+        self.passwords = {user: secrets.token_urlsafe(12) for user in USERS}
+        passwd = directory / "passwd"
+        for i, (user, password) in enumerate(self.passwords.items()):
+            create = ["-c"] if i == 0 else []
+            subprocess.run(
+                [passwd_tool, *create, "-b", str(passwd), user, password],
+                check=True,
+                capture_output=True,
+                timeout=LIMIT,
+            )
+        shutil.copyfile(DEPLOY / "acl", directory / "acl")
+        self.config.write_text(shipped_config(self.port, directory), encoding="utf-8")
+
+    def client(self, user: str | None, password: str | None = None) -> aiomqtt.Client:
+        if user is not None and password is None:
+            password = self.passwords[user]
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=f"{user or 'anonymous'}-{uuid.uuid4().hex[:8]}",
+            username=user,
+            password=password,
+            timeout=LIMIT,
+        )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[SecuredMosquitto]:
+    binary, tool = _find_binary(), _find_passwd_tool()
+    if binary is None or tool is None:
+        reason = "mosquitto or mosquitto_passwd not found (PATH, /usr/sbin, /usr/bin)"
+        if os.environ.get("GUARDBOT_REQUIRE_MOSQUITTO") == "1":
+            pytest.fail(reason + " and GUARDBOT_REQUIRE_MOSQUITTO=1")
+        pytest.skip(reason)
+    secured = SecuredMosquitto(binary, tool, tmp_path)
+    secured.start()
+    try:
+        yield secured
+    finally:
+        secured.stop()
+
+
+@asynccontextmanager
+async def connected(
+    broker: SecuredMosquitto, user: str, *topics: str
+) -> AsyncIterator[aiomqtt.Client]:
+    async with broker.client(user) as client:
+        for topic in topics:
+            await client.subscribe(topic, qos=1)
+        yield client
+
+
+async def first_message(client: aiomqtt.Client) -> tuple[str, str]:
+    async with asyncio.timeout(LIMIT):
+        message = await anext(aiter(client.messages))
+    payload = message.payload
+    assert isinstance(payload, bytes)
+    return message.topic.value, payload.decode("utf-8")
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+
+async def test_anonymous_connect_is_refused(broker: SecuredMosquitto) -> None:
+    with pytest.raises(aiomqtt.MqttCodeError) as info:
+        async with asyncio.timeout(LIMIT), broker.client(None):
+            pass
+    assert "authori" in str(info.value).lower()
+
+
+async def test_wrong_password_is_refused(broker: SecuredMosquitto) -> None:
+    with pytest.raises(aiomqtt.MqttCodeError) as info:
+        async with asyncio.timeout(LIMIT), broker.client("operator", "not-the-password"):
+            pass
+    assert "authori" in str(info.value).lower()
+
+
+async def test_every_user_can_log_in(broker: SecuredMosquitto) -> None:
+    async with asyncio.timeout(LIMIT):
+        for user in USERS:
+            async with broker.client(user):
+                pass
+
+
+# --- what is delivered ---------------------------------------------------------------------------
+
+
+async def test_guardbot_alerts_and_status_reach_the_alerts_user(broker: SecuredMosquitto) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "alerts", "guardbot/+/alerts/#", "guardbot/+/status") as alerts,
+        connected(broker, "guardbot") as daemon,
+    ):
+        await daemon.publish(ALERT, '{"type":"liquidation"}', qos=1)
+        assert await first_message(alerts) == (ALERT, '{"type":"liquidation"}')
+        await daemon.publish(STATUS, '{"state":"online"}', qos=1, retain=True)
+        assert await first_message(alerts) == (STATUS, '{"state":"online"}')
+
+
+async def test_operator_command_reaches_guardbot(broker: SecuredMosquitto) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "guardbot", CMD) as daemon,
+        connected(broker, "operator") as operator,
+    ):
+        await operator.publish(CMD, '{"cmd":"status"}', qos=1)
+        assert await first_message(daemon) == (CMD, '{"cmd":"status"}')
+
+
+async def test_guardbot_reads_its_status_for_the_health_check(broker: SecuredMosquitto) -> None:
+    async with asyncio.timeout(LIMIT):
+        async with broker.client("guardbot") as daemon:
+            await daemon.publish(STATUS, '{"state":"online"}', qos=1, retain=True)
+        async with connected(broker, "guardbot", "guardbot/main/status") as probe:
+            assert await first_message(probe) == (STATUS, '{"state":"online"}')
+
+
+async def test_operator_reads_everything(broker: SecuredMosquitto) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "operator", "guardbot/#") as operator,
+        connected(broker, "guardbot") as daemon,
+    ):
+        for topic in (ALERT, "guardbot/main/events/fill", "guardbot/main/accounts/demo"):
+            await daemon.publish(topic, "x", qos=1)
+            assert await first_message(operator) == (topic, "x")
+
+
+# --- what is not delivered -----------------------------------------------------------------------
+
+
+async def test_alerts_user_cannot_send_commands(broker: SecuredMosquitto) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "guardbot", CMD) as daemon,
+        connected(broker, "operator", "guardbot/#") as operator,
+        connected(broker, "alerts") as alerts,
+    ):
+        await alerts.publish(CMD, "forged", qos=1)  # PUBACKed, then dropped by the ACL
+        await operator.publish(CMD, "sentinel", qos=1)
+        assert await first_message(daemon) == (CMD, "sentinel")
+        assert await first_message(operator) == (CMD, "sentinel")
+
+
+async def test_alerts_user_cannot_read_commands(broker: SecuredMosquitto) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "alerts", CMD, "guardbot/#", STATUS) as alerts,
+        connected(broker, "operator") as operator,
+        connected(broker, "guardbot") as daemon,
+    ):
+        await operator.publish(CMD, '{"cmd":"halt","token":"t"}', qos=1)
+        await daemon.publish(STATUS, "sentinel", qos=1)
+        assert await first_message(alerts) == (STATUS, "sentinel")
+
+
+async def test_alerts_user_cannot_forge_alerts_or_status(broker: SecuredMosquitto) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "operator", "guardbot/#") as operator,
+        connected(broker, "alerts") as alerts,
+        connected(broker, "guardbot") as daemon,
+    ):
+        await alerts.publish(ALERT, "forged", qos=1)
+        await alerts.publish(STATUS, "forged", qos=1, retain=True)
+        await daemon.publish(ALERT, "sentinel", qos=1)
+        assert await first_message(operator) == (ALERT, "sentinel")
+
+
+async def test_operator_cannot_forge_the_status(broker: SecuredMosquitto) -> None:
+    async with asyncio.timeout(LIMIT):
+        async with connected(broker, "operator") as operator:
+            await operator.publish(STATUS, '{"state":"online"}', qos=1, retain=True)
+        async with connected(broker, "guardbot") as daemon:
+            await daemon.publish("guardbot/main/alerts/info/x", "sentinel", qos=1, retain=True)
+        # A retained forgery would be delivered on subscribe, before anything published later.
+        async with connected(broker, "operator", STATUS, "guardbot/main/alerts/#") as reader:
+            assert await first_message(reader) == ("guardbot/main/alerts/info/x", "sentinel")
+
+
+# --- guardbot health under the shipped ACL -------------------------------------------------------
+
+
+def health_config(broker: SecuredMosquitto, tmp_path: Path, password: str) -> Config:
+    path = tmp_path / "guardbot.toml"
+    path.write_text(
+        f"""
+[guardbot]
+instance = "main"
+data_dir = "{tmp_path / "data"}"
+
+[feed]
+mode = "sim"
+
+[mqtt]
+url = "mqtt://127.0.0.1:{broker.port}"
+embedded_broker = "never"
+username = "guardbot"
+password_env = "GUARDBOT_TEST_MQTT_PASSWORD"
+""",
+        encoding="utf-8",
+    )
+    return load_config(path, {"GUARDBOT_TEST_MQTT_PASSWORD": password})
+
+
+async def test_guardbot_health_with_the_daemon_credentials(
+    broker: SecuredMosquitto, tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    status = {
+        "state": "online",
+        "ts": int(time.time() * 1000),
+        "version": "0.1.0",
+        "feeds": {"BTC/USDT:USDT": {"stale": False, "lastTs": int(time.time() * 1000)}},
+        "outbox": {"depth": 0, "oldestAgeMs": None},
+    }
+    async with asyncio.timeout(LIMIT):
+        async with Journal.in_data_dir(tmp_path / "data", instance="main"):
+            pass
+        async with broker.client("guardbot") as daemon:
+            await daemon.publish(STATUS, json.dumps(status), qos=1, retain=True)
+        config = health_config(broker, tmp_path, broker.passwords["guardbot"])
+        assert await check_health(config, timeout=5) == HealthReport(True, "healthy")
+        wrong = health_config(broker, tmp_path, "not-the-password")
+        report = await check_health(wrong, timeout=5)
+    assert not report.healthy
+    assert report.reason.startswith(f"cannot read the status from mqtt://127.0.0.1:{broker.port}")
+    assert "authori" in report.reason.lower()

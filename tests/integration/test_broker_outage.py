@@ -1,0 +1,121 @@
+"""Fault: the broker stops while alerts are produced and starts again; every alertId arrives.
+
+The daemon keeps evaluating while the broker is down (alerts go to the SQLite outbox); after the
+broker is back, the publisher drains the outbox in order. A persistent-session subscriber (the
+way a production alert consumer should subscribe) is queued everything by the broker, so the
+test sees each alert that was journaled, by alertId.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiomqtt
+import pytest
+
+from guardbot.config import Config
+from guardbot.core.commands import TickCmd
+from guardbot.daemon import Daemon
+from guardbot.feeds.base import FeedEvent, TickUpdate
+from tests.integration.conftest import Mosquitto
+from tests.integration.test_daemon import BTC, SEED, T0, config_for, journal_rows
+
+pytestmark = pytest.mark.integration
+
+
+class QueueFeed:
+    """Ticks pushed by the test; ``idle`` is set whenever every pushed tick was processed."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.idle = asyncio.Event()
+        self.count = 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def push(self, *marks: str) -> None:
+        self.idle.clear()
+        for mark in marks:
+            self.queue.put_nowait(mark)
+
+    async def updates(self) -> AsyncIterator[FeedEvent]:
+        while True:
+            if self.queue.empty():
+                self.idle.set()
+            mark = await self.queue.get()
+            self.count += 1
+            yield TickUpdate(T0 + 1000 * self.count, TickCmd(BTC, Decimal(mark)))
+
+
+async def collect(client: aiomqtt.Client, want: set[str], got: list[str]) -> None:
+    async for message in client.messages:
+        assert isinstance(message.payload, bytes)
+        got.append(json.loads(message.payload)["alertId"])
+        if want <= set(got):
+            return
+
+
+def persistent_client(broker: Mosquitto) -> aiomqtt.Client:
+    return aiomqtt.Client(broker.host, broker.port, identifier="outage-sub", clean_session=False)
+
+
+async def test_every_alert_delivered_across_a_broker_restart(
+    tmp_path: Path, persistent_mosquitto: Mosquitto
+) -> None:
+    broker = persistent_mosquitto
+    config: Config = config_for(tmp_path, broker)
+    feed = QueueFeed()
+    daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=SEED)
+    stop = asyncio.Event()
+    got: list[str] = []
+    async with asyncio.timeout(60):
+        # Register the persistent session and its subscription, then go offline.
+        async with persistent_client(broker) as client:
+            await client.subscribe("guardbot/t1/alerts/#", qos=1)
+        task = asyncio.create_task(daemon.run(stop))
+        await daemon.ready.wait()
+        feed.push("59500")  # first warning level while the broker is up
+        await feed.idle.wait()
+        broker.stop()
+        # Down to the margin call and past liquidation while nothing can be published.
+        feed.push("59000", "58500", "58200", "58000", "57900", "57800", "57700", "57000")
+        await feed.idle.wait()
+        assert not task.done()
+        stored = journal_rows(
+            tmp_path / "data",
+            "SELECT alert_id FROM outbox WHERE topic LIKE '%/alerts/%' ORDER BY id",
+        )
+        want = {alert_id for (alert_id,) in stored}
+        kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT type FROM events")]
+        assert "liquidation" in kinds and kinds.count("margin_alert") >= 2
+        broker.start()
+        async with persistent_client(broker) as client:
+            await collect(client, want, got)
+        stop.set()
+        assert await task == 0
+    assert set(got) == want
+    # Order is kept: the outbox is drained by id.
+    order = [alert_id for (alert_id,) in stored]
+    assert sorted(set(got), key=order.index) == [a for a in order if a in set(got)]
+    assert journal_rows(tmp_path / "data", "SELECT COUNT(*) FROM outbox WHERE sent_ts IS NULL") == [
+        (0,)
+    ]
+
+
+def _payloads(rows: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(p) for (p,) in rows]
