@@ -63,6 +63,7 @@ from guardbot.control import CommandGate, RecentReplies
 from guardbot.core.commands import Command, TickCmd, parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.events import ALERT_TYPES, Event, severity_of, to_jsonable
+from guardbot.core.tiers import Tier
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.feeds.base import Feed, FeedEvent, FeedRecovered, FeedStale, TickUpdate
 from guardbot.funding import FundingDue, FundingSchedule
@@ -89,6 +90,9 @@ DEFAULT_SIM_PRICES: Mapping[str, Decimal] = {
     "ETH/USDT:USDT": Decimal(3000),
     "SOL/USDT:USDT": Decimal(150),
 }
+
+#: How often the tier tables are refetched into the cache (``[feed] mode = "ccxt"``).
+TIER_REFRESH_S = 24 * 3600.0
 
 #: Input kinds that are journaled but not re-applied to the engine on recovery.
 _NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered", "tier_tables", "refused_command"})
@@ -460,6 +464,8 @@ class Daemon:
                     name="watchdog",
                 )
             )
+        if self.config.feed.mode == "ccxt":
+            tasks.append(group.create_task(self._tier_refresh(), name="tier-refresh"))
         self.control = self._control_listener()
         if self.control is not None:
             tasks.append(group.create_task(self.control.run(), name="control"))
@@ -512,14 +518,19 @@ class Daemon:
 
     # -- tier tables ----------------------------------------------------------------------------
 
-    async def _resolve_tiers(self, journal: Journal) -> list[str]:
-        """Pick the tier tables (exchange, cache or snapshot) and rebuild the engine on them."""
-        exchange = self.config.exchange
+    def _tier_fetch(self) -> Fetcher | None:
         fetch = self._tier_fetcher
         if fetch is None and self.config.feed.mode == "ccxt":
             from guardbot.feeds.exchange import ccxt_factory
 
+            exchange = self.config.exchange
             fetch = ccxt_fetcher(ccxt_factory(exchange.id), exchange.ccxt_options())
+        return fetch
+
+    async def _resolve_tiers(self, journal: Journal) -> list[str]:
+        """Pick the tier tables (exchange, cache or snapshot) and rebuild the engine on them."""
+        exchange = self.config.exchange
+        fetch = self._tier_fetch()
         resolved = await resolve_tiers(
             exchange.id,
             exchange.symbols,
@@ -533,6 +544,44 @@ class Daemon:
         self.engine = Engine(self.config.engine_config(resolved.tables, resolved.contract_sizes))
         _log.info("tier tables", sources=self.tier_sources)
         return resolved.warnings
+
+    async def _tier_refresh(self) -> None:
+        """Refetch the tier tables daily into the cache. A changed table takes effect at the next
+        start (recovery replays the journal with the tables of the run that wrote it); until
+        then a ``tier_tables`` alert says that the exchange changed it."""
+        fetch = self._tier_fetch()
+        if fetch is None or self._journal is None:
+            return
+        exchange = self.config.exchange
+        while True:
+            await asyncio.sleep(TIER_REFRESH_S)
+            fresh = await resolve_tiers(
+                exchange.id,
+                exchange.symbols,
+                self._journal,
+                self._bundled,
+                now_ms=self._now_ms(),
+                fetch=fetch,
+                derive_cum=exchange.profile.deducts_cum,
+                max_age_ms=0,
+            )
+            changed = [
+                s
+                for s, source in fresh.sources.items()
+                if source == "exchange" and fresh.tables[s].tiers != self._tiers_of(s)
+            ]
+            if changed:
+                await self._warn_tiers(
+                    [
+                        f"{s}: the exchange changed its tier table; the new one is cached and "
+                        "applies after a restart"
+                        for s in changed
+                    ]
+                )
+
+    def _tiers_of(self, symbol: str) -> tuple[Tier, ...] | None:
+        table = self.engine.config.tiers.get(symbol)
+        return None if table is None else table.tiers
 
     async def _warn_tiers(self, warnings: Sequence[str]) -> None:
         """One ``tier_tables`` warning alert per start that uses a fallback table."""
