@@ -49,7 +49,8 @@ class _BadInput(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
-    parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser(next((a for a in argv if not a.startswith("-")), None))
     command = "guardbot"
     try:
         try:
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "calc":
                 return _calc(args.file, pretty=args.pretty)
             if args.command == "run":
-                return _run(args.config)
+                return _run(args.config, args.strategy)
             if args.command in _COMMANDS:
                 module, _add, run, _help, _description = _COMMANDS[args.command]
                 status: int = getattr(importlib.import_module(module), run)(args)
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _build_parser() -> _Parser:
+def _build_parser(wanted: str | None = None) -> _Parser:
     parser = _Parser(
         prog="guardbot",
         description="Shadow margin engine for USDT-margined perpetual futures.",
@@ -126,6 +127,12 @@ def _build_parser() -> _Parser:
         default=None,
         help="TOML configuration (default: the embedded offline demo defaults)",
     )
+    run.add_argument(
+        "--strategy",
+        metavar="FILE.py:Class",
+        default=None,
+        help="run this strategy on the paper exchange (overrides [strategy] path)",
+    )
     alerts = commands.add_parser(
         "alerts",
         help="print the alerts and status a daemon publishes over MQTT",
@@ -145,7 +152,7 @@ def _build_parser() -> _Parser:
         default=None,
         help="exit after SECONDS (status 1 if --count was not reached)",
     )
-    _add_commands(commands)
+    _add_commands(commands, wanted)
     return parser
 
 
@@ -188,6 +195,22 @@ _COMMANDS: dict[str, tuple[str, str, str, str, str]] = {
         "record live ticks to JSON Lines (.gz) in the replay format",
         "Record merged ticks from a ccxt.pro exchange until SIGINT/SIGTERM, --duration or --count.",
     ),
+    "replay": (
+        "guardbot.replay_cli",
+        "add_arguments",
+        "run_replay",
+        "run a ccxt strategy over recorded ticks on the paper exchange, as fast as possible",
+        "Deterministic dry run: the strategy trades on guardbot's paper exchange over a replay "
+        "file; events, samples and a summary are written to RUN_DIR.",
+    ),
+    "report": (
+        "guardbot.report",
+        "add_arguments",
+        "run_report",
+        "write an HTML report with PNG charts of a replay run",
+        "Equity, margin ratio against the alert levels, prices with entries, exits, stops, "
+        "alerts and liquidations, and a table of trades and totals.",
+    ),
     "health": (
         "guardbot.health",
         "add_arguments",
@@ -199,10 +222,13 @@ _COMMANDS: dict[str, tuple[str, str, str, str, str]] = {
 }
 
 
-def _add_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+def _add_commands(commands: argparse._SubParsersAction[_Parser], wanted: str | None) -> None:
+    """Register every command; only ``wanted``'s module is imported to add its arguments (the
+    others show in ``guardbot --help`` without paying for their imports)."""
     for name, (module, add, _run, help_text, description) in _COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=description)
-        getattr(importlib.import_module(module), add)(sub)
+        if name == wanted:
+            getattr(importlib.import_module(module), add)(sub)
 
 
 # --- calc ---------------------------------------------------------------------------------------
@@ -278,7 +304,7 @@ def _load_simulate() -> _RunSimulate:
 # --- run ----------------------------------------------------------------------------------------
 
 
-def _run(config_path: str | None) -> int:
+def _run(config_path: str | None, strategy: str | None = None) -> int:
     """Load the configuration (ConfigError: exit 2), run the daemon until SIGINT/SIGTERM."""
     import asyncio
     import signal
@@ -288,7 +314,18 @@ def _run(config_path: str | None) -> int:
     from guardbot.logging import configure_logging
 
     config = load_config(config_path)
+    if strategy is not None:
+        import dataclasses
+
+        from guardbot.config import StrategySection
+
+        params = config.strategy.params if config.strategy is not None else {}
+        config = dataclasses.replace(config, strategy=StrategySection(strategy, params))
     configure_logging(config.guardbot.log_format, config.guardbot.log_level)
+    # One daemon per process: the *_created samples would only double the series.
+    import prometheus_client
+
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
     async def main() -> int:
         stop = asyncio.Event()

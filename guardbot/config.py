@@ -227,6 +227,8 @@ def _split_listen(text: str) -> tuple[str, int]:
 class StrategySection:
     path: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: Stop the daemon at the strategy's first exception (default: log, count, go on).
+    stop_on_error: bool = False
 
     @property
     def file(self) -> str:
@@ -321,7 +323,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     },
     "control": {"enabled": "bool", "token_env": "str"},
     "metrics": {"enabled": "bool", "listen": "str"},
-    "strategy": {"path": "str", "params": "table"},
+    "strategy": {"path": "str", "params": "table", "stop_on_error": "bool"},
 }
 _ACCOUNT_SCHEMA: dict[str, str] = {
     "wallet": "num",
@@ -900,7 +902,8 @@ def _strategy(t: _Table) -> StrategySection | None:
         return None
     path = t.matching("path", None, _STRATEGY_PATH, '"file.py:Class"')
     params = t.table("params")
-    return StrategySection(path, params) if path is not None else None
+    stop_on_error = t.boolean("stop_on_error", False)
+    return StrategySection(path, params, stop_on_error) if path is not None else None
 
 
 def _metrics(t: _Table) -> MetricsSection:

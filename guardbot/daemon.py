@@ -72,6 +72,7 @@ from guardbot.mqtt.control import ControlListener, handle_command
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
 from guardbot.mqtt.publisher import Publisher
 from guardbot.mqtt.topics import Message, account_topic, compact_json, event_messages
+from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
 from guardbot.sdnotify import Notifier, watchdog_loop
 from guardbot.store.journal import Journal, OutboxRow
 from guardbot.tierfetch import Fetcher, ccxt_fetcher, resolve_tiers
@@ -256,6 +257,8 @@ class Daemon:
         #: systemd notifications (READY, STOPPING, WATCHDOG); a no-op outside systemd.
         self._notifier = notifier if notifier is not None else Notifier.from_env(unset=True)
         self._watchdog_stop = asyncio.Event()
+        #: The ``[strategy]`` running on the paper exchange, once :meth:`run` started it.
+        self.runner: StrategyRunner | None = None
         self._stale_since: float | None = None
         self.snapshot_interval = snapshot_interval
         self.drain_timeout = drain_timeout
@@ -336,6 +339,7 @@ class Daemon:
             await self._refresh_outbox_stats()
             feed = await stack.enter_async_context(self._feed_factory(self.config))
             self._feed = feed
+            self.runner = self._strategy_runner()
             await self._start_extras(stack)
             self.ready.set()
             self._notifier.ready(f"recovered {self.recovered_inputs} inputs")
@@ -346,6 +350,8 @@ class Daemon:
                 recovered_inputs=self.recovered_inputs,
                 pending=await outbox.depth(),
             )
+            if self.runner is not None:
+                await self.runner.start()
             async with asyncio.TaskGroup() as group:
                 pub_task = group.create_task(
                     publisher.run(outbox, wake=self._wake), name="publisher"
@@ -384,6 +390,8 @@ class Daemon:
             for task in others:
                 task.cancel()
             await asyncio.wait(others)  # unlike ``await task``, never swallows our cancellation
+        if self.runner is not None:
+            await self.runner.stop()  # on_stop may still send commands: after the lock
         await self._publish_snapshots()  # the final state, if it changed
         assert self._outbox is not None
         try:
@@ -470,6 +478,23 @@ class Daemon:
         if self.control is not None:
             tasks.append(group.create_task(self.control.run(), name="control"))
         return tasks
+
+    def _strategy_runner(self) -> StrategyRunner | None:
+        """The ``[strategy]`` on a paper exchange whose commands go through
+        :meth:`control_command`: journaled (with the prices they saw) before the strategy sees
+        their events, like a command from ``.../cmd``."""
+        section = self.config.strategy
+        if section is None:
+            return None
+        strategy = load_strategy(section.path)(section.params)
+        exchange = PaperExchange(
+            self.engine,
+            self.control_command,
+            account=next(iter(self.config.accounts), None),
+            symbols=self.config.exchange.symbols,
+        )
+        _log.info("strategy loaded", strategy=section.path)
+        return StrategyRunner(strategy, exchange, stop_on_error=section.stop_on_error)
 
     def _control_listener(self) -> ControlListener | None:
         """The ``.../cmd`` listener when ``[control] enabled = true`` (design §5)."""
@@ -654,14 +679,17 @@ class Daemon:
         await self._commit(ts, str(obj.get("type")), obj, events)
         return events
 
-    async def _apply_seed(self, ts: int) -> None:
+    async def _apply_seed(self, ts: int) -> list[Event]:
         """Apply the ``[[seed]]`` commands (validated by the config loader) at ``ts``."""
         seed, self._pending_seed = self._pending_seed, []
         await self._flush_ticks()  # the prices the seed orders fill at must replay too
+        caused: list[Event] = []
         for obj in seed:
             events = await self._apply_locked(obj, parse_command(obj), ts)
             rejected = [e for e in events if e.get("type") == "order_rejected"]
             _log.info("seed command applied", type=obj.get("type"), rejected=len(rejected))
+            caused += events
+        return caused
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -724,34 +752,54 @@ class Daemon:
         _log.info("feed ended")
 
     async def _on_feed(self, item: FeedEvent) -> None:
-        async with self._step_lock:
-            if isinstance(item, TickUpdate):
-                await self._on_tick(item)
-            else:
-                await self._on_feed_health(item)
+        runner = self.runner
+        if isinstance(item, TickUpdate):
+            received = time.monotonic()
+            self.metrics.tick_received(item.tick.symbol)
+            async with self._step_lock:
+                events = await self._on_tick(item, received)
+            if runner is not None:
+                # Outside the step lock: the strategy's own commands take it.
+                await runner.on_events(events)
+                await runner.on_tick(item.tick.symbol, item.ts)
+        else:
+            async with self._step_lock:
+                event = await self._on_feed_health(item)
+            if runner is not None:
+                await runner.on_events([event])
 
-    async def _on_tick(self, item: TickUpdate) -> None:
+    async def _on_tick(self, item: TickUpdate, received: float) -> list[Event]:
+        """Apply one tick (and the funding it crosses, and the seed once priced); return every
+        event that caused."""
         tick = item.tick
+        caused: list[Event] = []
         due = self._funding.observe(tick.symbol, item.ts, tick.funding_rate, item.next_funding_ts)
         if due is not None:
-            await self._apply_funding(due)
+            caused += await self._apply_funding(due)
+        started = time.perf_counter()
         events = self.engine.tick(item.ts, tick)
+        self.metrics.tick_applied(
+            tick.symbol, time.perf_counter() - started, self._clock() - item.ts / 1000
+        )
         journaled = bool(events)
         if journaled:
-            await self._commit(item.ts, "tick", tick_body(tick), events)
+            await self._commit(item.ts, "tick", tick_body(tick), events, received)
+            caused += events
         self._last_tick[tick.symbol] = (item.ts, tick, journaled)
         if self._pending_seed and all(s in self._last_tick for s in self.config.exchange.symbols):
-            await self._apply_seed(item.ts)
+            caused += await self._apply_seed(item.ts)
+        return caused
 
-    async def _apply_funding(self, due: FundingDue) -> None:
+    async def _apply_funding(self, due: FundingDue) -> list[Event]:
         """Settle funding at its time, before the tick that crossed it (journaled even when no
         position is open, so that a restart does not settle it again)."""
         body = {"type": "funding", "symbol": due.symbol, "rate": due.rate}
         events = self.engine.apply(due.funding_ts, parse_command(body))
         await self._commit(due.funding_ts, "funding", body, events)
         _log.info("funding settled", symbol=due.symbol, rate=str(due.rate), events=len(events))
+        return events
 
-    async def _on_feed_health(self, item: FeedStale | FeedRecovered) -> None:
+    async def _on_feed_health(self, item: FeedStale | FeedRecovered) -> Event:
         symbols = [item.symbol] if item.symbol is not None else list(self.config.exchange.symbols)
         stale = isinstance(item, FeedStale)
         for symbol in symbols:
@@ -778,6 +826,7 @@ class Daemon:
             self._publisher.refresh_status(self._wake)
         body = {k: v for k, v in event.items() if k not in ("ts", "account")}
         await self._commit(ts, str(event["type"]), body, [event])
+        return event
 
     # -- status ---------------------------------------------------------------------------------
 

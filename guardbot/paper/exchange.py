@@ -1,0 +1,1353 @@
+"""A paper exchange with ccxt's unified async API, backed by guardbot's shadow margin engine.
+
+A strategy written against ``ccxt.pro`` (``create_order``, ``fetch_positions``, ``watch_ticker``
+...) runs unchanged on :class:`PaperExchange`: same method names and parameters, same unified
+structures (numbers as floats like ccxt's, the exact Decimal strings under ``info``), and guard
+refusals raised as the ccxt exceptions a real exchange's error would map to.
+
+The exchange does not own the engine. It *executes* through an injected ``apply`` coroutine
+(a command object shaped like the input lines of interfaces §2 in, the engine's events out) and
+only *reads* the engine. In the daemon ``apply`` journals every command before it takes effect
+(durable, replayed on restart); in ``guardbot replay`` it is :func:`engine_apply`, a direct
+``engine.apply``. Orders' history (closed orders, trades) is rebuilt from the events the exchange
+sees: the events ``apply`` returns and those the host passes to :meth:`PaperExchange.ingest`
+(tick-driven fills, stops, liquidations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation, localcontext
+from types import MappingProxyType
+from typing import Any
+
+import ccxt
+from ccxt.async_support.base.exchange import Exchange as _CcxtExchange
+
+from guardbot.core.account import Account
+from guardbot.core.codes import Code
+from guardbot.core.commands import parse_command
+from guardbot.core.engine import Engine
+from guardbot.core.events import Event, to_jsonable
+from guardbot.core.market import Market
+from guardbot.core.num import ONE, ZERO, fmt
+from guardbot.core.orders import Order
+from guardbot.errors import InputError
+from guardbot.paper import structures as st
+
+__all__ = [
+    "CODE_EXCEPTIONS",
+    "ApplyFn",
+    "Commit",
+    "Number",
+    "PaperExchange",
+    "engine_apply",
+    "exception_for",
+    "journaled_apply",
+]
+
+#: A number as ccxt methods take it (ccxt also accepts decimal strings).
+Number = float | str | Decimal
+
+#: Executes one command (an interfaces §2 input object) and returns the events it caused.
+ApplyFn = Callable[[Mapping[str, Any]], Awaitable[list[Event]]]
+
+_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
+
+#: Guard and admission codes -> the ccxt exception a real exchange's equivalent error maps to
+#: (ccxt's binance ``exceptions`` table where Binance has the error: -2019, -2021, -2022, -2027).
+CODE_EXCEPTIONS: Mapping[str, type[Exception]] = MappingProxyType(
+    {
+        Code.INVALID_ORDER: ccxt.InvalidOrder,
+        Code.UNKNOWN_SYMBOL: ccxt.BadSymbol,
+        Code.LEVERAGE_EXCEEDS_MAX: ccxt.OperationRejected,
+        Code.MARGIN_INSUFFICIENT: ccxt.InsufficientFunds,
+        Code.REDUCE_ONLY_NO_POSITION: ccxt.InvalidOrder,
+        Code.REDUCE_ONLY_WOULD_INCREASE_POSITION: ccxt.InvalidOrder,
+        Code.NOTIONAL_EXCEEDS_MAX: ccxt.OperationRejected,
+        Code.EXPOSURE_EXCEEDS_MAX: ccxt.OperationRejected,
+        Code.STOP_LOSS_REQUIRED: ccxt.InvalidOrder,
+        Code.TRADING_STATE_REDUCING: ccxt.OperationRejected,
+        Code.TRADING_HALTED: ccxt.OperationRejected,
+        Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION: ccxt.OperationRejected,
+        Code.ORDER_WOULD_TRIGGER_IMMEDIATELY: ccxt.OrderImmediatelyFillable,
+        # transient (the feed lost the price): a NetworkError, which strategies retry
+        Code.PRICE_STALE: ccxt.ExchangeNotAvailable,
+    }
+)
+
+# Parameters with no effect on a one-way USDT-margined paper account (accepted and ignored).
+_IGNORED_PARAMS = frozenset(
+    {"newOrderRespType", "workingType", "priceProtect", "selfTradePrevention"}
+)
+_ORDER_PARAMS = frozenset(
+    {
+        "reduceOnly",
+        "stopLossPrice",
+        "takeProfitPrice",
+        "triggerPrice",
+        "stopPrice",
+        "stopLoss",
+        "takeProfit",
+        "trailingPercent",
+        "trailingTriggerPrice",
+        "triggerDirection",
+        "triggerPriceType",
+        "timeInForce",
+        "postOnly",
+        "leverage",
+        "marginMode",
+        "clientOrderId",
+        "positionSide",
+        "hedged",
+    }
+)
+_HISTORY = 10_000  # closed orders and trades kept for fetch_closed_orders / fetch_my_trades
+
+
+def exception_for(code: str, reason: str) -> Exception:
+    """The ccxt exception for a guard ``code``; the message starts with the code."""
+    cls = CODE_EXCEPTIONS.get(code, ccxt.ExchangeError)
+    error: Exception = cls(f"guardbot {code}: {reason}")
+    return error
+
+
+def engine_apply(
+    engine: Engine,
+    clock: Callable[[], int | None] | None = None,
+    *,
+    record: Callable[[list[Event]], object] | None = None,
+) -> ApplyFn:
+    """The replay-side ``apply``: parse the command and run it in ``engine`` directly.
+
+    Commands happen at ``clock()`` (ms) or, without a clock, at the engine's time (its last
+    tick's), never at the wall clock, so a run depends on its inputs only. ``record`` sees every
+    command's events (``guardbot replay`` writes them to ``events.jsonl``).
+    """
+
+    async def apply(command: Mapping[str, Any]) -> list[Event]:
+        events = engine.apply(clock() if clock is not None else None, parse_command(command))
+        if record is not None:
+            record(events)
+        return events
+
+    return apply
+
+
+#: The daemon's journal step: ``(ts, kind, body, events)`` made durable (``Daemon._commit``).
+Commit = Callable[[int, str, Mapping[str, Any], Sequence[Event]], Awaitable[object]]
+
+
+def journaled_apply(
+    engine: Engine,
+    commit: Commit,
+    clock: Callable[[], int],
+    *,
+    lock: asyncio.Lock | None = None,
+) -> ApplyFn:
+    """The daemon-side ``apply``: run the command at ``clock()`` and journal it with its events
+    before the strategy sees them, so a restart re-applies it (the journal's replay) and its
+    alerts are durable before they are published.
+
+    ``lock`` is the host's step lock (the daemon's ``_step_lock``): each command and its commit
+    then form one step, never interleaved with a tick's or another command source's. Call the
+    runner's hooks *outside* that lock (asyncio locks are not reentrant).
+    """
+
+    async def step(command: Mapping[str, Any]) -> list[Event]:
+        parsed = parse_command(command)  # a malformed command is refused before the journal
+        ts = clock()
+        events = engine.apply(ts, parsed)
+        await commit(ts, str(command["type"]), dict(command), events)
+        return events
+
+    async def apply(command: Mapping[str, Any]) -> list[Event]:
+        if lock is None:
+            return await step(command)
+        async with lock:
+            return await step(command)
+
+    return apply
+
+
+@dataclass(slots=True)
+class _OrderRecord:
+    id: str
+    client_order_id: str | None
+    symbol: str
+    type: str
+    side: str
+    amount: Decimal | None
+    price: Decimal | None
+    reduce_only: bool
+    time_in_force: str
+    post_only: bool
+    timestamp: int
+    kind: str | None = None
+    trigger_price: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    status: str = "open"
+    filled: Decimal = ZERO
+    cost: Decimal = ZERO
+    base_filled: Decimal = ZERO
+    fee: Decimal = ZERO
+    last_trade_ts: int | None = None
+    last_update_ts: int | None = None
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _dec(value: object, name: str) -> Decimal:
+    """A ccxt numeric argument (float, int, str, Decimal) as an exact Decimal."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ccxt.BadRequest(f"guardbot: {name} must be a number, got {value!r}")
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        raise ccxt.BadRequest(f"guardbot: {name} must be a number, got {value!r}") from None
+    if not number.is_finite():
+        raise ccxt.BadRequest(f"guardbot: {name} must be finite, got {value!r}")
+    return number
+
+
+def _opt_dec(params: Mapping[str, Any], key: str) -> Decimal | None:
+    value = params.get(key)
+    return None if value is None else _dec(value, f"params.{key}")
+
+
+class PaperExchange:
+    """ccxt-compatible paper trading on the engine for one account (see the module docstring).
+
+    ``engine`` is read, never mutated; ``apply`` executes commands. ``symbols`` restricts the
+    markets (default: every symbol with a tier table). ``markets`` replaces the generated market
+    structures (e.g. the real exchange's, for its precision and limits).
+    """
+
+    id = "guardbot"
+    name = "guardbot paper exchange"
+    version = "v1"
+    pro = True
+    has: Mapping[str, bool | str] = MappingProxyType(
+        {
+            name: True
+            for name in (
+                "swap",
+                "future",
+                "fetchMarkets",
+                "fetchTicker",
+                "fetchTickers",
+                "fetchMarkPrice",
+                "fetchMarkPrices",
+                "fetchBalance",
+                "fetchPositions",
+                "fetchPosition",
+                "createOrder",
+                "createMarketOrder",
+                "createLimitOrder",
+                "createMarketBuyOrder",
+                "createMarketSellOrder",
+                "createLimitBuyOrder",
+                "createLimitSellOrder",
+                "createPostOnlyOrder",
+                "createReduceOnlyOrder",
+                "createStopLossOrder",
+                "createTakeProfitOrder",
+                "createTriggerOrder",
+                "createStopOrder",
+                "createStopMarketOrder",
+                "createStopLimitOrder",
+                "createTrailingPercentOrder",
+                "createOrderWithTakeProfitAndStopLoss",
+                "cancelOrder",
+                "cancelAllOrders",
+                "fetchOrder",
+                "fetchOpenOrders",
+                "fetchClosedOrders",
+                "fetchMyTrades",
+                "setLeverage",
+                "setMarginMode",
+                "addMargin",
+                "reduceMargin",
+                "fetchLeverageTiers",
+                "fetchFundingRate",
+                "watchTicker",
+                "watchTickers",
+                "watchMarkPrice",
+                "watchMarkPrices",
+            )
+        }
+    )
+
+    def __init__(
+        self,
+        engine: Engine,
+        apply: ApplyFn,
+        *,
+        account: str | None = None,
+        symbols: Sequence[str] | None = None,
+        markets: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._apply = apply
+        self.account = self._resolve_account(engine, account)
+        self.options: dict[str, Any] = {"defaultType": "swap"}
+        names = list(symbols) if symbols is not None else sorted(engine.config.tiers)
+        self.markets: dict[str, dict[str, Any]] = {}
+        for symbol in names:
+            if markets is not None and symbol in markets:
+                self.markets[symbol] = dict(markets[symbol])
+            else:
+                self.markets[symbol] = self._market_structure(symbol)
+        self.symbols = sorted(self.markets)
+        self.markets_by_id = {m["id"]: [m] for m in self.markets.values()}
+        self._ids = itertools.count(1)
+        self._trade_ids = itertools.count(1)
+        self._orders: dict[str, _OrderRecord] = {}
+        self._client_ids: dict[str, str | None] = {}
+        self._closed: deque[str] = deque()
+        self._trades: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
+        self._pending: list[Event] = []
+        self._watchers: dict[str, list[asyncio.Future[str]]] = {}
+        self._closed_by_user = False
+        self._now = 0
+
+    @staticmethod
+    def _resolve_account(engine: Engine, account: str | None) -> str:
+        if account is not None:
+            return account
+        if len(engine.accounts) == 1:
+            return next(iter(engine.accounts))
+        if not engine.accounts:
+            return "default"  # the account the engine creates on first use
+        known = ", ".join(sorted(engine.accounts))
+        raise ValueError(f"account is required: the engine has several accounts ({known})")
+
+    # -- host side -----------------------------------------------------------------------------
+
+    def ingest(self, events: Iterable[Event]) -> None:
+        """Update order history and trades from engine ``events`` the exchange did not cause
+        itself (ticks: fills of resting orders, stops, liquidations). Call it once per event."""
+        for event in events:
+            self._record(event)
+
+    def drain_events(self) -> list[Event]:
+        """Events caused by this exchange's own commands since the last call (for ``on_event``)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def publish_tick(self, symbol: str, ts: int | None = None) -> int:
+        """Wake the ``watch_*`` calls waiting for ``symbol`` (the engine has its new prices);
+        return how many were woken."""
+        if ts is not None:
+            self._now = max(self._now, ts)
+        woken = 0
+        for future in self._watchers.pop(symbol, ()):
+            if not future.done():
+                future.set_result(symbol)
+                woken += 1
+        return woken
+
+    def milliseconds(self) -> int:
+        """The exchange's clock: the time of the latest tick or event (never the wall clock)."""
+        return self._now
+
+    @staticmethod
+    def iso8601(timestamp: int | None) -> str | None:
+        return st.iso8601(timestamp)
+
+    # -- markets -------------------------------------------------------------------------------
+
+    def _market_structure(self, symbol: str) -> dict[str, Any]:
+        config = self._engine.config
+        account = self._engine.accounts.get(self.account)
+        fees = account.fees if account is not None else config.fees
+        return st.market_structure(
+            symbol,
+            contract_size=config.contract_sizes.get(symbol, ONE),
+            table=config.tiers.get(symbol),
+            maker=fees.maker,
+            taker=fees.taker,
+        )
+
+    def market(self, symbol: str) -> dict[str, Any]:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ccxt.BadSymbol(f"guardbot does not have market symbol {symbol}")
+        return market
+
+    async def load_markets(
+        self, reload: bool = False, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, dict[str, Any]]:
+        return self.markets
+
+    async def fetch_markets(self, params: Mapping[str, Any] = _NO_PARAMS) -> list[dict[str, Any]]:
+        return [self.markets[s] for s in self.symbols]
+
+    def amount_to_precision(self, symbol: str, amount: Number | str | Decimal) -> str:
+        """``amount`` truncated to the market's amount step (unchanged without one)."""
+        step = self.market(symbol)["precision"].get("amount")
+        value = _dec(amount, "amount")
+        if step:
+            quantum = _dec(step, "precision.amount")
+            value = (value / quantum).to_integral_value(rounding="ROUND_DOWN") * quantum
+        return fmt(value)
+
+    def price_to_precision(self, symbol: str, price: Number | str | Decimal) -> str:
+        """``price`` rounded to the market's tick (unchanged without one)."""
+        step = self.market(symbol)["precision"].get("price")
+        value = _dec(price, "price")
+        if step:
+            quantum = _dec(step, "precision.price")
+            value = (value / quantum).to_integral_value(rounding="ROUND_HALF_EVEN") * quantum
+        else:
+            # no tick size known: keep 12 significant digits, which drops float artefacts
+            # (3101.1240000000003 -> 3101.124) and changes no real price
+            with localcontext() as ctx:
+                ctx.prec = 12
+                value = +value
+        return fmt(value)
+
+    # -- market data ---------------------------------------------------------------------------
+
+    def _engine_market(self, symbol: str) -> Market:
+        self.market(symbol)
+        market = self._engine.markets.get(symbol)
+        if market is None:  # no tick yet: a ticker of Nones
+            config = self._engine.config
+            market = Market(
+                symbol, config.tiers.get(symbol), config.contract_sizes.get(symbol, ONE)
+            )
+        return market
+
+    def _ticker(self, symbol: str) -> dict[str, Any]:
+        return st.ticker_structure(self._engine_market(symbol))
+
+    def _symbols(self, symbols: Sequence[str] | None) -> list[str]:
+        if symbols is None:
+            return list(self.symbols)
+        for symbol in symbols:
+            self.market(symbol)
+        return list(symbols)
+
+    async def fetch_ticker(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return self._ticker(symbol)
+
+    async def fetch_tickers(
+        self, symbols: Sequence[str] | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, dict[str, Any]]:
+        return {s: self._ticker(s) for s in self._symbols(symbols)}
+
+    async def fetch_mark_price(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return self._ticker(symbol)
+
+    async def fetch_mark_prices(
+        self, symbols: Sequence[str] | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, dict[str, Any]]:
+        return {s: self._ticker(s) for s in self._symbols(symbols)}
+
+    async def fetch_funding_rate(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return st.funding_rate_structure(self._engine_market(symbol))
+
+    async def fetch_leverage_tiers(
+        self, symbols: Sequence[str] | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, list[dict[str, Any]]]:
+        tiers = self._engine.config.tiers
+        return {
+            s: st.leverage_tiers_structure(tiers[s]) for s in self._symbols(symbols) if s in tiers
+        }
+
+    # -- watching (fed by the host's feed through publish_tick) ----------------------------------
+
+    async def _next_tick(self, symbols: Sequence[str]) -> str:
+        if self._closed_by_user:
+            raise ccxt.ExchangeClosedByUser("guardbot: the paper exchange is closed")
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        for symbol in symbols:
+            self._watchers.setdefault(symbol, []).append(future)
+        return await future
+
+    async def watch_ticker(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        self.market(symbol)
+        return self._ticker(await self._next_tick([symbol]))
+
+    async def watch_tickers(
+        self, symbols: Sequence[str] | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, dict[str, Any]]:
+        updated = await self._next_tick(self._symbols(symbols))
+        return {updated: self._ticker(updated)}
+
+    async def watch_mark_price(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return await self.watch_ticker(symbol, params)
+
+    async def watch_mark_prices(
+        self, symbols: Sequence[str] | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, dict[str, Any]]:
+        return await self.watch_tickers(symbols, params)
+
+    async def close(self, clean_instance_data: bool = False) -> None:
+        """Reject pending ``watch_*`` calls (as ccxt does) and refuse new ones."""
+        self._closed_by_user = True
+        watchers, self._watchers = self._watchers, {}
+        for futures in watchers.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(
+                        ccxt.ExchangeClosedByUser("guardbot: the paper exchange was closed")
+                    )
+
+    # -- account -------------------------------------------------------------------------------
+
+    def _account(self) -> Account | None:
+        return self._engine.accounts.get(self.account)
+
+    async def fetch_balance(self, params: Mapping[str, Any] = _NO_PARAMS) -> dict[str, Any]:
+        account = self._account()
+        if account is None:  # created with the default wallet by its first command
+            wallet = self._engine.config.default_account.wallet
+            balance = {st.SETTLE: {"free": wallet, "used": ZERO, "total": wallet}}
+            info: dict[str, Any] = {"wallet": wallet, "balance": balance}
+        else:
+            state = self._engine.state(account)
+            balance = state["balance"]  # type: ignore[assignment]
+            info = {k: state[k] for k in ("wallet", "balance", "marginRatio", "tradingState")}
+        return st.balance_structure(balance, timestamp=self._now or None, info=info)
+
+    def _protection(self, account: Account, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        stop_loss = take_profit = None
+        for order in account.orders.values():
+            if order.symbol == symbol and order.close_position:
+                if order.kind == "stop_loss":
+                    stop_loss = order.trigger_price
+                elif order.kind == "take_profit":
+                    take_profit = order.trigger_price
+        return stop_loss, take_profit
+
+    async def fetch_positions(
+        self, symbols: Sequence[str] | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> list[dict[str, Any]]:
+        wanted = set(self._symbols(symbols)) if symbols is not None else None
+        account = self._account()
+        if account is None:
+            return []
+        views, _ = self._engine.views(account)
+        out = []
+        for view in views:
+            if wanted is not None and view.symbol not in wanted:
+                continue
+            market = self._engine.markets[view.symbol]
+            stop_loss, take_profit = self._protection(account, view.symbol)
+            out.append(
+                st.position_structure(
+                    view, timestamp=market.ts, stop_loss=stop_loss, take_profit=take_profit
+                )
+            )
+        return out
+
+    async def fetch_position(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        """The position in ``symbol``; when flat, one with no side and zero contracts (as
+        Binance's position risk reports a symbol without a position)."""
+        positions = await self.fetch_positions([symbol], params)
+        if positions:
+            return positions[0]
+        mode, leverage = self._settings(symbol)
+        market = self._engine.markets.get(symbol)
+        flat = st.flat_position_structure(
+            symbol,
+            timestamp=market.ts if market is not None else None,
+            margin_mode=mode,
+            leverage=leverage,
+        )
+        flat["contractSize"] = self.markets[symbol]["contractSize"]
+        if market is not None:
+            flat["markPrice"] = st.num(market.mark)
+        return flat
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def _run(self, command: dict[str, Any]) -> list[Event]:
+        if self._closed_by_user:
+            raise ccxt.ExchangeClosedByUser("guardbot: the paper exchange is closed")
+        command["account"] = self.account
+        try:
+            events = await self._apply(command)
+        except InputError as exc:
+            raise ccxt.BadRequest(f"guardbot: {exc}") from None
+        for event in events:
+            self._record(event)
+        self._pending.extend(events)
+        return events
+
+    @staticmethod
+    def _refusal(events: Sequence[Event], order_id: str | None) -> Event | None:
+        for event in events:
+            if event.get("type") == "order_rejected" and event.get("id") == order_id:
+                return event
+        return None
+
+    def _raise_refusal(self, events: Sequence[Event], order_id: str | None) -> None:
+        refusal = self._refusal(events, order_id)
+        if refusal is not None:
+            raise exception_for(str(refusal.get("code")), str(refusal.get("reason")))
+
+    def _settings(self, symbol: str) -> tuple[str, Decimal]:
+        """(margin mode, leverage) in force for ``symbol`` (the account defaults before use)."""
+        account = self._account()
+        if account is not None:
+            settings = account.settings.get(symbol)
+            if settings is not None:
+                return settings.margin_mode, settings.leverage
+            config = account.config
+        else:
+            config = self._engine.config.default_account
+        leverage = config.default_leverage
+        cap = self._engine.config.guards.leverage_cap(symbol)
+        table = self._engine.config.tiers.get(symbol)
+        if cap is not None:
+            leverage = min(leverage, cap)
+        if table is not None:
+            leverage = min(leverage, table.tiers[0].max_leverage)
+        return config.default_margin_mode, leverage
+
+    async def set_leverage(
+        self, leverage: Number, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        if symbol is None:
+            raise ccxt.ArgumentsRequired("guardbot setLeverage() requires a symbol argument")
+        self.market(symbol)
+        value = _dec(leverage, "leverage")
+        events = await self._run({"type": "set_leverage", "symbol": symbol, "leverage": fmt(value)})
+        self._raise_refusal(events, None)
+        return {"info": to_jsonable(events), "symbol": symbol, "leverage": float(value)}
+
+    async def set_margin_mode(
+        self, marginMode: str, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        if symbol is None:
+            raise ccxt.ArgumentsRequired("guardbot setMarginMode() requires a symbol argument")
+        self.market(symbol)
+        mode = str(marginMode).lower()
+        if mode == "crossed":  # Binance's spelling, accepted by ccxt
+            mode = "cross"
+        if mode not in ("cross", "isolated"):
+            raise ccxt.BadRequest(
+                f"guardbot setMarginMode() marginMode must be cross or isolated, got {marginMode!r}"
+            )
+        events = await self._run({"type": "set_margin_mode", "symbol": symbol, "marginMode": mode})
+        self._raise_refusal(events, None)
+        return {"info": to_jsonable(events), "symbol": symbol, "marginMode": mode}
+
+    async def _margin(self, symbol: str, amount: Number, add: bool) -> dict[str, Any]:
+        self.market(symbol)
+        value = _dec(amount, "amount")
+        events = await self._run(
+            {
+                "type": "add_margin" if add else "reduce_margin",
+                "symbol": symbol,
+                "amount": fmt(value),
+            }
+        )
+        self._raise_refusal(events, None)
+        changed = next((e for e in events if e.get("type") == "margin_changed"), None)
+        return {
+            "info": to_jsonable(changed),
+            "symbol": symbol,
+            "type": "add" if add else "reduce",
+            "marginMode": "isolated",
+            "amount": float(value),
+            "total": st.num(changed["isolatedWallet"]) if changed else None,
+            "code": st.SETTLE,
+            "status": "ok",
+            "timestamp": changed["ts"] if changed else None,
+            "datetime": st.iso8601(changed["ts"]) if changed else None,
+        }
+
+    async def add_margin(
+        self, symbol: str, amount: Number, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return await self._margin(symbol, amount, True)
+
+    async def reduce_margin(
+        self, symbol: str, amount: Number, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return await self._margin(symbol, amount, False)
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def _order_params(
+        self, side: str, params: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], str | None, Decimal | None]:
+        """ccxt order params -> (engine params, margin mode, leverage); the mapping is tabled in
+        examples/strategies/README.md."""
+        for key in params:
+            if key not in _ORDER_PARAMS and key not in _IGNORED_PARAMS:
+                raise ccxt.NotSupported(f"guardbot createOrder() does not support params.{key}")
+        if params.get("hedged") or params.get("positionSide") not in (None, "BOTH"):
+            raise ccxt.NotSupported("guardbot supports one-way positions only (no hedge mode)")
+        out: dict[str, Any] = {}
+        reduce_only = bool(params.get("reduceOnly", False))
+        if reduce_only:
+            out["reduceOnly"] = True
+        trigger = _opt_dec(params, "triggerPrice")
+        if trigger is None:
+            trigger = _opt_dec(params, "stopPrice")  # create_stop_order's spelling
+        stop_loss = _opt_dec(params, "stopLossPrice")
+        take_profit = _opt_dec(params, "takeProfitPrice")
+        if stop_loss is not None and take_profit is not None:
+            raise ccxt.InvalidOrder(
+                "guardbot createOrder() takes one of stopLossPrice and takeProfitPrice (a stand-"
+                "alone order); attach both with params.stopLoss and params.takeProfit"
+            )
+        if stop_loss is not None or take_profit is not None:
+            # ccxt's stand-alone stop-loss / take-profit order (type 2)
+            if trigger is not None:
+                raise ccxt.InvalidOrder(
+                    "guardbot createOrder(): triggerPrice excludes stopLossPrice/takeProfitPrice"
+                )
+            if reduce_only:
+                out["stopLossPrice" if stop_loss is not None else "takeProfitPrice"] = fmt(
+                    stop_loss if stop_loss is not None else take_profit  # type: ignore[arg-type]
+                )
+            else:
+                # not reduce-only: a plain conditional order; a stop fires in the direction of
+                # its side (a sell stop on a fall), a take-profit against it
+                rises = (side == "buy") == (stop_loss is not None)
+                trigger = stop_loss if stop_loss is not None else take_profit
+                out["triggerDirection"] = "above" if rises else "below"
+        if trigger is not None:
+            out["triggerPrice"] = fmt(trigger)
+            direction = params.get("triggerDirection")
+            if direction is not None:
+                out["triggerDirection"] = direction
+        for key, attached in (("stopLoss", "stopLossPrice"), ("takeProfit", "takeProfitPrice")):
+            spec = params.get(key)
+            if spec is None:
+                continue
+            if isinstance(spec, Mapping):
+                price = spec.get("triggerPrice")
+                if price is None:
+                    raise ccxt.ArgumentsRequired(
+                        f"guardbot createOrder() params.{key} needs a triggerPrice"
+                    )
+                if spec.get("price") is not None or spec.get("type") == "limit":
+                    raise ccxt.NotSupported(
+                        f"guardbot attaches market {key} orders only (no limit price)"
+                    )
+            else:
+                price = spec
+            # ccxt's attached stop-loss / take-profit (type 3): protects the opened position
+            out[attached] = fmt(_dec(price, f"params.{key}.triggerPrice"))
+        trailing = _opt_dec(params, "trailingPercent")
+        if trailing is not None:
+            out["trailingPercent"] = fmt(trailing)
+            activation = _opt_dec(params, "trailingTriggerPrice")
+            if activation is not None:
+                out["trailingTriggerPrice"] = fmt(activation)
+        price_type = params.get("triggerPriceType")
+        if price_type is not None:
+            out["triggerPriceType"] = price_type
+        tif = params.get("timeInForce")
+        if tif is not None:
+            out["timeInForce"] = "PO" if tif == "GTX" else tif  # Binance calls post-only GTX
+        if params.get("postOnly"):
+            out["postOnly"] = True
+        mode = params.get("marginMode")
+        leverage = _opt_dec(params, "leverage")
+        return out, (str(mode) if mode is not None else None), leverage
+
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        self.market(symbol)
+        if type not in ("market", "limit"):
+            raise ccxt.NotSupported(
+                f"guardbot createOrder() supports market and limit orders, got type {type!r}"
+                " (use params.triggerPrice / stopLossPrice / trailingPercent for conditional ones)"
+            )
+        if side not in ("buy", "sell"):
+            raise ccxt.InvalidOrder(
+                f"guardbot createOrder() side must be buy or sell, got {side!r}"
+            )
+        engine_params, mode, leverage = self._order_params(side, params)
+        if type == "limit" and price is None:
+            raise ccxt.ArgumentsRequired("guardbot createOrder() requires a price for a limit")
+        order_id = self._next_order_id()
+        client_id = params.get("clientOrderId")
+        command: dict[str, Any] = {
+            "type": "order",
+            "id": order_id,
+            "symbol": symbol,
+            "orderType": type,
+            "side": side,
+            "amount": fmt(_dec(amount, "amount")),
+        }
+        if type == "limit":  # a market order's price is ignored, as by ccxt's exchanges
+            command["price"] = fmt(_dec(price, "price"))
+        if engine_params:
+            command["params"] = engine_params
+        try:
+            parse_command(command)  # a malformed order changes no setting below
+        except InputError as exc:
+            raise ccxt.BadRequest(f"guardbot: {exc}") from None
+        current_mode, current_leverage = self._settings(symbol)
+        if mode is not None and mode != current_mode:
+            await self.set_margin_mode(mode, symbol)
+        if leverage is not None and leverage != current_leverage:
+            await self.set_leverage(leverage, symbol)
+        self._client_ids[order_id] = None if client_id is None else str(client_id)
+        events = await self._run(command)
+        self._raise_refusal(events, order_id)
+        record = self._orders.get(order_id)
+        if record is None:  # pragma: no cover - the engine answers every order
+            raise ccxt.ExchangeError(f"guardbot: order {order_id} produced no event")
+        return self._order(record)
+
+    async def create_market_order(
+        self,
+        symbol: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        return await self.create_order(symbol, "market", side, amount, price, params)
+
+    async def create_limit_order(
+        self,
+        symbol: str,
+        side: str,
+        amount: Number,
+        price: Number,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        return await self.create_order(symbol, "limit", side, amount, price, params)
+
+    async def create_market_buy_order(
+        self, symbol: str, amount: Number, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return await self.create_order(symbol, "market", "buy", amount, None, params)
+
+    async def create_market_sell_order(
+        self, symbol: str, amount: Number, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return await self.create_order(symbol, "market", "sell", amount, None, params)
+
+    async def create_limit_buy_order(
+        self, symbol: str, amount: Number, price: Number, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return await self.create_order(symbol, "limit", "buy", amount, price, params)
+
+    async def create_limit_sell_order(
+        self, symbol: str, amount: Number, price: Number, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return await self.create_order(symbol, "limit", "sell", amount, price, params)
+
+    async def create_post_only_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        return await self.create_order(
+            symbol, type, side, amount, price, {**params, "postOnly": True}
+        )
+
+    async def create_reduce_only_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        return await self.create_order(
+            symbol, type, side, amount, price, {**params, "reduceOnly": True}
+        )
+
+    async def create_stop_loss_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        stopLossPrice: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        if stopLossPrice is None:
+            raise ccxt.ArgumentsRequired("guardbot createStopLossOrder() requires a stopLossPrice")
+        merged = {**params, "stopLossPrice": stopLossPrice}
+        return await self.create_order(symbol, type, side, amount, price, merged)
+
+    async def create_take_profit_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        takeProfitPrice: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        if takeProfitPrice is None:
+            raise ccxt.ArgumentsRequired(
+                "guardbot createTakeProfitOrder() requires a takeProfitPrice"
+            )
+        merged = {**params, "takeProfitPrice": takeProfitPrice}
+        return await self.create_order(symbol, type, side, amount, price, merged)
+
+    async def create_trigger_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        triggerPrice: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        if triggerPrice is None:
+            raise ccxt.ArgumentsRequired("guardbot createTriggerOrder() requires a triggerPrice")
+        merged = {**params, "triggerPrice": triggerPrice}
+        return await self.create_order(symbol, type, side, amount, price, merged)
+
+    async def create_stop_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        triggerPrice: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        if triggerPrice is None:
+            raise ccxt.ArgumentsRequired("guardbot createStopOrder() requires a triggerPrice")
+        merged = {**params, "stopPrice": triggerPrice}
+        return await self.create_order(symbol, type, side, amount, price, merged)
+
+    async def create_stop_market_order(
+        self,
+        symbol: str,
+        side: str,
+        amount: Number,
+        triggerPrice: Number,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        merged = {**params, "stopPrice": triggerPrice}
+        return await self.create_order(symbol, "market", side, amount, None, merged)
+
+    async def create_stop_limit_order(
+        self,
+        symbol: str,
+        side: str,
+        amount: Number,
+        price: Number,
+        triggerPrice: Number,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        merged = {**params, "stopPrice": triggerPrice}
+        return await self.create_order(symbol, "limit", side, amount, price, merged)
+
+    async def create_trailing_percent_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        trailingPercent: Number | None = None,
+        trailingTriggerPrice: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        if trailingPercent is None:
+            raise ccxt.ArgumentsRequired(
+                "guardbot createTrailingPercentOrder() requires a trailingPercent"
+            )
+        merged: dict[str, Any] = {**params, "trailingPercent": trailingPercent}
+        if trailingTriggerPrice is not None:
+            merged["trailingTriggerPrice"] = trailingTriggerPrice
+        return await self.create_order(symbol, type, side, amount, price, merged)
+
+    async def create_order_with_take_profit_and_stop_loss(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Number,
+        price: Number | None = None,
+        takeProfit: Number | None = None,
+        stopLoss: Number | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> dict[str, Any]:
+        merged = dict(params)
+        if takeProfit is not None:
+            merged["takeProfit"] = {"triggerPrice": takeProfit}
+        if stopLoss is not None:
+            merged["stopLoss"] = {"triggerPrice": stopLoss}
+        return await self.create_order(symbol, type, side, amount, price, merged)
+
+    def _next_order_id(self) -> str:
+        """Sequential ids, skipping any the engine still holds open (after a daemon restart the
+        counter starts again while recovered orders keep their ids)."""
+        account = self._account()
+        while True:
+            order_id = str(next(self._ids))
+            if account is None or order_id not in account.orders:
+                return order_id
+
+    def _adopt(self, order: Order) -> _OrderRecord:
+        """A record for an open order this exchange did not see placed (recovered after a
+        restart, or placed by another command source)."""
+        event: Event = {"type": "order_accepted", "ts": order.ts, "account": order.account}
+        event.update(order.describe())
+        self._accepted(event)
+        return self._orders[order.id]
+
+    def _find(self, id: str, symbol: str | None, params: Mapping[str, Any]) -> _OrderRecord:
+        record = self._orders.get(id) if id else None
+        account = self._account()
+        if record is None and account is not None and id in account.orders:
+            record = self._adopt(account.orders[id])
+        client_id = params.get("clientOrderId")
+        if record is None and client_id is not None:
+            record = next(
+                (r for r in self._orders.values() if r.client_order_id == str(client_id)), None
+            )
+        if record is None or (symbol is not None and record.symbol != symbol):
+            raise ccxt.OrderNotFound(f"guardbot: order {id or client_id} not found")
+        return record
+
+    async def cancel_order(
+        self, id: str, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        record = self._find(str(id), symbol, params)
+        account = self._account()
+        if account is None or record.id not in account.orders:
+            raise ccxt.OrderNotFound(
+                f"guardbot: order {record.id} is {record.status}, not open: nothing to cancel"
+            )
+        events = await self._run({"type": "cancel", "id": record.id})
+        refusal = self._refusal(events, record.id)
+        if refusal is not None:
+            raise ccxt.OrderNotFound(f"guardbot {refusal.get('code')}: {refusal.get('reason')}")
+        return self._order(record)
+
+    async def cancel_all_orders(
+        self, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> list[dict[str, Any]]:
+        if symbol is not None:
+            self.market(symbol)
+        account = self._account()
+        if account is None:
+            return []
+        wanted = sorted(
+            (o for o in account.orders.values() if symbol is None or o.symbol == symbol),
+            key=lambda o: o.seq,
+        )
+        cancelled = []
+        for order in wanted:
+            await self._run({"type": "cancel", "id": order.id})
+            record = self._orders.get(order.id)
+            if record is not None:
+                cancelled.append(self._order(record))
+        return cancelled
+
+    async def fetch_order(
+        self, id: str, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        return self._order(self._find(str(id), symbol, params))
+
+    def _select(
+        self,
+        records: Iterable[_OrderRecord],
+        symbol: str | None,
+        since: int | None,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        if symbol is not None:
+            self.market(symbol)
+        rows = [
+            self._order(r)
+            for r in records
+            if (symbol is None or r.symbol == symbol) and (since is None or r.timestamp >= since)
+        ]
+        return rows[-limit:] if limit else rows
+
+    async def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> list[dict[str, Any]]:
+        account = self._account()
+        if account is None:
+            return []
+        # the engine's book is the truth for what is open (commands may bypass this exchange)
+        records = [
+            self._orders.get(o.id) or self._adopt(o)
+            for o in sorted(account.orders.values(), key=lambda o: o.seq)
+        ]
+        return self._select(records, symbol, since, limit)
+
+    async def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> list[dict[str, Any]]:
+        records = [self._orders[i] for i in self._closed if self._orders[i].status == "closed"]
+        return self._select(records, symbol, since, limit)
+
+    async def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+    ) -> list[dict[str, Any]]:
+        if symbol is not None:
+            self.market(symbol)
+        rows = [
+            dict(t)
+            for t in self._trades
+            if (symbol is None or t["symbol"] == symbol)
+            and (since is None or t["timestamp"] >= since)
+        ]
+        return rows[-limit:] if limit else rows
+
+    # -- order history from events -------------------------------------------------------------
+
+    def _record(self, event: Event) -> None:
+        ts = event.get("ts")
+        if isinstance(ts, int) and ts > self._now:
+            self._now = ts
+        if event.get("account") != self.account:
+            return
+        kind = event.get("type")
+        order_id = event.get("id")
+        if kind == "order_accepted":
+            self._accepted(event)
+            return
+        if kind == "liquidation":
+            self._liquidated(event)
+            return
+        record = self._orders.get(str(order_id)) if order_id is not None else None
+        if record is None:
+            return
+        record.last_update_ts = ts if isinstance(ts, int) else record.last_update_ts
+        record.info = to_jsonable(event)
+        if kind == "fill":
+            self._filled(record, event)
+        elif kind == "order_cancelled":
+            reason = str(event.get("reason", ""))
+            record.status = "expired" if ("IOC" in reason or "FOK" in reason) else "canceled"
+            self._retire(record)
+        elif kind == "order_amended":
+            record.amount = event["amount"]
+        elif kind == "order_rejected":
+            record.status = "rejected"
+            self._retire(record)
+        elif kind == "stop_triggered":
+            record.trigger_price = event.get("triggerPrice", record.trigger_price)
+
+    def _accepted(self, event: Event) -> None:
+        order_id = str(event["id"])
+        ts = int(event["ts"])
+        kind = event.get("kind")
+        trigger = event.get("triggerPrice")
+        record = _OrderRecord(
+            id=order_id,
+            client_order_id=self._client_ids.pop(order_id, None),
+            symbol=str(event["symbol"]),
+            type=str(event["orderType"]),
+            side=str(event["side"]),
+            amount=event.get("amount"),
+            price=event.get("price"),
+            reduce_only=bool(event.get("reduceOnly")),
+            time_in_force=str(event.get("timeInForce", "GTC")),
+            post_only=bool(event.get("postOnly", False)),
+            timestamp=ts,
+            kind=kind,
+            trigger_price=trigger,
+            stop_loss_price=trigger if kind == "stop_loss" else event.get("stopLossPrice"),
+            take_profit_price=trigger if kind == "take_profit" else event.get("takeProfitPrice"),
+            last_update_ts=ts,
+            info=to_jsonable(event),
+        )
+        self._orders[order_id] = record
+
+    def _trade(
+        self,
+        order_id: str,
+        event: Event,
+        side: str,
+        amount: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        liquidity: str,
+    ) -> dict[str, Any]:
+        size = self._engine.config.contract_sizes.get(str(event["symbol"]), ONE)
+        cost = amount * size * price
+        ts = int(event["ts"])
+        trade = {
+            "id": str(next(self._trade_ids)),
+            "order": order_id,
+            "timestamp": ts,
+            "datetime": st.iso8601(ts),
+            "symbol": event["symbol"],
+            "type": None,
+            "side": side,
+            "takerOrMaker": liquidity,
+            "price": float(price),
+            "amount": float(amount),
+            "cost": float(cost),
+            "fee": {"cost": float(fee), "currency": st.SETTLE},
+            "fees": [{"cost": float(fee), "currency": st.SETTLE}],
+            "info": to_jsonable(event),
+        }
+        self._trades.append(trade)
+        return trade
+
+    def _filled(self, record: _OrderRecord, event: Event) -> None:
+        amount: Decimal = event["amount"]
+        price: Decimal = event["price"]
+        fee: Decimal = event["fee"]
+        size = self._engine.config.contract_sizes.get(record.symbol, ONE)
+        trade = self._trade(
+            record.id, event, record.side, amount, price, fee, str(event.get("liquidity"))
+        )
+        trade["type"] = record.type
+        record.trades.append(trade)
+        record.filled += amount
+        record.base_filled += amount * size
+        record.cost += amount * size * price
+        record.fee += fee
+        record.last_trade_ts = int(event["ts"])
+        if record.amount is None:  # a close-position stop: it closed what was open
+            record.amount = record.filled
+        account = self._account()
+        if account is None or record.id not in account.orders:
+            record.status = "closed"
+            self._retire(record)
+
+    def _liquidated(self, event: Event) -> None:
+        """The engine's forced close, as Binance reports it: an ``autoclose-`` market order."""
+        order_id = f"autoclose-{next(self._ids)}"
+        side = "sell" if event.get("side") == "long" else "buy"
+        ts = int(event["ts"])
+        contracts: Decimal = event["contracts"]
+        record = _OrderRecord(
+            id=order_id,
+            client_order_id=None,
+            symbol=str(event["symbol"]),
+            type="market",
+            side=side,
+            amount=contracts,
+            price=None,
+            reduce_only=True,
+            time_in_force="IOC",
+            post_only=False,
+            timestamp=ts,
+            last_update_ts=ts,
+            info=to_jsonable(event),
+        )
+        self._orders[order_id] = record
+        fee = event.get("fee") or ZERO
+        self._filled_liquidation(record, event, contracts, event["price"], fee)
+
+    def _filled_liquidation(
+        self, record: _OrderRecord, event: Event, amount: Decimal, price: Decimal, fee: Decimal
+    ) -> None:
+        size = self._engine.config.contract_sizes.get(record.symbol, ONE)
+        trade = self._trade(record.id, event, record.side, amount, price, fee, "taker")
+        trade["type"] = "market"
+        record.trades.append(trade)
+        record.filled = amount
+        record.base_filled = amount * size
+        record.cost = amount * size * price
+        record.fee = fee
+        record.last_trade_ts = record.timestamp
+        record.status = "closed"
+        self._retire(record)
+
+    def _retire(self, record: _OrderRecord) -> None:
+        """Keep at most ``_HISTORY`` finished orders (a daemon runs for months)."""
+        self._closed.append(record.id)
+        while len(self._closed) > _HISTORY:
+            self._orders.pop(self._closed.popleft(), None)
+
+    def _order(self, record: _OrderRecord) -> dict[str, Any]:
+        amount = record.amount
+        average = record.cost / record.base_filled if record.base_filled else None
+        remaining = None if amount is None else max(amount - record.filled, ZERO)
+        fee = {"cost": float(record.fee), "currency": st.SETTLE}
+        return {
+            "id": record.id,
+            "clientOrderId": record.client_order_id,
+            "timestamp": record.timestamp,
+            "datetime": st.iso8601(record.timestamp),
+            "lastTradeTimestamp": record.last_trade_ts,
+            "lastUpdateTimestamp": record.last_update_ts,
+            "symbol": record.symbol,
+            "type": record.type,
+            "timeInForce": record.time_in_force,
+            "postOnly": record.post_only,
+            "reduceOnly": record.reduce_only,
+            "side": record.side,
+            "price": st.num(record.price if record.price is not None else average),
+            "triggerPrice": st.num(record.trigger_price),
+            "stopLossPrice": st.num(record.stop_loss_price),
+            "takeProfitPrice": st.num(record.take_profit_price),
+            "amount": st.num(amount),
+            "cost": float(record.cost),
+            "average": st.num(average),
+            "filled": float(record.filled),
+            "remaining": st.num(remaining),
+            "status": record.status,
+            "fee": fee,
+            "trades": [dict(t) for t in record.trades],
+            "fees": [dict(fee)],
+            "info": record.info,
+        }
+
+    # -- anything else ccxt has ----------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        """A ccxt method the paper exchange lacks raises ``ccxt.NotSupported`` when called, as an
+        exchange without the feature does; other unknown attributes stay AttributeErrors."""
+        if not name.startswith("_") and callable(getattr(_CcxtExchange, name, None)):
+
+            async def not_supported(*args: Any, **kwargs: Any) -> Any:
+                raise ccxt.NotSupported(f"guardbot paper exchange: {name}() is not supported")
+
+            return not_supported
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -1,0 +1,445 @@
+"""``guardbot replay``: run a strategy on recorded ticks through the paper exchange, as fast as
+the engine goes, and write a run directory that ``guardbot report`` reads.
+
+::
+
+    guardbot replay --ticks FILE --strategy PATH:Class [--config FILE.toml] --out RUN_DIR
+                    [--account NAME] [--params JSON] [--stop-on-error]
+
+The run is deterministic: time comes from the ticks (commands happen at the time of the tick
+being handled), never from the clock, so the same inputs give byte-identical files. RUN_DIR holds:
+
+``events.jsonl``
+    every engine event in order, one compact JSON object per line, Decimals as strings.
+``samples.jsonl``
+    a time series: one line at most once per second of tick time, one at every tick that
+    produced events, and the first and last tick (see :func:`sample`).
+``summary.json``
+    counts and per-account results (see :class:`_Run.summary`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+from collections import Counter
+from collections.abc import Generator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+from guardbot.config import Config, load_config
+from guardbot.core.commands import TickCmd, parse_tick
+from guardbot.core.engine import Engine
+from guardbot.core.events import Event, to_jsonable
+from guardbot.core.num import ZERO, decimal_context, fmt, fmt_opt, parse_decimal
+from guardbot.errors import InputError
+from guardbot.feeds.replay import _ts as replay_ts  # the feed's own ts check, reused
+from guardbot.jsonio import loads_exact
+from guardbot.paper.exchange import PaperExchange, engine_apply
+from guardbot.paper.runner import StrategyError, StrategyRunner
+from guardbot.paper.strategy import load_strategy
+from guardbot.tiersource import load_bundled
+
+__all__ = ["add_arguments", "read_ticks", "replay", "run_replay", "sample"]
+
+#: Periodic samples are at least this far apart in tick time (ms).
+SAMPLE_INTERVAL_MS = 1000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``guardbot replay`` (the lead's cli adds the subcommand)."""
+    parser.add_argument(
+        "--ticks", required=True, metavar="FILE", help="replay-format ticks (JSON Lines, .gz ok)"
+    )
+    parser.add_argument(
+        "--strategy",
+        metavar="PATH:Class",
+        help='strategy "file.py:ClassName" or an entry point name (default: [strategy] path)',
+    )
+    parser.add_argument(
+        "-c", "--config", metavar="FILE.toml", help="configuration (default: built-in defaults)"
+    )
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    parser.add_argument(
+        "--account", metavar="NAME", help="account the strategy trades (default: the first)"
+    )
+    parser.add_argument(
+        "--params", metavar="JSON", help="strategy params, a JSON object over [strategy] params"
+    )
+    parser.add_argument(
+        "--stop-on-error",
+        action="store_true",
+        help="stop at the first exception of the strategy (default: log, count, go on)",
+    )
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Run ``guardbot replay`` from parsed arguments; return the exit status.
+
+    Bad input (config, ticks, strategy, params) raises :class:`~guardbot.errors.GuardbotError`
+    for the caller to report (exit 2). A strategy failure with ``--stop-on-error`` is reported
+    here on one line and gives exit status 1.
+    """
+    import asyncio
+
+    from guardbot.logging import configure_logging
+
+    config = load_config(args.config)
+    configure_logging(config.guardbot.log_format, config.guardbot.log_level, stream=sys.stderr)
+    params = _parse_params(args.params)
+    try:
+        summary = asyncio.run(
+            replay(
+                args.ticks,
+                args.strategy,
+                args.out,
+                config=config,
+                account=args.account,
+                params=params,
+                stop_on_error=args.stop_on_error,
+            )
+        )
+    except StrategyError as exc:
+        print(f"guardbot replay: {exc}", file=sys.stderr)
+        return 1
+    accounts = summary["accounts"]
+    print(
+        f"replayed {summary['ticks']} ticks into {args.out}: {summary['trades']} trades,"
+        f" {summary['alerts']} margin alerts, {summary['liquidations']} liquidations,"
+        f" {sum(summary['refusedOrders'].values())} refused, {summary['strategyErrors']}"
+        " strategy errors; "
+        + ", ".join(f"{name} wallet {row['wallet']}" for name, row in accounts.items())
+    )
+    return 0
+
+
+def _parse_params(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError("--params", f"invalid JSON at column {exc.colno}: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise InputError("--params", "must be a JSON object")
+    return value
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey  # loads_exact then names the key
+    return obj
+
+
+# One decoder for every line (``loads_exact`` builds one per call): exact Decimals, duplicate
+# keys refused. Lines it cannot take go through ``loads_exact`` for the canonical error message.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal, object_pairs_hook=_pairs)
+_PRICE_KEYS = ("mark", "last", "bid", "ask", "index")
+_CACHE_LIMIT = 100_000
+
+
+def read_ticks(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
+    """``(ts, tick)`` for each line of a replay file, validated as :class:`ReplayFeed` does
+    (``parse_tick``; errors are :class:`InputError` on ``line N``), without sleeping.
+
+    Faster than the feed: one JSON decoder, and each distinct price string is validated by
+    ``parse_decimal`` once (prices repeat: last, bid and ask sit on the same ticks).
+    """
+    opener = gzip.open if path.name.endswith(".gz") else open
+    decode = _DECODER.decode
+    prices: dict[str, Decimal] = {}
+    with opener(path, "rt", encoding="utf-8") as file:
+        for number, text in enumerate(file, start=1):
+            if not text.strip():
+                continue
+            try:
+                try:
+                    obj = decode(text)
+                except (ValueError, _DuplicateKey, RecursionError):
+                    obj = loads_exact(text, "", lines=False)  # raises the canonical InputError
+                if not isinstance(obj, dict):
+                    raise InputError("", "must be a JSON object")
+                for key in _PRICE_KEYS:
+                    value = obj.get(key)
+                    if value.__class__ is str:
+                        exact = prices.get(value)
+                        if exact is None:
+                            if len(prices) >= _CACHE_LIMIT:
+                                prices.clear()
+                            exact = prices[value] = parse_decimal(value, key)
+                        if exact > 0:  # else parse_tick refuses it, quoting the string
+                            obj[key] = exact
+                ts = replay_ts(obj.get("ts"))
+                tick = parse_tick(obj)
+            except InputError as exc:
+                raise exc.under(f"line {number}") from None
+            yield ts, tick
+
+
+def _count_lines(path: Path) -> int:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as file:
+        return sum(1 for line in file if line.strip())
+
+
+class _Progress:
+    """``replay: 42% (4200/10000 ticks)`` on stderr, redrawn at each whole percent."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.shown = -1
+
+    def update(self, done: int) -> None:
+        percent = done * 100 // self.total
+        if percent != self.shown:
+            self.shown = percent
+            self.stream.write(f"\rreplay: {percent:3d}% ({done}/{self.total} ticks)")
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def sample(engine: Engine, ts: int) -> dict[str, Any]:
+    """One ``samples.jsonl`` line: every priced symbol and every account at time ``ts``."""
+    prices = {
+        symbol: {"mark": fmt_opt(market.mark), "last": fmt_opt(market.last)}
+        for symbol, market in sorted(engine.markets.items())
+        if market.mark is not None
+    }
+    accounts: dict[str, Any] = {}
+    for account in engine.iter_accounts():
+        views, view = engine.views(account)
+        with decimal_context():
+            wallet = account.total_wallet()
+            equity = wallet + sum((v.unrealized_pnl for v in views), ZERO)
+        accounts[account.id] = {
+            "wallet": fmt(wallet),
+            "equity": fmt(equity),
+            "marginRatio": fmt_opt(view.margin_ratio),
+            "positions": {
+                v.symbol: {
+                    "side": v.side,
+                    "contracts": fmt(v.contracts),
+                    "entryPrice": fmt(v.entry_price),
+                    "marginMode": v.margin_mode,
+                    "marginRatio": fmt_opt(v.margin_ratio) if v.margin_mode == "isolated" else None,
+                    "liquidationPrice": fmt_opt(v.liquidation_price),
+                }
+                for v in views
+            },
+        }
+    return {"ts": ts, "prices": prices, "accounts": accounts}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Run:
+    """The state of one replay: output files, counters and drawdown tracking."""
+
+    def __init__(self, engine: Engine, out: Path) -> None:
+        self.engine = engine
+        out.mkdir(parents=True, exist_ok=True)
+        # newline="\n": the same bytes on every platform
+        self.events_file: IO[str] = (out / "events.jsonl").open("w", encoding="utf-8", newline="\n")
+        self.samples_file: IO[str] = (out / "samples.jsonl").open(
+            "w", encoding="utf-8", newline="\n"
+        )
+        self.event_count = 0
+        self.alerts = 0
+        self.liquidations = 0
+        self.trades = 0
+        self.refused: Counter[str] = Counter()
+        self.peak: dict[str, Decimal] = {}
+        self.drawdown: dict[str, Decimal] = {}
+        self.last_sample_ts: int | None = None
+
+    def close(self) -> None:
+        self.events_file.close()
+        self.samples_file.close()
+
+    def record(self, events: list[Event]) -> None:
+        write = self.events_file.write
+        for event in events:
+            write(_dumps(to_jsonable(event)))
+            write("\n")
+            kind = event.get("type")
+            if kind == "fill":
+                self.trades += 1
+            elif kind == "margin_alert":
+                self.alerts += 1
+            elif kind == "liquidation":
+                self.liquidations += 1
+            elif kind == "order_rejected":
+                self.refused[str(event.get("code"))] += 1
+        self.event_count += len(events)
+
+    def sample(self, ts: int) -> None:
+        row = sample(self.engine, ts)
+        for name, account in row["accounts"].items():
+            equity = Decimal(account["equity"])
+            peak = max(self.peak.get(name, equity), equity)
+            self.peak[name] = peak
+            self.drawdown[name] = max(self.drawdown.get(name, ZERO), peak - equity)
+        self.samples_file.write(_dumps(row))
+        self.samples_file.write("\n")
+        self.last_sample_ts = ts
+
+    def summary(
+        self,
+        *,
+        ticks: int,
+        symbols: set[str],
+        start_ts: int | None,
+        end_ts: int | None,
+        strategy: str,
+        errors: int,
+        levels: tuple[Decimal, ...],
+    ) -> dict[str, Any]:
+        accounts: dict[str, Any] = {}
+        for account in self.engine.iter_accounts():
+            views, _ = self.engine.views(account)
+            ledger = account.ledger
+            with decimal_context():
+                wallet = account.total_wallet()
+                equity = wallet + sum((v.unrealized_pnl for v in views), ZERO)
+            accounts[account.id] = {
+                "startWallet": fmt(ledger.initial),
+                "wallet": fmt(wallet),
+                "equity": fmt(equity),
+                "realizedPnl": fmt(ledger.realized_pnl),
+                "fees": fmt(ledger.fees),
+                "funding": fmt(ledger.funding),
+                "maxDrawdown": fmt(self.drawdown.get(account.id, ZERO)),
+            }
+        return {
+            "ticks": ticks,
+            "symbols": sorted(symbols),
+            "startTs": start_ts,
+            "endTs": end_ts,
+            "strategy": strategy,
+            "accounts": accounts,
+            "alerts": self.alerts,
+            "liquidations": self.liquidations,
+            "refusedOrders": dict(sorted(self.refused.items())),
+            "strategyErrors": errors,
+            "trades": self.trades,
+            "alertLevels": [fmt(level) for level in levels],
+        }
+
+
+def _engine(config: Config) -> Engine:
+    bundled = load_bundled(config.exchange.profile.name)
+    return Engine(config.engine_config(bundled.tables, bundled.contract_sizes))
+
+
+async def replay(
+    ticks: str | Path,
+    strategy: str | None,
+    out: str | Path,
+    *,
+    config: Config | None = None,
+    account: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    stop_on_error: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Replay ``ticks`` with ``strategy`` (``"file.py:Class"``, an entry point name, or None for
+    the config's ``[strategy] path``) into the run directory ``out``; return the summary.
+
+    ``params`` are laid over the config's ``[strategy] params``. ``progress`` (default: stderr
+    is a TTY) draws a progress bar on stderr. Raises :class:`~guardbot.errors.GuardbotError`
+    subclasses for bad input and :class:`StrategyError` with ``stop_on_error``.
+    """
+    config = config if config is not None else load_config(None)
+    spec = strategy or (config.strategy.path if config.strategy is not None else None)
+    if spec is None:
+        raise InputError("--strategy", "is required (or set [strategy] path in the config)")
+    strategy_params = dict(config.strategy.params) if config.strategy is not None else {}
+    strategy_params.update(params or {})
+    strategy_class = load_strategy(spec)
+    ticks_path = Path(ticks)
+    if not ticks_path.is_file():
+        raise InputError("--ticks", f"file {ticks_path} not found")
+    engine = _engine(config)
+    if account is None and config.accounts:
+        account = next(iter(config.accounts))
+    if account is not None and config.accounts and account not in config.accounts:
+        known = ", ".join(config.accounts)
+        raise InputError("--account", f"unknown account {account!r} (configured: {known})")
+    now: list[int] = [0]  # the time of the tick being handled; commands happen then
+    run = _Run(engine, Path(out))
+    exchange = PaperExchange(
+        engine,
+        engine_apply(engine, lambda: now[0], record=run.record),
+        account=account,
+    )
+    runner = StrategyRunner(strategy_class(strategy_params), exchange, stop_on_error=stop_on_error)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _Progress(_count_lines(ticks_path), sys.stderr) if show else None
+    count = 0
+    symbols: set[str] = set()
+    start_ts: int | None = None
+    sampled_last = False
+    try:
+        lines = read_ticks(ticks_path)
+        try:
+            for ts, tick in lines:
+                now[0] = ts
+                if start_ts is None:
+                    start_ts = ts
+                    await runner.start()
+                before = run.event_count
+                events = engine.tick(ts, tick)
+                run.record(events)
+                await runner.on_events(events)
+                await runner.on_tick(tick.symbol, ts)
+                count += 1
+                symbols.add(tick.symbol)
+                last = run.last_sample_ts
+                sampled_last = (
+                    count == 1
+                    or run.event_count != before
+                    or last is None
+                    or ts - last >= SAMPLE_INTERVAL_MS
+                )
+                if sampled_last:
+                    run.sample(ts)
+                if bar is not None:
+                    bar.update(count)
+        finally:
+            lines.close()  # the file, now, even when a line was bad
+        if count and not sampled_last:
+            run.sample(now[0])  # the last tick
+        before = run.event_count
+        await runner.stop()
+        if count and run.event_count != before:
+            run.sample(now[0])  # what on_stop did (closing positions, ...)
+    finally:
+        if bar is not None:
+            bar.close()
+        run.close()
+    summary = run.summary(
+        ticks=count,
+        symbols=symbols,
+        start_ts=start_ts,
+        end_ts=now[0] if count else None,
+        strategy=spec,
+        errors=runner.errors,
+        levels=config.alerts.levels,
+    )
+    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    (Path(out) / "summary.json").write_text(text, encoding="utf-8", newline="\n")
+    return summary
