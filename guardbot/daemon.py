@@ -48,6 +48,7 @@ Tier tables come from the exchange, the SQLite cache or the bundled snapshot
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
@@ -70,7 +71,7 @@ from guardbot.funding import FundingDue, FundingSchedule
 from guardbot.metrics import Metrics, MetricsServer, engine_margin_rows, is_loopback
 from guardbot.mqtt.control import ControlListener, handle_command
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
-from guardbot.mqtt.publisher import Publisher
+from guardbot.mqtt.publisher import Publisher, backoff_delay
 from guardbot.mqtt.topics import Message, account_topic, compact_json, event_messages
 from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
 from guardbot.sdnotify import Notifier, watchdog_loop
@@ -259,6 +260,9 @@ class Daemon:
         self._watchdog_stop = asyncio.Event()
         #: The ``[strategy]`` running on the paper exchange, once :meth:`run` started it.
         self.runner: StrategyRunner | None = None
+        self._feed: Feed | None = None
+        #: How often the feed was restarted after an unexpected error.
+        self.feed_restarts = 0
         self._stale_since: float | None = None
         self.snapshot_interval = snapshot_interval
         self.drain_timeout = drain_timeout
@@ -337,8 +341,6 @@ class Daemon:
             )
             self._publisher = publisher
             await self._refresh_outbox_stats()
-            feed = await stack.enter_async_context(self._feed_factory(self.config))
-            self._feed = feed
             self.runner = self._strategy_runner()
             await self._start_extras(stack)
             self.ready.set()
@@ -357,7 +359,7 @@ class Daemon:
                     publisher.run(outbox, wake=self._wake), name="publisher"
                 )
                 others = [
-                    group.create_task(self._feed_loop(feed), name="feed"),
+                    group.create_task(self._feed_loop(), name="feed"),
                     group.create_task(self._snapshots(), name="snapshots"),
                     group.create_task(self._status_loop(), name="status"),
                     *self._extra_tasks(group),
@@ -448,9 +450,14 @@ class Daemon:
             m.sync_reconnects("mqtt", status.reconnects)
 
         m.add_refresh_hook(mqtt)
-        feed_status = getattr(self._feed, "status", None)
-        if callable(feed_status):
-            m.add_refresh_hook(lambda: m.sync_feed_status(feed_status()))
+
+        def feed() -> None:
+            # The feed of the moment: it is replaced after a crash.
+            feed_status = getattr(self._feed, "status", None)
+            if callable(feed_status):
+                m.sync_feed_status(feed_status())
+
+        m.add_refresh_hook(feed)
 
         async def outbox() -> None:
             await self._refresh_outbox_stats()
@@ -740,16 +747,44 @@ class Daemon:
             self._wake.set()
         return seq
 
-    async def _feed_loop(self, feed: Feed) -> None:
-        updates = feed.updates()
-        try:
-            async for item in updates:
-                await self._on_feed(item)
-        finally:
-            aclose = getattr(updates, "aclose", None)
-            if aclose is not None:  # an async generator: run its cleanup now
-                await aclose()
-        _log.info("feed ended")
+    async def _feed_loop(self) -> None:
+        """Run the feed; after an unexpected error, log it and start a new feed with jittered
+        backoff. A :class:`GuardbotError` (bad configuration, a bad replay line, the database)
+        is not retried: it ends the daemon."""
+        attempt = 0
+        while True:
+            consumed = 0
+            try:
+                async with self._feed_factory(self.config) as feed:
+                    self._feed = feed
+                    updates = feed.updates()
+                    try:
+                        async for item in updates:
+                            consumed += 1
+                            await self._on_feed(item)
+                    finally:
+                        aclose = getattr(updates, "aclose", None)
+                        if aclose is not None:  # an async generator: run its cleanup now
+                            await aclose()
+                _log.info("feed ended")
+                return
+            except Exception as exc:
+                if guardbot_error(exc) is not None:
+                    raise
+                if consumed:
+                    attempt = 0  # it worked for a while: start the backoff over
+                delay = backoff_delay(attempt, random.random)
+                attempt += 1
+                self.feed_restarts += 1
+                self.metrics.reconnected("feed")
+                _log.error(
+                    "feed crashed; starting a new one",
+                    error=f"{type(first_error(exc)).__name__}: {first_error(exc)}",
+                    restart_in_s=round(delay, 2),
+                    restarts=self.feed_restarts,
+                    exc_info=exc,
+                )
+                await asyncio.sleep(delay)
 
     async def _on_feed(self, item: FeedEvent) -> None:
         runner = self.runner

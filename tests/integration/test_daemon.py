@@ -402,3 +402,31 @@ def test_console_logging(restore_logging: None) -> None:
     assert "hello" in text and REDACTED in text and "S3CR" not in text
     with pytest.raises(json.JSONDecodeError):
         json.loads(text.splitlines()[0])
+
+
+@pytest.mark.integration
+async def test_feed_crash_is_logged_and_the_feed_restarted(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """An unexpected error in the feed (a library bug, say) restarts the feed with backoff; the
+    daemon, its state and its alerts go on."""
+
+    class CrashOnce(ScriptFeed):
+        async def updates(self) -> AsyncIterator[FeedEvent]:
+            yield TickUpdate(T0 + 500, TickCmd(BTC, Decimal("59900")))
+            raise RuntimeError("feed library bug")
+
+    feeds: list[ScriptFeed] = [
+        CrashOnce([]),
+        ScriptFeed(["59500", "59000", "58500", "58000", "57900", "57800", "57700"]),
+    ]
+    config = config_for(tmp_path, mosquitto)
+    daemon = Daemon(config, feed_factory=lambda _c: feeds.pop(0), initial_commands=SEED)
+    stop = asyncio.Event()
+    async with asyncio.timeout(20):
+        async with Subscriber(mosquitto, ["guardbot/t1/alerts/#"]) as sub:
+            task = asyncio.create_task(daemon.run(stop))
+            await sub.until(lambda topic, _p: topic.endswith("/liquidation"))
+            stop.set()
+            assert await task == 0
+    assert daemon.feed_restarts == 1 and not feeds
