@@ -118,6 +118,7 @@ class _Follower:
         self.err = err
         self.url = broker_url(config)
         self.alerts_seen = 0
+        self._last_status: str | None = None
 
     async def run(self) -> int:
         import asyncio
@@ -206,8 +207,15 @@ class _Follower:
                 await client.__aexit__(None, None, None)
 
     def render(self, topic: str, raw: str) -> tuple[str | None, bool]:
-        """The line to print for a message (None: not ours) and whether it is an alert."""
-        return render_message(self.base, topic, raw, json_mode=self.json_mode)
+        """The line to print for a message (None: not ours, or a status line that says what the
+        last one said: the daemon republishes its status every few seconds) and whether it is
+        an alert."""
+        line, is_alert = render_message(self.base, topic, raw, json_mode=self.json_mode)
+        if line is not None and not is_alert and not self.json_mode:
+            if line == self._last_status:
+                return None, False
+            self._last_status = line
+        return line, is_alert
 
     def _fail(self, message: str) -> None:
         self.err.write(f"{COMMAND}: {' '.join(message.splitlines())}\n")
