@@ -19,9 +19,22 @@ Tasks (named, in one :class:`asyncio.TaskGroup`):
 ``snapshots``
     Retained ``.../accounts/<account>`` at most once per second per account, only when the
     account's state changed since the last one.
+``status``
+    Refreshes the outbox depth and republishes the retained status every ``status_interval``.
+``control`` (``[control] enabled = true``)
+    :class:`~guardbot.mqtt.control.ControlListener` on ``.../cmd``: every command passes the
+    :class:`~guardbot.control.CommandGate` (token, shape, symbol, account), is applied and
+    journaled like any input (after the newest prices, so that recovery replays it at the prices
+    it saw), and gets a reply on ``.../reply/<requestId>``.
+``watchdog`` (under systemd with ``WatchdogSec``), ``tier-refresh`` (ccxt mode)
+    ``WATCHDOG=1`` while healthy; the tier tables refetched into the cache daily.
 ``shutdown``
-    Waits for ``stop``; then stops the feed, lets the publisher drain for up to
-    :attr:`Daemon.drain_timeout` seconds, publishes ``offline`` and returns.
+    Waits for ``stop``; then stops the feed (holding the step lock, so that no input is between
+    the engine and the journal), lets the strategy's ``on_stop`` run, lets the publisher drain
+    for up to :attr:`Daemon.drain_timeout` seconds, publishes ``offline`` and returns.
+
+A ``[strategy]`` runs on a :class:`~guardbot.paper.PaperExchange` whose commands take the control
+path; its hooks are called after each step, outside the step lock.
 
 Alert ids are ``<instance>-<input seq>-<row index>``, the scheme of
 :class:`~guardbot.store.journal.OutboxRow`: the daemon is the journal's only writer, so it knows the
