@@ -187,6 +187,10 @@ class _Outbox:
         self._snapshots: dict[str, _SnapshotRow] = {}
         self._next_id = -1
         self._changed = asyncio.Event()
+        #: Set when the journal's outbox becomes empty after holding rows (the status should
+        #: say so now, not at the next interval).
+        self.emptied = asyncio.Event()
+        self._had_rows = True
 
     def put_snapshot(self, account: str, message: Message) -> None:
         row = _SnapshotRow(self._next_id, message.topic, message.payload, message.qos, True)
@@ -196,6 +200,9 @@ class _Outbox:
 
     async def pending(self, limit: int) -> Sequence[PublisherRow]:
         stored = await self._journal.pending(limit)
+        if not stored and self._had_rows:
+            self.emptied.set()
+        self._had_rows = bool(stored)
         for row in stored:
             with suppress(IndexError, ValueError):
                 self._row_seq[row.id] = int(row.alert_id.rsplit("-", 2)[1])
@@ -355,6 +362,7 @@ class Daemon:
             self._publisher = publisher
             await self._refresh_outbox_stats()
             self.runner = self._strategy_runner()
+            self.control = self._control_listener()
             await self._start_extras(stack)
             self.ready.set()
             self._notifier.ready(f"recovered {self.recovered_inputs} inputs")
@@ -494,7 +502,6 @@ class Daemon:
             )
         if self.config.feed.mode == "ccxt":
             tasks.append(group.create_task(self._tier_refresh(), name="tier-refresh"))
-        self.control = self._control_listener()
         if self.control is not None:
             tasks.append(group.create_task(self.control.run(), name="control"))
         return tasks
@@ -909,7 +916,11 @@ class Daemon:
         """Republish the retained status every ``status_interval`` s (health checks read its
         ``ts`` to tell a live daemon from a stale retained message)."""
         while True:
-            await asyncio.sleep(self.status_interval)
+            emptied = self._outbox.emptied if self._outbox is not None else asyncio.Event()
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.status_interval):
+                    await emptied.wait()
+            emptied.clear()
             await self._refresh_outbox_stats()
             if self._publisher is not None:
                 self._publisher.refresh_status(self._wake)
