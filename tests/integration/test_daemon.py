@@ -430,3 +430,69 @@ async def test_feed_crash_is_logged_and_the_feed_restarted(
             stop.set()
             assert await task == 0
     assert daemon.feed_restarts == 1 and not feeds
+
+
+STRATEGY = '''
+import ccxt
+from guardbot.paper import Strategy
+
+
+class BuyOnce(Strategy):
+    """Buys on the first tick with a stop-loss; keeps what it was told."""
+
+    seen = []
+
+    async def on_tick(self, exchange, ticker):
+        if not self.params.get("done"):
+            self.params["done"] = True
+            order = await exchange.create_order(
+                ticker["symbol"], "market", "buy", self.params["amount"], None,
+                {"stopLoss": {"triggerPrice": (ticker["last"] or ticker["markPrice"]) * 0.9}},
+            )
+            BuyOnce.seen.append(("order", order["status"], order["filled"]))
+            try:
+                await exchange.create_order(ticker["symbol"], "market", "buy", 1000)
+            except ccxt.InsufficientFunds as exc:
+                BuyOnce.seen.append(("refused", str(exc).split(":")[0]))
+
+    async def on_event(self, exchange, event):
+        BuyOnce.seen.append(("event", event["type"]))
+'''
+
+
+@pytest.mark.integration
+async def test_strategy_runs_live_in_the_daemon(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A ccxt strategy inside the daemon: its orders are journaled (a restart keeps them), its
+    refusals raise ccxt exceptions and are alerts, and it hears the daemon's events."""
+    path = tmp_path / "buy_once.py"
+    path.write_text(STRATEGY, encoding="utf-8")
+    config_path = write_config(
+        tmp_path, mosquitto, extra=f'[strategy]\npath = "{path}:BuyOnce"\nparams = {{amount = 0.1}}'
+    )
+    config = load_config(config_path, {})
+    feed = ScriptFeed(["60000", "59000", "58000"])
+    daemon = Daemon(config, feed_factory=factory(feed))
+    stop = asyncio.Event()
+    async with asyncio.timeout(20):
+        task = asyncio.create_task(daemon.run(stop))
+        await feed.done.wait()
+        stop.set()
+        assert await task == 0
+    assert daemon.runner is not None and daemon.runner.errors == 0
+    seen = daemon.runner.strategy.seen  # type: ignore[attr-defined]
+    assert ("order", "closed", 0.1) in seen
+    assert ("refused", "guardbot MARGIN_INSUFFICIENT") in seen
+    before = states(daemon)
+    assert before["demo"]["positions"][0]["contracts"] == "0.1"
+    kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
+    assert "order" in kinds and "refused_command" in kinds
+    # Restart without the strategy: the position it opened is still there.
+    plain = dataclasses.replace(config, strategy=None)
+    again = Daemon(plain, feed_factory=factory(ScriptFeed([])))
+    stop = asyncio.Event()
+    async with asyncio.timeout(20):
+        task = asyncio.create_task(again.run(stop))
+        await again.ready.wait()
+        stop.set()
+        assert await task == 0
+    assert states(again) == before
