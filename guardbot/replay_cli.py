@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Generator, Mapping
@@ -34,7 +35,13 @@ from guardbot.config import Config, load_config
 from guardbot.core.commands import TickCmd, parse_tick
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event, to_jsonable
-from guardbot.core.num import ZERO, decimal_context, fmt, fmt_opt, parse_decimal
+from guardbot.core.num import (
+    ZERO,
+    decimal_context,
+    fmt,
+    fmt_opt,
+    parse_decimal,
+)
 from guardbot.errors import InputError
 from guardbot.feeds.replay import _ts as replay_ts  # the feed's own ts check, reused
 from guardbot.jsonio import loads_exact
@@ -167,6 +174,10 @@ def read_ticks(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
                     obj = loads_exact(text, "", lines=False)  # raises the canonical InputError
                 if not isinstance(obj, dict):
                     raise InputError("", "must be a JSON object")
+                fast = _fast_tick(obj)
+                if fast is not None:
+                    yield fast
+                    continue
                 for key in _PRICE_KEYS:
                     value = obj.get(key)
                     if value.__class__ is str:
@@ -182,6 +193,56 @@ def read_ticks(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
             except InputError as exc:
                 raise exc.under(f"line {number}") from None
             yield ts, tick
+
+
+#: A price written the common way ("59972.7"): up to 18 digits each side of an optional dot, so
+#: that a non-zero value is within the input bounds (1e-18 .. 1e18) by construction.
+_PLAIN_PRICE = re.compile(r"\d{1,18}(?:\.\d{1,18})?\Z", re.ASCII).match
+
+
+def _plain_price(value: object) -> Decimal | None:
+    """``value`` as an exact, positive, in-bounds Decimal if it is a plain price string; ``None``
+    for anything else (the full check decides, and words the error)."""
+    if isinstance(value, str) and _PLAIN_PRICE(value):
+        number = Decimal(value)
+        if number:
+            return number
+    return None
+
+
+def _fast_tick(obj: dict[str, Any]) -> tuple[int, TickCmd] | None:
+    """The tick of a line whose fields are all plainly valid (what ``guardbot record`` and most
+    tools write), without the general parser; ``None`` sends the line through ``parse_tick``,
+    which accepts the same lines and words the errors. About a third of replay's time went to
+    validating numbers that this check accepts at a glance."""
+    ts = obj.get("ts")
+    symbol = obj.get("symbol")
+    if type(ts) is not int or not isinstance(symbol, str) or not symbol.strip():
+        return None
+    if not _FAST_KEYS.issuperset(obj) or obj.get("type", "tick") != "tick":
+        return None
+    mark = _plain_price(obj.get("mark"))
+    if mark is None:
+        return None
+    prices: list[Decimal | None] = []
+    for key in ("last", "bid", "ask", "index"):
+        value = obj.get(key)
+        if value is None:
+            prices.append(None)
+            continue
+        price = _plain_price(value)
+        if price is None:
+            return None
+        prices.append(price)
+    try:
+        stamp = replay_ts(ts)
+    except InputError:
+        return None
+    return stamp, TickCmd(symbol, mark, prices[0], prices[1], prices[2], prices[3], None)
+
+
+#: Keys a line may have for :func:`_fast_tick` (a ``fundingRate`` takes the general path).
+_FAST_KEYS = frozenset({"ts", "type", "symbol", "mark", "last", "bid", "ask", "index"})
 
 
 def _count_lines(path: Path) -> int:

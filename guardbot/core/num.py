@@ -64,7 +64,7 @@ def decimal_context() -> Any:
 MAX_INPUT = Decimal("1e18")
 MIN_INPUT = Decimal("1e-18")
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
 
 
 def parse_decimal(value: object, field: str) -> Decimal:

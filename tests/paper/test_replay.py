@@ -265,3 +265,49 @@ def test_example_ticks_are_what_the_generator_writes(tmp_path: Path) -> None:
     expected = "\n".join(generate["lines"]()) + "\n"
     assert TICKS.read_text(encoding="utf-8") == expected
     assert TICKS.stat().st_size < 300_000
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "59972.7", "last": "59972.7", "bid": "59966.7", "ask": "59978.7"}',
+        '{"ts": 1, "type": "tick", "symbol": "BTC/USDT:USDT", "mark": "60000"}',
+        '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "0.000000000000000001", "index": "007.50"}',
+        '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": 60000.5, "last": "6e4"}',
+        '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "60000", "fundingRate": "-0.0001"}',
+        '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "60000", "note": "extra keys are ignored"}',
+    ],
+)
+def test_fast_path_reads_what_the_feed_reads(tmp_path: Path, line: str) -> None:
+    """The plain-price fast path of ``read_ticks`` gives exactly the feed's tick."""
+    from guardbot.core.commands import parse_tick
+    from guardbot.jsonio import loads_exact
+    from guardbot.replay_cli import read_ticks
+
+    path = tmp_path / "one.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    obj = loads_exact(line, "", lines=False)
+    assert isinstance(obj, dict)
+    assert list(read_ticks(path)) == [(1, parse_tick(obj))]
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "0.0"}', "mark"),
+        ('{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "1e19"}', "mark"),
+        ('{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "60000", "bid": "٣"}', "bid"),
+        ('{"ts": 1, "symbol": " ", "mark": "60000"}', "symbol"),
+    ],
+)
+def test_fast_path_leaves_bad_lines_to_the_full_check(
+    tmp_path: Path, line: str, field: str
+) -> None:
+    from guardbot.errors import InputError
+    from guardbot.replay_cli import read_ticks
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        list(read_ticks(path))
+    assert info.value.field == f"line 1.{field}"
