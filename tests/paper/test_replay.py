@@ -270,7 +270,8 @@ def test_example_ticks_are_what_the_generator_writes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "59972.7", "last": "59972.7", "bid": "59966.7", "ask": "59978.7"}',
+        '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "59972.7", "last": "59972.7", '
+        '"bid": "59966.7", "ask": "59978.7"}',
         '{"ts": 1, "type": "tick", "symbol": "BTC/USDT:USDT", "mark": "60000"}',
         '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": "0.000000000000000001", "index": "007.50"}',
         '{"ts": 1, "symbol": "BTC/USDT:USDT", "mark": 60000.5, "last": "6e4"}',
