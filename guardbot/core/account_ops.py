@@ -16,7 +16,7 @@ from guardbot.core.commands import (
     SetMarginModeCmd,
 )
 from guardbot.core.guards import Decision, TradingState, utc_day
-from guardbot.core.num import ZERO, fmt, money
+from guardbot.core.num import ZERO, fmt, fmt_brief, money
 from guardbot.core.orders import Order
 
 __all__ = ["AccountOpsMixin"]
@@ -111,8 +111,8 @@ class AccountOpsMixin(EngineBase):
             available = self._available(account)
             if extra > available:
                 reason = (
-                    f"leverage {fmt(leverage)} needs {fmt(extra)} more margin than the available"
-                    f" balance {fmt(available)} (Binance -2028)"
+                    f"leverage {fmt(leverage)} needs {fmt_brief(extra)} more margin than the"
+                    f" available balance {fmt_brief(available)} (Binance -2028)"
                 )
                 return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
         return Decision(), transfer, reserves

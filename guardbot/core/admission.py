@@ -16,7 +16,7 @@ from guardbot.core.commands import (
 )
 from guardbot.core.guards import Decision, TradingState
 from guardbot.core.market import BPS, Market
-from guardbot.core.num import ZERO, fmt
+from guardbot.core.num import ZERO, fmt, fmt_brief
 from guardbot.core.position import Position
 
 __all__ = ["AdmissionMixin"]
@@ -253,7 +253,8 @@ class AdmissionMixin(EngineBase):
             if cost > available:
                 return Decision(
                     Code.MARGIN_INSUFFICIENT,
-                    f"order cost {fmt(cost)} exceeds the available balance {fmt(available)}",
+                    f"order cost {fmt_brief(cost)} exceeds the available balance "
+                    f"{fmt_brief(available)}",
                 )
         return Decision()
 

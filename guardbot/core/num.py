@@ -126,5 +126,14 @@ def fmt(value: Decimal) -> str:
     return text
 
 
+_BRIEF = Decimal("1e-8")
+
+
+def fmt_brief(value: Decimal) -> str:
+    """``value`` rounded to 8 decimal places for messages people read (reasons, logs); the
+    exact value stays in the event's own fields."""
+    return fmt(value.quantize(_BRIEF, rounding=ROUND_HALF_EVEN, context=CONTEXT))
+
+
 def fmt_opt(value: Decimal | None) -> str | None:
     return None if value is None else fmt(value)
