@@ -148,6 +148,52 @@ DEFAULT_PRICES: dict[str, dict[str, str]] = {
     "ETHUSDT": {"mark": "3200.00", "bid": "3199.99", "ask": "3200.01", "last": "3200.00"},
 }
 
+# 18 more perpetuals for load tests (the soak bench follows 20 symbols). Their exchangeInfo
+# entries are synthetic: BTC's and ETH's shape with a tick size and price band scaled to the
+# price, not recorded from Binance; nothing in guardbot reads those filters.
+_EXTRA_SYMBOLS: tuple[tuple[str, str, str, str], ...] = (
+    # base, sub type, tick size, default mark
+    ("SOL", "Layer-1", "0.010", "150.00"),
+    ("BNB", "CEX", "0.010", "600.00"),
+    ("XRP", "Payment", "0.0001", "0.6000"),
+    ("DOGE", "Meme", "0.00001", "0.15000"),
+    ("ADA", "Layer-1", "0.0001", "0.4500"),
+    ("AVAX", "Layer-1", "0.001", "35.000"),
+    ("LINK", "Infrastructure", "0.001", "15.000"),
+    ("DOT", "Layer-0", "0.001", "7.000"),
+    ("LTC", "PoW", "0.01", "80.00"),
+    ("TRX", "Layer-1", "0.00001", "0.12000"),
+    ("ATOM", "Layer-0", "0.001", "8.000"),
+    ("NEAR", "Layer-1", "0.001", "5.000"),
+    ("APT", "Layer-1", "0.001", "9.000"),
+    ("ARB", "Layer-2", "0.0001", "1.0000"),
+    ("OP", "Layer-2", "0.0001", "2.0000"),
+    ("FIL", "Storage", "0.001", "5.000"),
+    ("SUI", "Layer-1", "0.0001", "1.5000"),
+    ("BCH", "PoW", "0.01", "400.00"),
+)
+for _base, _sub, _tick, _mark in _EXTRA_SYMBOLS:
+    _id = f"{_base}USDT"
+    _price = Decimal(_mark)
+    EXCHANGE_INFO_SYMBOLS[_id] = _symbol_entry(
+        _id,
+        _base,
+        _sub,
+        tick=_tick,
+        min_price=str((_price / 100).quantize(Decimal(_tick))),
+        max_price=str((_price * 100).quantize(Decimal(_tick))),
+        max_qty="10000000",
+        max_market_qty="1000000",
+    )
+    UNIFIED_TO_ID[f"{_base}/USDT:USDT"] = _id
+    _step = Decimal(_tick)
+    DEFAULT_PRICES[_id] = {
+        "mark": _mark,
+        "bid": str(_price - _step),
+        "ask": str(_price + _step),
+        "last": _mark,
+    }
+
 # Every REST base URL key of ccxt's binance ``urls['api']`` (ccxt 4.5.90), with the path
 # prefix the stand-in gives it.  Only ``fapiPublic`` is served; the rest exist so that a
 # stray call lands here (404, recorded) instead of on the internet.
