@@ -32,6 +32,7 @@ Replies are published (QoS 1, not retained) on ``<base>/reply/<requestId>``; a r
 from __future__ import annotations
 
 import hmac
+import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -291,19 +292,26 @@ class RecentReplies:
     A ``requestId`` is an idempotency key: a command redelivered by MQTT (QoS 1 is at least once)
     or re-sent by a client that missed its reply gets the first reply again instead of being
     applied twice (twice ``add_margin`` would move the margin twice).
+
+    Replies are kept as compact JSON text: a reply's events as Python objects take several times
+    the memory, and a long-running daemon holds ``size`` of them.
     """
 
     def __init__(self, size: int = 1024) -> None:
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self._size = size
-        self._replies: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._replies: OrderedDict[str, str] = OrderedDict()
 
     def get(self, request_id: str) -> dict[str, Any] | None:
-        return self._replies.get(request_id)
+        text = self._replies.get(request_id)
+        if text is None:
+            return None
+        reply: dict[str, Any] = json.loads(text)
+        return reply
 
     def put(self, request_id: str, reply: dict[str, Any]) -> None:
-        self._replies[request_id] = reply
+        self._replies[request_id] = json.dumps(reply, separators=(",", ":"))
         self._replies.move_to_end(request_id)
         while len(self._replies) > self._size:
             self._replies.popitem(last=False)
