@@ -22,6 +22,23 @@ from guardbot.core.position import Position
 __all__ = ["OrderFlowMixin"]
 
 
+def _push(heap: list[tuple[Decimal, int, Order]], entry: tuple[Decimal, int, Order]) -> None:
+    """``heappush``, and drop the entries of orders no longer open when they are the majority.
+
+    Cancelled and filled orders leave the heaps lazily, when they reach the top; one that never
+    does (a stop-loss cancelled with its position, far from the price) would stay for the life
+    of the process. Checking at powers of two keeps the cost amortized O(1) per push and the heap
+    within twice its open orders (plus 64).
+    """
+    heapq.heappush(heap, entry)
+    size = len(heap)
+    if size >= 64 and size & (size - 1) == 0:
+        live = [e for e in heap if e[2].status == "open"]
+        if 2 * len(live) < size:
+            heap[:] = live
+            heapq.heapify(heap)
+
+
 class OrderFlowMixin(EngineBase):
     """Part of :class:`~guardbot.core.engine.Engine`."""
 
@@ -116,7 +133,7 @@ class OrderFlowMixin(EngineBase):
         account.order_margin += order.reserved
         account.orders[order.id] = order
         heap = market.buy_limits if order.side > 0 else market.sell_limits
-        heapq.heappush(heap, (-price if order.side > 0 else price, order.seq, order))
+        _push(heap, (-price if order.side > 0 else price, order.seq, order))
 
     def _order_reserve(self, account: Account, order: Order) -> Decimal:
         if order.reduce_only or order.price is None:
@@ -151,9 +168,9 @@ class OrderFlowMixin(EngineBase):
         assert order.trigger_price is not None
         falls, rises = market.triggers[order.trigger_source]
         if order.trigger_dir > 0:
-            heapq.heappush(rises, (order.trigger_price, order.seq, order))
+            _push(rises, (order.trigger_price, order.seq, order))
         else:
-            heapq.heappush(falls, (-order.trigger_price, order.seq, order))
+            _push(falls, (-order.trigger_price, order.seq, order))
 
     def _run_triggers(self, market: Market) -> None:
         fired: list[Order] = []

@@ -833,3 +833,27 @@ def test_simulate_lines_events_carry_the_latest_ts() -> None:
     assert state["wallet"] == 100_010
     [pos] = state["positions"]
     assert (pos["symbol"], pos["contracts"], pos["entryPrice"]) == (BTC, "1", "30000")
+
+
+def test_cancelled_orders_do_not_pile_up_in_the_trigger_and_limit_heaps() -> None:
+    """Orders cancelled far from the price leave the heaps lazily; a long-running daemon that
+    places and cancels protective orders must not keep every one of them."""
+    sim = Sim()
+    sim.tick(30000)
+    for i in range(2000):
+        sim.order(f"sl{i}", "sell", "0.001", stopLossPrice=1000 + i, reduceOnly=True)
+        sim.order(f"bid{i}", "buy", "0.001", price=100 + i)
+        sim.cmd("cancel", id=f"sl{i}")
+        sim.cmd("cancel", id=f"bid{i}")
+        sim.tick(30000 + i % 7)  # the tops stay far from the price: nothing pops them
+    market = sim.engine.markets[BTC]
+    falls, rises = market.triggers["mark"]
+    assert len(falls) + len(rises) <= 64
+    assert len(market.buy_limits) <= 64
+    # Open orders survive a compaction.
+    sim.order("keep", "buy", "0.001", price=50)
+    for i in range(200):
+        sim.order(f"x{i}", "buy", "0.001", price=60 + i)
+        sim.cmd("cancel", id=f"x{i}")
+    assert any(e[2].id == "keep" for e in market.buy_limits)
+    assert "keep" in sim.account().orders
