@@ -725,8 +725,8 @@ class Daemon:
         for event in events:
             alert_id = None
             if event.get("type") in ALERT_TYPES:
-                # event_messages gives .../events/<type> first, then the alert.
-                alert_id = f"{self.instance}-{seq}-{len(rows) + 1}"
+                # event_messages gives the alert first, then .../events/<type>.
+                alert_id = f"{self.instance}-{seq}-{len(rows)}"
             for message in event_messages(self.prefix, self.instance, event, alert_id):
                 rows.append(
                     OutboxRow(
@@ -958,6 +958,8 @@ def _log_alert(event: Event) -> None:
     """Every alert in the log too, with its fields (after it is durable in the journal)."""
     severity = severity_of(event)
     fields = {k: v for k, v in to_jsonable(event).items() if k not in ("type", "severity")}
+    if "level" in fields:  # structlog's own "level" key (info, warning, ...) would replace it
+        fields["alertLevel"] = fields.pop("level")
     if severity in ("critical", "margin_call"):
         _log.error(str(event["type"]), severity=severity, **fields)
     elif severity == "warning":

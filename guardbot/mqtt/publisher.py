@@ -1,8 +1,9 @@
 """Publish the outbox to an MQTT broker: one supervisor loop, reconnecting forever.
 
 The producer (the daemon's engine loop) writes rows to an outbox and sets ``wake``; the
-:class:`Publisher` drains the outbox in id order, one QoS 1 publish at a time, and marks a row
-sent only after the broker acknowledged it (PUBACK). A lost connection loses nothing: the rows
+:class:`Publisher` drains the outbox in id order, one QoS 1 publish at a time, and marks rows
+sent only after the broker acknowledged them (PUBACK), a batch (what one read of the outbox
+returned) at a time. A lost connection loses nothing: the rows
 not yet marked are published again after the reconnect, in the same order, so a subscriber may
 see a duplicate of a row whose PUBACK was lost, but never a gap or a reordering.
 
@@ -364,10 +365,19 @@ class Publisher:
                 self._status_due = False
                 await client.publish(self._status_topic, self._status_payload("online"), 1, True)
             rows = await source.pending(self._batch)
-            for row in rows:
-                await client.publish(row.topic, row.payload, row.qos, row.retain)
-                await source.mark_sent([row.id], self._now_ms())
-                self._published += 1
+            acked: list[int] = []
+            try:
+                for row in rows:
+                    await client.publish(row.topic, row.payload, row.qos, row.retain)
+                    acked.append(row.id)
+                    self._published += 1
+            finally:
+                # One write for the batch rather than one per row: each is a durable commit,
+                # and an alert would otherwise wait for the commit of the event row before it.
+                # Rows acknowledged but not yet marked when the process dies are published
+                # again after the restart (at least once, same ids).
+                if acked:
+                    await source.mark_sent(acked, self._now_ms())
             if not rows:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._idle_timeout):

@@ -122,14 +122,16 @@ def event_messages(
 ) -> list[Message]:
     """What one engine event publishes, in order.
 
-    Always ``.../events/<type>`` (QoS 1, the event as compact JSON); for the types in
-    :data:`~guardbot.core.events.ALERT_TYPES` also ``.../alerts/<severity>/<type>`` (QoS 1) whose
-    payload is the same event plus ``alertId``. An alert event without ``alert_id`` is refused.
+    For the types in :data:`~guardbot.core.events.ALERT_TYPES` first ``.../alerts/<severity>/
+    <type>`` (QoS 1) whose payload is the event plus ``alertId``: the alert is what someone waits
+    for, so it does not queue behind the event row. Then always ``.../events/<type>`` (QoS 1,
+    the event as compact JSON). An alert event without ``alert_id`` is refused.
     """
-    messages = [Message(event_topic(prefix, instance, event), compact_json(dict(event)))]
+    messages: list[Message] = []
     if event.get("type") in ALERT_TYPES:
         if not isinstance(alert_id, str) or not alert_id:
             raise ValueError(f"alert event {event.get('type')!r} needs a non-empty alert_id")
         payload = {**event, "alertId": alert_id}
         messages.append(Message(alert_topic(prefix, instance, event), compact_json(payload)))
+    messages.append(Message(event_topic(prefix, instance, event), compact_json(dict(event))))
     return messages

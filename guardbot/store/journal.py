@@ -362,31 +362,36 @@ class Journal:
             )
             seq = cursor.lastrowid
             assert seq is not None
-            await conn.executemany(
-                "INSERT INTO events (input_seq, ts, type, account, body) VALUES (?, ?, ?, ?, ?)",
-                [(seq, *row) for row in event_rows],
-            )
-            await conn.executemany(
-                "INSERT INTO outbox (alert_id, topic, payload, qos, retain, created_ts) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        row.alert_id or f"{self.instance}-{seq}-{n}",
-                        row.topic,
-                        row.payload,
-                        row.qos,
-                        int(row.retain),
-                        ts,
-                    )
-                    for n, row in enumerate(outbox)
-                ],
-            )
-            await conn.executemany(
-                "INSERT INTO state (key, body, updated_ts) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET body = excluded.body, "
-                "updated_ts = excluded.updated_ts",
-                state_rows,
-            )
+            # Each call is a round trip to aiosqlite's thread: skip the empty ones.
+            if event_rows:
+                await conn.executemany(
+                    "INSERT INTO events (input_seq, ts, type, account, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(seq, *row) for row in event_rows],
+                )
+            if outbox:
+                await conn.executemany(
+                    "INSERT INTO outbox (alert_id, topic, payload, qos, retain, created_ts) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            row.alert_id or f"{self.instance}-{seq}-{n}",
+                            row.topic,
+                            row.payload,
+                            row.qos,
+                            int(row.retain),
+                            ts,
+                        )
+                        for n, row in enumerate(outbox)
+                    ],
+                )
+            if state_rows:
+                await conn.executemany(
+                    "INSERT INTO state (key, body, updated_ts) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET body = excluded.body, "
+                    "updated_ts = excluded.updated_ts",
+                    state_rows,
+                )
         return seq
 
     async def last_input(self) -> tuple[int, int] | None:

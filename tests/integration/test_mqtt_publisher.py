@@ -108,7 +108,7 @@ def test_event_messages_plain_event() -> None:
 
 def test_event_messages_alert_adds_alert_id_to_alert_only() -> None:
     event = margin_alert(7)
-    events_msg, alert_msg = event_messages("guardbot", "main", event, "al-7")
+    alert_msg, events_msg = event_messages("guardbot", "main", event, "al-7")
     assert events_msg.topic == "guardbot/main/events/margin_alert"
     assert alert_msg.topic == "guardbot/main/alerts/critical/margin_alert"
     assert (events_msg.qos, events_msg.retain, alert_msg.qos, alert_msg.retain) == (
