@@ -45,7 +45,7 @@ from guardbot.control import (
 )
 from guardbot.core.events import Event
 from guardbot.errors import InputError
-from guardbot.mqtt.publisher import backoff_delay
+from guardbot.mqtt.publisher import backoff_delay, until_set
 from guardbot.mqtt.topics import compact_json
 
 __all__ = ["Apply", "ControlListener", "Handler", "handle_command"]
@@ -186,7 +186,7 @@ class ControlListener:
                     attempt = 0  # that session had subscribed: start the backoff over
                 delay = backoff_delay(attempt, self._random)
                 attempt += 1
-                await self._until_stop(self._sleep(delay))
+                await until_set(self._sleep(delay), self._stop)
         finally:
             self._running = False
             self._done.set()
@@ -233,16 +233,6 @@ class ControlListener:
         topic = reply_topic(self._base, reply.get("requestId"))
         await client.publish(topic, compact_json(dict(reply)), qos=1, retain=False)
         self.handled += 1
-
-    async def _until_stop(self, awaitable: Awaitable[None]) -> None:
-        """Await ``awaitable`` unless :meth:`close` is called first."""
-        work = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (work, stop):
-                task.cancel()
 
     async def close(self, *, timeout: float = 10.0) -> None:
         """Stop after the command in hand (if any) and wait up to ``timeout`` for :meth:`run`."""

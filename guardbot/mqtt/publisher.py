@@ -44,6 +44,7 @@ __all__ = [
     "Publisher",
     "PublisherStatus",
     "backoff_delay",
+    "until_set",
 ]
 
 _log = logging.getLogger(__name__)
@@ -151,6 +152,18 @@ def backoff_delay(attempt: int, random: Callable[[], float]) -> float:
     """Full jitter: uniform in ``[0, min(cap, base * 2**attempt))`` for ``attempt`` >= 0."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(attempt, 32))
     return ceiling * random()
+
+
+async def until_set(awaitable: Awaitable[None], stop: asyncio.Event) -> None:
+    """Await ``awaitable`` unless ``stop`` is set first (then ``awaitable`` is cancelled): a
+    reconnect backoff that a shutdown must not wait out."""
+    work = asyncio.ensure_future(awaitable)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((work, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work, stopped):
+            task.cancel()
 
 
 class _Stopped(Exception):
@@ -299,7 +312,7 @@ class Publisher:
                     attempt = 0  # that session had connected: start the backoff over
                 delay = backoff_delay(attempt, self._random)
                 attempt += 1
-                await self._until_stop(self._sleep(delay))
+                await until_set(self._sleep(delay), self._stop)
         finally:
             self._running = False
             self._done.set()
@@ -382,16 +395,6 @@ class Publisher:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._idle_timeout):
                         await wake.wait()
-
-    async def _until_stop(self, awaitable: Awaitable[None]) -> None:
-        """Await ``awaitable`` unless :meth:`close` is called first."""
-        work = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (work, stop):
-                task.cancel()
 
     async def close(self, *, timeout: float = 10.0) -> None:
         """Publish ``offline`` (retained), disconnect cleanly and wait for :meth:`run` to return.
