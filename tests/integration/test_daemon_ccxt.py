@@ -234,3 +234,31 @@ async def _until(check: Any, what: str, *, poll: float = 0.02, limit: int = 1000
             return
         await asyncio.sleep(poll)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_live_tier_tables_are_fetched_cached_and_used(
+    tmp_path: Path, mosquitto: Mosquitto, standin: StandinBinance
+) -> None:
+    """With API keys the daemon fetches the leverage brackets through ccxt (the signed Binance
+    endpoint), caches them, and the engine uses them; without keys the next start uses the
+    cache, and no start warns about a fallback."""
+    path = write_ccxt_config(tmp_path, mosquitto, standin, instance="tiers")
+    keys = {"GUARDBOT_EXCHANGE_API_KEY": "standin-key", "GUARDBOT_EXCHANGE_SECRET": "s3cret"}
+    for env, expected in ((keys, "exchange"), ({}, "cache")):
+        daemon = Daemon(load_config(path, env))
+        stop = asyncio.Event()
+        async with asyncio.timeout(30):
+            task = asyncio.create_task(daemon.run(stop))
+            await daemon.ready.wait()
+            stop.set()
+            assert await task == 0
+        assert daemon.tier_sources == {BTC: expected, ETH: expected}
+        table = daemon.engine.config.tiers[BTC]
+        # The stand-in's brackets (125x up to 50,000), not the bundled snapshot (150x).
+        assert [(t.cap, t.max_leverage, t.cum) for t in table.tiers[:2]] == [
+            (Decimal(50000), Decimal(125), Decimal(0)),
+            (Decimal(250000), Decimal(100), Decimal(50)),
+        ]
+    assert standin.requests["/fapi/v1/leverageBracket"] == 1
+    kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
+    assert "tier_tables" not in kinds

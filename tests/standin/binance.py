@@ -8,7 +8,7 @@ can assert that ccxt asked for nothing unexpected.
 
 Served REST (GET): ``/fapi/v1/exchangeInfo``, ``/fapi/v1/time``, ``/fapi/v1/ping``,
 ``/fapi/v1/premiumIndex``, ``/fapi/v1/ticker/24hr``, ``/fapi/v1/ticker/bookTicker``,
-``/fapi/v1/ticker/price``.
+``/fapi/v1/ticker/price``, and the signed ``/fapi/v1/leverageBracket`` (any API key).
 
 Served websockets: ``/ws``, ``/ws/<n>``, ``/market/ws/<n>``, ``/public/ws/<n>`` with the
 Binance ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` protocol and the streams
@@ -193,6 +193,15 @@ for _base, _sub, _tick, _mark in _EXTRA_SYMBOLS:
         "ask": str(_price + _step),
         "last": _mark,
     }
+
+# What /fapi/v1/leverageBracket serves for every symbol: (floor, cap, maintenance margin ratio,
+# max leverage, cum). Deliberately unlike the bundled snapshot, so a test can tell them apart.
+LEVERAGE_BRACKETS: tuple[tuple[int, int, float, int, float], ...] = (
+    (0, 50_000, 0.004, 125, 0.0),
+    (50_000, 250_000, 0.005, 100, 50.0),
+    (250_000, 1_000_000, 0.01, 50, 1_300.0),
+    (1_000_000, 5_000_000, 0.025, 20, 16_300.0),
+)
 
 # Every REST base URL key of ccxt's binance ``urls['api']`` (ccxt 4.5.90), with the path
 # prefix the stand-in gives it.  Only ``fapiPublic`` is served; the rest exist so that a
@@ -745,9 +754,30 @@ class StandinBinance:
             return web.json_response(shape(self.state[symbol]))
         return web.json_response([shape(st) for st in self.state.values()])
 
+    def _leverage_bracket(self, request: web.Request) -> web.Response:
+        """``GET /fapi/v1/leverageBracket`` (signed at Binance; the signature is not checked):
+        the same four brackets for every listed symbol, ``cum`` as Binance computes it."""
+        if request.headers.get("X-MBX-APIKEY") is None:
+            return web.json_response({"code": -2014, "msg": "API-key format invalid."}, status=401)
+        brackets = [
+            {
+                "bracket": i + 1,
+                "initialLeverage": leverage,
+                "notionalCap": cap,
+                "notionalFloor": floor,
+                "maintMarginRatio": mmr,
+                "cum": cum,
+            }
+            for i, (floor, cap, mmr, leverage, cum) in enumerate(LEVERAGE_BRACKETS)
+        ]
+        return web.json_response(
+            [{"symbol": sym, "brackets": copy.deepcopy(brackets)} for sym in self.state]
+        )
+
     _rest_routes: Mapping[
         tuple[str, str], Callable[[StandinBinance, web.Request], web.Response]
     ] = {
+        ("GET", "/fapi/v1/leverageBracket"): _leverage_bracket,
         ("GET", "/fapi/v1/exchangeInfo"): _exchange_info,
         ("GET", "/fapi/v1/time"): _time,
         ("GET", "/fapi/v1/ping"): _ping,
