@@ -419,7 +419,14 @@ async def amain(args: argparse.Namespace) -> int:
                 broker, topics, on_message=on_message, keep=lambda t: "/alerts/" in t
             ) as sub:
                 commands = Commands(sub, prices, rng, snapshots)
-                daemon = start_daemon(text, out, env_extra={"GUARDBOT_CONTROL_TOKEN": TOKEN})
+                # Dummy API keys: the stand-in serves the signed leverage brackets, so the daemon
+                # has live tier tables for every symbol (without keys: only the bundled two).
+                keys = {
+                    "GUARDBOT_CONTROL_TOKEN": TOKEN,
+                    "GUARDBOT_EXCHANGE_API_KEY": "soak-key",
+                    "GUARDBOT_EXCHANGE_SECRET": "soak-secret",
+                }
+                daemon = start_daemon(text, out, env_extra=keys)
                 await wait_daemon_subscribed(standin, symbols, daemon)
                 await asyncio.sleep(0.5)
                 print(f"daemon pid {daemon.pid} subscribed; running ...", flush=True)
