@@ -363,7 +363,7 @@ class Daemon:
             await self._refresh_outbox_stats()
             self.runner = self._strategy_runner()
             self.control = self._control_listener()
-            await self._start_extras(stack)
+            await self._start_metrics(stack)
             self.ready.set()
             self._notifier.ready(f"recovered {self.recovered_inputs} inputs")
             _log.info(
@@ -451,8 +451,9 @@ class Daemon:
             return
         _log.info("embedded mqtt broker started", url=broker.url, startup_s=broker.startup_s)
 
-    async def _start_extras(self, stack: AsyncExitStack) -> None:
-        """Hook for components entered after the feed (metrics server)."""
+    async def _start_metrics(self, stack: AsyncExitStack) -> None:
+        """Serve ``/metrics`` (``[metrics] enabled``), with the hooks that refresh the gauges read
+        at scrape time (MQTT connection, feed drops, outbox, margin ratios)."""
         section = self.config.metrics
         if not section.enabled:
             return
@@ -491,7 +492,7 @@ class Daemon:
         m.add_refresh_hook(lambda: m.set_accounts(*engine_margin_rows(self.engine)))
 
     def _extra_tasks(self, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
-        """Hook for tasks that run beside the feed (control listener, watchdog)."""
+        """The optional tasks beside the feed: systemd watchdog, daily tier refresh, commands."""
         tasks: list[asyncio.Task[None]] = []
         if self._notifier.watchdog_interval() is not None:
             tasks.append(
