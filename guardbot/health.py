@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TextIO, TypeGuard
 
 from guardbot.errors import ConfigError, InputError
+from guardbot.store.journal import sqlite_advice
 
 if TYPE_CHECKING:
     from guardbot.config import Config
@@ -428,6 +429,7 @@ def check_database(path: Path, *, busy_timeout: float = DEFAULT_DB_BUSY_TIMEOUT)
 
 
 def _db_advice(exc: sqlite3.Error) -> str:
+    """The journal's advice, except where a probe beside a running daemon sees it differently."""
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return "another process held the write lock for too long; a stuck writer or a backup?"
@@ -435,13 +437,7 @@ def _db_advice(exc: sqlite3.Error) -> str:
         return "check the file's and data_dir's owner and mode, and that the mount is writable"
     if "no such table" in text:
         return "not a guardbot database, or one never migrated; check data_dir"
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return "the file is damaged; restore a backup or move it aside"
-    if "unable to open" in text:
-        return "check that this user may read and write data_dir and the file"
-    if "full" in text:
-        return "the disk is full"
-    return "see the sqlite error"
+    return sqlite_advice(exc)
 
 
 if __name__ == "__main__":

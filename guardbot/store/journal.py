@@ -45,6 +45,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxRow",
     "StoreError",
+    "sqlite_advice",
 ]
 
 #: File name of the database inside ``data_dir``.
@@ -159,7 +160,7 @@ def dumps(value: object) -> str:
     )
 
 
-def _advice(exc: sqlite3.Error) -> str:
+def sqlite_advice(exc: sqlite3.Error) -> str:
     """What an operator can do about ``exc``, by sqlite's error text."""
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
@@ -305,7 +306,7 @@ class Journal:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _error(self, action: str, exc: sqlite3.Error) -> StoreError:
-        return StoreError(self.path, f"{action}: {exc} — {_advice(exc)}")
+        return StoreError(self.path, f"{action}: {exc} — {sqlite_advice(exc)}")
 
     @asynccontextmanager
     async def _use(self) -> AsyncIterator[aiosqlite.Connection]:

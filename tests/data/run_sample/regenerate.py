@@ -22,7 +22,8 @@ from typing import Any
 from guardbot.core.commands import TickCmd, parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.events import to_jsonable
-from guardbot.core.num import fmt, fmt_opt
+from guardbot.core.num import fmt
+from guardbot.replay_cli import sample  # the line format guardbot replay writes
 from guardbot.simulate import build_config
 
 HERE = Path(__file__).resolve().parent
@@ -102,39 +103,6 @@ def marks(minute: int) -> tuple[Decimal, Decimal]:
                 Decimal(e0) + (e1 - e0) * f
             ).quantize(Decimal("0.01"))
     raise AssertionError(minute)
-
-
-def sample(engine: Engine, ts: int) -> dict[str, Any]:
-    prices = {
-        s: {"mark": fmt(m.mark), "last": fmt(m.last) if m.last is not None else None}
-        for s, m in sorted(engine.markets.items())
-        if m.mark is not None
-    }
-    accounts: dict[str, Any] = {}
-    for account in engine.iter_accounts():
-        views, view = engine.views(account)
-        isolated = sum(
-            (p.isolated_wallet for p in account.positions.values() if p.isolated), Decimal(0)
-        )
-        upnl = sum((v.unrealized_pnl for v in views), Decimal(0))
-        accounts[account.id] = {
-            "wallet": fmt(account.wallet + isolated),
-            "equity": fmt(account.wallet + isolated + upnl),
-            "marginRatio": fmt_opt(view.margin_ratio),
-            "positions": {
-                v.symbol: {
-                    "side": v.side,
-                    "contracts": fmt(v.contracts),
-                    "entryPrice": fmt(v.entry_price),
-                    "marginMode": v.margin_mode,
-                    # as guardbot replay writes it: a ratio of its own only when isolated
-                    "marginRatio": fmt_opt(v.margin_ratio) if v.margin_mode == "isolated" else None,
-                    "liquidationPrice": fmt_opt(v.liquidation_price),
-                }
-                for v in views
-            },
-        }
-    return {"ts": ts, "prices": prices, "accounts": accounts}
 
 
 def main() -> None:
