@@ -198,6 +198,25 @@ async def test_guardbot_reads_its_status_for_the_health_check(broker: SecuredMos
             assert await first_message(probe) == (STATUS, '{"state":"online"}')
 
 
+async def test_tools_with_the_daemon_login_read_replies_and_accounts(
+    broker: SecuredMosquitto,
+) -> None:
+    # `docker compose exec guardbot guardbot order|status` runs with the daemon's login: the
+    # order's reply and the account snapshots must reach it, or the tool reports "no reply"
+    # for an order that was carried out.
+    reply = "guardbot/main/reply/r-1"
+    account = "guardbot/main/accounts/demo"
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "guardbot", reply, "guardbot/main/accounts/#") as tool,
+        connected(broker, "guardbot") as daemon,
+    ):
+        await daemon.publish(reply, '{"ok":true}', qos=1)
+        assert await first_message(tool) == (reply, '{"ok":true}')
+        await daemon.publish(account, '{"positions":[]}', qos=1)
+        assert await first_message(tool) == (account, '{"positions":[]}')
+
+
 async def test_operator_reads_everything(broker: SecuredMosquitto) -> None:
     async with (
         asyncio.timeout(LIMIT),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
 import signal
 import sqlite3
@@ -17,6 +19,7 @@ import guardbot.store
 from guardbot.core.num import fmt
 from guardbot.store.journal import (
     DB_FILENAME,
+    PAGE_CACHE_KIB,
     SCHEMA_VERSION,
     Journal,
     OutboxRow,
@@ -104,14 +107,43 @@ async def test_wal_mode_synchronous_full_and_foreign_keys(db: Path) -> None:
         conn = journal._conn
         assert conn is not None
         pragmas: dict[str, object] = {}
-        for name in ("journal_mode", "synchronous", "foreign_keys"):
+        for name in ("journal_mode", "synchronous", "foreign_keys", "cache_size"):
             cursor = await conn.execute(f"PRAGMA {name}")
             row = await cursor.fetchone()
             assert row is not None
             pragmas[name] = row[0]
-    assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "cache_size": -PAGE_CACHE_KIB,
+    }
     with sqlite3.connect(db) as plain:  # WAL is a property of the file: it persists
         assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _sqlite_memory_used() -> Any:
+    """SQLite's own count of the bytes it holds in this process (``sqlite3_memory_used``)."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        pytest.skip("no shared libsqlite3 to ask for sqlite3_memory_used")
+    function = ctypes.CDLL(name).sqlite3_memory_used
+    function.restype = ctypes.c_int64
+    return function
+
+
+async def test_page_cache_stays_bounded_as_the_database_grows(db: Path) -> None:
+    # SQLite's default cache (2,000 KiB) fills as the file grows: a daemon whose journal grows
+    # slowly shows that as hours of steady RSS growth. The journal's own bound keeps it small.
+    memory_used = _sqlite_memory_used()
+    async with Journal(db) as journal:
+        before = memory_used()
+        body = {"symbol": "BTC/USDT:USDT", "pad": "x" * 8000}
+        for ts in range(1, 401):  # about 3.5 MB of rows
+            await step(journal, ts, body=body, events=[], rows=0)
+        grown = memory_used() - before
+    assert db.stat().st_size > 3_000_000
+    assert grown < (PAGE_CACHE_KIB + 400) * 1024, f"SQLite grew by {grown:,} bytes"
 
 
 async def test_reentry_is_refused_and_closed_journal_refuses_calls(db: Path) -> None:
