@@ -111,6 +111,11 @@ TIER_REFRESH_S = 24 * 3600.0
 
 #: Input kinds that are journaled but not re-applied to the engine on recovery.
 _NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered", "tier_tables", "refused_command"})
+#: While the journal is replayed at start: how often (seconds) to log the progress and tell
+#: systemd (STATUS, EXTEND_TIMEOUT_USEC), and by how much each report pushes back its start
+#: deadline (TimeoutStartSec=), so that a large journal does not get the unit killed mid-replay.
+RECOVERY_PROGRESS_S = 5.0
+RECOVERY_EXTEND_S = 60.0
 
 
 def default_feed(config: Config) -> Feed:
@@ -277,6 +282,8 @@ class Daemon:
         self._tier_fetcher = tier_fetcher
         #: systemd notifications (READY, STOPPING, WATCHDOG); a no-op outside systemd.
         self._notifier = notifier if notifier is not None else Notifier.from_env(unset=True)
+        #: Seconds between recovery progress reports (RECOVERY_PROGRESS_S; tests lower it).
+        self.recovery_progress_s = RECOVERY_PROGRESS_S
         self._watchdog_stop = asyncio.Event()
         #: The ``[strategy]`` running on the paper exchange, once :meth:`run` started it.
         self.runner: StrategyRunner | None = None
@@ -661,8 +668,18 @@ class Daemon:
         """Re-apply every stored input in order; nothing is published (see module docstring)."""
         count = 0
         last_seq = 0
+        read = 0
+        reported = time.monotonic()
         async for seq, ts, kind, body in journal.inputs_after(0):
             last_seq = seq
+            read += 1
+            now = time.monotonic()
+            if now - reported >= self.recovery_progress_s:
+                reported = now
+                _log.info("recovering the journal", inputs=read, seq=seq)
+                self._notifier.extend_timeout(
+                    RECOVERY_EXTEND_S, status=f"recovering: {read} inputs read"
+                )
             if kind in _NOT_REPLAYED:
                 continue
             command = parse_command(body)

@@ -135,13 +135,14 @@ class Notifier:
         """``STATUS=<text>``: the free-form line shown by ``systemctl status``."""
         return self.notify(STATUS=text)
 
-    def extend_timeout(self, seconds: float) -> bool:
+    def extend_timeout(self, seconds: float, status: str | None = None) -> bool:
         """``EXTEND_TIMEOUT_USEC``: ask for ``seconds`` more before start (or stop) times out.
 
         For a long recovery: each call pushes the ``TimeoutStartSec=`` deadline to ``seconds``
         from now, so a large journal does not get the unit killed half way through its replay.
+        ``status`` goes in the same datagram (``STATUS=``).
         """
-        return self.notify(EXTEND_TIMEOUT_USEC=max(0, int(seconds * 1_000_000)))
+        return self.notify(EXTEND_TIMEOUT_USEC=max(0, int(seconds * 1_000_000)), STATUS=status)
 
     def notify(self, **fields: str | int | bool | None) -> bool:
         """Send ``KEY=VALUE`` lines in one datagram; ``None`` values are left out.

@@ -137,6 +137,8 @@ def test_status_and_fields(manager: tuple[socket.socket, str]) -> None:
     assert recv(sock) == "MAINPID=1234\nRELOADING=1\n"
     notifier.extend_timeout(90)
     assert recv(sock) == "EXTEND_TIMEOUT_USEC=90000000\n"
+    notifier.extend_timeout(60, status="recovering: 5000 inputs read")
+    assert recv(sock) == "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=recovering: 5000 inputs read\n"
 
 
 def test_a_newline_cannot_inject_a_field(manager: tuple[socket.socket, str]) -> None:

@@ -444,17 +444,26 @@ async def test_systemd_ready_watchdog_and_stopping(
     assert ns.drain() == [], "no notification after STOPPING=1"
     assert [m for m in ns.log if "READY" in m] == [first]
 
-    # A restart: READY only after the journal was replayed.
+    # A restart: READY only after the journal was replayed; while it is, each progress report
+    # (here after every input) pushes systemd's start deadline back.
     feed2 = EventFeed()
     second = Daemon(config, feed_factory=lambda _c: feed2, notifier=ns.notifier(200_000))
+    second.recovery_progress_s = 0.0
     stop2 = asyncio.Event()
     async with asyncio.timeout(LIMIT):
         task = start(second, stop2)
         try:
-            ready = await alive(task, ns.next())
+            progress: list[dict[str, str]] = []
+            while "READY" not in (ready := await alive(task, ns.next())):
+                progress.append(ready)
             assert ready["READY"] == "1"
             assert second.recovered_inputs > 0
             assert ready["STATUS"] == f"recovered {second.recovered_inputs} inputs"
+            assert len(progress) >= second.recovered_inputs
+            assert progress[-1] == {
+                "EXTEND_TIMEOUT_USEC": "60000000",
+                "STATUS": f"recovering: {len(progress)} inputs read",
+            }
             assert states(second) == states(daemon)
         finally:
             await finish(task, stop2)

@@ -1,0 +1,237 @@
+"""Start-up time of ``guardbot run`` against a large journal: how fast recovery replays inputs.
+
+At start the daemon re-applies every journaled input (see ``guardbot.daemon``), so its start-up
+time grows with the journal. This builds a journal of ``--inputs`` inputs (ticks of BTC and ETH,
+a seeded random walk, with a market order every ``--order-every`` inputs that keeps a cross
+position open in each symbol, as a busy daemon journals them) directly in the SQLite file, then
+measures, best of ``--repeat``:
+
+* **in-process**: ``Daemon._recover`` alone (reading the journal, parsing, ``Engine.apply``):
+  inputs/s;
+* **subprocess** (unless ``--no-subprocess``): ``guardbot run`` on the sim feed with the embedded
+  broker off and no broker listening, from process start to the "guardbot daemon started" log
+  line, then stopped: what ``systemctl start`` waits for (interpreter start, imports, recovery).
+
+There is no target; the figures size ``TimeoutStartSec=`` and the journal-retention work.
+
+    python bench/recovery.py [--inputs 1000000] [--order-every 50] [--repeat 3] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from guardbot.config import load_config  # noqa: E402  (after the path set-up)
+from guardbot.daemon import Daemon  # noqa: E402
+from guardbot.store.journal import Journal  # noqa: E402
+
+TS0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+SYMBOLS = {"BTC/USDT:USDT": 60_000.0, "ETH/USDT:USDT": 3_000.0}
+INSTANCE = "recovery"
+
+CONFIG = """
+[guardbot]
+instance = "{instance}"
+data_dir = "{data_dir}"
+log_format = "json"
+log_level = "info"
+
+[exchange]
+id = "binanceusdm"
+symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+
+[feed]
+mode = "sim"
+
+[accounts.main]
+wallet = 1000000
+default_margin_mode = "cross"
+default_leverage = 10
+
+[mqtt]
+url = "mqtt://127.0.0.1:{mqtt_port}"
+embedded_broker = "never"
+
+[metrics]
+enabled = false
+"""
+
+
+def build_journal(data_dir: Path, inputs: int, order_every: int, seed: int) -> int:
+    """Create the journal's schema (through :class:`Journal`) and fill ``inputs`` rows in one
+    transaction; returns the file size in bytes."""
+
+    async def create() -> None:
+        async with Journal.in_data_dir(data_dir, instance=INSTANCE):
+            pass
+
+    asyncio.run(create())
+    rng = random.Random(seed)
+    prices = dict(SYMBOLS)
+    names = list(SYMBOLS)
+    side_of = {name: "buy" for name in names}
+
+    def rows() -> object:
+        orders = 0
+        for n in range(inputs):
+            ts = TS0 + n * 10
+            symbol = names[n % len(names)]
+            if n >= len(names) and n % order_every == 0:
+                orders += 1
+                symbol = names[orders % len(names)]  # every symbol in turn
+                # buy 0.02, then sell 0.01 and buy 0.01 in turn: the position never closes
+                side = side_of[symbol]
+                side_of[symbol] = "sell" if side == "buy" else "buy"
+                body = {
+                    "type": "order",
+                    "account": "main",
+                    "id": f"bench-{orders}",
+                    "symbol": symbol,
+                    "orderType": "market",
+                    "side": side,
+                    "amount": "0.02" if orders <= len(names) else "0.01",
+                }
+                yield ts, "order", json.dumps(body, separators=(",", ":"))
+                continue
+            price = prices[symbol] * (1 + rng.gauss(0, 0.0005))
+            prices[symbol] = price
+            mark = f"{price:.2f}"
+            body = {
+                "type": "tick",
+                "symbol": symbol,
+                "mark": mark,
+                "bid": f"{price - 0.01:.2f}",
+                "ask": f"{price + 0.01:.2f}",
+                "index": mark,
+                "fundingRate": "0.0001",
+            }
+            yield ts, "tick", json.dumps(body, separators=(",", ":"))
+
+    path = data_dir / "guardbot.db"
+    conn = sqlite3.connect(path)
+    try:
+        with conn:  # one transaction
+            conn.executemany("INSERT INTO inputs (ts, kind, body) VALUES (?, ?, ?)", rows())
+    finally:
+        conn.close()  # checkpoints the WAL into the file
+    return path.stat().st_size
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def recover_in_process(config_path: Path) -> tuple[float, int]:
+    config = load_config(config_path, {})
+    daemon = Daemon(config)
+    async with Journal.in_data_dir(daemon.data_dir, instance=INSTANCE) as journal:
+        started = time.perf_counter()
+        await daemon._recover(journal)
+        elapsed = time.perf_counter() - started
+    positions = sum(len(a.positions) for a in daemon.engine.accounts.values())
+    assert positions == len(SYMBOLS), f"expected open positions after replay, got {positions}"
+    return elapsed, daemon.recovered_inputs
+
+
+def start_subprocess(config_path: Path, log_path: Path, timeout: float) -> float:
+    """Seconds from spawning ``guardbot run`` to its "guardbot daemon started" line."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    with log_path.open("wb") as log:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "guardbot", "run", "-c", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            deadline = started + timeout
+            while time.perf_counter() < deadline:
+                if child.poll() is not None:
+                    raise RuntimeError(f"guardbot run exited {child.returncode}: see {log_path}")
+                if b"guardbot daemon started" in log_path.read_bytes():
+                    return time.perf_counter() - started
+                time.sleep(0.05)  # polling a log file: there is no event to wait on
+            raise RuntimeError(f"guardbot run not started within {timeout:.0f} s: see {log_path}")
+        finally:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inputs", type=int, default=1_000_000, help="journal size (1,000,000)")
+    parser.add_argument("--order-every", type=int, default=50, help="an order every N inputs")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N (3)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-subprocess", action="store_true", help="in-process figure only")
+    parser.add_argument("--keep", help="build the journal in this directory and keep it")
+    args = parser.parse_args(argv)
+    if args.inputs < 100 or args.order_every < 2 or args.repeat < 1:
+        parser.error("need --inputs >= 100, --order-every >= 2, --repeat >= 1")
+
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="guardbot-recovery-"))
+    data_dir = base / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if any(data_dir.iterdir()):
+        parser.error(f"{data_dir} is not empty")
+    config_path = base / "guardbot.toml"
+    config_path.write_text(
+        CONFIG.format(instance=INSTANCE, data_dir=data_dir, mqtt_port=free_port()),
+        encoding="utf-8",
+    )
+    started = time.perf_counter()
+    size = build_journal(data_dir, args.inputs, args.order_every, args.seed)
+    print(
+        f"journal: {args.inputs:,} inputs (an order every {args.order_every}), "
+        f"{size / 1e6:.1f} MB, built in {time.perf_counter() - started:.1f} s"
+    )
+
+    best = min(asyncio.run(recover_in_process(config_path)) for _ in range(args.repeat))
+    elapsed, replayed = best
+    print(
+        f"in-process recovery: {replayed:,} inputs in {elapsed:.2f} s = "
+        f"{replayed / elapsed:,.0f} inputs/s (best of {args.repeat})"
+    )
+    if not args.no_subprocess:
+        times = [
+            start_subprocess(config_path, base / f"run{n}.log", timeout=600)
+            for n in range(args.repeat)
+        ]
+        print(
+            f"guardbot run to 'daemon started': {min(times):.2f} s "
+            f"(best of {args.repeat}; {args.inputs / min(times):,.0f} inputs/s with start-up)"
+        )
+    print(f"files: {base}" if args.keep else "")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
