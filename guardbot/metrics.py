@@ -295,6 +295,11 @@ class Metrics:
             ["code"],
             registry=r,
         )
+        self._feed_backlog = Gauge(
+            "guardbot_feed_backlog",
+            "Feed events received and not yet applied by the engine (the feed's queue).",
+            registry=r,
+        )
         self._outbox_depth = Gauge(
             "guardbot_outbox_depth",
             "MQTT messages waiting in the outbox.",
@@ -383,12 +388,16 @@ class Metrics:
                 self._dropped.labels(symbol, reason).inc(delta)
 
     def sync_feed_status(self, status: Mapping[str, Any]) -> None:
-        """Mirror the drops and reconnects of a feed's ``status()`` snapshot
-        (:meth:`~guardbot.feeds.ccxt_feed.CcxtFeed.status`: ``{"reconnects": n, "symbols":
-        {symbol: {"dropped": {reason: n}}}}``); missing keys are skipped, as feeds differ."""
+        """Mirror the drops, reconnects and backlog of a feed's ``status()`` snapshot
+        (:meth:`~guardbot.feeds.ccxt_feed.CcxtFeed.status`: ``{"reconnects": n, "backlog": n,
+        "symbols": {symbol: {"dropped": {reason: n}}}}``); missing keys are skipped, as feeds
+        differ."""
         reconnects = status.get("reconnects")
         if isinstance(reconnects, int):
             self.sync_reconnects("feed", reconnects)
+        backlog = status.get("backlog")
+        if isinstance(backlog, int):
+            self._feed_backlog.set(backlog)
         symbols = status.get("symbols")
         if isinstance(symbols, Mapping):
             for symbol, info in symbols.items():

@@ -7,6 +7,7 @@ import math
 import socket
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -200,6 +201,7 @@ async def test_sync_feed_status_reads_the_ccxt_feed_snapshot(
     status = {
         "mode": "ws",
         "reconnects": 2,
+        "backlog": 7,
         "symbols": {
             SYMBOL: {"stale": False, "dropped": {"non_finite": 1}},
             ETH: {"stale": True, "dropped": {}},
@@ -210,6 +212,7 @@ async def test_sync_feed_status_reads_the_ccxt_feed_snapshot(
     m.sync_feed_status(status)
     text = await scrape(http, server)
     assert value(text, "guardbot_reconnects_total", component="feed") == 2
+    assert value(text, "guardbot_feed_backlog") == 7
     assert value(text, "guardbot_ticks_dropped_total", symbol=SYMBOL, reason="non_finite") == 1
     assert series(text, "guardbot_ticks_dropped_total") == [
         {"symbol": SYMBOL, "reason": "non_finite"}
@@ -542,3 +545,20 @@ def test_parse_listen_names_the_given_key() -> None:
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_every_guardbot_metric_is_documented() -> None:
+    # docs/metrics.md is the operator's reference: a metric missing there is one nobody alerts on.
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text("utf-8")
+    names: list[str] = []
+    for family in Metrics(process_collector=False).registry.collect():
+        for sample in family.samples:
+            if sample.name.startswith("guardbot_") and not sample.name.endswith(
+                ("_created", "_bucket", "_count", "_sum")
+            ):
+                names.append(sample.name)
+        if family.type == "histogram" and family.name.startswith("guardbot_"):
+            names.append(family.name)
+    assert "guardbot_feed_backlog" in names and "guardbot_outbox_depth" in names
+    missing = sorted({n for n in names if f"`{n}`" not in docs})
+    assert missing == [], f"not in docs/metrics.md: {missing}"

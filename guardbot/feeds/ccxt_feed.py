@@ -263,7 +263,8 @@ class CcxtFeed:
         return self._queue.qsize()
 
     def status(self) -> dict[str, Any]:
-        """A JSON-able snapshot: mode, per-symbol freshness and drops, per-stream health."""
+        """A JSON-able snapshot: mode, per-symbol freshness and drops, per-stream health, and the
+        backlog (events received and not yet taken by the daemon)."""
         dropped: Counter[str] = Counter()
         symbols: dict[str, Any] = {}
         for sym, s in self._syms.items():
@@ -287,6 +288,7 @@ class CcxtFeed:
                 for n, st in self._streams.items()
             },
             "reconnects": sum(st.reconnects for st in self._streams.values()),
+            "backlog": self._queue.qsize(),
             "dropped": dict(dropped),
             "rest": {"polls": self._rest_polls, "errors": self._rest_errors},
         }

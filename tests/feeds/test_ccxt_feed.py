@@ -188,6 +188,7 @@ async def test_mark_and_bid_ask_merge_into_one_tick() -> None:
             await settle()
             ex.books.put(book(BTC, 65000.0, 65000.3, 1_002))
             await settle()
+            assert feed.pending() == feed.status()["backlog"] == 2  # received, not yet taken
             first, second = await take(it, 2)
             assert first == TickUpdate(
                 1_001,
@@ -204,7 +205,7 @@ async def test_mark_and_bid_ask_merge_into_one_tick() -> None:
             assert second.ts == 1_002
             assert second.tick.mark == Decimal("65000.1")  # kept from the mark stream
             assert (second.tick.bid, second.tick.ask) == (Decimal("65000.0"), Decimal("65000.3"))
-            assert feed.pending() == 0
+            assert feed.pending() == feed.status()["backlog"] == 0
             assert feed.status()["mode"] == "ws"
 
 
