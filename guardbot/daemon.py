@@ -854,7 +854,9 @@ class Daemon:
         self.metrics.tick_applied(
             tick.symbol, time.perf_counter() - started, self._clock() - item.ts / 1000
         )
-        journaled = bool(events)
+        # A tick that moved a trailing stop is journaled even without events: recovery must
+        # see it to rebuild the stop's trigger price exactly.
+        journaled = bool(events) or self.engine.tick_moved_orders
         if journaled:
             await self._commit(item.ts, "tick", tick_body(tick), events, received)
             caused += events

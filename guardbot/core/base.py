@@ -45,6 +45,10 @@ class EngineBase:
         self._seq = 0
         self._ts = 0
         self._out: list[Event] = []
+        #: Whether the last tick changed an open order without raising an event (a trailing
+        #: stop's extreme or activation). A journal that keeps only the ticks with events must
+        #: keep these too, or a replay rebuilds the trailing stops at other trigger prices.
+        self.tick_moved_orders = False
         with decimal_context():
             for account_id, account_config in config.accounts.items():
                 self._new_account(account_id, account_config)

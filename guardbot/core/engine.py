@@ -139,6 +139,7 @@ class Engine(AdmissionMixin, OrderFlowMixin, LiquidationMixin, AccountOpsMixin):
             }
 
     def _tick(self, tick: TickCmd) -> None:
+        self.tick_moved_orders = False
         market = self._market(tick.symbol)
         mark = market.mark = tick.mark
         if tick.last is not None:

@@ -254,11 +254,14 @@ class OrderFlowMixin(EngineBase):
                     continue
                 order.trailing_activation = None
                 order.trailing_extreme = price
+                self.tick_moved_orders = True
             assert order.trailing_percent is not None
             extreme = order.trailing_extreme if order.trailing_extreme is not None else price
             # a sell trails the highest price seen, a buy the lowest
             extreme = max(extreme, price) if order.side < 0 else min(extreme, price)
-            order.trailing_extreme = extreme
+            if extreme != order.trailing_extreme:
+                order.trailing_extreme = extreme
+                self.tick_moved_orders = True
             offset = extreme * order.trailing_percent / HUNDRED
             trigger = extreme - offset if order.side < 0 else extreme + offset
             order.trigger_price = trigger

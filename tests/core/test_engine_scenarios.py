@@ -414,6 +414,21 @@ def test_trailing_stop_follows_the_peak() -> None:
     sim.check_ledger()
 
 
+def test_ticks_that_move_a_trailing_stop_are_flagged() -> None:
+    # The daemon journals exactly these quiet ticks, so that a replay trails from the same peak.
+    sim = Sim()
+    sim.tick(30000)
+    assert sim.engine.tick_moved_orders is False
+    sim.order("open", "buy", 1)
+    sim.order("trail", "sell", 1, reduceOnly=True, trailingPercent=5)
+    moved = []
+    for mark in (30000, 31000, 30500, 31000, 32000, 31999):
+        assert sim.tick(mark) == []
+        moved.append(sim.engine.tick_moved_orders)
+    # placed at 30000 (its first extreme); then only new highs move it
+    assert moved == [False, True, False, False, True, False]
+
+
 def test_short_take_profit_and_buy_trailing_stop() -> None:
     # short 2 @30000 with an attached TP at 28000 (a buy that fires when the mark falls to it)
     sim = Sim()

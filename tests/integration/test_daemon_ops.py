@@ -391,6 +391,58 @@ class HealthSpy:
         return ok
 
 
+TRAILING_SEED = [
+    *SEED,
+    {
+        "type": "order",
+        "account": "demo",
+        "id": "trail",
+        "symbol": BTC,
+        "orderType": "market",
+        "side": "sell",
+        "amount": "0.4",
+        "params": {"reduceOnly": True, "trailingPercent": "5"},
+    },
+]
+
+
+def trail_trigger(daemon: Daemon) -> Decimal | None:
+    return daemon.engine.accounts["demo"].orders["trail"].trigger_price
+
+
+async def test_trailing_stop_peak_survives_a_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # The peak that sets a trailing stop's trigger comes from ticks that raise no event; the
+    # daemon journals them anyway, so the restarted daemon trails from the same peak.
+    config = make_config(tmp_path, mosquitto)
+    feed = EventFeed()
+    daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=TRAILING_SEED)
+    stop = asyncio.Event()
+    async with asyncio.timeout(LIMIT):
+        task = start(daemon, stop)
+        try:
+            await alive(task, daemon.ready.wait())
+            await feed.pushed("61000", "62000", "61500", "61400")  # peak 62000, no events
+            assert trail_trigger(daemon) == Decimal("58900.00")  # 62000 * (1 - 5 %)
+        finally:
+            await finish(task, stop)
+    feed2 = EventFeed()
+    second = Daemon(config, feed_factory=lambda _c: feed2)
+    stop2 = asyncio.Event()
+    async with asyncio.timeout(LIMIT):
+        task = start(second, stop2)
+        try:
+            await alive(task, second.ready.wait())
+            assert trail_trigger(second) == trail_trigger(daemon)
+            feed2.ts = feed.ts
+            await feed2.pushed("58950")  # above the trigger: nothing fires
+            assert "trail" in second.engine.accounts["demo"].orders
+            await feed2.pushed("58900")
+            assert "trail" not in second.engine.accounts["demo"].orders
+            assert second.engine.accounts["demo"].positions == {}
+        finally:
+            await finish(task, stop2)
+
+
 async def test_systemd_ready_watchdog_and_stopping(
     tmp_path: Path, mosquitto: Mosquitto, notify_socket: NotifySocket
 ) -> None:
