@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -217,6 +218,11 @@ class Journal:
                 "cannot open the database: its directory does not exist — "
                 "create data_dir or fix its path in the configuration",
             )
+        # Positions, orders and alerts are nobody else's business: create the file owner-only
+        # whatever the umask (a container has no UMask=0077); SQLite gives the -wal and -shm
+        # files the database's mode. Any other failure to create it is SQLite's to report below.
+        with suppress(OSError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         # isolation_level=None: no implicit transactions; every write below opens its own
         # BEGIN IMMEDIATE, so the write lock is taken up front and never upgraded mid-step.
         pending = aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)

@@ -146,6 +146,28 @@ async def test_page_cache_stays_bounded_as_the_database_grows(db: Path) -> None:
     assert grown < (PAGE_CACHE_KIB + 400) * 1024, f"SQLite grew by {grown:,} bytes"
 
 
+async def test_new_database_files_are_owner_only(db: Path) -> None:
+    old = os.umask(0o022)  # a container's usual umask
+    try:
+        async with Journal(db) as journal:
+            await step(journal, 1)
+            wal = Path(f"{db}-wal")
+            assert wal.exists()
+            modes = {p.name: p.stat().st_mode & 0o777 for p in (db, wal)}
+    finally:
+        os.umask(old)
+    assert modes == {db.name: 0o600, wal.name: 0o600}
+
+
+async def test_an_existing_database_keeps_its_mode(db: Path) -> None:
+    async with Journal(db):
+        pass
+    db.chmod(0o640)  # the owner's choice, e.g. a backup group
+    async with Journal(db) as journal:
+        await step(journal, 1)
+    assert db.stat().st_mode & 0o777 == 0o640
+
+
 async def test_reentry_is_refused_and_closed_journal_refuses_calls(db: Path) -> None:
     journal = Journal(db)
     async with journal:
