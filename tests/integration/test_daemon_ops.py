@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
@@ -134,6 +134,19 @@ async def alive(task: asyncio.Task[int], awaitable: Awaitable[T]) -> T:
 async def finish(task: asyncio.Task[int], stop: asyncio.Event) -> None:
     stop.set()
     assert await task == 0
+
+
+@asynccontextmanager
+async def running(config: Config, feed: EventFeed, **kwargs: Any) -> AsyncIterator[Daemon]:
+    """A daemon on ``feed``, started and ready; stopped cleanly (exit status 0) at the end."""
+    daemon = Daemon(config, feed_factory=lambda _c: feed, **kwargs)
+    stop = asyncio.Event()
+    task = start(daemon, stop)
+    try:
+        await alive(task, daemon.ready.wait())
+        yield daemon
+    finally:
+        await finish(task, stop)
 
 
 def unsent(data_dir: Path) -> int:
@@ -414,24 +427,12 @@ async def test_trailing_stop_peak_survives_a_restart(tmp_path: Path, mosquitto: 
     # The peak that sets a trailing stop's trigger comes from ticks that raise no event; the
     # daemon journals them anyway, so the restarted daemon trails from the same peak.
     config = make_config(tmp_path, mosquitto)
-    feed = EventFeed()
-    daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=TRAILING_SEED)
-    stop = asyncio.Event()
+    feed, feed2 = EventFeed(), EventFeed()
     async with asyncio.timeout(LIMIT):
-        task = start(daemon, stop)
-        try:
-            await alive(task, daemon.ready.wait())
+        async with running(config, feed, initial_commands=TRAILING_SEED) as daemon:
             await feed.pushed("61000", "62000", "61500", "61400")  # peak 62000, no events
             assert trail_trigger(daemon) == Decimal("58900.00")  # 62000 * (1 - 5 %)
-        finally:
-            await finish(task, stop)
-    feed2 = EventFeed()
-    second = Daemon(config, feed_factory=lambda _c: feed2)
-    stop2 = asyncio.Event()
-    async with asyncio.timeout(LIMIT):
-        task = start(second, stop2)
-        try:
-            await alive(task, second.ready.wait())
+        async with running(config, feed2) as second:
             assert trail_trigger(second) == trail_trigger(daemon)
             feed2.ts = feed.ts
             await feed2.pushed("58950")  # above the trigger: nothing fires
@@ -439,8 +440,6 @@ async def test_trailing_stop_peak_survives_a_restart(tmp_path: Path, mosquitto: 
             await feed2.pushed("58900")
             assert "trail" not in second.engine.accounts["demo"].orders
             assert second.engine.accounts["demo"].positions == {}
-        finally:
-            await finish(task, stop2)
 
 
 async def test_systemd_ready_watchdog_and_stopping(
@@ -768,16 +767,8 @@ async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto
             await finish(task, stop)
     final = states(daemon)
 
-    feed2 = EventFeed()
-    second = Daemon(config, feed_factory=lambda _c: feed2)
-    stop2 = asyncio.Event()
-    async with asyncio.timeout(LIMIT):
-        task = start(second, stop2)
-        try:
-            await alive(task, second.ready.wait())
-            restored = states(second)
-        finally:
-            await finish(task, stop2)
+    async with asyncio.timeout(LIMIT), running(config, EventFeed()) as second:
+        restored = states(second)
     assert second.recovered_inputs == 2  # the tick and the order; not the refused command
     [position] = restored["demo"]["positions"]
     assert position["entryPrice"] == entry
