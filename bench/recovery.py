@@ -25,10 +25,7 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +33,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, HERE):  # guardbot, and bench/_harness when run as a script
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
-from guardbot.config import load_config  # noqa: E402  (after the path set-up)
+from _harness import Child, free_port  # noqa: E402  (after the path set-up)
+
+from guardbot.config import load_config  # noqa: E402
 from guardbot.daemon import Daemon  # noqa: E402
 from guardbot.store.journal import Journal  # noqa: E402
 
@@ -135,12 +135,6 @@ def build_journal(data_dir: Path, inputs: int, order_every: int, seed: int) -> i
     return path.stat().st_size
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def recover_in_process(config_path: Path) -> tuple[float, int]:
     config = load_config(config_path, {})
     daemon = Daemon(config)
@@ -157,30 +151,20 @@ def start_subprocess(config_path: Path, log_path: Path, timeout: float) -> float
     """Seconds from spawning ``guardbot run`` to its "guardbot daemon started" line."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    with log_path.open("wb") as log:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "guardbot", "run", "-c", str(config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        try:
-            deadline = started + timeout
-            while time.perf_counter() < deadline:
-                if child.poll() is not None:
-                    raise RuntimeError(f"guardbot run exited {child.returncode}: see {log_path}")
-                if b"guardbot daemon started" in log_path.read_bytes():
-                    return time.perf_counter() - started
-                time.sleep(0.05)  # polling a log file: there is no event to wait on
-            raise RuntimeError(f"guardbot run not started within {timeout:.0f} s: see {log_path}")
-        finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+    argv = [sys.executable, "-m", "guardbot", "run", "-c", str(config_path)]
+    started = time.perf_counter()
+    child = Child("guardbot", argv, log_path, env=env)
+    try:
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            if not child.alive():
+                raise RuntimeError(f"guardbot run exited early:\n{child.log_tail()}")
+            if b"guardbot daemon started" in log_path.read_bytes():
+                return time.perf_counter() - started
+            time.sleep(0.05)  # polling a log file: there is no event to wait on
+        raise RuntimeError(f"guardbot run not started within {timeout:.0f} s: see {log_path}")
+    finally:
+        child.stop(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:

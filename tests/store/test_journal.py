@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import _sqlite3
 import asyncio
 import ctypes
-import ctypes.util
 import os
 import signal
 import sqlite3
@@ -123,11 +123,9 @@ async def test_wal_mode_synchronous_full_and_foreign_keys(db: Path) -> None:
 
 
 def _sqlite_memory_used() -> Any:
-    """SQLite's own count of the bytes it holds in this process (``sqlite3_memory_used``)."""
-    name = ctypes.util.find_library("sqlite3")
-    if name is None:
-        pytest.skip("no shared libsqlite3 to ask for sqlite3_memory_used")
-    function = ctypes.CDLL(name).sqlite3_memory_used
+    """SQLite's own count of the bytes it holds in this process (``sqlite3_memory_used``), from
+    the library the ``sqlite3`` module loaded (shared or linked into the extension)."""
+    function = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
     function.restype = ctypes.c_int64
     return function
 
