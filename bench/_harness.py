@@ -370,9 +370,13 @@ def start_daemon(
     )
 
 
-def mark_streams(standin: StandinBinance, symbols: Iterable[str]) -> list[tuple[str, ...]]:
-    ids = [standin.market_id(s).lower() for s in symbols]
-    return [(f"{i}@markPrice@1s", f"{i}@markPrice") for i in ids]
+def feed_streams(standin: StandinBinance, symbols: Iterable[str]) -> list[tuple[str, ...]]:
+    """For each symbol, the stream names (any one will do) of what the daemon's feed watches:
+    mark prices, bids/asks and tickers."""
+    out: list[tuple[str, ...]] = []
+    for i in (standin.market_id(s).lower() for s in symbols):
+        out += [(f"{i}@markPrice@1s", f"{i}@markPrice"), (f"{i}@bookTicker",), (f"{i}@ticker",)]
+    return out
 
 
 async def wait_daemon_subscribed(
@@ -383,8 +387,8 @@ async def wait_daemon_subscribed(
     timeout: float = 60.0,
     before: Mapping[str, int] | None = None,
 ) -> None:
-    """Until a client subscribed to the mark stream of every symbol (more often than ``before``
-    counted); fails fast if ``child`` exits meanwhile."""
+    """Until a client subscribed to the mark, bids/asks and ticker streams of every symbol (more
+    often than ``before`` counted); fails fast if ``child`` exits meanwhile."""
     base = before or {}
 
     def subscribed() -> bool:
@@ -392,10 +396,10 @@ async def wait_daemon_subscribed(
             raise RuntimeError(f"{child.name} exited early:\n{child.log_tail()}")
         return all(
             any(standin.subscriptions[s] > base.get(s, 0) for s in names)
-            for names in mark_streams(standin, symbols)
+            for names in feed_streams(standin, symbols)
         )
 
-    await wait_until(subscribed, f"{child.name} to subscribe to mark prices", timeout=timeout)
+    await wait_until(subscribed, f"{child.name} to subscribe to its streams", timeout=timeout)
 
 
 # ------------------------------------------------------------------------------- MQTT subscriber

@@ -334,7 +334,6 @@ async def daemon_phase(
         daemon = start_daemon(text, wd)
         try:
             await wait_daemon_subscribed(standin, symbols, daemon)
-            await asyncio.sleep(0.5)  # bids/asks and tickers subscribe right after
             for symbol in symbols:
                 bid, ask = spread(base_of(symbol))
                 await standin.set_price(symbol, mark=base_of(symbol), bid=bid, ask=ask, last=bid)
@@ -411,7 +410,6 @@ async def bare_phase(
     child = Child("bare ccxt consumer", bare_consumer_cmd(path), wd / "bare.log", stdout_pipe=True)
     try:
         await wait_daemon_subscribed(standin, symbols, child, before=before)
-        await asyncio.sleep(0.5)
         stream = Stream(standin, symbols, zone, args.phase, args.seed)
         await stream.run(args.warmup, args.rate)
         c0 = await read_counts(child)

@@ -428,7 +428,6 @@ async def amain(args: argparse.Namespace) -> int:
                 }
                 daemon = start_daemon(text, out, env_extra=keys)
                 await wait_daemon_subscribed(standin, symbols, daemon)
-                await asyncio.sleep(0.5)
                 print(f"daemon pid {daemon.pid} subscribed; running ...", flush=True)
                 ticks = 0
                 t0 = time.monotonic()

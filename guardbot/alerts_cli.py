@@ -15,13 +15,15 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TextIO
 
 from guardbot.errors import InputError
 
 if TYPE_CHECKING:
+    import aiomqtt
+
     from guardbot.config import Config
 
 __all__ = ["render_message", "run_alerts"]
@@ -98,6 +100,45 @@ def broker_url(config: Config) -> str:
     return f"{'mqtts' if mqtt.tls else 'mqtt'}://{host}:{mqtt.port}"
 
 
+@contextlib.asynccontextmanager
+async def connected(config: Config) -> AsyncIterator[aiomqtt.Client]:
+    """A connected client for the configured broker (``guardbot alerts`` and the daemon clients).
+
+    A failed connect raises :class:`_ConnectFailed` (``__cause__`` says why); leaving
+    disconnects, ignoring a DISCONNECT that fails (the broker then drops the session itself).
+    """
+    import aiomqtt
+
+    mqtt = config.mqtt
+    tls = None
+    if mqtt.tls:
+        ca = str(mqtt.tls_ca) if mqtt.tls_ca is not None else None
+        tls = aiomqtt.TLSParameters(ca_certs=ca)
+    client = aiomqtt.Client(
+        hostname=mqtt.host,
+        port=mqtt.port,
+        username=mqtt.username,
+        password=mqtt.password.reveal() if mqtt.password is not None else None,
+        tls_params=tls,
+    )
+    try:
+        await client.__aenter__()
+    except (aiomqtt.MqttError, OSError) as exc:
+        raise _ConnectFailed from exc
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(aiomqtt.MqttError, OSError):
+            await client.__aexit__(None, None, None)
+
+
+def payload_text(payload: object) -> str:
+    """A message payload as text (aiomqtt types payloads loosely)."""
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload).decode("utf-8", errors="replace")
+    return "" if payload is None else str(payload)
+
+
 class _Follower:
     def __init__(
         self,
@@ -164,35 +205,10 @@ class _Follower:
             loop.remove_signal_handler(signal.SIGINT)
 
     async def _follow(self) -> None:
-        import aiomqtt
-
-        mqtt = self.config.mqtt
-        tls = None
-        if mqtt.tls:
-            ca = str(mqtt.tls_ca) if mqtt.tls_ca is not None else None
-            tls = aiomqtt.TLSParameters(ca_certs=ca)
-        client = aiomqtt.Client(
-            hostname=mqtt.host,
-            port=mqtt.port,
-            username=mqtt.username,
-            password=mqtt.password.reveal() if mqtt.password is not None else None,
-            tls_params=tls,
-        )
-        try:
-            await client.__aenter__()
-        except (aiomqtt.MqttError, OSError) as exc:
-            raise _ConnectFailed from exc
-        try:
+        async with connected(self.config) as client:
             await client.subscribe([(f"{self.base}/alerts/#", 1), (f"{self.base}/status", 1)])
             async for message in client.messages:
-                topic = message.topic.value
-                payload = message.payload
-                raw = (
-                    payload.decode("utf-8", errors="replace")
-                    if isinstance(payload, (bytes, bytearray))
-                    else str(payload if payload is not None else "")
-                )
-                line, is_alert = self.render(topic, raw)
+                line, is_alert = self.render(message.topic.value, payload_text(message.payload))
                 if line is None:
                     continue
                 self.out.write(line + "\n")
@@ -201,10 +217,6 @@ class _Follower:
                     self.alerts_seen += 1
                     if self.count is not None and self.alerts_seen >= self.count:
                         return
-        finally:
-            # Leaving anyway: if DISCONNECT fails, the broker drops the session itself.
-            with contextlib.suppress(aiomqtt.MqttError, OSError):
-                await client.__aexit__(None, None, None)
 
     def render(self, topic: str, raw: str) -> tuple[str | None, bool]:
         """The line to print for a message (None: not ours, or a status line that says what the

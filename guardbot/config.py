@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from guardbot.control import ALLOWED_TYPES
 from guardbot.core.alerts import AlertConfig
+from guardbot.core.commands import parse_command
 from guardbot.core.config import AccountConfig, EngineConfig, Fees
 from guardbot.core.guards import GuardConfig
 from guardbot.core.num import ZERO, parse_decimal
 from guardbot.core.profiles import PROFILES, Profile, get_profile, profile_for_exchange
 from guardbot.core.tiers import TierTable
 from guardbot.errors import ConfigError, InputError
+from guardbot.jsonio import loads_exact
 
 __all__ = [
     "DEFAULT_TOML",
@@ -333,17 +336,9 @@ _ACCOUNT_SCHEMA: dict[str, str] = {
     "taker_fee": "num",
 }
 _TOP_KEYS = (*_SCHEMA, "accounts", "seed")
-#: Input kinds a ``[[seed]]`` table may hold (prices come from the feed, never from the file).
-_SEED_KINDS = (
-    "order",
-    "cancel",
-    "set_leverage",
-    "set_margin_mode",
-    "add_margin",
-    "reduce_margin",
-    "deposit",
-    "withdraw",
-)
+#: Input kinds a ``[[seed]]`` table may hold: the ``.../cmd`` commands plus money moves (prices
+#: come from the feed, never from the file).
+_SEED_KINDS = (*ALLOWED_TYPES, "deposit", "withdraw")
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}\Z")
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -908,7 +903,7 @@ def _strategy(t: _Table) -> StrategySection | None:
 
 def _metrics(t: _Table) -> MetricsSection:
     listen = t.string("listen", "127.0.0.1:9108")
-    if not _LISTEN.match(listen) or not 0 <= int(listen.rpartition(":")[2]) <= 65535:
+    if not _LISTEN.match(listen) or not 0 <= _split_listen(listen)[1] <= 65535:
         t.problems.add(
             t.where("listen"),
             f"must be host:port like 127.0.0.1:9108 or [::1]:9108, got {listen!r}",
@@ -923,9 +918,6 @@ def _seed(raw: object, p: _Problems) -> tuple[dict[str, Any], ...]:
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         p.add("seed", f"must be an array of [[seed]] tables, got {_kind(raw)}")
         return ()
-    from guardbot.core.commands import parse_command
-    from guardbot.jsonio import loads_exact
-
     commands: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         where = f"seed[{i}]"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 import time
@@ -29,7 +28,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TextIO
 
-from guardbot.alerts_cli import _reason, _render_alert, broker_url
+from guardbot.alerts_cli import (
+    _ConnectFailed,
+    _reason,
+    _render_alert,
+    broker_url,
+    connected,
+    payload_text,
+)
 from guardbot.core.commands import parse_command
 from guardbot.core.num import fmt, parse_decimal
 from guardbot.errors import ConfigError, InputError
@@ -314,27 +320,6 @@ def _run_requests(
     return asyncio.run(session.send([r.body for r in requests], token))
 
 
-def _make_client(config: Config) -> aiomqtt.Client:
-    """A client for the configured broker (the same settings as ``guardbot alerts``)."""
-    import aiomqtt
-
-    mqtt = config.mqtt
-    tls = None
-    if mqtt.tls:
-        tls = aiomqtt.TLSParameters(ca_certs=str(mqtt.tls_ca) if mqtt.tls_ca else None)
-    return aiomqtt.Client(
-        hostname=mqtt.host,
-        port=mqtt.port,
-        username=mqtt.username,
-        password=mqtt.password.reveal() if mqtt.password is not None else None,
-        tls_params=tls,
-    )
-
-
-class _NoConnection(Exception):
-    """The broker could not be reached (``__cause__`` says why)."""
-
-
 class _Session:
     """One connection to the broker for one CLI invocation; reports failures on ``err``."""
 
@@ -364,21 +349,10 @@ class _Session:
         return EXIT_FAILURE
 
     async def _connected(self, work: Callable[[aiomqtt.Client], Any]) -> Any:
-        """Connect, run ``work(client)``, disconnect; raises :class:`_NoConnection`."""
-        import aiomqtt
-
-        client = _make_client(self.config)
-        try:
-            await client.__aenter__()
-        except (aiomqtt.MqttError, OSError) as exc:
-            raise _NoConnection from exc
-        self.connected = True
-        try:
+        """Connect, run ``work(client)``, disconnect; raises ``_ConnectFailed``."""
+        async with connected(self.config) as client:
+            self.connected = True
             return await work(client)
-        finally:
-            # Leaving anyway: if DISCONNECT fails, the broker drops the session itself.
-            with contextlib.suppress(aiomqtt.MqttError, OSError):
-                await client.__aexit__(None, None, None)
 
     async def send(self, bodies: Sequence[Mapping[str, Any]], token: str) -> int:
         """Send ``bodies`` one after the other; stop at the first refusal."""
@@ -402,7 +376,7 @@ class _Session:
                 f"no reply from the daemon within {self.timeout:g} s via {self.url} "
                 f"(is it running with [control] enabled = true, under {self.base!r}?)"
             )
-        except _NoConnection as exc:
+        except _ConnectFailed as exc:
             return self.fail(f"cannot connect to {self.url}: {_reason(exc.__cause__)}")
         except (aiomqtt.MqttError, OSError) as exc:
             return self.fail(f"connection to {self.url} lost: {_reason(exc)}")
@@ -419,7 +393,7 @@ class _Session:
         async for message in client.messages:
             if message.topic.value == topic:
                 await client.unsubscribe(topic)
-                return self._show_reply(_text(message.payload))
+                return self._show_reply(payload_text(message.payload))
         raise aiomqtt.MqttError("message stream ended")  # pragma: no cover - iterator raises
 
     def _show_reply(self, raw: str) -> int:
@@ -451,7 +425,7 @@ class _Session:
                 status, accounts = await self._connected(work)
         except TimeoutError:
             status, accounts = None, {}
-        except _NoConnection as exc:
+        except _ConnectFailed as exc:
             return self.fail(f"cannot connect to {self.url}: {_reason(exc.__cause__)}")
         except (aiomqtt.MqttError, OSError) as exc:
             return self.fail(f"connection to {self.url} lost: {_reason(exc)}")
@@ -467,12 +441,6 @@ class _Session:
             self.out.write(render_status(status, accounts, int(time.time() * 1000)))
         self.out.flush()
         return EXIT_OK
-
-
-def _text(payload: object) -> str:
-    if isinstance(payload, (bytes, bytearray)):
-        return bytes(payload).decode("utf-8", errors="replace")
-    return "" if payload is None else str(payload)
 
 
 def _render_reply(reply: Mapping[str, Any]) -> str:
@@ -530,7 +498,7 @@ async def _collect(client: aiomqtt.Client, base: str, timeout: float) -> tuple[A
         if message.retain:
             quiet_at = loop.time() + STATUS_QUIET_S
         topic = message.topic.value
-        decoded = _decode(_text(message.payload))
+        decoded = _decode(payload_text(message.payload))
         if topic == status_topic:
             status = decoded if isinstance(decoded, dict) else {"state": "malformed"}
         elif topic.startswith(accounts_prefix) and decoded is not None:

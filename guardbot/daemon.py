@@ -46,10 +46,10 @@ rows not yet sent are still delivered by the publisher, each once with its store
 Ticks that produce no events are not journaled while running, so recovery restores positions,
 wallets, orders and alert levels as of the last event-producing input; marks are refreshed by the
 next live tick. To narrow that gap, a clean stop journals the newest unjournaled tick of each
-symbol (an input without events), so after a clean stop the marks are restored too. Known
-limitation: state that ticks change without an event — the price extremes of trailing stops —
-is not restored exactly (a trailing stop re-arms from the replayed prices). ``feed_stale`` /
-``feed_recovered`` inputs are not replayed: staleness belongs to the previous feed session.
+symbol (an input without events), so after a clean stop the marks are restored too. A tick
+that moves a trailing stop without an event (``Engine.tick_moved_orders``) is journaled too, so
+the stops' extremes replay exactly. ``feed_stale`` / ``feed_recovered`` (and ``tier_tables``,
+``refused_command``) inputs are not replayed: staleness belongs to the previous feed session.
 
 Funding: a :class:`~guardbot.funding.FundingSchedule` turns a tick that crosses a funding time
 into a journaled ``funding`` input applied just before that tick.
@@ -72,6 +72,7 @@ from typing import Any
 
 import structlog
 
+from guardbot import __version__
 from guardbot.config import Config
 from guardbot.control import CommandGate, RecentReplies
 from guardbot.core.commands import Command, TickCmd, parse_command
@@ -81,7 +82,9 @@ from guardbot.core.tiers import Tier
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.feeds.base import Feed, FeedEvent, FeedRecovered, FeedStale, TickUpdate
 from guardbot.funding import FundingDue, FundingSchedule
-from guardbot.metrics import Metrics, MetricsServer, engine_margin_rows, is_loopback
+from guardbot.health import FeedStatus, status_payload
+from guardbot.metrics import Metrics, MetricsServer, engine_margin_rows
+from guardbot.mqtt.broker import is_loopback_host
 from guardbot.mqtt.control import ControlListener, handle_command
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
 from guardbot.mqtt.publisher import Publisher, backoff_delay
@@ -89,7 +92,7 @@ from guardbot.mqtt.topics import Message, account_topic, compact_json, event_mes
 from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
 from guardbot.sdnotify import Notifier, watchdog_loop
 from guardbot.store.journal import Journal, OutboxRow
-from guardbot.tierfetch import Fetcher, ccxt_fetcher, resolve_tiers
+from guardbot.tierfetch import DAY_MS, Fetcher, ResolvedTiers, ccxt_fetcher, resolve_tiers
 from guardbot.tiersource import load_bundled
 
 __all__ = ["DEFAULT_SIM_PRICES", "Daemon", "FeedFactory", "default_feed", "tick_body"]
@@ -252,7 +255,8 @@ class Daemon:
 
     ``initial_commands`` is a testing/demo hook: command objects (the ``order``, ``deposit``, ...
     lines of ``simulate``) applied and journaled once, on the first start with an empty journal,
-    so that the accounts have positions without the MQTT command topic (not implemented yet).
+    so that the accounts have positions without the MQTT command topic (``[[seed]]`` is the
+    configuration's way to do the same).
     """
 
     def __init__(
@@ -295,7 +299,6 @@ class Daemon:
         self.drain_timeout = drain_timeout
         bundled = load_bundled(config.exchange.profile.name)
         self._bundled = bundled
-        self.tiers_as_of = bundled.as_of
         #: symbol -> where its tier table came from (set by :meth:`run`).
         self.tier_sources: dict[str, str] = {}
         self.engine = Engine(config.engine_config(bundled.tables, bundled.contract_sizes))
@@ -464,7 +467,7 @@ class Daemon:
         section = self.config.metrics
         if not section.enabled:
             return
-        if not is_loopback(section.host):
+        if not is_loopback_host(section.host):
             _log.warning("metrics served beyond loopback", listen=section.listen)
         self.metrics_server = await stack.enter_async_context(
             MetricsServer(self.metrics, section.host, section.port)
@@ -587,11 +590,11 @@ class Daemon:
             fetch = ccxt_fetcher(ccxt_factory(exchange.id), exchange.ccxt_options())
         return fetch
 
-    async def _resolve_tiers(self, journal: Journal) -> list[str]:
-        """Pick the tier tables (exchange, cache or snapshot) and rebuild the engine on them."""
+    async def _resolve(
+        self, journal: Journal, fetch: Fetcher | None, max_age_ms: int = DAY_MS
+    ) -> ResolvedTiers:
         exchange = self.config.exchange
-        fetch = self._tier_fetch()
-        resolved = await resolve_tiers(
+        return await resolve_tiers(
             exchange.id,
             exchange.symbols,
             journal,
@@ -599,7 +602,12 @@ class Daemon:
             now_ms=self._now_ms(),
             fetch=fetch,
             derive_cum=exchange.profile.deducts_cum,
+            max_age_ms=max_age_ms,
         )
+
+    async def _resolve_tiers(self, journal: Journal) -> list[str]:
+        """Pick the tier tables (exchange, cache or snapshot) and rebuild the engine on them."""
+        resolved = await self._resolve(journal, self._tier_fetch())
         self.tier_sources = dict(resolved.sources)
         self.engine = Engine(self.config.engine_config(resolved.tables, resolved.contract_sizes))
         _log.info("tier tables", sources=self.tier_sources)
@@ -610,21 +618,12 @@ class Daemon:
         start (recovery replays the journal with the tables of the run that wrote it); until
         then a ``tier_tables`` alert says that the exchange changed it."""
         fetch = self._tier_fetch()
-        if fetch is None or self._journal is None:
+        journal = self._journal
+        if fetch is None or journal is None:
             return
-        exchange = self.config.exchange
         while True:
             await asyncio.sleep(TIER_REFRESH_S)
-            fresh = await resolve_tiers(
-                exchange.id,
-                exchange.symbols,
-                self._journal,
-                self._bundled,
-                now_ms=self._now_ms(),
-                fetch=fetch,
-                derive_cum=exchange.profile.deducts_cum,
-                max_age_ms=0,
-            )
+            fresh = await self._resolve(journal, fetch, max_age_ms=0)
             changed = [
                 s
                 for s, source in fresh.sources.items()
@@ -906,26 +905,26 @@ class Daemon:
     # -- status ---------------------------------------------------------------------------------
 
     def _status_info(self) -> dict[str, Any]:
-        """What the retained ``.../status`` carries besides state/ts/version (interfaces §3)."""
+        """What the retained ``.../status`` carries besides ts/version (interfaces §3), built by
+        the health check's own :func:`~guardbot.health.status_payload`, so that writer and reader
+        agree."""
         now = self._now_ms()
-        feeds: dict[str, Any] = {}
+        feeds: dict[str, FeedStatus] = {}
         for symbol in self.config.exchange.symbols:
             last = self._last_tick.get(symbol)
             stale = symbol in self._stale or None in self._stale
-            feeds[symbol] = {
-                "stale": stale,
-                "lastTs": last[0] if last is not None else None,
-            }
+            feeds[symbol] = FeedStatus(stale, last[0] if last is not None else None)
         oldest = self._outbox_oldest_ms
-        return {
-            "state": "degraded" if self._stale else "online",
-            "feeds": feeds,
-            "outbox": {
-                "depth": self._outbox_depth,
-                "oldestAgeMs": None if oldest is None else max(0, now - oldest),
-            },
-            "tiers": dict(self.tier_sources),
-        }
+        info = status_payload(
+            ts=now,
+            version=__version__,
+            feeds=feeds,
+            outbox_depth=self._outbox_depth,
+            outbox_oldest_age_ms=None if oldest is None else max(0, now - oldest),
+        )
+        del info["ts"], info["version"]  # the publisher stamps its own
+        info["tiers"] = dict(self.tier_sources)
+        return info
 
     async def _refresh_outbox_stats(self) -> None:
         assert self._journal is not None
@@ -935,8 +934,9 @@ class Daemon:
     async def _status_loop(self) -> None:
         """Republish the retained status every ``status_interval`` s (health checks read its
         ``ts`` to tell a live daemon from a stale retained message)."""
+        assert self._outbox is not None  # set by run() before the tasks start
+        emptied = self._outbox.emptied
         while True:
-            emptied = self._outbox.emptied if self._outbox is not None else asyncio.Event()
             with suppress(TimeoutError):
                 async with asyncio.timeout(self.status_interval):
                     await emptied.wait()

@@ -7,22 +7,32 @@ from decimal import Decimal
 
 from guardbot.errors import InputError
 
-__all__ = ["loads_exact"]
+__all__ = ["EXACT_DECODER", "loads_exact"]
 
 
-class _DuplicateKey(Exception):
+class _DuplicateKey(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # rare: find the key to name
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return result
+
+
+#: The decoder of :func:`loads_exact`, built once, for loops over many lines: its ``decode``
+#: raises :class:`ValueError` (duplicate keys included) or :class:`RecursionError` on bad input;
+#: :func:`loads_exact` then gives the one-line message.
+EXACT_DECODER = json.JSONDecoder(
+    parse_float=Decimal, parse_constant=Decimal, object_pairs_hook=_no_duplicate_keys
+)
 
 
 def loads_exact(text: str, where: str, *, lines: bool = True) -> object:

@@ -58,10 +58,11 @@ from prometheus_client.utils import floatToGoString
 from guardbot import __version__
 from guardbot.core.events import ALERT_TYPES, severity_of
 from guardbot.errors import ConfigError
+from guardbot.mqtt.broker import is_loopback_host as is_loopback
 
 if TYPE_CHECKING:
-    # aiohttp is imported when a server starts: it adds ~0.2 s to every start of the command
-    # line tool, which imports this module only for parse_listen when it reads the config.
+    # aiohttp is imported when a server starts: it would add ~0.2 s to every import of this
+    # module, server or not.
     from aiohttp import web
 
     from guardbot.core.engine import Engine
@@ -621,17 +622,6 @@ def parse_listen(text: str, *, key: str = LISTEN_KEY) -> tuple[str, int]:
 def format_listen(host: str, port: int) -> str:
     """``host:port`` as :func:`parse_listen` reads it (IPv6 hosts in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (or ``localhost``): for the caller's warning about
-    exposing metrics beyond this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 # -- the HTTP server ------------------------------------------------------------------------------

@@ -26,12 +26,13 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 from guardbot.config import Config, load_config
+from guardbot.core.account import Account
 from guardbot.core.commands import TickCmd, parse_tick
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event, to_jsonable
@@ -42,9 +43,10 @@ from guardbot.core.num import (
     fmt_opt,
     parse_decimal,
 )
+from guardbot.core.snapshot import PositionView
 from guardbot.errors import InputError
 from guardbot.feeds.replay import _ts as replay_ts  # the feed's own ts check, reused
-from guardbot.jsonio import loads_exact
+from guardbot.jsonio import EXACT_DECODER, loads_exact
 from guardbot.paper.exchange import PaperExchange, engine_apply
 from guardbot.paper.runner import StrategyError, StrategyRunner
 from guardbot.paper.strategy import load_strategy
@@ -135,20 +137,6 @@ def _parse_params(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-class _DuplicateKey(Exception):
-    pass
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _DuplicateKey  # loads_exact then names the key
-    return obj
-
-
-# One decoder for every line (``loads_exact`` builds one per call): exact Decimals, duplicate
-# keys refused. Lines it cannot take go through ``loads_exact`` for the canonical error message.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal, object_pairs_hook=_pairs)
 _PRICE_KEYS = ("mark", "last", "bid", "ask", "index")
 _CACHE_LIMIT = 100_000
 
@@ -161,7 +149,7 @@ def read_ticks(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
     ``parse_decimal`` once (prices repeat: last, bid and ask sit on the same ticks).
     """
     opener = gzip.open if path.name.endswith(".gz") else open
-    decode = _DECODER.decode
+    decode = EXACT_DECODER.decode  # one decoder for every line; loads_exact words the errors
     prices: dict[str, Decimal] = {}
     with opener(path, "rt", encoding="utf-8") as file:
         for number, text in enumerate(file, start=1):
@@ -170,7 +158,7 @@ def read_ticks(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
             try:
                 try:
                     obj = decode(text)
-                except (ValueError, _DuplicateKey, RecursionError):
+                except (ValueError, RecursionError):
                     obj = loads_exact(text, "", lines=False)  # raises the canonical InputError
                 if not isinstance(obj, dict):
                     raise InputError("", "must be a JSON object")
@@ -271,6 +259,13 @@ class _Progress:
         self.stream.flush()
 
 
+def _wallet_equity(account: Account, views: Sequence[PositionView]) -> tuple[Decimal, Decimal]:
+    """The account's wallet and its equity (wallet plus the positions' unrealized PnL)."""
+    with decimal_context():
+        wallet = account.total_wallet()
+        return wallet, wallet + sum((v.unrealized_pnl for v in views), ZERO)
+
+
 def sample(engine: Engine, ts: int) -> dict[str, Any]:
     """One ``samples.jsonl`` line: every priced symbol and every account at time ``ts``."""
     prices = {
@@ -281,9 +276,7 @@ def sample(engine: Engine, ts: int) -> dict[str, Any]:
     accounts: dict[str, Any] = {}
     for account in engine.iter_accounts():
         views, view = engine.views(account)
-        with decimal_context():
-            wallet = account.total_wallet()
-            equity = wallet + sum((v.unrealized_pnl for v in views), ZERO)
+        wallet, equity = _wallet_equity(account, views)
         accounts[account.id] = {
             "wallet": fmt(wallet),
             "equity": fmt(equity),
@@ -373,9 +366,7 @@ class _Run:
         for account in self.engine.iter_accounts():
             views, _ = self.engine.views(account)
             ledger = account.ledger
-            with decimal_context():
-                wallet = account.total_wallet()
-                equity = wallet + sum((v.unrealized_pnl for v in views), ZERO)
+            wallet, equity = _wallet_equity(account, views)
             accounts[account.id] = {
                 "startWallet": fmt(ledger.initial),
                 "wallet": fmt(wallet),

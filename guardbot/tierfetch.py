@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from guardbot.core.num import parse_decimal
 from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
 from guardbot.store.journal import Journal
@@ -166,9 +167,11 @@ async def _fetch_into(
     for symbol, size in sizes.items():
         if size is not None and symbol in wanted:
             try:
-                result.contract_sizes[symbol] = Decimal(str(size))
-            except ArithmeticError:
+                parsed = parse_decimal(size, f"contractSize[{symbol}]")
+            except InputError:
                 continue
+            if parsed > 0:  # as the bundled snapshot requires (tiersource.parse_bundled)
+                result.contract_sizes[symbol] = parsed
     for symbol in wanted:
         rows = tiers.get(symbol)
         if not rows:

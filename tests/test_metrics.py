@@ -460,7 +460,17 @@ async def test_two_servers_on_one_port(server: MetricsServer) -> None:
             pytest.fail("bound a port in use")
 
 
-async def test_unresolvable_host_is_a_config_error() -> None:
+async def test_unresolvable_host_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The resolver answers "no such name" here: asking the real one would send a DNS query off
+    # this machine (and hang for the resolver's timeout without a network).
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host == "no-such-host.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     with pytest.raises(ConfigError, match=r"metrics\.listen: cannot resolve"):
         async with MetricsServer(Metrics(process_collector=False), "no-such-host.invalid", 0):
             pytest.fail("resolved .invalid")

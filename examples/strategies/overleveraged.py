@@ -3,9 +3,8 @@
 It asks for more leverage than the guards allow (refused: LEVERAGE_EXCEEDS_MAX, it takes the
 cap), then buys again every ``step_percent`` the price falls, doubling the size each time. The
 guards refuse what the margin cannot carry (MARGIN_INSUFFICIENT, NOTIONAL_EXCEEDS_MAX; it
-retries with half), the
-margin ratio climbs through the alert levels and, in the sell-off of the example ticks, the
-account is liquidated. ccxt's unified API only::
+retries with half), the margin ratio climbs through the alert levels and, in the sell-off of the
+example ticks, the account is liquidated. ccxt's unified API only::
 
     guardbot replay --ticks examples/ticks/btc_eth_crash.jsonl \
         --config examples/strategies/replay.toml \
@@ -27,7 +26,6 @@ class Overleveraged(Strategy):
         self.size = float(self.params.get("amount", 0.2))
         self.step = float(self.params.get("step_percent", 0.75)) / 100
         self.next_buy: float | None = None
-        self.alerts: list[str] = []
         self.wiped_out = False
         await exchange.load_markets()
         for leverage in (int(self.params.get("leverage", 50)), 20, 10):
@@ -56,7 +54,5 @@ class Overleveraged(Strategy):
         self.next_buy = price * (1 - self.step)  # nothing fits: wait for the next step
 
     async def on_event(self, exchange: Any, event: dict[str, Any]) -> None:
-        if event["type"] == "margin_alert":
-            self.alerts.append(str(event["severity"]))
-        elif event["type"] == "liquidation":
+        if event["type"] == "liquidation":
             self.wiped_out = True  # nothing left to trade with

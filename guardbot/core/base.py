@@ -69,16 +69,20 @@ class EngineBase:
     def _settings(self, account: Account, symbol: str) -> SymbolSettings:
         settings = account.settings.get(symbol)
         if settings is None:
-            leverage = account.config.default_leverage
-            cap = self.config.guards.leverage_cap(symbol)
-            table = self.config.tiers.get(symbol)
-            if cap is not None:
-                leverage = min(leverage, cap)
-            if table is not None:
-                leverage = min(leverage, table.tiers[0].max_leverage)
-            settings = SymbolSettings(account.config.default_margin_mode, leverage)
-            account.settings[symbol] = settings
+            settings = account.settings[symbol] = self.default_settings(account.config, symbol)
         return settings
+
+    def default_settings(self, config: AccountConfig, symbol: str) -> SymbolSettings:
+        """The margin mode and leverage an account with ``config`` starts with in ``symbol``: its
+        default leverage, capped by the guards and by the first tier's maximum."""
+        leverage = config.default_leverage
+        cap = self.config.guards.leverage_cap(symbol)
+        table = self.config.tiers.get(symbol)
+        if cap is not None:
+            leverage = min(leverage, cap)
+        if table is not None:
+            leverage = min(leverage, table.tiers[0].max_leverage)
+        return SymbolSettings(config.default_margin_mode, leverage)
 
     def _emit(self, event_type: str, account: Account | None, /, **fields: object) -> Event:
         event: Event = {

@@ -131,8 +131,11 @@ _BRIEF = Decimal("1e-8")
 
 def fmt_brief(value: Decimal) -> str:
     """``value`` rounded to 8 decimal places for messages people read (reasons, logs); the
-    exact value stays in the event's own fields."""
-    return fmt(value.quantize(_BRIEF, rounding=ROUND_HALF_EVEN, context=CONTEXT))
+    exact value stays in the event's own fields. A value too large to carry 8 decimals within
+    :data:`CONTEXT` (quantize would trap InvalidOperation) is shown whole."""
+    if value.adjusted() < CONTEXT.prec - 9:
+        value = value.quantize(_BRIEF, rounding=ROUND_HALF_EVEN, context=CONTEXT)
+    return fmt(value)
 
 
 def fmt_opt(value: Decimal | None) -> str | None:

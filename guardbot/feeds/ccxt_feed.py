@@ -288,7 +288,7 @@ class CcxtFeed:
                 for n, st in self._streams.items()
             },
             "reconnects": sum(st.reconnects for st in self._streams.values()),
-            "backlog": self._queue.qsize(),
+            "backlog": self.pending(),
             "dropped": dict(dropped),
             "rest": {"polls": self._rest_polls, "errors": self._rest_errors},
         }
@@ -371,9 +371,9 @@ class CcxtFeed:
                 continue
             entry, values = best
             ts = _entry_ts(entry)
-            if source == "mark":
-                s.next_funding_ts = _next_funding(entry) or s.next_funding_ts
             if s.state.apply(source, ts, values):
+                if source == "mark":  # only from an accepted entry: the cache repeats old ones
+                    s.next_funding_ts = _next_funding(entry) or s.next_funding_ts
                 good = True
                 self._accepted(sym, s, source, ts)
         return good

@@ -15,6 +15,7 @@ the caller. :class:`ExchangeFeed` is that caller for the daemon:
 from __future__ import annotations
 
 import asyncio
+import copy
 import random as _random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ import structlog
 
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale
-from guardbot.feeds.ccxt_feed import CcxtFeed
+from guardbot.feeds.ccxt_feed import CcxtFeed, _Backoff
 
 __all__ = ["ExchangeFactory", "ExchangeFeed", "ccxt_factory"]
 
@@ -33,9 +34,6 @@ _log = structlog.get_logger("guardbot.feeds.exchange")
 
 #: Builds one exchange instance from constructor options.
 ExchangeFactory = Callable[[dict[str, Any]], Any]
-
-_BACKOFF_BASE = 0.5
-_BACKOFF_CAP = 30.0
 
 
 def ccxt_factory(exchange_id: str) -> ExchangeFactory:
@@ -80,17 +78,11 @@ class ExchangeFeed:
         self._random = random
         self._exchanges: list[Any] = []
         self._inner: CcxtFeed | None = None
-        self.markets: Mapping[str, Any] = {}
         self.market_failures = 0
-
-    @property
-    def exchange(self) -> Any:
-        """The main exchange instance (mark prices, bid/ask, REST), once entered."""
-        return self._exchanges[0]
 
     async def __aenter__(self) -> Self:
         # Separate option dicts: ccxt mutates what it is given.
-        self._exchanges = [self._factory(_copy(self._options)) for _ in range(2)]
+        self._exchanges = [self._factory(copy.deepcopy(self._options)) for _ in range(2)]
         return self
 
     async def __aexit__(
@@ -113,7 +105,7 @@ class ExchangeFeed:
     async def _load_markets(self) -> AsyncGenerator[FeedEvent, None]:
         import ccxt
 
-        attempt = 0
+        backoff = _Backoff(self._random)
         since_ms: int | None = None
         while True:
             try:
@@ -127,15 +119,13 @@ class ExchangeFeed:
                     since_ms = int(self._clock() * 1000)
                     _log.warning("exchange unreachable; retrying", reason=reason)
                     yield FeedStale(None, since_ms, reason)
-                delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** min(attempt, 16))
-                attempt += 1
-                await self._sleep(delay * self._random())
+                await self._sleep(backoff.next_delay())
             except ccxt.BaseError as exc:
                 raise GuardbotError(
                     f"exchange {type(exc).__name__} while loading markets: {str(exc)[:200]}"
                 ) from None
-        self.markets = self.exchange.markets or {}
-        missing = [s for s in self._symbols if s not in self.markets]
+        markets = self._exchanges[0].markets or {}
+        missing = [s for s in self._symbols if s not in markets]
         if missing:
             raise ConfigError(
                 f"exchange.symbols: not listed by the exchange: {', '.join(missing)} "
@@ -170,11 +160,3 @@ class ExchangeFeed:
         finally:
             self._inner = None
             await inner.__aexit__(None, None, None)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value

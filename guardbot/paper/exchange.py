@@ -609,21 +609,11 @@ class PaperExchange:
     def _settings(self, symbol: str) -> tuple[str, Decimal]:
         """(margin mode, leverage) in force for ``symbol`` (the account defaults before use)."""
         account = self._account()
-        if account is not None:
-            settings = account.settings.get(symbol)
-            if settings is not None:
-                return settings.margin_mode, settings.leverage
-            config = account.config
-        else:
-            config = self._engine.config.default_account
-        leverage = config.default_leverage
-        cap = self._engine.config.guards.leverage_cap(symbol)
-        table = self._engine.config.tiers.get(symbol)
-        if cap is not None:
-            leverage = min(leverage, cap)
-        if table is not None:
-            leverage = min(leverage, table.tiers[0].max_leverage)
-        return config.default_margin_mode, leverage
+        settings = account.settings.get(symbol) if account is not None else None
+        if settings is None:
+            config = account.config if account is not None else self._engine.config.default_account
+            settings = self._engine.default_settings(config, symbol)
+        return settings.margin_mode, settings.leverage
 
     async def set_leverage(
         self, leverage: Number, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
@@ -1207,25 +1197,25 @@ class PaperExchange:
 
     def _trade(
         self,
-        order_id: str,
+        record: _OrderRecord,
         event: Event,
-        side: str,
         amount: Decimal,
         price: Decimal,
         fee: Decimal,
         liquidity: str,
-    ) -> dict[str, Any]:
-        size = self._engine.config.contract_sizes.get(str(event["symbol"]), ONE)
+    ) -> None:
+        """A fill of ``record``: a ccxt trade in the order and the history, and the order's sums."""
+        size = self._engine.config.contract_sizes.get(record.symbol, ONE)
         cost = amount * size * price
         ts = int(event["ts"])
         trade = {
             "id": str(next(self._trade_ids)),
-            "order": order_id,
+            "order": record.id,
             "timestamp": ts,
             "datetime": st.iso8601(ts),
             "symbol": event["symbol"],
-            "type": None,
-            "side": side,
+            "type": record.type,
+            "side": record.side,
             "takerOrMaker": liquidity,
             "price": float(price),
             "amount": float(amount),
@@ -1235,23 +1225,22 @@ class PaperExchange:
             "info": to_jsonable(event),
         }
         self._trades.append(trade)
-        return trade
-
-    def _filled(self, record: _OrderRecord, event: Event) -> None:
-        amount: Decimal = event["amount"]
-        price: Decimal = event["price"]
-        fee: Decimal = event["fee"]
-        size = self._engine.config.contract_sizes.get(record.symbol, ONE)
-        trade = self._trade(
-            record.id, event, record.side, amount, price, fee, str(event.get("liquidity"))
-        )
-        trade["type"] = record.type
         record.trades.append(trade)
         record.filled += amount
         record.base_filled += amount * size
-        record.cost += amount * size * price
+        record.cost += cost
         record.fee += fee
-        record.last_trade_ts = int(event["ts"])
+        record.last_trade_ts = ts
+
+    def _filled(self, record: _OrderRecord, event: Event) -> None:
+        self._trade(
+            record,
+            event,
+            event["amount"],
+            event["price"],
+            event["fee"],
+            str(event.get("liquidity")),
+        )
         if record.amount is None:  # a close-position stop: it closed what was open
             record.amount = record.filled
         account = self._account()
@@ -1281,21 +1270,7 @@ class PaperExchange:
             info=to_jsonable(event),
         )
         self._orders[order_id] = record
-        fee = event.get("fee") or ZERO
-        self._filled_liquidation(record, event, contracts, event["price"], fee)
-
-    def _filled_liquidation(
-        self, record: _OrderRecord, event: Event, amount: Decimal, price: Decimal, fee: Decimal
-    ) -> None:
-        size = self._engine.config.contract_sizes.get(record.symbol, ONE)
-        trade = self._trade(record.id, event, record.side, amount, price, fee, "taker")
-        trade["type"] = "market"
-        record.trades.append(trade)
-        record.filled = amount
-        record.base_filled = amount * size
-        record.cost = amount * size * price
-        record.fee = fee
-        record.last_trade_ts = record.timestamp
+        self._trade(record, event, contracts, event["price"], event.get("fee") or ZERO, "taker")
         record.status = "closed"
         self._retire(record)
 

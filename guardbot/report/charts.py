@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -298,9 +299,10 @@ def price_chart(
     vx, vy = ts[valid], marks[valid]
     by_kind: dict[str, list[Marker]] = {kind: [] for kind in MARKER_STYLE}
     for marker in markers:
-        by_kind.setdefault(marker.kind, []).append(marker)
+        if marker.kind in by_kind:
+            by_kind[marker.kind].append(marker)
     for kind, group in by_kind.items():
-        if not group or kind not in MARKER_STYLE:
+        if not group:
             continue
         shown = _thin(group, MAX_MARKERS)
         mts = np.array([m.ts for m in shown], dtype=np.int64)
@@ -360,9 +362,14 @@ def _reordered(data: RunData, order: IntArray) -> RunData:
         return array("d", _values(column)[order].tobytes())
 
     data.ts = array("q", np.frombuffer(data.ts, dtype=np.int64)[order].tobytes())
-    for table in (data.marks, data.wallet, data.equity, data.account_ratio):
+    tables: tuple[dict[Any, array[float]], ...] = (
+        data.marks,
+        data.wallet,
+        data.equity,
+        data.account_ratio,
+        data.position_ratio,
+    )
+    for table in tables:
         for key in table:
             table[key] = take(table[key])
-    for pkey in data.position_ratio:
-        data.position_ratio[pkey] = take(data.position_ratio[pkey])
     return data

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any, TypeVar
 
+from guardbot.core.num import fmt
 from guardbot.report.charts import HEIGHT, WIDTH, Chart
 from guardbot.report.rundir import Fill, Notable, RunData, Totals
 
@@ -68,10 +69,6 @@ def _num(value: object, *, signed: bool = False) -> str:
     return f'<td class="{css}">{text}</td>'
 
 
-def _plain(value: Decimal) -> str:
-    return f"{value.normalize():f}" if value else "0"
-
-
 def _same(stated: object, computed: Decimal) -> bool:
     try:
         return Decimal(str(stated)) == computed
@@ -107,12 +104,12 @@ def _accounts_table(data: RunData, drawdowns: Mapping[str, tuple[float, float]])
         ):
             shown = stated.get(key)
             if shown is None:  # not in the summary: the sum over the events
-                cells.append(_num(_plain(value), signed=key != "fees"))
+                cells.append(_num(fmt(value), signed=key != "fees"))
                 continue
             cells.append(_num(shown, signed=key != "fees"))
             if not _same(shown, value):
-                mismatches.append(f"{account} {key}: summary {shown}, events {_plain(value)}")
-        cells.append(_num(_plain(computed.liquidation_losses)))
+                mismatches.append(f"{account} {key}: summary {shown}, events {fmt(value)}")
+        cells.append(_num(fmt(computed.liquidation_losses)))
         cells.append(_num(stated.get("maxDrawdown")))
         dd = drawdowns.get(account)
         cells.append(_num(f"{dd[0]:,.2f} ({dd[1]:.1%})" if dd else ""))
@@ -151,12 +148,13 @@ def _run_tiles(data: RunData) -> str:
         "trades": data.event_counts["fill"],
     }
     tiles = []
-    for key, label in (("trades", "trades (fills)"), ("alerts", "margin alerts")):
-        tiles.append(
-            _tile(label, s.get(key, counted[key]), s.get(key, counted[key]) != counted[key])
-        )
-    liquidations = s.get("liquidations", counted["liquidations"])
-    tiles.append(_tile("liquidations", liquidations, liquidations != counted["liquidations"]))
+    for key, label in (
+        ("trades", "trades (fills)"),
+        ("alerts", "margin alerts"),
+        ("liquidations", "liquidations"),
+    ):
+        stated = s.get(key, counted[key])
+        tiles.append(_tile(label, stated, stated != counted[key]))
     refused = s.get("refusedOrders") or dict(data.refused)
     tiles.append(_tile("refused orders", sum(refused.values())))
     tiles.append(
@@ -189,8 +187,8 @@ def _trade_row(f: Fill) -> str:
         "<tr>"
         f"<td>{utc(f.ts)}</td><td>{_e(f.account)}</td><td>{_e(f.symbol)}</td>"
         f"<td>{_e(f.side)}</td><td>{_e(f.role)}</td>"
-        f"{_num(_plain(f.amount))}{_num(_plain(f.price))}{_num(_plain(f.fee))}"
-        f"{_num(_plain(f.realized_pnl), signed=True)}"
+        f"{_num(fmt(f.amount))}{_num(fmt(f.price))}{_num(fmt(f.fee))}"
+        f"{_num(fmt(f.realized_pnl), signed=True)}"
         f"<td>{_e(f.order_id)}</td><td>{'yes' if f.reduce_only else ''}</td>"
         "</tr>"
     )
@@ -326,10 +324,10 @@ def trades_csv(fills: Sequence[Fill]) -> str:
                 f.symbol,
                 f.side,
                 f.role,
-                _plain(f.amount),
-                _plain(f.price),
-                _plain(f.fee),
-                _plain(f.realized_pnl),
+                fmt(f.amount),
+                fmt(f.price),
+                fmt(f.fee),
+                fmt(f.realized_pnl),
                 f.order_id,
                 "true" if f.reduce_only else "false",
             ]

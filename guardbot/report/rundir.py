@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from guardbot.core.num import ZERO
 from guardbot.errors import InputError
 
 __all__ = [
@@ -54,7 +55,6 @@ NOTABLE_TYPES = frozenset(
     }
 )
 
-ZERO = Decimal(0)
 NAN = math.nan
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml  # PyYAML, installed with amqtt: a missing one must fail, not skip
 
 from guardbot.config import load_config
 from guardbot.health import add_arguments
@@ -25,8 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 DATA_DIR = "/var/lib/guardbot"
 CONFIG = "/etc/guardbot/guardbot.toml"
-
-yaml = pytest.importorskip("yaml")
 
 
 def compose() -> dict[str, Any]:

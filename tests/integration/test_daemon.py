@@ -130,6 +130,56 @@ def factory(feed: ScriptFeed) -> Callable[[Config], ScriptFeed]:
     return lambda _config: feed
 
 
+class EventFeed:
+    """Feed events pushed by the test (ticks by mark, or ``FeedStale``/``FeedRecovered``);
+    ``idle`` is set whenever every pushed event was processed by the daemon."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[FeedEvent] = asyncio.Queue()
+        self.idle = asyncio.Event()
+        self.ticks = 0
+        self.ts = T0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def next_ts(self) -> int:
+        self.ts += 1000
+        return self.ts
+
+    def push(self, *marks: str) -> None:
+        for mark in marks:
+            self.send(TickUpdate(self.next_ts(), TickCmd(BTC, Decimal(mark))))
+
+    def send(self, event: FeedEvent) -> None:
+        self.idle.clear()
+        self.queue.put_nowait(event)
+
+    async def updates(self) -> AsyncIterator[FeedEvent]:
+        while True:
+            if self.queue.empty():
+                # The daemon asks for the next item only after it processed (and journaled)
+                # the previous one: an empty queue here means everything pushed is done.
+                self.idle.set()
+            event = await self.queue.get()
+            if isinstance(event, TickUpdate):
+                self.ticks += 1
+            yield event
+
+    async def pushed(self, *marks: str) -> None:
+        """Push ticks and wait until the daemon has processed them."""
+        self.push(*marks)
+        await self.idle.wait()
+
+
 class Subscriber:
     """An MQTT client collecting ``(topic, payload)`` from its subscriptions."""
 
@@ -327,9 +377,7 @@ async def test_embedded_broker_serves_a_fresh_machine(tmp_path: Path) -> None:
     config = dataclasses.replace(
         config, mqtt=dataclasses.replace(config.mqtt, embedded_broker="auto")
     )
-    from tests.integration.test_broker_outage import QueueFeed
-
-    feed = QueueFeed()
+    feed = EventFeed()
     daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=SEED)
     stop = asyncio.Event()
     async with asyncio.timeout(30):

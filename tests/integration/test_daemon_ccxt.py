@@ -42,6 +42,20 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"no TOML for {type(value).__name__}")
 
 
+def exchange_toml(standin: StandinBinance) -> str:
+    """``[exchange]`` (BTC and ETH on binanceusdm) and ``[exchange.ccxt]`` aimed at ``standin``."""
+    ccxt_lines = "\n".join(
+        f"{key} = {toml_value(value)}" for key, value in standin.ccxt_config().items()
+    )
+    return f"""[exchange]
+id = "binanceusdm"
+symbols = ["{BTC}", "{ETH}"]
+
+[exchange.ccxt]
+enableRateLimit = false
+{ccxt_lines}"""
+
+
 def write_ccxt_config(
     tmp_path: Path,
     broker: Mosquitto,
@@ -51,9 +65,6 @@ def write_ccxt_config(
     seed: str = "",
     extra: str = "",
 ) -> Path:
-    ccxt_lines = "\n".join(
-        f"{key} = {toml_value(value)}" for key, value in standin.ccxt_config().items()
-    )
     path = tmp_path / "live.toml"
     path.write_text(
         f"""
@@ -63,13 +74,7 @@ data_dir = "{tmp_path / "data"}"
 log_format = "json"
 log_level = "warning"
 
-[exchange]
-id = "binanceusdm"
-symbols = ["{BTC}", "{ETH}"]
-
-[exchange.ccxt]
-enableRateLimit = false
-{ccxt_lines}
+{exchange_toml(standin)}
 
 [feed]
 mode = "ccxt"
@@ -122,12 +127,7 @@ async def test_ccxt_feed_drives_alerts_and_liquidation(
     async with asyncio.timeout(40):
         async with Subscriber(mosquitto, ["guardbot/live/alerts/#"]) as sub:
             task = asyncio.create_task(daemon.run(stop))
-            await standin.wait_subscribed("btcusdt@markPrice@1s")
-            await standin.wait_subscribed("ethusdt@markPrice@1s")
-            # Both symbols need a price before the seed order fills.
-            await standin.set_price(ETH, mark="3000", bid="2999.9", ask="3000.1", last="3000")
-            await standin.set_price(BTC, mark="60000", bid="59999.9", ask="60000.1", last="60000")
-            await _until(lambda: _positions(daemon), "the seeded position")
+            await seeded_position(standin, daemon)
             # 0.3 BTC long at 20x on 1,000 USDT: falls to 57,000 are margin alerts, then
             # liquidation somewhere below.
             for mark in range(59000, 55000, -250):
@@ -193,11 +193,7 @@ async def test_funding_is_settled_when_the_funding_time_passes(
     async with asyncio.timeout(30):
         async with Subscriber(mosquitto, ["guardbot/live/events/funding"]) as sub:
             task = asyncio.create_task(daemon.run(stop))
-            await standin.wait_subscribed("btcusdt@markPrice@1s")
-            await standin.wait_subscribed("ethusdt@markPrice@1s")
-            await standin.set_price(ETH, mark="3000", bid="2999.9", ask="3000.1")
-            await standin.set_price(BTC, mark="60000", bid="59999.9", ask="60000.1")
-            await _until(lambda: _positions(daemon), "the seeded position")
+            await seeded_position(standin, daemon)
             # The exchange announces a funding time a moment ahead at 0.01 %, then passes it.
             funding_at = _now_ms() + 300
             await standin.set_price(BTC, funding_rate="0.0001", next_funding_time=funding_at)
@@ -215,6 +211,16 @@ async def test_funding_is_settled_when_the_funding_time_passes(
     assert event["symbol"] == BTC and Decimal(event["rate"]) == Decimal("0.0001")
     # A long pays: 0.3 contracts x mark x rate, at the mark known when funding settled.
     assert Decimal(event["amount"]) == -Decimal("0.3") * Decimal("60000") * Decimal("0.0001")
+
+
+async def seeded_position(standin: StandinBinance, daemon: Daemon) -> None:
+    """Price both symbols once the daemon subscribed, and wait for the LONG_BTC seed to fill
+    (both symbols need a price before the seed order fills)."""
+    await standin.wait_subscribed("btcusdt@markPrice@1s")
+    await standin.wait_subscribed("ethusdt@markPrice@1s")
+    await standin.set_price(ETH, mark="3000", bid="2999.9", ask="3000.1", last="3000")
+    await standin.set_price(BTC, mark="60000", bid="59999.9", ask="60000.1", last="60000")
+    await _until(lambda: _positions(daemon), "the seeded position")
 
 
 def _positions(daemon: Daemon) -> list[Any]:

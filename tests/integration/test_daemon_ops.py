@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace, TracebackType
-from typing import Any, Self, TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
 import aiohttp
 import aiomqtt
@@ -30,9 +30,8 @@ from prometheus_client.samples import Sample
 
 import guardbot.daemon
 from guardbot.config import Config, load_config
-from guardbot.core.commands import TickCmd
 from guardbot.daemon import Daemon
-from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, TickUpdate
+from guardbot.feeds.base import FeedRecovered, FeedStale
 from guardbot.health import HealthReport, check_health, evaluate_status
 from guardbot.metrics import engine_margin_rows
 from guardbot.sdnotify import Notifier
@@ -41,7 +40,7 @@ from tests.integration.test_daemon import (
     BTC,
     REPO,
     SEED,
-    T0,
+    EventFeed,
     Subscriber,
     journal_rows,
     states,
@@ -59,56 +58,6 @@ TOKEN = "ops-" + "k" * 28
 TOKEN_ENV = "GUARDBOT_OPS_TEST_TOKEN"
 
 T = TypeVar("T")
-
-
-class EventFeed:
-    """Feed events pushed by the test (ticks by mark, or ``FeedStale``/``FeedRecovered``);
-    ``idle`` is set whenever every pushed event was processed by the daemon."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[FeedEvent] = asyncio.Queue()
-        self.idle = asyncio.Event()
-        self.ticks = 0
-        self.ts = T0
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    def next_ts(self) -> int:
-        self.ts += 1000
-        return self.ts
-
-    def push(self, *marks: str) -> None:
-        for mark in marks:
-            self.send(TickUpdate(self.next_ts(), TickCmd(BTC, Decimal(mark))))
-
-    def send(self, event: FeedEvent) -> None:
-        self.idle.clear()
-        self.queue.put_nowait(event)
-
-    async def updates(self) -> AsyncIterator[FeedEvent]:
-        while True:
-            if self.queue.empty():
-                # The daemon asks for the next item only after it processed (and journaled)
-                # the previous one: an empty queue here means everything pushed is done.
-                self.idle.set()
-            event = await self.queue.get()
-            if isinstance(event, TickUpdate):
-                self.ticks += 1
-            yield event
-
-    async def pushed(self, *marks: str) -> None:
-        """Push ticks and wait until the daemon has processed them."""
-        self.push(*marks)
-        await self.idle.wait()
 
 
 def make_config(tmp_path: Path, broker: Mosquitto, *, extra: str = "") -> Config:

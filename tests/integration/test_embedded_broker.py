@@ -26,6 +26,7 @@ from guardbot.mqtt.broker import (
     is_loopback_host,
     should_embed,
 )
+from tests.integration.conftest import _free_port as free_port
 
 pytestmark = pytest.mark.integration
 
@@ -70,12 +71,6 @@ def listening_socket(host: str = "127.0.0.1") -> Iterator[int]:
         sock.bind((host, 0))
         sock.listen(1)
         yield int(sock.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ----------------------------------------------------------------------------- messaging
