@@ -104,7 +104,7 @@ def alert_zone(config_path: Path) -> tuple[Decimal, Decimal]:
     from guardbot.config import load_config
     from guardbot.core.commands import parse_command
     from guardbot.core.engine import Engine
-    from guardbot.tiersource import load_bundled
+    from guardbot.tiers.source import load_bundled
 
     config = load_config(config_path, {})
     bundled = load_bundled(config.exchange.profile.name)

@@ -1,6 +1,6 @@
 """Start-up time of ``guardbot run`` against a large journal: how fast recovery replays inputs.
 
-At start the daemon re-applies every journaled input (see ``guardbot.daemon``), so its start-up
+At start the daemon re-applies every journaled input (``guardbot.daemon.service``), so start-up
 time grows with the journal. This builds a journal of ``--inputs`` inputs (ticks of BTC and ETH,
 a seeded random walk, with a market order every ``--order-every`` inputs that keeps a cross
 position open in each symbol, as a busy daemon journals them) directly in the SQLite file, then
@@ -40,7 +40,7 @@ for _path in (ROOT, HERE):  # guardbot, and bench/_harness when run as a script
 from _harness import Child, free_port  # noqa: E402  (after the path set-up)
 
 from guardbot.config import load_config  # noqa: E402
-from guardbot.daemon import Daemon  # noqa: E402
+from guardbot.daemon.service import Daemon  # noqa: E402
 from guardbot.store.journal import Journal  # noqa: E402
 
 TS0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z

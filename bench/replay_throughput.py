@@ -20,10 +20,10 @@ Targets: replay >= 20,000 ticks/s and >= 40 % of the engine-only figure.
     python bench/replay_throughput.py [--ticks 1000000] [--mode auto|inprocess|subprocess]
                                       [--report] [--keep DIR]
 
-``--mode inprocess`` awaits ``guardbot.replay_cli.replay`` (the figure excludes interpreter
+``--mode inprocess`` awaits ``guardbot.cli.replay.replay`` (the figure excludes interpreter
 start-up and imports); ``subprocess`` runs ``guardbot replay --ticks FILE --strategy PATH:Class
 --out RUN_DIR --config FILE`` and times the whole command; ``auto`` (default) is in-process when
-``guardbot.replay_cli`` imports, else the subprocess. ``--report`` also times ``guardbot report``
+``guardbot.cli.replay`` imports, else the subprocess. ``--report`` also times ``guardbot report``
 on the run directory. Files go to a temporary directory, removed at the end unless ``--keep``.
 """
 
@@ -148,8 +148,8 @@ def write_config(path: Path) -> None:
 def replay_inprocess(
     ticks: Path, strategy: str, out: Path, config: Path
 ) -> tuple[float, dict[str, Any]]:
+    from guardbot.cli.replay import replay
     from guardbot.config import load_config
-    from guardbot.replay_cli import replay
 
     loaded = load_config(config, env={})
     gc.collect()
@@ -186,7 +186,7 @@ def engine_same_ticks(ticks: Path, config: Path, limit: int, one_order: bool) ->
     from guardbot.config import load_config
     from guardbot.core.commands import TickCmd, parse_command, parse_tick
     from guardbot.core.engine import Engine
-    from guardbot.tiersource import load_bundled
+    from guardbot.tiers.source import load_bundled
 
     cmds: list[tuple[int, TickCmd]] = []
     with ticks.open(encoding="utf-8") as file:
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = args.mode
     if mode == "auto":
         try:
-            import guardbot.replay_cli  # noqa: F401
+            import guardbot.cli.replay  # noqa: F401
         except ImportError:
             mode = "subprocess"
         else:

@@ -1,5 +1,5 @@
 """``python -m guardbot``: the command line."""
 
-from guardbot.cli import main
+from guardbot.cli.main import main
 
 raise SystemExit(main())

@@ -18,13 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import guardbot
-from guardbot.calc import parse_calc_input, run_calc
-from guardbot.cli import main
+from guardbot.cli.calc import parse_calc_input, run_calc
+from guardbot.cli.main import main
 from guardbot.core.num import decimal_context
 from guardbot.core.profiles import PROFILES
 from guardbot.core.tiers import TierTable
 from guardbot.errors import GuardbotError, InputError
-from guardbot.tiersource import BundledTiers, load_bundled, parse_bundled, read_bundled
+from guardbot.tiers.source import BundledTiers, load_bundled, parse_bundled, read_bundled
 
 D = Decimal
 ROOT = Path(__file__).resolve().parent.parent
@@ -537,9 +537,9 @@ def fake_simulate(
         calls.append(pretty)
         body(source, out)
 
-    module = types.ModuleType("guardbot.simulate")
+    module = types.ModuleType("guardbot.cli.simulate")
     module.run_simulate = run_simulate  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "guardbot.simulate", module)
+    monkeypatch.setitem(sys.modules, "guardbot.cli.simulate", module)
     return calls
 
 

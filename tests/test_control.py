@@ -1,4 +1,4 @@
-"""guardbot.control (the command gate and replies) and the pure parts of guardbot.control_cli."""
+"""guardbot.mqtt.commands (command gate, replies) and the pure parts of guardbot.cli.control."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from typing import Any
 
 import pytest
 
-from guardbot.control import (
+from guardbot.cli.control import (
+    add_cancel_arguments,
+    add_leverage_arguments,
+    add_order_arguments,
+    cancel_requests,
+    leverage_requests,
+    order_requests,
+    render_status,
+)
+from guardbot.core.commands import CancelCmd, OrderCmd, SetLeverageCmd
+from guardbot.errors import ConfigError, InputError
+from guardbot.mqtt.commands import (
     BAD_COMMAND,
     BAD_ENCODING,
     BAD_JSON,
@@ -27,18 +38,7 @@ from guardbot.control import (
     reply_rejected,
     reply_topic,
 )
-from guardbot.control_cli import (
-    add_cancel_arguments,
-    add_leverage_arguments,
-    add_order_arguments,
-    cancel_requests,
-    leverage_requests,
-    order_requests,
-    render_status,
-)
-from guardbot.core.commands import CancelCmd, OrderCmd, SetLeverageCmd
-from guardbot.errors import ConfigError, InputError
-from guardbot.mqtt.control import handle_command
+from guardbot.mqtt.listener import handle_command
 
 TOKEN = "s3cret-token-value"
 BTC = "BTC/USDT:USDT"

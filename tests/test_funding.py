@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from guardbot.funding import DEFAULT_INTERVAL_MS, FundingDue, FundingSchedule, next_grid_time
+from guardbot.core.funding import DEFAULT_INTERVAL_MS, FundingDue, FundingSchedule, next_grid_time
 
 H = 3600 * 1000
 SYM = "BTC/USDT:USDT"

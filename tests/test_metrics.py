@@ -1,4 +1,4 @@
-"""guardbot.metrics: values set through the Metrics methods, scraped over loopback HTTP."""
+"""guardbot.metrics.prometheus: values set through the Metrics methods, scraped over HTTP."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from prometheus_client.samples import Sample
 
 from guardbot import __version__
 from guardbot.errors import ConfigError
-from guardbot.metrics import (
+from guardbot.metrics.prometheus import (
     DEFAULT_LISTEN,
     LISTEN_KEY,
     MarginRow,

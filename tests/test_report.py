@@ -528,7 +528,7 @@ def test_long_tables_are_capped_and_trades_csv_is_complete(tmp_path: Path) -> No
 
 
 def test_guardbot_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from guardbot.cli import main as guardbot
+    from guardbot.cli.main import main as guardbot
 
     assert guardbot(["report", str(SAMPLE), "--out", str(tmp_path / "r")]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 'r' / 'report.html'}\n"

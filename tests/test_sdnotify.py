@@ -1,4 +1,4 @@
-"""guardbot.sdnotify against real AF_UNIX datagram sockets bound by the test (path and abstract).
+"""guardbot.daemon.sdnotify against real AF_UNIX datagram sockets bound by the test.
 
 The "service manager" here is a socket the test binds; every assertion is on the datagrams it
 receives. Waits are bounded by ``asyncio.timeout`` and driven by datagrams arriving, not sleeps.
@@ -19,7 +19,7 @@ from types import MappingProxyType
 import pytest
 from structlog.testing import capture_logs
 
-from guardbot.sdnotify import Notifier, watchdog_loop
+from guardbot.daemon.sdnotify import Notifier, watchdog_loop
 
 LIMIT = 5.0
 

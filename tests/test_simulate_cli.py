@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from guardbot.cli import main
+from guardbot.cli.main import main
 from tests.tiertables import BTC_TIERS, ETH_TIERS, ccxt_rows
 
 BTC = "BTC/USDT:USDT"

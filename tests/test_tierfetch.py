@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from guardbot.store.journal import Journal
-from guardbot.tierfetch import DAY_MS, normalize_rows, resolve_tiers
-from guardbot.tiersource import load_bundled
+from guardbot.tiers.fetch import DAY_MS, normalize_rows, resolve_tiers
+from guardbot.tiers.source import load_bundled
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

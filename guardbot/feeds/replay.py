@@ -20,7 +20,7 @@ from typing import IO, Self
 from guardbot.core.commands import parse_tick
 from guardbot.errors import InputError
 from guardbot.feeds.base import FeedEvent, TickUpdate
-from guardbot.jsonio import loads_exact
+from guardbot.formats.jsonio import loads_exact
 
 __all__ = ["ReplayFeed"]
 

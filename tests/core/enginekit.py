@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, localcontext
 from typing import Any
 
+from guardbot.cli.simulate import build_config, simulate_lines
 from guardbot.core.codes import Code
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event
-from guardbot.simulate import build_config, simulate_lines
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

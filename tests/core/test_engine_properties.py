@@ -51,11 +51,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from guardbot.cli import main
+from guardbot.cli.main import main
+from guardbot.cli.simulate import build_config
 from guardbot.core.commands import parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.num import decimal_context
-from guardbot.simulate import build_config
 from tests.tiertables import BTC_TIERS, ETH_TIERS, ccxt_rows
 
 D = Decimal

@@ -14,7 +14,7 @@ from itertools import pairwise
 
 import pytest
 
-from guardbot.simulate import simulate_lines
+from guardbot.cli.simulate import simulate_lines
 from tests.core.enginekit import (
     BTC,
     BTC_ROWS,

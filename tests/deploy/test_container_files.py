@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml  # PyYAML, installed with amqtt: a missing one must fail, not skip
 
+from guardbot.cli.health import add_arguments
 from guardbot.config import load_config
-from guardbot.health import add_arguments
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

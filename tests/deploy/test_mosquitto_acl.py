@@ -29,8 +29,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from guardbot.cli.health import HealthReport, check_health
 from guardbot.config import Config, load_config
-from guardbot.health import HealthReport, check_health
 from guardbot.store.journal import Journal
 from tests.integration.conftest import Mosquitto, _find_binary
 

@@ -73,7 +73,7 @@ def test_notify_and_watchdog(unit: Unit) -> None:
     assert int(one(unit, "Service", "RestartSec")) > 0
     # Watchdog restarts during a long exchange outage must never exhaust a start limit.
     assert one(unit, "Unit", "StartLimitIntervalSec") == "0"
-    # ...but a configuration error (exit 2, see guardbot.cli) is not retried.
+    # ...but a configuration error (exit 2, see guardbot.cli.main) is not retried.
     assert one(unit, "Service", "RestartPreventExitStatus") == "2"
     # A clean stop (drain, offline, last ticks) needs longer than the daemon's drain timeout.
     assert int(one(unit, "Service", "TimeoutStopSec")) >= 10

@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 
 from guardbot.config import Config
-from guardbot.daemon import Daemon
+from guardbot.daemon.service import Daemon
 from tests.integration.conftest import Mosquitto
 from tests.integration.test_daemon import SEED, EventFeed, config_for, journal_rows
 

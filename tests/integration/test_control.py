@@ -24,8 +24,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from guardbot.control import CommandGate, RecentReplies
-from guardbot.control_cli import (
+from guardbot.cli.control import (
     add_cancel_arguments,
     add_leverage_arguments,
     add_order_arguments,
@@ -38,7 +37,8 @@ from guardbot.control_cli import (
 from guardbot.core.commands import parse_command
 from guardbot.core.events import Event
 from guardbot.errors import ConfigError, StoreError
-from guardbot.mqtt.control import ControlListener, handle_command
+from guardbot.mqtt.commands import CommandGate, RecentReplies
+from guardbot.mqtt.listener import ControlListener, handle_command
 from tests.core.enginekit import BTC, ETH, Sim
 from tests.integration.conftest import Mosquitto, _free_port
 

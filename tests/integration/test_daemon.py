@@ -27,9 +27,9 @@ import structlog
 from guardbot.config import Config, load_config
 from guardbot.core.commands import TickCmd
 from guardbot.core.events import to_jsonable
-from guardbot.daemon import Daemon, tick_body
+from guardbot.daemon.service import Daemon, tick_body
 from guardbot.feeds.base import FeedEvent, TickUpdate
-from guardbot.logging import REDACTED, configure_logging
+from guardbot.runtime.logs import REDACTED, configure_logging
 from guardbot.store.journal import DB_FILENAME
 from tests.integration.conftest import Mosquitto
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from guardbot.config import load_config
-from guardbot.daemon import Daemon
+from guardbot.daemon.service import Daemon
 from tests.integration.conftest import Mosquitto
 from tests.integration.test_daemon import Subscriber, journal_rows
 from tests.standin.binance import StandinBinance

@@ -28,13 +28,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-import guardbot.daemon
+import guardbot.daemon.service
+from guardbot.cli.health import HealthReport, check_health
 from guardbot.config import Config, load_config
-from guardbot.daemon import Daemon
+from guardbot.daemon.sdnotify import Notifier
+from guardbot.daemon.service import Daemon
+from guardbot.daemon.status import evaluate_status
 from guardbot.feeds.base import FeedRecovered, FeedStale
-from guardbot.health import HealthReport, check_health, evaluate_status
-from guardbot.metrics import engine_margin_rows
-from guardbot.sdnotify import Notifier
+from guardbot.metrics.prometheus import engine_margin_rows
 from tests.integration.conftest import Mosquitto
 from tests.integration.test_daemon import (
     BTC,
@@ -322,14 +323,14 @@ def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
 def time_shifted(seconds: float) -> Iterator[None]:
     """``time.monotonic`` as the daemon module sees it, ``seconds`` later (the event loop and
     everything else keep the real clock)."""
-    real = guardbot.daemon.time
-    guardbot.daemon.time = SimpleNamespace(  # type: ignore[assignment]
+    real = guardbot.daemon.service.time
+    guardbot.daemon.service.time = SimpleNamespace(  # type: ignore[assignment]
         monotonic=lambda: time.monotonic() + seconds, time=time.time
     )
     try:
         yield
     finally:
-        guardbot.daemon.time = real
+        guardbot.daemon.service.time = real
 
 
 class HealthSpy:

@@ -26,18 +26,16 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from guardbot.config import Config, load_config
-from guardbot.errors import ConfigError, InputError
-from guardbot.health import (
-    FeedStatus,
+from guardbot.cli.health import (
     HealthReport,
     add_arguments,
     check_database,
     check_health,
-    evaluate_status,
     run_health,
-    status_payload,
 )
+from guardbot.config import Config, load_config
+from guardbot.daemon.status import FeedStatus, evaluate_status, status_payload
+from guardbot.errors import ConfigError, InputError
 from guardbot.store.journal import DB_FILENAME, Journal
 from tests.integration.conftest import Mosquitto
 
@@ -465,7 +463,7 @@ def test_run_health_prints_healthy(mosquitto: Mosquitto, tmp_path: Path) -> None
 def run_module(*argv: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDBOT_")}
     return subprocess.run(
-        [sys.executable, "-m", "guardbot.health", *argv],
+        [sys.executable, "-m", "guardbot.cli.health", *argv],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from guardbot.cli.simulate import build_config
 from guardbot.core.commands import TickCmd
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event
 from guardbot.paper import PaperExchange, StrategyRunner, engine_apply
-from guardbot.simulate import build_config
 from tests.core.enginekit import BTC, config
 
 __all__ = ["BTC", "drive", "make_engine", "make_exchange", "tick"]

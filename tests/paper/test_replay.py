@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from guardbot.cli.replay import add_arguments, read_ticks, replay, run_replay
 from guardbot.config import load_config
 from guardbot.errors import GuardbotError, InputError
 from guardbot.feeds.replay import ReplayFeed
 from guardbot.paper import StrategyLoadError
-from guardbot.replay_cli import add_arguments, read_ticks, replay, run_replay
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKS = ROOT / "examples" / "ticks" / "btc_eth_crash.jsonl"
@@ -281,9 +281,9 @@ def test_example_ticks_are_what_the_generator_writes(tmp_path: Path) -> None:
 )
 def test_fast_path_reads_what_the_feed_reads(tmp_path: Path, line: str) -> None:
     """The plain-price fast path of ``read_ticks`` gives exactly the feed's tick."""
+    from guardbot.cli.replay import read_ticks
     from guardbot.core.commands import parse_tick
-    from guardbot.jsonio import loads_exact
-    from guardbot.replay_cli import read_ticks
+    from guardbot.formats.jsonio import loads_exact
 
     path = tmp_path / "one.jsonl"
     path.write_text(line + "\n", encoding="utf-8")
@@ -304,8 +304,8 @@ def test_fast_path_reads_what_the_feed_reads(tmp_path: Path, line: str) -> None:
 def test_fast_path_leaves_bad_lines_to_the_full_check(
     tmp_path: Path, line: str, field: str
 ) -> None:
+    from guardbot.cli.replay import read_ticks
     from guardbot.errors import InputError
-    from guardbot.replay_cli import read_ticks
 
     path = tmp_path / "bad.jsonl"
     path.write_text(line + "\n", encoding="utf-8")

@@ -25,11 +25,11 @@ from typing import Any, Self
 import pytest
 import structlog
 
+from guardbot.cli.record import RecordSummary, add_arguments, record, run_record, tick_line
 from guardbot.core.commands import TickCmd
 from guardbot.feeds.base import FeedEvent, FeedStale, TickUpdate
 from guardbot.feeds.exchange import ExchangeFeed, ccxt_factory
 from guardbot.feeds.replay import ReplayFeed
-from guardbot.record import RecordSummary, add_arguments, record, run_record, tick_line
 from tests.standin.binance import StandinBinance
 
 BTC = "BTC/USDT:USDT"
@@ -485,7 +485,7 @@ def test_out_in_a_missing_directory_is_exit_2(tmp_path: Path) -> None:
 
 
 def test_argparse_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from guardbot.record import main
+    from guardbot.cli.record import main
 
     assert main(["--out", "x", "--count", "many"]) == 2
     err = capsys.readouterr().err.splitlines()
@@ -571,7 +571,7 @@ async def test_sigint_stops_cleanly(standin: StandinBinance, tmp_path: Path) -> 
     path = tmp_path / "sig.jsonl.gz"
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "guardbot.record", "--exchange", "binanceusdm",
+        sys.executable, "-m", "guardbot.cli.record", "--exchange", "binanceusdm",
         "--symbols", BTC, "--out", str(path),
         "--ccxt-config", json.dumps(standin.ccxt_config()),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

@@ -19,12 +19,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from guardbot.replay_cli import sample  # the line format guardbot replay writes
+from guardbot.simulate import build_config
+
 from guardbot.core.commands import TickCmd, parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.events import to_jsonable
 from guardbot.core.num import fmt
-from guardbot.replay_cli import sample  # the line format guardbot replay writes
-from guardbot.simulate import build_config
 
 HERE = Path(__file__).resolve().parent
 T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z

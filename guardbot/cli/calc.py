@@ -20,7 +20,7 @@ from guardbot.core.profiles import Profile, get_profile
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
 from guardbot.core.tiers import TierTable
 from guardbot.errors import GuardbotError, InputError
-from guardbot.tiersource import BundledTiers, load_bundled
+from guardbot.tiers.source import BundledTiers, load_bundled
 
 __all__ = [
     "CalcInput",

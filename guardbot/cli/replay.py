@@ -46,11 +46,11 @@ from guardbot.core.num import (
 from guardbot.core.snapshot import PositionView
 from guardbot.errors import InputError
 from guardbot.feeds.replay import _ts as replay_ts  # the feed's own ts check, reused
-from guardbot.jsonio import EXACT_DECODER, loads_exact
+from guardbot.formats.jsonio import EXACT_DECODER, loads_exact
 from guardbot.paper.exchange import PaperExchange, engine_apply
 from guardbot.paper.runner import StrategyError, StrategyRunner
 from guardbot.paper.strategy import load_strategy
-from guardbot.tiersource import load_bundled
+from guardbot.tiers.source import load_bundled
 
 __all__ = ["add_arguments", "read_ticks", "replay", "run_replay", "sample"]
 
@@ -94,7 +94,7 @@ def run_replay(args: argparse.Namespace) -> int:
     """
     import asyncio
 
-    from guardbot.logging import configure_logging
+    from guardbot.runtime.logs import configure_logging
 
     config = load_config(args.config)
     configure_logging(config.guardbot.log_format, config.guardbot.log_level, stream=sys.stderr)

@@ -33,7 +33,9 @@ from typing import Any
 
 import aiomqtt
 
-from guardbot.control import (
+from guardbot.core.events import Event
+from guardbot.errors import InputError
+from guardbot.mqtt.commands import (
     BAD_COMMAND,
     Accepted,
     CommandGate,
@@ -43,8 +45,6 @@ from guardbot.control import (
     reply_rejected,
     reply_topic,
 )
-from guardbot.core.events import Event
-from guardbot.errors import InputError
 from guardbot.mqtt.publisher import backoff_delay, until_set
 from guardbot.mqtt.topics import compact_json
 

@@ -17,7 +17,7 @@ database
     journal mode is not touched. A read-only file or mount, a full lock held by another process,
     a damaged file or a missing database is unhealthy.
 
-Status payload (published by the daemon, built with :func:`status_payload`)::
+Status payload (published by the daemon, built with :func:`guardbot.daemon.status.status_payload`)::
 
     {"state": "online", "ts": 1700000000000, "version": "0.1.0",
      "feeds": {"BTC/USDT:USDT": {"stale": false, "lastTs": 1700000000000}},
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import sqlite3
@@ -45,8 +44,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TextIO, TypeGuard
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
+from guardbot.daemon.status import evaluate_status
 from guardbot.errors import ConfigError, InputError
 from guardbot.store.journal import sqlite_advice
 
@@ -57,15 +57,12 @@ __all__ = [
     "DEFAULT_MAX_OUTBOX",
     "DEFAULT_MAX_STATUS_AGE",
     "DEFAULT_TIMEOUT",
-    "FeedStatus",
     "HealthReport",
     "add_arguments",
     "check_database",
     "check_health",
-    "evaluate_status",
     "main",
     "run_health",
-    "status_payload",
 ]
 
 COMMAND = "guardbot health"
@@ -155,7 +152,7 @@ def run_health(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m guardbot.health``: the same command without the ``guardbot`` front end."""
+    """``python -m guardbot.cli.health``: the same command without the ``guardbot`` front end."""
     parser = argparse.ArgumentParser(
         prog=COMMAND, description="Check that a running guardbot daemon is healthy."
     )
@@ -211,7 +208,7 @@ async def _status_problems(
     max_status_age: float,
     clock: Callable[[], float],
 ) -> list[str]:
-    from guardbot.alerts_cli import broker_url
+    from guardbot.cli.alerts import broker_url
     from guardbot.mqtt.topics import status_topic
 
     topic = status_topic(config.mqtt.topic_prefix, config.guardbot.instance)
@@ -285,111 +282,6 @@ def _payload_bytes(payload: object) -> bytes:
     if isinstance(payload, (bytes, bytearray)):
         return bytes(payload)
     return str(payload if payload is not None else "").encode("utf-8")
-
-
-class FeedStatus(NamedTuple):
-    """One symbol's entry in the status payload."""
-
-    stale: bool
-    #: Epoch ms of the symbol's last price, None before the first one.
-    last_ts: int | None
-
-
-def status_payload(
-    *,
-    ts: int,
-    version: str,
-    feeds: Mapping[str, FeedStatus],
-    outbox_depth: int,
-    outbox_oldest_age_ms: int | None,
-) -> dict[str, object]:
-    """The retained status the daemon republishes, in the shape :func:`evaluate_status` reads.
-
-    ``state`` follows from the feeds: ``degraded`` while any is stale, else ``online``
-    (``offline`` is published on a clean stop and is the broker's last will). Kept here, beside
-    the reader, so that writer and reader cannot drift apart.
-    """
-    stale = any(feed.stale for feed in feeds.values())
-    return {
-        "state": "degraded" if stale else "online",
-        "ts": ts,
-        "version": version,
-        "feeds": {
-            symbol: {"stale": feed.stale, "lastTs": feed.last_ts} for symbol, feed in feeds.items()
-        },
-        "outbox": {"depth": outbox_depth, "oldestAgeMs": outbox_oldest_age_ms},
-    }
-
-
-def evaluate_status(
-    payload: str | bytes, *, now_ms: int, max_outbox: int, max_status_age: float
-) -> list[str]:
-    """The problems with one status payload (an empty list: healthy). Pure; no I/O."""
-    try:
-        status = json.loads(payload)
-    except (ValueError, RecursionError):
-        return [f"malformed status payload (not JSON): {_excerpt(payload)}"]
-    if not isinstance(status, dict):
-        return [f"malformed status payload (not a JSON object): {_excerpt(payload)}"]
-    state = status.get("state")
-    if state == "offline":
-        # The daemon's clean stop or the broker's last will for it: nothing else to judge.
-        return ["daemon is offline (it stopped, or the broker lost its connection)"]
-    problems: list[str] = []
-    if state == "degraded":
-        stale = _stale_feeds(status.get("feeds"))
-        named = f": stale feeds: {', '.join(stale)}" if stale else " (no stale feed named)"
-        problems.append(f"daemon is degraded{named}")
-    elif state != "online":
-        problems.append(f"unknown daemon state {state!r} (expected online)")
-    else:
-        stale = _stale_feeds(status.get("feeds"))
-        if stale:  # "online" with stale feeds contradicts itself; believe the feeds
-            problems.append(f"stale feeds: {', '.join(stale)}")
-
-    ts = status.get("ts")
-    if not _is_int(ts):
-        problems.append("status has no valid ts (epoch milliseconds)")
-    else:
-        age = (now_ms - ts) / 1000
-        if age > max_status_age:
-            problems.append(
-                f"status is {age:.0f} s old (limit {max_status_age:g} s): the daemon stopped "
-                "republishing it (hung, or cut off from the broker)"
-            )
-
-    outbox = status.get("outbox")
-    depth = outbox.get("depth") if isinstance(outbox, dict) else None
-    if not _is_int(depth) or depth < 0:
-        problems.append("status has no valid outbox.depth (is the daemon older than this check?)")
-    elif depth >= max_outbox:
-        oldest = outbox.get("oldestAgeMs") if isinstance(outbox, dict) else None
-        since = f", oldest {oldest / 1000:.0f} s" if _is_int(oldest) else ""
-        problems.append(
-            f"outbox holds {depth} unsent messages (limit {max_outbox}{since}): "
-            "alerts are not reaching the broker"
-        )
-    return problems
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _stale_feeds(feeds: object) -> list[str]:
-    if not isinstance(feeds, dict):
-        return []
-    return sorted(
-        str(symbol)
-        for symbol, feed in feeds.items()
-        if isinstance(feed, dict) and feed.get("stale") is True
-    )
-
-
-def _excerpt(payload: str | bytes, limit: int = 80) -> str:
-    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
-    text = _one_line(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_database(path: Path, *, busy_timeout: float = DEFAULT_DB_BUSY_TIMEOUT) -> str | None:

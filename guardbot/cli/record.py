@@ -482,7 +482,7 @@ def run_record(args: argparse.Namespace, *, err: TextIO | None = None) -> int:
         return EXIT_USAGE
     # The feed and ccxt log through logging/structlog; warnings only, on stderr (stdout stays
     # empty), and the progress lines below say what matters.
-    from guardbot.logging import configure_logging
+    from guardbot.runtime.logs import configure_logging
 
     configure_logging("console", "error", stream=stream)
     try:
@@ -539,7 +539,7 @@ async def _record_live(plan: _Plan, say: Callable[[str], None]) -> RecordSummary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m guardbot.record ARGS``: the sub-command on its own (same options)."""
+    """``python -m guardbot.cli.record ARGS``: the sub-command on its own (same options)."""
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> Any:  # one line and exit 2, like the guardbot CLI

@@ -44,7 +44,7 @@ from guardbot.core.commands import Command, parse_command
 from guardbot.core.events import Event, to_jsonable
 from guardbot.core.num import shown
 from guardbot.errors import ConfigError, InputError
-from guardbot.jsonio import loads_exact
+from guardbot.formats.jsonio import loads_exact
 
 __all__ = [
     "ALLOWED_TYPES",

@@ -21,9 +21,9 @@ from guardbot.core.num import decimal_context, parse_decimal
 from guardbot.core.profiles import get_profile
 from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
-from guardbot.jsonio import loads_exact
-from guardbot.pretty import format_event
-from guardbot.tiersource import load_bundled
+from guardbot.formats.jsonio import loads_exact
+from guardbot.formats.pretty import format_event
+from guardbot.tiers.source import load_bundled
 
 __all__ = ["build_config", "run_simulate", "simulate_lines"]
 

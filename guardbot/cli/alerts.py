@@ -2,7 +2,7 @@
 
 Subscribes (QoS 1) to ``<prefix>/<instance>/alerts/#`` and ``<prefix>/<instance>/status`` on the
 configured broker and prints one line per message: the raw payload with ``--json``, otherwise a
-readable line (:func:`guardbot.pretty.format_event`) prefixed with the topic's severity.
+readable line (:func:`guardbot.formats.pretty.format_event`) prefixed with the topic's severity.
 
 Exit status: 0 after ``--count`` alert messages or when ``--timeout`` elapses without ``--count``;
 1 when ``--timeout`` elapses before ``--count`` is reached or the broker cannot be reached or the
@@ -291,7 +291,7 @@ def _render_alert(raw: str) -> str:
 
 
 def _format(event: Mapping[str, Any]) -> str:
-    from guardbot.pretty import format_event
+    from guardbot.formats.pretty import format_event
 
     return format_event(_with_decimals(event))
 

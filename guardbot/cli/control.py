@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TextIO
 
-from guardbot.alerts_cli import (
+from guardbot.cli.alerts import (
     _ConnectFailed,
     _reason,
     _render_alert,
@@ -39,7 +39,7 @@ from guardbot.alerts_cli import (
 from guardbot.core.commands import parse_command
 from guardbot.core.num import fmt, parse_decimal
 from guardbot.errors import ConfigError, InputError
-from guardbot.pretty import num, pct
+from guardbot.formats.pretty import num, pct
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -382,7 +382,7 @@ class _Session:
             return self.fail(f"connection to {self.url} lost: {_reason(exc)}")
 
     async def _request(self, client: aiomqtt.Client, body: Mapping[str, Any], token: str) -> int:
-        from guardbot.control import reply_topic
+        from guardbot.mqtt.commands import reply_topic
         from guardbot.mqtt.topics import compact_json
 
         request_id = uuid.uuid4().hex

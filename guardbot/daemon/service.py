@@ -22,8 +22,8 @@ Tasks (named, in one :class:`asyncio.TaskGroup`):
 ``status``
     Refreshes the outbox depth and republishes the retained status every ``status_interval``.
 ``control`` (``[control] enabled = true``)
-    :class:`~guardbot.mqtt.control.ControlListener` on ``.../cmd``: every command passes the
-    :class:`~guardbot.control.CommandGate` (token, shape, symbol, account), is applied and
+    :class:`~guardbot.mqtt.listener.ControlListener` on ``.../cmd``: every command passes the
+    :class:`~guardbot.mqtt.commands.CommandGate` (token, shape, symbol, account), is applied and
     journaled like any input (after the newest prices, so that recovery replays it at the prices
     it saw), and gets a reply on ``.../reply/<requestId>``.
 ``watchdog`` (under systemd with ``WatchdogSec``), ``tier-refresh`` (ccxt mode)
@@ -51,11 +51,11 @@ that moves a trailing stop without an event (``Engine.tick_moved_orders``) is jo
 the stops' extremes replay exactly. ``feed_stale`` / ``feed_recovered`` (and ``tier_tables``,
 ``refused_command``) inputs are not replayed: staleness belongs to the previous feed session.
 
-Funding: a :class:`~guardbot.funding.FundingSchedule` turns a tick that crosses a funding time
+Funding: a :class:`~guardbot.core.funding.FundingSchedule` turns a tick that crosses a funding time
 into a journaled ``funding`` input applied just before that tick.
 
 Tier tables come from the exchange, the SQLite cache or the bundled snapshot
-(:mod:`guardbot.tierfetch`); a fallback raises one ``tier_tables`` warning alert per start.
+(:mod:`guardbot.tiers.fetch`); a fallback raises one ``tier_tables`` warning alert per start.
 """
 
 from __future__ import annotations
@@ -74,26 +74,26 @@ import structlog
 
 from guardbot import __version__
 from guardbot.config import Config
-from guardbot.control import CommandGate, RecentReplies
 from guardbot.core.commands import Command, TickCmd, parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.events import ALERT_TYPES, Event, severity_of, to_jsonable
+from guardbot.core.funding import FundingDue, FundingSchedule
 from guardbot.core.tiers import Tier
+from guardbot.daemon.sdnotify import Notifier, watchdog_loop
+from guardbot.daemon.status import FeedStatus, status_payload
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.feeds.base import Feed, FeedEvent, FeedRecovered, FeedStale, TickUpdate
-from guardbot.funding import FundingDue, FundingSchedule
-from guardbot.health import FeedStatus, status_payload
-from guardbot.metrics import Metrics, MetricsServer, engine_margin_rows
+from guardbot.metrics.prometheus import Metrics, MetricsServer, engine_margin_rows
 from guardbot.mqtt.broker import is_loopback_host
-from guardbot.mqtt.control import ControlListener, handle_command
+from guardbot.mqtt.commands import CommandGate, RecentReplies
+from guardbot.mqtt.listener import ControlListener, handle_command
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
 from guardbot.mqtt.publisher import Publisher, backoff_delay
 from guardbot.mqtt.topics import Message, account_topic, compact_json, event_messages
 from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
-from guardbot.sdnotify import Notifier, watchdog_loop
 from guardbot.store.journal import Journal, OutboxRow
-from guardbot.tierfetch import DAY_MS, Fetcher, ResolvedTiers, ccxt_fetcher, resolve_tiers
-from guardbot.tiersource import load_bundled
+from guardbot.tiers.fetch import DAY_MS, Fetcher, ResolvedTiers, ccxt_fetcher, resolve_tiers
+from guardbot.tiers.source import load_bundled
 
 __all__ = ["DEFAULT_SIM_PRICES", "Daemon", "FeedFactory", "default_feed", "tick_body"]
 
@@ -906,8 +906,7 @@ class Daemon:
 
     def _status_info(self) -> dict[str, Any]:
         """What the retained ``.../status`` carries besides ts/version (interfaces §3), built by
-        the health check's own :func:`~guardbot.health.status_payload`, so that writer and reader
-        agree."""
+        :func:`~guardbot.daemon.status.status_payload`, which the health check reads back."""
         now = self._now_ms()
         feeds: dict[str, FeedStatus] = {}
         for symbol in self.config.exchange.symbols:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from guardbot.control import ALLOWED_TYPES
 from guardbot.core.alerts import AlertConfig
 from guardbot.core.commands import parse_command
 from guardbot.core.config import AccountConfig, EngineConfig, Fees
@@ -30,7 +29,8 @@ from guardbot.core.num import ZERO, parse_decimal
 from guardbot.core.profiles import PROFILES, Profile, get_profile, profile_for_exchange
 from guardbot.core.tiers import TierTable
 from guardbot.errors import ConfigError, InputError
-from guardbot.jsonio import loads_exact
+from guardbot.formats.jsonio import loads_exact
+from guardbot.mqtt.commands import ALLOWED_TYPES
 
 __all__ = [
     "DEFAULT_TOML",

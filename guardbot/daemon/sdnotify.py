@@ -17,7 +17,7 @@ unconditionally::
     notifier.stopping()
 
 Sending never raises: a notification that cannot be delivered is logged (structlog logger
-``guardbot.sdnotify``) and the daemon carries on, because a missing status line must not take
+``guardbot.daemon.sdnotify``) and the daemon carries on, because a missing status line must not take
 down the process that guards the positions. Systemd notices real problems itself: no
 ``READY=1`` within ``TimeoutStartSec=``, or no ``WATCHDOG=1`` within ``WatchdogSec=``.
 """

@@ -31,7 +31,7 @@ from guardbot.core.num import parse_decimal
 from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
 from guardbot.store.journal import Journal
-from guardbot.tiersource import BundledTiers
+from guardbot.tiers.source import BundledTiers
 
 __all__ = ["DAY_MS", "Fetcher", "ResolvedTiers", "ccxt_fetcher", "normalize_rows", "resolve_tiers"]
 

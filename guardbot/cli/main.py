@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO, cast
 from guardbot import __version__
 from guardbot.core.num import fmt
 from guardbot.errors import ConfigError, GuardbotError
-from guardbot.jsonio import loads_exact
+from guardbot.formats.jsonio import loads_exact
 
 if TYPE_CHECKING:
-    from guardbot.calc import CalcResult
+    from guardbot.cli.calc import CalcResult
 
 __all__ = ["main"]
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status: int = getattr(importlib.import_module(module), run)(args)
                 return status
             if args.command == "alerts":
-                from guardbot.alerts_cli import run_alerts
+                from guardbot.cli.alerts import run_alerts
 
                 return run_alerts(
                     args.config, json_mode=args.json, count=args.count, timeout=args.timeout
@@ -161,42 +161,42 @@ def _build_parser(wanted: str | None = None) -> _Parser:
 #: for the command that runs (and for ``--help``), so ``calc`` does not pay for matplotlib.
 _COMMANDS: dict[str, tuple[str, str, str, str, str]] = {
     "order": (
-        "guardbot.control_cli",
+        "guardbot.cli.control",
         "add_order_arguments",
         "run_order",
         "place an order on a running daemon (MQTT control)",
         "Send an order command on <prefix>/<instance>/cmd and print the daemon's reply.",
     ),
     "cancel": (
-        "guardbot.control_cli",
+        "guardbot.cli.control",
         "add_cancel_arguments",
         "run_cancel",
         "cancel an open order on a running daemon (MQTT control)",
         "Send a cancel command on <prefix>/<instance>/cmd and print the daemon's reply.",
     ),
     "leverage": (
-        "guardbot.control_cli",
+        "guardbot.cli.control",
         "add_leverage_arguments",
         "run_leverage",
         "set a symbol's leverage on a running daemon (MQTT control)",
         "Send a set_leverage command on <prefix>/<instance>/cmd and print the daemon's reply.",
     ),
     "status": (
-        "guardbot.control_cli",
+        "guardbot.cli.control",
         "add_status_arguments",
         "run_status",
         "print a running daemon's status, accounts and positions",
         "Read the retained <prefix>/<instance>/status and .../accounts/+ messages.",
     ),
     "record": (
-        "guardbot.record",
+        "guardbot.cli.record",
         "add_arguments",
         "run_record",
         "record live ticks to JSON Lines (.gz) in the replay format",
         "Record merged ticks from a ccxt.pro exchange until SIGINT/SIGTERM, --duration or --count.",
     ),
     "replay": (
-        "guardbot.replay_cli",
+        "guardbot.cli.replay",
         "add_arguments",
         "run_replay",
         "run a ccxt strategy over recorded ticks on the paper exchange, as fast as possible",
@@ -212,7 +212,7 @@ _COMMANDS: dict[str, tuple[str, str, str, str, str]] = {
         "alerts and liquidations, and a table of trades and totals.",
     ),
     "health": (
-        "guardbot.health",
+        "guardbot.cli.health",
         "add_arguments",
         "run_health",
         "check a running daemon: exit 0 when healthy, 1 with the reason otherwise",
@@ -235,7 +235,7 @@ def _add_commands(commands: argparse._SubParsersAction[_Parser], wanted: str | N
 
 
 def _calc(file: str, *, pretty: bool) -> int:
-    from guardbot.calc import compute, parse_calc_input
+    from guardbot.cli.calc import compute, parse_calc_input
 
     obj = _read_json(file)
     result = compute(parse_calc_input(obj))
@@ -293,11 +293,13 @@ class _RunSimulate(Protocol):
 def _load_simulate() -> _RunSimulate:
     # Imported by name: the simulator is a separate module that builds may lack.
     try:
-        module = importlib.import_module("guardbot.simulate")
+        module = importlib.import_module("guardbot.cli.simulate")
     except ModuleNotFoundError as exc:
-        if exc.name != "guardbot.simulate":
+        if exc.name != "guardbot.cli.simulate":
             raise
-        raise GuardbotError("not available in this build (guardbot.simulate is missing)") from None
+        raise GuardbotError(
+            "not available in this build (guardbot.cli.simulate is missing)"
+        ) from None
     return cast(_RunSimulate, module.run_simulate)
 
 
@@ -310,8 +312,8 @@ def _run(config_path: str | None, strategy: str | None = None) -> int:
     import signal
 
     from guardbot.config import load_config
-    from guardbot.daemon import Daemon, guardbot_error
-    from guardbot.logging import configure_logging
+    from guardbot.daemon.service import Daemon, guardbot_error
+    from guardbot.runtime.logs import configure_logging
 
     config = load_config(config_path)
     if strategy is not None:
