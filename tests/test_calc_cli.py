@@ -1,4 +1,4 @@
-"""``guardbot calc`` (interfaces.md §1), the command line around it, and the bundled tiers."""
+"""``guardbot calc`` (docs/contracts.md §1), the command line around it, and the bundled tiers."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 
-#: The example input of interfaces.md §1, verbatim.
+#: The example input of docs/contracts.md §1, verbatim.
 EXAMPLE = """{
   "profile": "binance",
   "tiers": {
@@ -98,11 +98,11 @@ def run_main(
     return code, out, err
 
 
-# --- the interfaces.md example ---------------------------------------------------------------
+# --- the docs/contracts.md example ---------------------------------------------------------
 
 
 def hand_computed() -> dict[str, Decimal]:
-    """The example's numbers from the rules (margin_rules §1, §3.1, §2.3, §4.1, §5.1, §6)."""
+    """The example's numbers from the rules (docs/rules.md §1, §3.1, §2.3, §4.1, §5.1, §6)."""
     with decimal_context():
         q, ep, mp, lev, wallet = D("0.5"), D(30000), D(29000), D(20), D(10000)
         notional = q * mp  # 14500

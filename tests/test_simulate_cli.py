@@ -1,4 +1,4 @@
-"""``guardbot simulate [FILE|-] [--pretty]`` through the command line (interfaces.md §2).
+"""``guardbot simulate [FILE|-] [--pretty]`` through the command line (docs/contracts.md §2).
 
 In-process ``main([...])`` with capsys and temporary files, plus one real subprocess
 (``python -m guardbot simulate -`` over stdin) to prove the console entry works.

@@ -33,7 +33,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
-#: Event fields that carry numbers as exact decimal strings on the wire (interfaces §3).
+#: Event fields that carry numbers as exact decimal strings on the wire (docs/contracts.md §3).
 _NUMERIC_FIELDS = frozenset(
     {
         "amount",

@@ -1,4 +1,4 @@
-"""``guardbot calc``: validate a margin-snapshot request and compute it (interfaces.md §1).
+"""``guardbot calc``: validate a margin-snapshot request and compute it (docs/contracts.md §1).
 
 :func:`parse_calc_input` turns the decoded JSON object into a :class:`CalcInput`, refusing bad input
 with an :class:`~guardbot.errors.InputError` whose field path names the exact spot
@@ -221,7 +221,8 @@ def _parse_position(
     isolated_wallet = ZERO
     if mode == "isolated":
         given = _isolated_wallet(raw, where)
-        # Without it, the position holds what opening it at its leverage assigned (interfaces §1).
+        # Without it, the position holds what opening it at its leverage assigned
+        # (docs/contracts.md §1).
         isolated_wallet = contracts * contract_size * entry / leverage if given is None else given
     return PositionInput(
         symbol=symbol,

@@ -1,6 +1,6 @@
 """Client commands for a running daemon over MQTT: ``order``, ``cancel``, ``leverage``, ``status``.
 
-``order``, ``cancel`` and ``leverage`` publish a control command (interfaces §2 shapes, plus
+``order``, ``cancel`` and ``leverage`` publish a control command (docs/contracts.md §2 shapes, plus
 ``requestId`` and ``token``) on ``<base>/cmd`` and wait for the daemon's reply on
 ``<base>/reply/<requestId>``; they subscribe to the reply topic *before* publishing, so a fast
 reply cannot be missed. The token is read from the environment variable named by

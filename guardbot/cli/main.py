@@ -1,7 +1,7 @@
 """The ``guardbot`` command line: ``calc``, ``simulate``, ``run``, ``alerts``, the daemon clients
 (``order``, ``cancel``, ``leverage``, ``status``, ``health``), ``record``, ``replay``, ``report``.
 
-Error contract (interfaces.md): bad input never produces a traceback. It produces exit status 2
+Error contract (docs/contracts.md): bad input never produces a traceback. It produces exit status 2
 and exactly one line on stderr, ``guardbot <command>: <field>: <message>``.
 """
 
@@ -101,12 +101,12 @@ def _build_parser(wanted: str | None = None) -> _Parser:
     calc = commands.add_parser(
         "calc",
         help="margin snapshot of positions given as one JSON object",
-        description="Read one JSON object (interfaces.md §1) and print the margin snapshot.",
+        description="Read one JSON object (docs/contracts.md §1) and print the margin snapshot.",
     )
     simulate = commands.add_parser(
         "simulate",
         help="replay JSON Lines events through the engine",
-        description="Read JSON Lines (interfaces.md §2) and print the resulting events.",
+        description="Read JSON Lines (docs/contracts.md §2) and print the resulting events.",
     )
     for sub in (calc, simulate):
         sub.add_argument(

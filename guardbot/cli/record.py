@@ -6,8 +6,9 @@
                     --out ticks.jsonl.gz [--duration SECONDS] [--count N]
                     [-c config.toml] [--ccxt-config JSON]
 
-Each line is one merged tick exactly as the feed handed it to the engine (design §4), in the
-format :class:`~guardbot.feeds.replay.ReplayFeed` and ``guardbot simulate`` read::
+Each line is one merged tick exactly as the feed handed it to the engine
+(docs/architecture.md §4), in the format :class:`~guardbot.feeds.replay.ReplayFeed` and
+``guardbot simulate`` read::
 
     {"type":"tick","ts":1767571200000,"symbol":"BTC/USDT:USDT","mark":"60000.1","last":"60000",
      "bid":"59999.9","ask":"60000.2","index":"59998.7","fundingRate":"0.0001"}

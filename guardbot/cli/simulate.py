@@ -76,7 +76,7 @@ def _opt_num(obj: Mapping[str, Any], key: str, where: str) -> Decimal | None:
 
 
 def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
-    """An :class:`EngineConfig` from the optional first ``config`` line (interfaces §2)."""
+    """An :class:`EngineConfig` from the optional first ``config`` line (docs/contracts.md §2)."""
     obj = obj or {}
     _unknown(obj, _CONFIG_KEYS, "")
     profile = get_profile(obj.get("profile", "binance"))

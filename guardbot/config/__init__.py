@@ -1,4 +1,5 @@
-"""The daemon's configuration: a TOML file validated into frozen typed objects (design §7).
+"""The daemon's configuration: a TOML file validated into frozen typed objects
+(docs/architecture.md §7).
 
 :func:`load_config` reads the file (or the embedded offline defaults), applies ``GUARDBOT_*``
 environment overrides, checks every key and raises one :class:`~guardbot.errors.ConfigError`
@@ -260,7 +261,7 @@ class Config:
 
     @property
     def topic_base(self) -> str:
-        """``<topic_prefix>/<instance>``, the root of every MQTT topic (interfaces §3)."""
+        """``<topic_prefix>/<instance>``, the root of every MQTT topic (docs/contracts.md §3)."""
         return f"{self.mqtt.topic_prefix}/{self.guardbot.instance}"
 
     def engine_config(

@@ -49,7 +49,7 @@ class AccountOpsMixin(EngineBase):
     def _leverage_decision(
         self, account: Account, cmd: SetLeverageCmd
     ) -> tuple[Decision, Decimal, list[tuple[Order, Decimal]]]:
-        """Whether ``cmd`` may set the leverage (margin_rules §8.3); with it, the margin moved into
+        """Whether ``cmd`` may set the leverage (docs/rules.md §8.3); with it, the margin moved into
         the isolated wallet and the resting orders' new reserves."""
         symbol, leverage = cmd.symbol, cmd.leverage
         nothing: list[tuple[Order, Decimal]] = []
@@ -165,7 +165,7 @@ class AccountOpsMixin(EngineBase):
         self._after_change(account, pos)
 
     def _margin_transfer_decision(self, account: Account, cmd: MarginCmd) -> Decision:
-        """Adding and removing isolated margin (margin_rules §8.4)."""
+        """Adding and removing isolated margin (docs/rules.md §8.4)."""
         pos = account.positions.get(cmd.symbol)
         if pos is None or not pos.isolated:
             what = "no open position" if pos is None else "a cross position"

@@ -1,6 +1,6 @@
 """Order admission: the guard policies and margin checks an order passes before the book.
 
-Every check returns a :class:`Decision` with a code from interfaces §2; nothing raises.
+Every check returns a :class:`Decision` with a code from docs/contracts.md §2; nothing raises.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ class AdmissionMixin(EngineBase):
             available = self._available(account)
             if settings.margin_mode == "isolated":
                 # an isolated wallet is funded from the cross wallet itself, never from
-                # unrealized profit (Binance's max-addable rule, margin_rules §8.4)
+                # unrealized profit (Binance's max-addable rule, docs/rules.md §8.4)
                 available = min(available, self._max_addable(account))
             if cost > available:
                 return Decision(
@@ -284,7 +284,8 @@ class AdmissionMixin(EngineBase):
         )
 
     def _available(self, account: Account) -> Decimal:
-        """Available balance for orders (margin_rules §3.3): unrealized profit counts by profile."""
+        """Available balance for orders (docs/rules.md §3.3): unrealized profit counts by
+        profile."""
         total = account.wallet - account.order_margin
         counts_profit = self.profile.upnl_profit_counts_for_available
         for pos in account.positions.values():

@@ -1,4 +1,4 @@
-"""Margin-ratio alert levels with hysteresis (design §3, interfaces §2).
+"""Margin-ratio alert levels with hysteresis (docs/architecture.md §3, docs/contracts.md §2).
 
 Each level fires once when the ratio rises to or above it and re-arms when the ratio falls below
 ``level - hysteresis``. ``margin_recovered`` follows once the ratio falls below the first level

@@ -1,4 +1,4 @@
-"""Rejection codes returned by guards and order admission (interfaces §2).
+"""Rejection codes returned by guards and order admission (docs/contracts.md §2).
 
 ``CATEGORY_CONDITION`` names, as nautilus_trader spells risk denials. Binance and Bybit error codes
 that each mirrors are given where there is one.

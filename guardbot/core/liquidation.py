@@ -1,4 +1,4 @@
-"""Liquidation (margin_rules §7): cancel in scope, re-check, settle, insurance fund."""
+"""Liquidation (docs/rules.md §7): cancel in scope, re-check, settle, insurance fund."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class LiquidationMixin(EngineBase):
         mark = self._mark_of(pos.symbol)
         req, _mm, _tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
         balance = pos.isolated_wallet + margin.unrealized_pnl(pos, mark)
-        if balance > 0 and req < balance:  # cured by the cancellations (margin_rules §7.1)
+        if balance > 0 and req < balance:  # cured by the cancellations (docs/rules.md §7.1)
             self._set_band(account, pos)
             return
         wallet = pos.isolated_wallet

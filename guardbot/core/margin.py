@@ -1,4 +1,4 @@
-"""Margin math of USDT-margined linear perpetuals (margin_rules.md §1-§8), exact in Decimal.
+"""Margin math of USDT-margined linear perpetuals (docs/rules.md §1-§8), exact in Decimal.
 
 Every function is pure: positions, prices and wallets in, numbers out. Notation follows the rules:
 ``s`` side sign, ``Q`` size in base units, ``EP`` entry, ``MP`` mark, ``N = Q*P`` notional.
@@ -158,7 +158,7 @@ def solve_level_price(
 
     ``wallet`` is everything else that backs the position, net of the other positions'
     requirement (Binance's ``WB - TMM1 + UPNL1``). The tier must be the one containing ``Q*P``
-    (margin_rules §5.2): each piece's solution is kept only if it lands in that piece, and the
+    (docs/rules.md §5.2): each piece's solution is kept only if it lands in that piece, and the
     first piece also takes solutions at or below zero. The solution is unique because the margin
     surplus is strictly monotone in ``P`` (for ``level`` above every MMR). None when no piece
     has a solution (a degenerate table).
@@ -211,14 +211,14 @@ def level_price(
 
 
 def bankruptcy_price(pos: PositionLike, wallet: Decimal) -> Decimal:
-    """Where the margin backing the position reaches zero: ``EP - s*W/Q`` (margin_rules §6)."""
+    """Where the margin backing the position reaches zero: ``EP - s*W/Q`` (docs/rules.md §6)."""
     return pos.entry_price - pos.sign * wallet / pos.qty
 
 
 def max_removable(
     profile: Profile, pos: PositionLike, mark: Decimal, taker_fee: Decimal
 ) -> Decimal:
-    """Most isolated margin that may be taken out of ``pos`` (margin_rules §8.4)."""
+    """Most isolated margin that may be taken out of ``pos`` (docs/rules.md §8.4)."""
     iwb = pos.isolated_wallet
     upnl = unrealized_pnl(pos, mark)
     req, _mm, _tier = requirement(profile, pos, mark, taker_fee)
@@ -246,7 +246,7 @@ def order_cost(
     leverage: Decimal,
     taker_fee: Decimal,
 ) -> Decimal:
-    """What opening ``qty`` at ``price`` reserves from the available balance (margin_rules §3.2).
+    """What opening ``qty`` at ``price`` reserves from the available balance (docs/rules.md §3.2).
 
     ``side_sign`` is +1 for a buy, -1 for a sell.
     """

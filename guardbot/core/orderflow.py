@@ -458,7 +458,7 @@ class OrderFlowMixin(EngineBase):
 
     def _trim_reduce_only(self, account: Account, pos: Position) -> None:
         """Keep resting reduce-only orders within the position: the farthest from the market go
-        first (margin_rules §9.1)."""
+        first (docs/rules.md §9.1)."""
         side = -pos.sign
         resting = [
             o

@@ -14,7 +14,7 @@ __all__ = ["Fill", "Position"]
 
 @dataclass(slots=True)
 class Fill:
-    """The effect of one execution on a position (margin_rules §1)."""
+    """The effect of one execution on a position (docs/rules.md §1)."""
 
     closed_qty: Decimal  # base units closed (realized)
     opened_qty: Decimal  # base units opened or added

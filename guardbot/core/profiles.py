@@ -1,4 +1,4 @@
-"""Exchange profiles: what differs between Binance, Bybit and OKX (margin_rules §10).
+"""Exchange profiles: what differs between Binance, Bybit and OKX (docs/rules.md §10).
 
 A profile is data, not code: the margin functions read these switches. Unknown names are refused
 with the list of known ones.
@@ -36,7 +36,7 @@ class Profile:
     mm_formula: MmFormula
     #: What selects the tier: the notional at mark, or the position size in contracts (OKX).
     tier_basis: TierBasis
-    #: OKX adds the taker rate to the MMR in the liquidation requirement (margin_rules §4.2).
+    #: OKX adds the taker rate to the MMR in the liquidation requirement (docs/rules.md §4.2).
     taker_fee_in_requirement: bool
     #: Bybit values isolated IM and MM at entry (its closed-form liquidation price, §5.4).
     isolated_mm_price: LpMmPrice

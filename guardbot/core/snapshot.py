@@ -1,7 +1,8 @@
 """Margin snapshot of one account: what ``guardbot calc`` prints and the engine reports.
 
 Given the cross wallet, positions and their marks, compute per position and for the cross part of
-the account: notional, PnL, IM, MM, margin ratio, liquidation and bankruptcy prices (interfaces §1).
+the account: notional, PnL, IM, MM, margin ratio, liquidation and bankruptcy prices
+(docs/contracts.md §1).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class AccountView:
 
 
 def _positive_or_none(sign: int, price: Decimal | None) -> Decimal | None:
-    # A long whose solution is <= 0 can never be liquidated by its own price (margin_rules §5.3).
+    # A long whose solution is <= 0 can never be liquidated by its own price (docs/rules.md §5.3).
     if price is None or (sign > 0 and price <= 0):
         return None
     return price

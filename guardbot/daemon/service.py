@@ -1,6 +1,6 @@
 """The guardbot daemon: feed -> engine -> journal (SQLite) -> publisher (MQTT), in one TaskGroup.
 
-:class:`Daemon` composes the adapters around the pure engine (design §2)::
+:class:`Daemon` composes the adapters around the pure engine (docs/architecture.md §2)::
 
     stop = asyncio.Event()
     status = await Daemon(load_config("guardbot.toml")).run(stop)   # returns 0 after stop.set()
@@ -535,7 +535,7 @@ class Daemon:
         return StrategyRunner(strategy, exchange, stop_on_error=section.stop_on_error)
 
     def _control_listener(self) -> ControlListener | None:
-        """The ``.../cmd`` listener when ``[control] enabled = true`` (design §5)."""
+        """The ``.../cmd`` listener when ``[control] enabled = true`` (docs/architecture.md §5)."""
         control = self.config.control
         if not control.enabled:
             return None
@@ -905,7 +905,8 @@ class Daemon:
     # -- status ---------------------------------------------------------------------------------
 
     def _status_info(self) -> dict[str, Any]:
-        """What the retained ``.../status`` carries besides ts/version (interfaces §3), built by
+        """What the retained ``.../status`` carries besides ts/version (docs/contracts.md §3),
+        built by
         :func:`~guardbot.daemon.status.status_payload`, which the health check reads back."""
         now = self._now_ms()
         feeds: dict[str, FeedStatus] = {}

@@ -1,6 +1,6 @@
 """Live prices from an injected ccxt.pro exchange: websocket streams, watchdog, REST fallback.
 
-Facts this relies on (ccxt 4.5.90, design §4):
+Facts this relies on (ccxt 4.5.90, docs/architecture.md §4):
 
 * A ``watch_*`` call returns only the latest values when awaited; updates arriving between two
   awaits are folded into the exchange's cache. Each return is therefore a *wake-up*: the feed reads

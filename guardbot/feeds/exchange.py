@@ -4,7 +4,8 @@
 the caller. :class:`ExchangeFeed` is that caller for the daemon:
 
 - builds two instances from ``[exchange.ccxt]`` (one for mark prices and bid/ask, one for the full
-  ticker: ccxt's ``tickers`` cache is shared by mark-price and ticker updates, design §4);
+  ticker: ccxt's ``tickers`` cache is shared by mark-price and ticker updates,
+  docs/architecture.md §4);
 - loads the markets, retrying with jittered exponential backoff while the exchange is
   unreachable (the daemon keeps running on its journaled state meanwhile, and a ``feed_stale``
   for the whole feed tells the user why there are no prices);

@@ -1,4 +1,5 @@
-"""An embedded MQTT 3.1.1 broker (amqtt) on loopback, for ``embedded_broker = "auto"`` (design §5).
+"""An embedded MQTT 3.1.1 broker (amqtt) on loopback, for ``embedded_broker = "auto"``
+(docs/architecture.md §5).
 
 On a fresh machine with nothing listening on the configured loopback URL, the daemon starts this
 broker so that its publisher and local subscribers (``mosquitto_sub``, Home Assistant on the same

@@ -1,4 +1,5 @@
-"""MQTT control commands: the gate every command passes and the replies it gets (interfaces §3).
+"""MQTT control commands: the gate every command passes and the replies it gets (docs/contracts.md
+§3).
 
 Pure and synchronous (no I/O, no clock): :class:`CommandGate` turns one raw ``.../cmd`` payload
 into :class:`Accepted` (a command the daemon may apply) or :class:`Rejected` (a reply with a code,
@@ -86,7 +87,7 @@ UNKNOWN_ACCOUNT = "unknown_account"
 #: ``symbol`` is not one of the daemon's symbols.
 UNKNOWN_SYMBOL = "unknown_symbol"
 
-#: The command types accepted on ``.../cmd`` (interfaces §3).
+#: The command types accepted on ``.../cmd`` (docs/contracts.md §3).
 ALLOWED_TYPES = (
     "order",
     "cancel",

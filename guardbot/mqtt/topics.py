@@ -1,4 +1,4 @@
-"""MQTT topic grammar (interfaces §3) and the messages one engine event publishes.
+"""MQTT topic grammar (docs/contracts.md §3) and the messages one engine event publishes.
 
 Topics are ``<prefix>/<instance>/...``. Every function here is pure: no I/O, no clock. Names
 that become topic levels are validated so that a crafted account, instance or request id cannot

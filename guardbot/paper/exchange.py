@@ -6,7 +6,8 @@ structures (numbers as floats like ccxt's, the exact Decimal strings under ``inf
 refusals raised as the ccxt exceptions a real exchange's error would map to.
 
 The exchange does not own the engine. It *executes* through an injected ``apply`` coroutine
-(a command object shaped like the input lines of interfaces §2 in, the engine's events out) and
+(a command object shaped like the input lines of docs/contracts.md §2 in, the engine's events out)
+and
 only *reads* the engine. In the daemon ``apply`` journals every command before it takes effect
 (durable, replayed on restart); in ``guardbot replay`` it is :func:`engine_apply`, a direct
 ``engine.apply``. Orders' history (closed orders, trades) is rebuilt from the events the exchange
@@ -53,7 +54,7 @@ __all__ = [
 #: A number as ccxt methods take it (ccxt also accepts decimal strings).
 Number = float | str | Decimal
 
-#: Executes one command (an interfaces §2 input object) and returns the events it caused.
+#: Executes one command (an docs/contracts.md §2 input object) and returns the events it caused.
 ApplyFn = Callable[[Mapping[str, Any]], Awaitable[list[Event]]]
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})

@@ -9,7 +9,8 @@ One :class:`Journal` owns one aiosqlite connection to ``<data_dir>/guardbot.db``
             ...  # publish, then on PUBACK:
         await journal.mark_sent([entry.id], ts=now)
 
-Ordering rule (design §2): :meth:`Journal.commit_step` writes an input, its events, its outbox rows
+Ordering rule (docs/architecture.md §2): :meth:`Journal.commit_step` writes an input, its events,
+its outbox rows
 and any state snapshots in ONE transaction, and the publisher only ever reads committed outbox
 rows, so an alert is durable before it is published. Delivery is at least once; subscribers
 de-duplicate on the row's ``alert_id``.

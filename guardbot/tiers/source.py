@@ -1,4 +1,4 @@
-"""Bundled leverage-tier snapshots: the last-resort tier source (design.md §3).
+"""Bundled leverage-tier snapshots: the last-resort tier source (docs/architecture.md §3).
 
 Each profile ships one dated snapshot, ``guardbot/data/tiers/<profile>.json``::
 

@@ -1,8 +1,8 @@
 """Builders shared by the engine tests: tier tables, configs and a small engine driver.
 
-The tier tables are the historical Binance BTCUSDT and ETHUSDT brackets of margin_rules.md
-(copied here: tests never read ../shared). They are passed in the config's ``tiers`` so the tests
-do not depend on the bundled snapshot.
+The tier tables are the historical Binance BTCUSDT and ETHUSDT brackets of docs/rules.md
+(copied here: tests read no file outside the repo). They are passed in the config's ``tiers`` so
+the tests do not depend on the bundled snapshot.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ NOPE = "NOPE/USDT:USDT"
 
 DAY_MS = 86_400_000
 
-# (floor, cap, mmr, max leverage, cum) — cum follows the recursion of margin_rules §2.3.
+# (floor, cap, mmr, max leverage, cum) — cum follows the recursion of docs/rules.md §2.3.
 BTC_ROWS = [
     (0, 50_000, "0.004", 125, 0),
     (50_000, 250_000, "0.005", 100, 50),
@@ -68,7 +68,7 @@ def ccxt_rows(rows: Iterable[tuple[int, int, str, int, int]]) -> list[dict[str, 
 
 TIERS = {BTC: ccxt_rows(BTC_ROWS), ETH: ccxt_rows(ETH_ROWS), SOL: ccxt_rows(ETH_ROWS)}
 
-#: Every rejection code of interfaces §2.
+#: Every rejection code of docs/contracts.md §2.
 CODES = frozenset(c.value for c in Code)
 
 
@@ -103,7 +103,8 @@ def config(
     alerts: Mapping[str, Any] | None = None,
     trigger_price: str | None = None,
 ) -> dict[str, Any]:
-    """A ``config`` line (interfaces §2) with one account ``a`` unless ``accounts`` is given."""
+    """A ``config`` line (docs/contracts.md §2) with one account ``a`` unless ``accounts`` is
+    given."""
     obj: dict[str, Any] = {
         "type": "config",
         "profile": profile,
@@ -251,7 +252,7 @@ def types(events: Iterable[Event]) -> list[str]:
 
 
 def rejected(events: Iterable[Event]) -> Event:
-    """The single ``order_rejected`` of ``events``; its code must be one of interfaces §2."""
+    """The single ``order_rejected`` of ``events``; its code must be one of docs/contracts.md §2."""
     ev = one(events, "order_rejected")
     assert ev["code"] in CODES, ev
     return ev

@@ -1,4 +1,4 @@
-"""Margin-ratio alert levels with hysteresis (interfaces.md §2, design.md §3).
+"""Margin-ratio alert levels with hysteresis (docs/contracts.md §2, docs/architecture.md §3).
 
 Levels [0.5, 0.7, 0.8], hysteresis 0.05: each level fires once when the ratio rises to or above
 it and re-arms when the ratio falls below ``level - 0.05``; ``margin_recovered`` follows once the
@@ -157,7 +157,7 @@ def test_engine_jump_fires_all_levels_in_order(mode: str, scope: str) -> None:
     assert [e["severity"] for e in alerts] == ["warning", "warning", "margin_call"]
     assert all(e["scope"] == scope for e in alerts)
     assert not of_type(events, "liquidation")  # 24920 > LP 24899.6
-    # ratio = 99.68 / 120 (margin_rules §4.1: MM / MB)
+    # ratio = 99.68 / 120 (docs/rules.md §4.1: MM / MB)
     ratio = exact_div("99.68", 120)
     for e in alerts:
         assert close(e["marginRatio"], ratio)
@@ -220,8 +220,9 @@ def test_engine_cross_alert_moves_with_another_symbol() -> None:
 # ---------------------------------------------------------------------------- a random walk
 #
 # The engine evaluates cross accounts incrementally; the oracle below recomputes everything from
-# the rules on every tick: MM(n) = n*mmr(n) - cum(n) with floor < n <= cap (margin_rules §2),
-# ratio = sum MM / (wallet + sum UPNL) (§4.1), the level rules of interfaces §2, and liquidation at
+# the rules on every tick: MM(n) = n*mmr(n) - cum(n) with floor < n <= cap (docs/rules.md §2),
+# ratio = sum MM / (wallet + sum UPNL) (§4.1), the level rules of docs/contracts.md §2, and
+# liquidation at
 # ratio >= 1 or MB <= 0 (§4.3).
 
 

@@ -1,4 +1,4 @@
-"""Order admission and guard policies: one test per rejection code of interfaces.md §2.
+"""Order admission and guard policies: one test per rejection code of docs/contracts.md §2.
 
 Rejections come back as ``order_rejected`` events with the order's id (``id`` null for
 ``set_leverage``, ``set_margin_mode`` and ``reduce_margin``); nothing else changes.
@@ -92,7 +92,7 @@ def test_ex08_order_into_a_tier_below_the_leverage_is_rejected() -> None:
 
 
 def test_ex08_position_counts_at_mark_when_a_limit_rests_elsewhere() -> None:
-    # margin_rules §2.2: the max-leverage check takes the position notional (at mark, N = Q*MP)
+    # docs/rules.md §2.2: the max-leverage check takes the position notional (at mark, N = Q*MP)
     # plus the open-order notional. Position 6 @ mark 40000 = 240,000; a buy limit 0.5 @30000
     # adds 15,000 -> 255,000: tier 3 (max 50x) < 100x -> rejected.
     sim = Sim(wallet=100_000)
@@ -108,7 +108,7 @@ def test_ex08_position_counts_at_mark_when_a_limit_rests_elsewhere() -> None:
 def test_ex08_set_leverage_counts_resting_orders() -> None:
     # position 6 @ mark 40000 = 240,000 at 20x; a resting buy limit 0.5 @39000 adds 19,500:
     # 259,500 is in tier 3 (max 50x), so 100x is refused; without the order, 240,000 is in
-    # tier 2 (max 100x) and 100x is fine (margin_rules §8.3: position + open-order notional).
+    # tier 2 (max 100x) and 100x is fine (docs/rules.md §8.3: position + open-order notional).
     sim = Sim(wallet=100_000, leverage=20)
     sim.tick(40000, bid=39990, ask=40000)
     sim.order("pos", "buy", 6)
@@ -225,7 +225,7 @@ def test_reduce_only_orders_are_cancelled_when_the_position_closes() -> None:
 
 
 def test_reduce_only_fully_covered_by_resting_orders_is_refused() -> None:
-    # margin_rules §9.1 (-4118): resting reduce-only orders already offset the whole position
+    # docs/rules.md §9.1 (-4118): resting reduce-only orders already offset the whole position
     sim = Sim()
     sim.tick(30000, bid=30000, ask=30000)
     sim.order("open", "buy", 1)

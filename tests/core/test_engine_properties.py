@@ -1,4 +1,4 @@
-"""Engine invariants over random input sequences (interfaces.md §2, margin_rules.md §1, §7, §9.1).
+"""Engine invariants over random input sequences (docs/contracts.md §2, docs/rules.md §1, §7, §9.1).
 
 A Hypothesis strategy builds a config line (profile binance, bybit or okx; two accounts, one cross
 and one isolated by default; a policy leverage cap; the historical Binance BTCUSDT/ETHUSDT tiers,
@@ -66,7 +66,7 @@ CROSS = "c"  # default_margin_mode cross
 ISO = "i"  # default_margin_mode isolated
 ACCOUNTS = (CROSS, ISO)
 
-#: interfaces.md §2, "Rejection codes".
+#: docs/contracts.md §2, "Rejection codes".
 REJECTION_CODES = frozenset(
     {
         "INVALID_ORDER",
@@ -314,7 +314,7 @@ def _positions(engine: Engine, account_id: str) -> dict[str, PosState]:
 def _exposure(
     engine: Engine, profile: str, account_id: str, symbol: str, signed: Decimal, price: Decimal
 ) -> Decimal:
-    """margin_rules §2.2/§8.3: |position| plus the open (opening) order exposure of the symbol."""
+    """docs/rules.md §2.2/§8.3: |position| plus the open (opening) order exposure of the symbol."""
     account = engine.accounts[account_id]
     size = CONTRACT_SIZES[symbol] if profile == "okx" else D(1)
     orders = [
@@ -586,7 +586,7 @@ class Checker:
     ) -> None:
         """An isolated wallet changes only through its own position's events (a fill, funding,
         a margin transfer, a leverage change): never through a cross liquidation or another
-        symbol (margin_rules §4.1, §7.3)."""
+        symbol (docs/rules.md §4.1, §7.3)."""
         movers = {"fill", "funding", "margin_changed", "leverage_changed", "liquidation"}
         for a in ACCOUNTS:
             account = self.engine.accounts[a]
@@ -631,7 +631,7 @@ class Checker:
     ) -> tuple[Decimal, Decimal] | None:
         """(exposure if the order fills, its tier's max leverage) for an opening, plain order.
 
-        margin_rules §2.2: position notional (at mark) plus open-order notional. The part of the
+        docs/rules.md §2.2: position notional (at mark) plus open-order notional. The part of the
         position that stays is valued at mark, what the order opens at its price (limit price,
         or the quote a market order takes), other resting opening orders at theirs.
         """

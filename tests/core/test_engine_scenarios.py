@@ -1,4 +1,4 @@
-"""Engine scenarios checked against margin_rules.md and interfaces.md §2, numbers by hand.
+"""Engine scenarios checked against docs/rules.md and docs/contracts.md §2, numbers by hand.
 
 Each test drives the engine line by line (the same parsing as ``guardbot simulate``), states the
 expected numbers with their arithmetic, and ends with the ledger identity
@@ -38,7 +38,7 @@ from tests.core.enginekit import (
 def test_fixture_tables_satisfy_the_cum_recursion(
     rows: list[tuple[int, int, str, int, int]],
 ) -> None:
-    # margin_rules §2.3: cum_1 = 0, cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1})
+    # docs/rules.md §2.3: cum_1 = 0, cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1})
     assert rows[0][4] == 0
     for prev, row in pairwise(rows):
         assert row[0] == prev[1]
@@ -53,12 +53,12 @@ def test_ex20_fees_realized_pnl_and_funding(mode: str) -> None:
     sim = Sim(wallet=100_000, mode=mode, leverage=10, maker="0.0002", taker="0.0005")
     sim.tick(40000, bid=40000, ask=40000)
     fill = one(sim.order("open", "buy", "0.5"), "fill")
-    # fee = |dQ| * P_fill * taker = 0.5 * 40000 * 0.0005 = 10 (margin_rules §1.5)
+    # fee = |dQ| * P_fill * taker = 0.5 * 40000 * 0.0005 = 10 (docs/rules.md §1.5)
     assert (fill["price"], fill["fee"], fill["realizedPnl"]) == (40000, 10, 0)
     assert fill["liquidity"] == "taker"
 
     sim.tick(41000, bid=41000, ask=41000)
-    # Δwallet = -q * MP * r = -0.5 * 41000 * 0.0001 = -2.05 (margin_rules §1.6)
+    # Δwallet = -q * MP * r = -0.5 * 41000 * 0.0001 = -2.05 (docs/rules.md §1.6)
     paid = one(sim.funding("0.0001"), "funding")
     assert paid["amount"] == D("-2.05")
     # r = -0.000075: -0.5 * 41000 * -0.000075 = +1.5375
@@ -148,7 +148,7 @@ def _ex21_long(**kwargs: object) -> Sim:
     sim.tick(32000, bid=32000, ask=32000)
     sim.order("b2", "buy", 1)
     pos = sim.position()
-    # EP = (1*30000 + 1*32000) / 2 = 31000 (margin_rules §1.2)
+    # EP = (1*30000 + 1*32000) / 2 = 31000 (docs/rules.md §1.2)
     assert (pos.sign, pos.contracts, pos.entry_price) == (1, 2, 31000)
     sim.tick(33000, bid=33000, ask=33000)
     return sim
@@ -652,7 +652,7 @@ def test_liquidation_wins_over_stop_loss_crossed_in_the_same_tick(mode: str) -> 
 
 
 def test_liquidation_watches_the_mark_even_when_stops_watch_last() -> None:
-    # margin_rules §0/§4: margin and liquidation use the mark, never last. LP 27108.43.
+    # docs/rules.md §0/§4: margin and liquidation use the mark, never last. LP 27108.43.
     sim = Sim(wallet=10_000, mode="isolated", leverage=10, trigger_price="last")
     sim.tick(30000, last=30000)
     sim.order("open", "buy", 1)
@@ -736,7 +736,7 @@ def test_ex12_add_margin_moves_the_liquidation_price() -> None:
 
 def test_max_addable_margin_is_the_available_cross_balance() -> None:
     # isolated long 1 @30000 10x from a 10000 wallet: cross 7000, no cross positions or orders:
-    # max addable = min(crossWB - 0 - 0, available 7000) = 7000 (margin_rules §8.4)
+    # max addable = min(crossWB - 0 - 0, available 7000) = 7000 (docs/rules.md §8.4)
     sim = Sim(wallet=10_000, mode="isolated", leverage=10)
     sim.tick(30000)
     sim.order("open", "buy", 1)
@@ -762,7 +762,7 @@ def test_ex12_remove_500_at_entry_is_not_permitted_by_ex13_rule() -> None:
 @pytest.mark.parametrize(
     ("iwb", "side", "mark", "max_removable"),
     [
-        # max(0, min(IWB - MM, IWB + q*(MP - EP) - MP*Q/L)), EP 30000, 10x (margin_rules §8.4)
+        # max(0, min(IWB - MM, IWB + q*(MP - EP) - MP*Q/L)), EP 30000, 10x (docs/rules.md §8.4)
         (4000, "buy", 31000, 1900),  # min(4000-124, 4000+1000-3100)
         (4000, "buy", 29000, 100),  # min(4000-116, 4000-1000-2900)
         (4000, "buy", 28000, 0),  # 4000-2000-2800 < 0
@@ -809,7 +809,7 @@ def test_deposit_and_withdraw_emit_balance_changed() -> None:
 
 def test_withdraw_is_bounded_by_open_position_margin() -> None:
     # cross long 1 @30000, 10x, wallet 5000 at mark 30000:
-    # min(WB - MM, WB + UPNL - IM) = min(5000 - 120, 5000 - 3000) = 2000 (margin_rules §3.3)
+    # min(WB - MM, WB + UPNL - IM) = min(5000 - 120, 5000 - 3000) = 2000 (docs/rules.md §3.3)
     sim = Sim(wallet=5000, leverage=10)
     sim.tick(30000)
     sim.order("open", "buy", 1)
@@ -819,7 +819,8 @@ def test_withdraw_is_bounded_by_open_position_margin() -> None:
 
 
 def test_simulate_lines_events_carry_the_latest_ts() -> None:
-    # interfaces §2: events carry their line's ts, or the latest ts seen when the line has none
+    # docs/contracts.md §2: events carry their line's ts, or the latest ts seen when the line has
+    # none
     sim = Sim()
     lines = [
         json.dumps(sim.config),

@@ -1,4 +1,4 @@
-"""The engine reproduces the worked examples of margin_rules.md (tests/data/margin_examples.json).
+"""The engine reproduces the worked examples of docs/rules.md (tests/data/margin_examples.json).
 
 One test per example id. Values are compared within the example's tolerance (per field, or its
 ``default_abs``), and exactly where the example gives none or where the rule is exact arithmetic
@@ -423,7 +423,7 @@ def test_example(example: Example) -> None:
 
 
 def test_tables_satisfy_the_cum_recursion() -> None:
-    """The copied tables are internally consistent: every cum follows margin_rules §2.3."""
+    """The copied tables are internally consistent: every cum follows docs/rules.md §2.3."""
     for name in ("BINANCE_BTCUSDT_LEGACY", "BINANCE_ETHUSDT_LEGACY", "BYBIT_XYZUSDT_ILLUSTRATION"):
         given = table(name)
         rows = [

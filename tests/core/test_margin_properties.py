@@ -1,4 +1,4 @@
-"""Properties of the liquidation price over random positions (margin_rules §4, §5).
+"""Properties of the liquidation price over random positions (docs/rules.md §4, §5).
 
 For every position whose liquidation price ``P`` is positive:
 
@@ -259,7 +259,7 @@ def test_bybit_isolated_ratio_at_entry_is_one_at_the_liquidation_price(case: Cas
 @settings(PROPERTY_SETTINGS, max_examples=50)
 @given(cases("binance", signs=(1,)))
 def test_long_without_liquidation_price_is_not_liquidated_by_its_price(case: Case) -> None:
-    """A long whose solution is <= 0 is safe at every positive mark (margin_rules §5.3)."""
+    """A long whose solution is <= 0 is safe at every positive mark (docs/rules.md §5.3)."""
     with decimal_context():
         views, _account = snapshot(case.profile, case.fee, case.wallet, case.positions, case.marks)
         assume(views[0].liquidation_price is None)

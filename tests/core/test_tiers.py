@@ -28,7 +28,7 @@ def rows(*spec: tuple[object, object, object, object]) -> list[dict[str, Any]]:
     ]
 
 
-#: The first three Binance BTCUSDT brackets of margin_rules §2.3 (cum 0, 50, 1300).
+#: The first three Binance BTCUSDT brackets of docs/rules.md §2.3 (cum 0, 50, 1300).
 BTC_ROWS = rows(
     (0, 50000, "0.004", 125),
     (50000, 250000, "0.005", 100),
@@ -74,7 +74,7 @@ def test_max_value_is_the_last_cap() -> None:
 
 
 def test_cum_is_derived_by_the_recursion() -> None:
-    # cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1}): 0, 50, 1300, 16300 (margin_rules §2.3).
+    # cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1}): 0, 50, 1300, 16300 (docs/rules.md §2.3).
     assert [t.cum for t in btc().tiers] == [D(0), D(50), D(1300), D(16300)]
 
 
@@ -218,7 +218,7 @@ def test_table_errors_nest_under_a_prefix() -> None:
     ("exposure", "max_leverage"),
     [
         ("0", 125),
-        ("50000", 125),  # on a cap: the lower tier's leverage (margin_rules §11 #4)
+        ("50000", 125),  # on a cap: the lower tier's leverage (docs/rules.md §11 #4)
         ("50000.01", 100),
         ("250000", 100),
         ("300000", 50),
