@@ -47,7 +47,8 @@ from guardbot.core.snapshot import PositionView
 from guardbot.errors import InputError
 from guardbot.feeds.replay import _ts as replay_ts  # the feed's own ts check, reused
 from guardbot.formats.jsonio import EXACT_DECODER, loads_exact
-from guardbot.paper.exchange import PaperExchange, engine_apply
+from guardbot.paper.apply import engine_apply
+from guardbot.paper.exchange import PaperExchange
 from guardbot.paper.runner import StrategyError, StrategyRunner
 from guardbot.paper.strategy import load_strategy
 from guardbot.tiers.source import load_bundled

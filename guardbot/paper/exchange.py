@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation, localcontext
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, localcontext
 from types import MappingProxyType
 from typing import Any
 
@@ -30,195 +28,20 @@ import ccxt
 from ccxt.async_support.base.exchange import Exchange as _CcxtExchange
 
 from guardbot.core.account import Account
-from guardbot.core.codes import Code
 from guardbot.core.commands import parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event, to_jsonable
 from guardbot.core.market import Market
 from guardbot.core.num import ONE, ZERO, fmt
-from guardbot.core.orders import Order
 from guardbot.errors import InputError
 from guardbot.paper import structures as st
+from guardbot.paper.apply import ApplyFn
+from guardbot.paper.history import OrderHistory, OrderRecord
+from guardbot.paper.translate import Number, _dec, exception_for, order_params
 
-__all__ = [
-    "CODE_EXCEPTIONS",
-    "ApplyFn",
-    "Commit",
-    "Number",
-    "PaperExchange",
-    "engine_apply",
-    "exception_for",
-    "journaled_apply",
-]
-
-#: A number as ccxt methods take it (ccxt also accepts decimal strings).
-Number = float | str | Decimal
-
-#: Executes one command (an docs/contracts.md §2 input object) and returns the events it caused.
-ApplyFn = Callable[[Mapping[str, Any]], Awaitable[list[Event]]]
+__all__ = ["PaperExchange"]
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
-
-#: Guard and admission codes -> the ccxt exception a real exchange's equivalent error maps to
-#: (ccxt's binance ``exceptions`` table where Binance has the error: -2019, -2021, -2022, -2027).
-CODE_EXCEPTIONS: Mapping[str, type[Exception]] = MappingProxyType(
-    {
-        Code.INVALID_ORDER: ccxt.InvalidOrder,
-        Code.UNKNOWN_SYMBOL: ccxt.BadSymbol,
-        Code.LEVERAGE_EXCEEDS_MAX: ccxt.OperationRejected,
-        Code.MARGIN_INSUFFICIENT: ccxt.InsufficientFunds,
-        Code.REDUCE_ONLY_NO_POSITION: ccxt.InvalidOrder,
-        Code.REDUCE_ONLY_WOULD_INCREASE_POSITION: ccxt.InvalidOrder,
-        Code.NOTIONAL_EXCEEDS_MAX: ccxt.OperationRejected,
-        Code.EXPOSURE_EXCEEDS_MAX: ccxt.OperationRejected,
-        Code.STOP_LOSS_REQUIRED: ccxt.InvalidOrder,
-        Code.TRADING_STATE_REDUCING: ccxt.OperationRejected,
-        Code.TRADING_HALTED: ccxt.OperationRejected,
-        Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION: ccxt.OperationRejected,
-        Code.ORDER_WOULD_TRIGGER_IMMEDIATELY: ccxt.OrderImmediatelyFillable,
-        # transient (the feed lost the price): a NetworkError, which strategies retry
-        Code.PRICE_STALE: ccxt.ExchangeNotAvailable,
-    }
-)
-
-# Parameters with no effect on a one-way USDT-margined paper account (accepted and ignored).
-_IGNORED_PARAMS = frozenset(
-    {"newOrderRespType", "workingType", "priceProtect", "selfTradePrevention"}
-)
-_ORDER_PARAMS = frozenset(
-    {
-        "reduceOnly",
-        "stopLossPrice",
-        "takeProfitPrice",
-        "triggerPrice",
-        "stopPrice",
-        "stopLoss",
-        "takeProfit",
-        "trailingPercent",
-        "trailingTriggerPrice",
-        "triggerDirection",
-        "triggerPriceType",
-        "timeInForce",
-        "postOnly",
-        "leverage",
-        "marginMode",
-        "clientOrderId",
-        "positionSide",
-        "hedged",
-    }
-)
-_HISTORY = 10_000  # closed orders and trades kept for fetch_closed_orders / fetch_my_trades
-
-
-def exception_for(code: str, reason: str) -> Exception:
-    """The ccxt exception for a guard ``code``; the message starts with the code."""
-    cls = CODE_EXCEPTIONS.get(code, ccxt.ExchangeError)
-    error: Exception = cls(f"guardbot {code}: {reason}")
-    return error
-
-
-def engine_apply(
-    engine: Engine,
-    clock: Callable[[], int | None] | None = None,
-    *,
-    record: Callable[[list[Event]], object] | None = None,
-) -> ApplyFn:
-    """The replay-side ``apply``: parse the command and run it in ``engine`` directly.
-
-    Commands happen at ``clock()`` (ms) or, without a clock, at the engine's time (its last
-    tick's), never at the wall clock, so a run depends on its inputs only. ``record`` sees every
-    command's events (``guardbot replay`` writes them to ``events.jsonl``).
-    """
-
-    async def apply(command: Mapping[str, Any]) -> list[Event]:
-        events = engine.apply(clock() if clock is not None else None, parse_command(command))
-        if record is not None:
-            record(events)
-        return events
-
-    return apply
-
-
-#: The daemon's journal step: ``(ts, kind, body, events)`` made durable (``Daemon._commit``).
-Commit = Callable[[int, str, Mapping[str, Any], Sequence[Event]], Awaitable[object]]
-
-
-def journaled_apply(
-    engine: Engine,
-    commit: Commit,
-    clock: Callable[[], int],
-    *,
-    lock: asyncio.Lock | None = None,
-) -> ApplyFn:
-    """The daemon-side ``apply``: run the command at ``clock()`` and journal it with its events
-    before the strategy sees them, so a restart re-applies it (the journal's replay) and its
-    alerts are durable before they are published.
-
-    ``lock`` is the host's step lock (the daemon's ``_step_lock``): each command and its commit
-    then form one step, never interleaved with a tick's or another command source's. Call the
-    runner's hooks *outside* that lock (asyncio locks are not reentrant).
-    """
-
-    async def step(command: Mapping[str, Any]) -> list[Event]:
-        parsed = parse_command(command)  # a malformed command is refused before the journal
-        ts = clock()
-        events = engine.apply(ts, parsed)
-        await commit(ts, str(command["type"]), dict(command), events)
-        return events
-
-    async def apply(command: Mapping[str, Any]) -> list[Event]:
-        if lock is None:
-            return await step(command)
-        async with lock:
-            return await step(command)
-
-    return apply
-
-
-@dataclass(slots=True)
-class _OrderRecord:
-    id: str
-    client_order_id: str | None
-    symbol: str
-    type: str
-    side: str
-    amount: Decimal | None
-    price: Decimal | None
-    reduce_only: bool
-    time_in_force: str
-    post_only: bool
-    timestamp: int
-    kind: str | None = None
-    trigger_price: Decimal | None = None
-    stop_loss_price: Decimal | None = None
-    take_profit_price: Decimal | None = None
-    status: str = "open"
-    filled: Decimal = ZERO
-    cost: Decimal = ZERO
-    base_filled: Decimal = ZERO
-    fee: Decimal = ZERO
-    last_trade_ts: int | None = None
-    last_update_ts: int | None = None
-    trades: list[dict[str, Any]] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _dec(value: object, name: str) -> Decimal:
-    """A ccxt numeric argument (float, int, str, Decimal) as an exact Decimal."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ccxt.BadRequest(f"guardbot: {name} must be a number, got {value!r}")
-    try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-    except InvalidOperation:
-        raise ccxt.BadRequest(f"guardbot: {name} must be a number, got {value!r}") from None
-    if not number.is_finite():
-        raise ccxt.BadRequest(f"guardbot: {name} must be finite, got {value!r}")
-    return number
-
-
-def _opt_dec(params: Mapping[str, Any], key: str) -> Decimal | None:
-    value = params.get(key)
-    return None if value is None else _dec(value, f"params.{key}")
 
 
 class PaperExchange:
@@ -307,15 +130,10 @@ class PaperExchange:
         self.symbols = sorted(self.markets)
         self.markets_by_id = {m["id"]: [m] for m in self.markets.values()}
         self._ids = itertools.count(1)
-        self._trade_ids = itertools.count(1)
-        self._orders: dict[str, _OrderRecord] = {}
-        self._client_ids: dict[str, str | None] = {}
-        self._closed: deque[str] = deque()
-        self._trades: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
+        self._history = OrderHistory(engine, self.account, self._ids)
         self._pending: list[Event] = []
         self._watchers: dict[str, list[asyncio.Future[str]]] = {}
         self._closed_by_user = False
-        self._now = 0
 
     @staticmethod
     def _resolve_account(engine: Engine, account: str | None) -> str:
@@ -334,7 +152,7 @@ class PaperExchange:
         """Update order history and trades from engine ``events`` the exchange did not cause
         itself (ticks: fills of resting orders, stops, liquidations). Call it once per event."""
         for event in events:
-            self._record(event)
+            self._history._record(event)
 
     def drain_events(self) -> list[Event]:
         """Events caused by this exchange's own commands since the last call (for ``on_event``)."""
@@ -345,7 +163,7 @@ class PaperExchange:
         """Wake the ``watch_*`` calls waiting for ``symbol`` (the engine has its new prices);
         return how many were woken."""
         if ts is not None:
-            self._now = max(self._now, ts)
+            self._history._now = max(self._history._now, ts)
         woken = 0
         for future in self._watchers.pop(symbol, ()):
             if not future.done():
@@ -355,7 +173,7 @@ class PaperExchange:
 
     def milliseconds(self) -> int:
         """The exchange's clock: the time of the latest tick or event (never the wall clock)."""
-        return self._now
+        return self._history._now
 
     @staticmethod
     def iso8601(timestamp: int | None) -> str | None:
@@ -526,7 +344,7 @@ class PaperExchange:
             state = self._engine.state(account)
             balance = state["balance"]  # type: ignore[assignment]
             info = {k: state[k] for k in ("wallet", "balance", "marginRatio", "tradingState")}
-        return st.balance_structure(balance, timestamp=self._now or None, info=info)
+        return st.balance_structure(balance, timestamp=self._history._now or None, info=info)
 
     def _protection(self, account: Account, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         stop_loss = take_profit = None
@@ -591,7 +409,7 @@ class PaperExchange:
         except InputError as exc:
             raise ccxt.BadRequest(f"guardbot: {exc}") from None
         for event in events:
-            self._record(event)
+            self._history._record(event)
         self._pending.extend(events)
         return events
 
@@ -681,87 +499,6 @@ class PaperExchange:
 
     # -- orders --------------------------------------------------------------------------------
 
-    def _order_params(
-        self, side: str, params: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], str | None, Decimal | None]:
-        """ccxt order params -> (engine params, margin mode, leverage); the mapping is tabled in
-        examples/strategies/README.md."""
-        for key in params:
-            if key not in _ORDER_PARAMS and key not in _IGNORED_PARAMS:
-                raise ccxt.NotSupported(f"guardbot createOrder() does not support params.{key}")
-        if params.get("hedged") or params.get("positionSide") not in (None, "BOTH"):
-            raise ccxt.NotSupported("guardbot supports one-way positions only (no hedge mode)")
-        out: dict[str, Any] = {}
-        reduce_only = bool(params.get("reduceOnly", False))
-        if reduce_only:
-            out["reduceOnly"] = True
-        trigger = _opt_dec(params, "triggerPrice")
-        if trigger is None:
-            trigger = _opt_dec(params, "stopPrice")  # create_stop_order's spelling
-        stop_loss = _opt_dec(params, "stopLossPrice")
-        take_profit = _opt_dec(params, "takeProfitPrice")
-        if stop_loss is not None and take_profit is not None:
-            raise ccxt.InvalidOrder(
-                "guardbot createOrder() takes one of stopLossPrice and takeProfitPrice (a stand-"
-                "alone order); attach both with params.stopLoss and params.takeProfit"
-            )
-        if stop_loss is not None or take_profit is not None:
-            # ccxt's stand-alone stop-loss / take-profit order (type 2)
-            if trigger is not None:
-                raise ccxt.InvalidOrder(
-                    "guardbot createOrder(): triggerPrice excludes stopLossPrice/takeProfitPrice"
-                )
-            if reduce_only:
-                out["stopLossPrice" if stop_loss is not None else "takeProfitPrice"] = fmt(
-                    stop_loss if stop_loss is not None else take_profit  # type: ignore[arg-type]
-                )
-            else:
-                # not reduce-only: a plain conditional order; a stop fires in the direction of
-                # its side (a sell stop on a fall), a take-profit against it
-                rises = (side == "buy") == (stop_loss is not None)
-                trigger = stop_loss if stop_loss is not None else take_profit
-                out["triggerDirection"] = "above" if rises else "below"
-        if trigger is not None:
-            out["triggerPrice"] = fmt(trigger)
-            direction = params.get("triggerDirection")
-            if direction is not None:
-                out["triggerDirection"] = direction
-        for key, attached in (("stopLoss", "stopLossPrice"), ("takeProfit", "takeProfitPrice")):
-            spec = params.get(key)
-            if spec is None:
-                continue
-            if isinstance(spec, Mapping):
-                price = spec.get("triggerPrice")
-                if price is None:
-                    raise ccxt.ArgumentsRequired(
-                        f"guardbot createOrder() params.{key} needs a triggerPrice"
-                    )
-                if spec.get("price") is not None or spec.get("type") == "limit":
-                    raise ccxt.NotSupported(
-                        f"guardbot attaches market {key} orders only (no limit price)"
-                    )
-            else:
-                price = spec
-            # ccxt's attached stop-loss / take-profit (type 3): protects the opened position
-            out[attached] = fmt(_dec(price, f"params.{key}.triggerPrice"))
-        trailing = _opt_dec(params, "trailingPercent")
-        if trailing is not None:
-            out["trailingPercent"] = fmt(trailing)
-            activation = _opt_dec(params, "trailingTriggerPrice")
-            if activation is not None:
-                out["trailingTriggerPrice"] = fmt(activation)
-        price_type = params.get("triggerPriceType")
-        if price_type is not None:
-            out["triggerPriceType"] = price_type
-        tif = params.get("timeInForce")
-        if tif is not None:
-            out["timeInForce"] = "PO" if tif == "GTX" else tif  # Binance calls post-only GTX
-        if params.get("postOnly"):
-            out["postOnly"] = True
-        mode = params.get("marginMode")
-        leverage = _opt_dec(params, "leverage")
-        return out, (str(mode) if mode is not None else None), leverage
-
     async def create_order(
         self,
         symbol: str,
@@ -781,7 +518,7 @@ class PaperExchange:
             raise ccxt.InvalidOrder(
                 f"guardbot createOrder() side must be buy or sell, got {side!r}"
             )
-        engine_params, mode, leverage = self._order_params(side, params)
+        engine_params, mode, leverage = order_params(side, params)
         if type == "limit" and price is None:
             raise ccxt.ArgumentsRequired("guardbot createOrder() requires a price for a limit")
         order_id = self._next_order_id()
@@ -807,13 +544,13 @@ class PaperExchange:
             await self.set_margin_mode(mode, symbol)
         if leverage is not None and leverage != current_leverage:
             await self.set_leverage(leverage, symbol)
-        self._client_ids[order_id] = None if client_id is None else str(client_id)
+        self._history._client_ids[order_id] = None if client_id is None else str(client_id)
         events = await self._run(command)
         self._raise_refusal(events, order_id)
-        record = self._orders.get(order_id)
+        record = self._history._orders.get(order_id)
         if record is None:  # pragma: no cover - the engine answers every order
             raise ccxt.ExchangeError(f"guardbot: order {order_id} produced no event")
-        return self._order(record)
+        return self._history._order(record)
 
     async def create_market_order(
         self,
@@ -1013,23 +750,16 @@ class PaperExchange:
             if account is None or order_id not in account.orders:
                 return order_id
 
-    def _adopt(self, order: Order) -> _OrderRecord:
-        """A record for an open order this exchange did not see placed (recovered after a
-        restart, or placed by another command source)."""
-        event: Event = {"type": "order_accepted", "ts": order.ts, "account": order.account}
-        event.update(order.describe())
-        self._accepted(event)
-        return self._orders[order.id]
-
-    def _find(self, id: str, symbol: str | None, params: Mapping[str, Any]) -> _OrderRecord:
-        record = self._orders.get(id) if id else None
+    def _find(self, id: str, symbol: str | None, params: Mapping[str, Any]) -> OrderRecord:
+        record = self._history._orders.get(id) if id else None
         account = self._account()
         if record is None and account is not None and id in account.orders:
-            record = self._adopt(account.orders[id])
+            record = self._history._adopt(account.orders[id])
         client_id = params.get("clientOrderId")
         if record is None and client_id is not None:
             record = next(
-                (r for r in self._orders.values() if r.client_order_id == str(client_id)), None
+                (r for r in self._history._orders.values() if r.client_order_id == str(client_id)),
+                None,
             )
         if record is None or (symbol is not None and record.symbol != symbol):
             raise ccxt.OrderNotFound(f"guardbot: order {id or client_id} not found")
@@ -1048,7 +778,7 @@ class PaperExchange:
         refusal = self._refusal(events, record.id)
         if refusal is not None:
             raise ccxt.OrderNotFound(f"guardbot {refusal.get('code')}: {refusal.get('reason')}")
-        return self._order(record)
+        return self._history._order(record)
 
     async def cancel_all_orders(
         self, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
@@ -1065,19 +795,19 @@ class PaperExchange:
         cancelled = []
         for order in wanted:
             await self._run({"type": "cancel", "id": order.id})
-            record = self._orders.get(order.id)
+            record = self._history._orders.get(order.id)
             if record is not None:
-                cancelled.append(self._order(record))
+                cancelled.append(self._history._order(record))
         return cancelled
 
     async def fetch_order(
         self, id: str, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
     ) -> dict[str, Any]:
-        return self._order(self._find(str(id), symbol, params))
+        return self._history._order(self._find(str(id), symbol, params))
 
     def _select(
         self,
-        records: Iterable[_OrderRecord],
+        records: Iterable[OrderRecord],
         symbol: str | None,
         since: int | None,
         limit: int | None,
@@ -1085,7 +815,7 @@ class PaperExchange:
         if symbol is not None:
             self.market(symbol)
         rows = [
-            self._order(r)
+            self._history._order(r)
             for r in records
             if (symbol is None or r.symbol == symbol) and (since is None or r.timestamp >= since)
         ]
@@ -1103,7 +833,7 @@ class PaperExchange:
             return []
         # the engine's book is the truth for what is open (commands may bypass this exchange)
         records = [
-            self._orders.get(o.id) or self._adopt(o)
+            self._history._orders.get(o.id) or self._history._adopt(o)
             for o in sorted(account.orders.values(), key=lambda o: o.seq)
         ]
         return self._select(records, symbol, since, limit)
@@ -1115,7 +845,11 @@ class PaperExchange:
         limit: int | None = None,
         params: Mapping[str, Any] = _NO_PARAMS,
     ) -> list[dict[str, Any]]:
-        records = [self._orders[i] for i in self._closed if self._orders[i].status == "closed"]
+        records = [
+            self._history._orders[i]
+            for i in self._history._closed
+            if self._history._orders[i].status == "closed"
+        ]
         return self._select(records, symbol, since, limit)
 
     async def fetch_my_trades(
@@ -1129,191 +863,11 @@ class PaperExchange:
             self.market(symbol)
         rows = [
             dict(t)
-            for t in self._trades
+            for t in self._history._trades
             if (symbol is None or t["symbol"] == symbol)
             and (since is None or t["timestamp"] >= since)
         ]
         return rows[-limit:] if limit else rows
-
-    # -- order history from events -------------------------------------------------------------
-
-    def _record(self, event: Event) -> None:
-        ts = event.get("ts")
-        if isinstance(ts, int) and ts > self._now:
-            self._now = ts
-        if event.get("account") != self.account:
-            return
-        kind = event.get("type")
-        order_id = event.get("id")
-        if kind == "order_accepted":
-            self._accepted(event)
-            return
-        if kind == "liquidation":
-            self._liquidated(event)
-            return
-        record = self._orders.get(str(order_id)) if order_id is not None else None
-        if record is None:
-            return
-        record.last_update_ts = ts if isinstance(ts, int) else record.last_update_ts
-        record.info = to_jsonable(event)
-        if kind == "fill":
-            self._filled(record, event)
-        elif kind == "order_cancelled":
-            reason = str(event.get("reason", ""))
-            record.status = "expired" if ("IOC" in reason or "FOK" in reason) else "canceled"
-            self._retire(record)
-        elif kind == "order_amended":
-            record.amount = event["amount"]
-        elif kind == "order_rejected":
-            record.status = "rejected"
-            self._retire(record)
-        elif kind == "stop_triggered":
-            record.trigger_price = event.get("triggerPrice", record.trigger_price)
-
-    def _accepted(self, event: Event) -> None:
-        order_id = str(event["id"])
-        ts = int(event["ts"])
-        kind = event.get("kind")
-        trigger = event.get("triggerPrice")
-        record = _OrderRecord(
-            id=order_id,
-            client_order_id=self._client_ids.pop(order_id, None),
-            symbol=str(event["symbol"]),
-            type=str(event["orderType"]),
-            side=str(event["side"]),
-            amount=event.get("amount"),
-            price=event.get("price"),
-            reduce_only=bool(event.get("reduceOnly")),
-            time_in_force=str(event.get("timeInForce", "GTC")),
-            post_only=bool(event.get("postOnly", False)),
-            timestamp=ts,
-            kind=kind,
-            trigger_price=trigger,
-            stop_loss_price=trigger if kind == "stop_loss" else event.get("stopLossPrice"),
-            take_profit_price=trigger if kind == "take_profit" else event.get("takeProfitPrice"),
-            last_update_ts=ts,
-            info=to_jsonable(event),
-        )
-        self._orders[order_id] = record
-
-    def _trade(
-        self,
-        record: _OrderRecord,
-        event: Event,
-        amount: Decimal,
-        price: Decimal,
-        fee: Decimal,
-        liquidity: str,
-    ) -> None:
-        """A fill of ``record``: a ccxt trade in the order and the history, and the order's sums."""
-        size = self._engine.config.contract_sizes.get(record.symbol, ONE)
-        cost = amount * size * price
-        ts = int(event["ts"])
-        trade = {
-            "id": str(next(self._trade_ids)),
-            "order": record.id,
-            "timestamp": ts,
-            "datetime": st.iso8601(ts),
-            "symbol": event["symbol"],
-            "type": record.type,
-            "side": record.side,
-            "takerOrMaker": liquidity,
-            "price": float(price),
-            "amount": float(amount),
-            "cost": float(cost),
-            "fee": {"cost": float(fee), "currency": st.SETTLE},
-            "fees": [{"cost": float(fee), "currency": st.SETTLE}],
-            "info": to_jsonable(event),
-        }
-        self._trades.append(trade)
-        record.trades.append(trade)
-        record.filled += amount
-        record.base_filled += amount * size
-        record.cost += cost
-        record.fee += fee
-        record.last_trade_ts = ts
-
-    def _filled(self, record: _OrderRecord, event: Event) -> None:
-        self._trade(
-            record,
-            event,
-            event["amount"],
-            event["price"],
-            event["fee"],
-            str(event.get("liquidity")),
-        )
-        if record.amount is None:  # a close-position stop: it closed what was open
-            record.amount = record.filled
-        account = self._account()
-        if account is None or record.id not in account.orders:
-            record.status = "closed"
-            self._retire(record)
-
-    def _liquidated(self, event: Event) -> None:
-        """The engine's forced close, as Binance reports it: an ``autoclose-`` market order."""
-        order_id = f"autoclose-{next(self._ids)}"
-        side = "sell" if event.get("side") == "long" else "buy"
-        ts = int(event["ts"])
-        contracts: Decimal = event["contracts"]
-        record = _OrderRecord(
-            id=order_id,
-            client_order_id=None,
-            symbol=str(event["symbol"]),
-            type="market",
-            side=side,
-            amount=contracts,
-            price=None,
-            reduce_only=True,
-            time_in_force="IOC",
-            post_only=False,
-            timestamp=ts,
-            last_update_ts=ts,
-            info=to_jsonable(event),
-        )
-        self._orders[order_id] = record
-        self._trade(record, event, contracts, event["price"], event.get("fee") or ZERO, "taker")
-        record.status = "closed"
-        self._retire(record)
-
-    def _retire(self, record: _OrderRecord) -> None:
-        """Keep at most ``_HISTORY`` finished orders (a daemon runs for months)."""
-        self._closed.append(record.id)
-        while len(self._closed) > _HISTORY:
-            self._orders.pop(self._closed.popleft(), None)
-
-    def _order(self, record: _OrderRecord) -> dict[str, Any]:
-        amount = record.amount
-        average = record.cost / record.base_filled if record.base_filled else None
-        remaining = None if amount is None else max(amount - record.filled, ZERO)
-        fee = {"cost": float(record.fee), "currency": st.SETTLE}
-        return {
-            "id": record.id,
-            "clientOrderId": record.client_order_id,
-            "timestamp": record.timestamp,
-            "datetime": st.iso8601(record.timestamp),
-            "lastTradeTimestamp": record.last_trade_ts,
-            "lastUpdateTimestamp": record.last_update_ts,
-            "symbol": record.symbol,
-            "type": record.type,
-            "timeInForce": record.time_in_force,
-            "postOnly": record.post_only,
-            "reduceOnly": record.reduce_only,
-            "side": record.side,
-            "price": st.num(record.price if record.price is not None else average),
-            "triggerPrice": st.num(record.trigger_price),
-            "stopLossPrice": st.num(record.stop_loss_price),
-            "takeProfitPrice": st.num(record.take_profit_price),
-            "amount": st.num(amount),
-            "cost": float(record.cost),
-            "average": st.num(average),
-            "filled": float(record.filled),
-            "remaining": st.num(remaining),
-            "status": record.status,
-            "fee": fee,
-            "trades": [dict(t) for t in record.trades],
-            "fees": [dict(fee)],
-            "info": record.info,
-        }
 
     # -- anything else ccxt has ----------------------------------------------------------------
 

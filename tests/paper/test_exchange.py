@@ -13,7 +13,7 @@ import pytest
 
 from guardbot.core.codes import Code
 from guardbot.paper import PaperExchange, engine_apply, exception_for, journaled_apply
-from guardbot.paper.exchange import CODE_EXCEPTIONS
+from guardbot.paper.translate import CODE_EXCEPTIONS
 from tests.core.enginekit import ETH, NOPE
 from tests.paper.paperkit import BTC, make_engine, make_exchange, tick
 
