@@ -6,13 +6,12 @@ structures (numbers as floats like ccxt's, the exact Decimal strings under ``inf
 refusals raised as the ccxt exceptions a real exchange's error would map to.
 
 The exchange does not own the engine. It *executes* through an injected ``apply`` coroutine
-(a command object shaped like the input lines of docs/contracts.md §2 in, the engine's events out)
-and
-only *reads* the engine. In the daemon ``apply`` journals every command before it takes effect
-(durable, replayed on restart); in ``guardbot replay`` it is :func:`engine_apply`, a direct
-``engine.apply``. Orders' history (closed orders, trades) is rebuilt from the events the exchange
-sees: the events ``apply`` returns and those the host passes to :meth:`PaperExchange.ingest`
-(tick-driven fills, stops, liquidations).
+(a command object shaped like the input lines of docs/contracts.md §2 in, the engine's events
+out; see :mod:`guardbot.paper.apply`) and only *reads* the engine. This module holds the thin
+ccxt methods; :mod:`guardbot.paper.translate` turns ccxt arguments into engine commands and
+refusals into ccxt exceptions, and :mod:`guardbot.paper.history` rebuilds orders' history
+(closed orders, trades) from the events the exchange sees: the events ``apply`` returns and
+those the host passes to :meth:`PaperExchange.ingest` (tick-driven fills, stops, liquidations).
 """
 
 from __future__ import annotations
@@ -131,6 +130,7 @@ class PaperExchange:
         self.markets_by_id = {m["id"]: [m] for m in self.markets.values()}
         self._ids = itertools.count(1)
         self._history = OrderHistory(engine, self.account, self._ids)
+        self._now = 0
         self._pending: list[Event] = []
         self._watchers: dict[str, list[asyncio.Future[str]]] = {}
         self._closed_by_user = False
@@ -152,7 +152,13 @@ class PaperExchange:
         """Update order history and trades from engine ``events`` the exchange did not cause
         itself (ticks: fills of resting orders, stops, liquidations). Call it once per event."""
         for event in events:
-            self._history._record(event)
+            self._observe(event)
+
+    def _observe(self, event: Event) -> None:
+        ts = event.get("ts")
+        if isinstance(ts, int) and ts > self._now:
+            self._now = ts
+        self._history.record(event)
 
     def drain_events(self) -> list[Event]:
         """Events caused by this exchange's own commands since the last call (for ``on_event``)."""
@@ -163,7 +169,7 @@ class PaperExchange:
         """Wake the ``watch_*`` calls waiting for ``symbol`` (the engine has its new prices);
         return how many were woken."""
         if ts is not None:
-            self._history._now = max(self._history._now, ts)
+            self._now = max(self._now, ts)
         woken = 0
         for future in self._watchers.pop(symbol, ()):
             if not future.done():
@@ -173,7 +179,7 @@ class PaperExchange:
 
     def milliseconds(self) -> int:
         """The exchange's clock: the time of the latest tick or event (never the wall clock)."""
-        return self._history._now
+        return self._now
 
     @staticmethod
     def iso8601(timestamp: int | None) -> str | None:
@@ -344,7 +350,7 @@ class PaperExchange:
             state = self._engine.state(account)
             balance = state["balance"]  # type: ignore[assignment]
             info = {k: state[k] for k in ("wallet", "balance", "marginRatio", "tradingState")}
-        return st.balance_structure(balance, timestamp=self._history._now or None, info=info)
+        return st.balance_structure(balance, timestamp=self._now or None, info=info)
 
     def _protection(self, account: Account, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         stop_loss = take_profit = None
@@ -409,7 +415,7 @@ class PaperExchange:
         except InputError as exc:
             raise ccxt.BadRequest(f"guardbot: {exc}") from None
         for event in events:
-            self._history._record(event)
+            self._observe(event)
         self._pending.extend(events)
         return events
 
@@ -544,13 +550,13 @@ class PaperExchange:
             await self.set_margin_mode(mode, symbol)
         if leverage is not None and leverage != current_leverage:
             await self.set_leverage(leverage, symbol)
-        self._history._client_ids[order_id] = None if client_id is None else str(client_id)
+        self._history.expect(order_id, None if client_id is None else str(client_id))
         events = await self._run(command)
         self._raise_refusal(events, order_id)
-        record = self._history._orders.get(order_id)
+        record = self._history.get(order_id)
         if record is None:  # pragma: no cover - the engine answers every order
             raise ccxt.ExchangeError(f"guardbot: order {order_id} produced no event")
-        return self._history._order(record)
+        return self._history.structure(record)
 
     async def create_market_order(
         self,
@@ -751,16 +757,13 @@ class PaperExchange:
                 return order_id
 
     def _find(self, id: str, symbol: str | None, params: Mapping[str, Any]) -> OrderRecord:
-        record = self._history._orders.get(id) if id else None
+        record = self._history.get(id) if id else None
         account = self._account()
         if record is None and account is not None and id in account.orders:
-            record = self._history._adopt(account.orders[id])
+            record = self._history.adopt(account.orders[id])
         client_id = params.get("clientOrderId")
         if record is None and client_id is not None:
-            record = next(
-                (r for r in self._history._orders.values() if r.client_order_id == str(client_id)),
-                None,
-            )
+            record = self._history.by_client_id(str(client_id))
         if record is None or (symbol is not None and record.symbol != symbol):
             raise ccxt.OrderNotFound(f"guardbot: order {id or client_id} not found")
         return record
@@ -778,7 +781,7 @@ class PaperExchange:
         refusal = self._refusal(events, record.id)
         if refusal is not None:
             raise ccxt.OrderNotFound(f"guardbot {refusal.get('code')}: {refusal.get('reason')}")
-        return self._history._order(record)
+        return self._history.structure(record)
 
     async def cancel_all_orders(
         self, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
@@ -795,15 +798,15 @@ class PaperExchange:
         cancelled = []
         for order in wanted:
             await self._run({"type": "cancel", "id": order.id})
-            record = self._history._orders.get(order.id)
+            record = self._history.get(order.id)
             if record is not None:
-                cancelled.append(self._history._order(record))
+                cancelled.append(self._history.structure(record))
         return cancelled
 
     async def fetch_order(
         self, id: str, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
     ) -> dict[str, Any]:
-        return self._history._order(self._find(str(id), symbol, params))
+        return self._history.structure(self._find(str(id), symbol, params))
 
     def _select(
         self,
@@ -815,7 +818,7 @@ class PaperExchange:
         if symbol is not None:
             self.market(symbol)
         rows = [
-            self._history._order(r)
+            self._history.structure(r)
             for r in records
             if (symbol is None or r.symbol == symbol) and (since is None or r.timestamp >= since)
         ]
@@ -833,7 +836,7 @@ class PaperExchange:
             return []
         # the engine's book is the truth for what is open (commands may bypass this exchange)
         records = [
-            self._history._orders.get(o.id) or self._history._adopt(o)
+            self._history.get(o.id) or self._history.adopt(o)
             for o in sorted(account.orders.values(), key=lambda o: o.seq)
         ]
         return self._select(records, symbol, since, limit)
@@ -845,12 +848,7 @@ class PaperExchange:
         limit: int | None = None,
         params: Mapping[str, Any] = _NO_PARAMS,
     ) -> list[dict[str, Any]]:
-        records = [
-            self._history._orders[i]
-            for i in self._history._closed
-            if self._history._orders[i].status == "closed"
-        ]
-        return self._select(records, symbol, since, limit)
+        return self._select(self._history.closed(), symbol, since, limit)
 
     async def fetch_my_trades(
         self,
@@ -863,7 +861,7 @@ class PaperExchange:
             self.market(symbol)
         rows = [
             dict(t)
-            for t in self._history._trades
+            for t in self._history.trades()
             if (symbol is None or t["symbol"] == symbol)
             and (since is None or t["timestamp"] >= since)
         ]

@@ -65,12 +65,28 @@ class OrderHistory:
         self._client_ids: dict[str, str | None] = {}
         self._closed: deque[str] = deque()
         self._trades: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
-        self._now = 0
 
     def _account(self) -> Account | None:
         return self._engine.accounts.get(self.account)
 
-    def _adopt(self, order: Order) -> OrderRecord:
+    def get(self, order_id: str) -> OrderRecord | None:
+        return self._orders.get(order_id)
+
+    def by_client_id(self, client_id: str) -> OrderRecord | None:
+        return next((r for r in self._orders.values() if r.client_order_id == client_id), None)
+
+    def expect(self, order_id: str, client_id: str | None) -> None:
+        """Order ``order_id`` is about to be placed with ``client_id`` (its acceptance has it)."""
+        self._client_ids[order_id] = client_id
+
+    def closed(self) -> list[OrderRecord]:
+        """Filled orders, oldest first (cancelled, expired and rejected ones left out)."""
+        return [self._orders[i] for i in self._closed if self._orders[i].status == "closed"]
+
+    def trades(self) -> Iterator[dict[str, Any]]:
+        return iter(self._trades)
+
+    def adopt(self, order: Order) -> OrderRecord:
         """A record for an open order this exchange did not see placed (recovered after a
         restart, or placed by another command source)."""
         event: Event = {"type": "order_accepted", "ts": order.ts, "account": order.account}
@@ -78,12 +94,11 @@ class OrderHistory:
         self._accepted(event)
         return self._orders[order.id]
 
-    # -- order history from events -------------------------------------------------------------
+    # -- from events -------------------------------------------------------------
 
-    def _record(self, event: Event) -> None:
+    def record(self, event: Event) -> None:
+        """Update the history from one engine ``event`` (others' accounts are ignored)."""
         ts = event.get("ts")
-        if isinstance(ts, int) and ts > self._now:
-            self._now = ts
         if event.get("account") != self.account:
             return
         kind = event.get("type")
@@ -224,7 +239,9 @@ class OrderHistory:
         while len(self._closed) > _HISTORY:
             self._orders.pop(self._closed.popleft(), None)
 
-    def _order(self, record: OrderRecord) -> dict[str, Any]:
+    @staticmethod
+    def structure(record: OrderRecord) -> dict[str, Any]:
+        """The ccxt order of ``record``."""
         amount = record.amount
         average = record.cost / record.base_filled if record.base_filled else None
         remaining = None if amount is None else max(amount - record.filled, ZERO)
