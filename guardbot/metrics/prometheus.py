@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import ipaddress
 import math
-import re
 import socket
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
@@ -58,7 +56,9 @@ from prometheus_client.utils import floatToGoString
 from guardbot import __version__
 from guardbot.core.events import ALERT_TYPES, severity_of
 from guardbot.errors import ConfigError
-from guardbot.mqtt.broker import is_loopback_host as is_loopback
+from guardbot.runtime.net import format_host_port as format_listen
+from guardbot.runtime.net import is_loopback_host as is_loopback
+from guardbot.runtime.net import parse_host_port
 
 if TYPE_CHECKING:
     # aiohttp is imported when a server starts: it would add ~0.2 s to every import of this
@@ -573,55 +573,13 @@ def engine_margin_rows(engine: Engine) -> tuple[list[MarginRow], dict[str, int]]
 
 # -- the listen address ---------------------------------------------------------------------------
 
-#: One label of a host name (RFC 1123): letters, digits and inner hyphens, at most 63 long.
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-
-
-def _is_hostname(host: str) -> bool:
-    return len(host) <= 253 and all(_LABEL.fullmatch(part) for part in host.split("."))
-
 
 def parse_listen(text: str, *, key: str = LISTEN_KEY) -> tuple[str, int]:
     """``"host:port"`` to ``(host, port)``; IPv6 hosts in brackets (``"[::1]:9108"``).
 
     Port 0 asks for a free port. Raises :class:`ConfigError` naming ``key``.
     """
-    example = f'e.g. "{DEFAULT_LISTEN}" or "[::1]:9108"'
-    value = text.strip()
-    if not value:
-        raise ConfigError(f"{key}: empty; give host:port, {example}")
-    if "://" in value or "/" in value:
-        raise ConfigError(f"{key}: {text!r} is not host:port (no scheme or path), {example}")
-    if value.startswith("["):
-        close = value.find("]")
-        if close < 0 or value[close + 1 : close + 2] != ":":
-            raise ConfigError(f"{key}: {text!r} needs the form [ipv6]:port, {example}")
-        host, port_text = value[1:close], value[close + 2 :]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ConfigError(f"{key}: {host!r} in brackets is not an IPv6 address") from None
-    else:
-        host, sep, port_text = value.rpartition(":")
-        if not sep:
-            raise ConfigError(f"{key}: {text!r} has no port, {example}")
-        if ":" in host:
-            raise ConfigError(f"{key}: put an IPv6 address in brackets, e.g. [{host}]:{port_text}")
-        if not host:
-            raise ConfigError(
-                f"{key}: {text!r} has no host; say which address to listen on, {example} "
-                '("0.0.0.0:port" for every interface)'
-            )
-        if not _is_hostname(host):
-            raise ConfigError(f"{key}: {host!r} is not an IP address or host name")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"{key}: port {port_text!r} is not a number from 0 to 65535")
-    return host, int(port_text)
-
-
-def format_listen(host: str, port: int) -> str:
-    """``host:port`` as :func:`parse_listen` reads it (IPv6 hosts in brackets)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return parse_host_port(text, key=key, example=DEFAULT_LISTEN)
 
 
 # -- the HTTP server ------------------------------------------------------------------------------

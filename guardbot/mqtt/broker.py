@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import logging
 import socket
 import time
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from guardbot.errors import ConfigError, GuardbotError
+from guardbot.runtime.net import format_host_port, is_loopback_host
 
 __all__ = [
     "EMBED_MODES",
@@ -65,21 +65,9 @@ class BrokerStartError(GuardbotError):
         self.host = host
         self.port = port
         self.reason = reason
-        super().__init__(f"embedded MQTT broker cannot listen on {_hostport(host, port)}: {reason}")
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def is_loopback_host(host: str) -> bool:
-    """``True`` for ``localhost`` and loopback IP literals (``127.0.0.0/8``, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # any other host name: never assume it is local
+        super().__init__(
+            f"embedded MQTT broker cannot listen on {format_host_port(host, port)}: {reason}"
+        )
 
 
 def _accepts_connections(host: str, port: int, timeout: float) -> bool:
@@ -198,7 +186,7 @@ class EmbeddedBroker:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"EmbeddedBroker({_hostport(self._host, self._port)}, {state})"
+        return f"EmbeddedBroker({format_host_port(self._host, self._port)}, {state})"
 
     @property
     def host(self) -> str:
@@ -211,7 +199,7 @@ class EmbeddedBroker:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{_hostport(self._host, self._port)}"
+        return f"mqtt://{format_host_port(self._host, self._port)}"
 
     @property
     def running(self) -> bool:
