@@ -463,3 +463,20 @@ def test_metrics_listen_is_validated(tmp_path: Path) -> None:
     path.write_text('[metrics]\nlisten = "localhost"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"metrics.listen: must be host:port"):
         load_config(path, env={})
+
+
+def test_every_key_is_declared_once_on_its_field_with_its_documentation() -> None:
+    from guardbot.config.schema import keys, sections
+
+    secrets = {"api_key", "secret", "password", "token"}
+    seen = 0
+    for sec in sections(Config):
+        if sec.cls is None:
+            continue
+        declared = {f.attr for f in keys(sec.cls)}
+        others = {f.name for f in dataclasses.fields(sec.cls)} - declared
+        assert others <= secrets, (sec.name, others)  # every other field is a key
+        for f in keys(sec.cls):
+            assert f.key.doc.strip(), f"{sec.name}.{f.name} has no documentation"
+            seen += 1
+    assert seen >= 35

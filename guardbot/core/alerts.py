@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from guardbot.core.settings import setting
 from guardbot.errors import InputError
 
 __all__ = ["AlertConfig", "AlertState", "Crossing"]
@@ -17,8 +18,19 @@ __all__ = ["AlertConfig", "AlertState", "Crossing"]
 
 @dataclass(frozen=True, slots=True)
 class AlertConfig:
-    levels: tuple[Decimal, ...] = (Decimal("0.5"), Decimal("0.7"), Decimal("0.8"))
-    hysteresis: Decimal = Decimal("0.05")
+    """The ``[alerts]`` section: the margin-ratio ladder."""
+
+    levels: tuple[Decimal, ...] = setting(
+        (Decimal("0.5"), Decimal("0.7"), Decimal("0.8")),
+        toml="margin_ratio_levels",
+        gt=0,
+        what="ratios",
+        doc="Margin ratios (maintenance requirement / margin balance) that raise alerts, "
+        "increasing, in (0, 1]; the last is the margin call, the others warnings.",
+    )
+    hysteresis: Decimal = setting(
+        Decimal("0.05"), ge=0, doc="A level re-arms once the ratio falls below level - hysteresis."
+    )
 
     def __post_init__(self) -> None:
         if not self.levels:

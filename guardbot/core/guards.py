@@ -7,11 +7,12 @@ book and gets a :class:`Decision`. They never raise on the hot path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
 from guardbot.core.codes import Code
+from guardbot.core.settings import setting
 from guardbot.errors import InputError
 
 __all__ = ["DailyLoss", "Decision", "GuardConfig", "TradingState", "utc_day"]
@@ -37,14 +38,48 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class GuardConfig:
-    max_leverage: Decimal | None = None
-    max_leverage_per_symbol: Mapping[str, Decimal] = field(default_factory=dict)
-    require_stop_loss: bool = False
-    max_position_notional: Decimal | None = None
-    max_account_exposure: Decimal | None = None
-    daily_loss_limit: Decimal | None = None
+    """The ``[guards]`` section: policies the engine checks before an order reaches the book."""
+
+    max_leverage: Decimal | None = setting(
+        None,
+        ge=1,
+        example="20",
+        doc="Orders that would put a position above this leverage are rejected.",
+    )
+    max_leverage_per_symbol: Mapping[str, Decimal] = setting(
+        factory=dict,
+        ge=1,
+        example='{ "ETH/USDT:USDT" = 15 }',
+        doc="Per-symbol leverage caps; the lower of this and max_leverage applies.",
+    )
+    require_stop_loss: bool = setting(
+        False, doc="Require a stop-loss on every order that opens or increases a position."
+    )
+    max_position_notional: Decimal | None = setting(
+        None,
+        gt=0,
+        example="50000",
+        doc="Largest notional of one position, in USDT (omit for no limit).",
+    )
+    max_account_exposure: Decimal | None = setting(
+        None,
+        gt=0,
+        example="100000",
+        doc="Largest total notional of all positions of an account, in USDT (omit for no limit).",
+    )
+    daily_loss_limit: Decimal | None = setting(
+        None,
+        gt=0,
+        example="500",
+        doc="Loss within one UTC day (realized PnL, fees, funding) that halts trading, in USDT.",
+    )
     #: ``trim`` or ``reject`` oversize reduce-only orders; None: the profile's rule.
-    reduce_only_oversize: str | None = None
+    reduce_only_oversize: str | None = setting(
+        None,
+        choices=("trim", "reject"),
+        example='"trim"',
+        doc='Oversize reduce-only orders: "trim" or "reject". Defaults to the profile\'s rule.',
+    )
 
     def __post_init__(self) -> None:
         if self.max_leverage is not None and self.max_leverage < 1:

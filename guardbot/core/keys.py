@@ -1,0 +1,40 @@
+"""Unknown keys in any input (the TOML configuration, ``calc``, ``simulate``, MQTT commands) are
+refused the same way: the key's path, the keys that are known there and the closest of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+
+from guardbot.errors import InputError
+
+__all__ = ["check_keys", "closest", "unknown_key"]
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name most like ``word`` (the key a typo meant), or None when none is close."""
+    names = list(known)
+    by_case = {name.lower(): name for name in names}
+    if word.lower() in by_case:  # only the case differs: reduceonly -> reduceOnly
+        return by_case[word.lower()]
+    match = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+def unknown_key(word: str, known: Iterable[str]) -> str:
+    """The message for an unknown key: the known keys and, when one is close, a did-you-mean."""
+    names = sorted(known)
+    guess = closest(word, names)
+    hint = f"; did you mean {guess!r}?" if guess is not None else ""
+    return f"unknown key (known: {', '.join(names)}){hint}"
+
+
+def check_keys(obj: Mapping[str, object], known: Iterable[str], where: str = "") -> None:
+    """Raise :class:`InputError` at ``<where>.<key>`` for the first key of ``obj`` not in
+    ``known``."""
+    names = set(known)
+    for key in obj:
+        if key not in names:
+            field = f"{where}.{key}" if where else str(key)
+            raise InputError(field, unknown_key(str(key), names))
