@@ -15,7 +15,7 @@ from guardbot.core.commands import (
     SetLeverageCmd,
     SetMarginModeCmd,
 )
-from guardbot.core.guards import Decision, TradingState, utc_day
+from guardbot.core.guards import Decision, TradingState
 from guardbot.core.num import ZERO, fmt, fmt_brief, money
 from guardbot.core.orders import Order
 
@@ -187,20 +187,6 @@ class AccountOpsMixin(EngineBase):
             return Decision(Code.MARGIN_INSUFFICIENT, f"at most {fmt(limit)} can be {verb}")
         return Decision()
 
-    def _max_addable(self, account: Account) -> Decimal:
-        iso_orders = sum(
-            (
-                o.reserved
-                for o in account.orders.values()
-                if self._settings(account, o.symbol).margin_mode == "isolated"
-            ),
-            ZERO,
-        )
-        return max(
-            ZERO,
-            min(account.wallet - iso_orders - self._cross_mm(account), self._available(account)),
-        )
-
     def _balance(self, cmd: BalanceCmd) -> None:
         account = self.account(cmd.account)
         if cmd.deposit:
@@ -264,37 +250,3 @@ class AccountOpsMixin(EngineBase):
             )
             self._after_change(account, pos)
             self._check_daily_loss(account)
-
-    def _set_state(self, account: Account, state: TradingState, reason: str) -> None:
-        if account.state == state:
-            return
-        if state != TradingState.REDUCING:
-            account.daily_limit_day = None
-        account.state = state
-        account.state_reason = reason
-        self._emit("trading_state", account, state=state.value, reason=reason)
-
-    def _check_daily_loss(self, account: Account) -> None:
-        limit = self.config.guards.daily_loss_limit
-        if (
-            limit is not None
-            and account.state == TradingState.ACTIVE
-            and account.daily.breached(limit)
-        ):
-            account.daily_limit_day = utc_day(self._ts)
-            self._set_state(
-                account,
-                TradingState.REDUCING,
-                f"daily loss limit {fmt(limit)} reached (today's PnL {fmt(account.daily.pnl)})",
-            )
-
-    def _roll_day(self, account: Account) -> None:
-        """Lift the daily-loss ``reducing`` state once a new UTC day has begun."""
-        account.daily.roll(self._ts)
-        if (
-            account.state == TradingState.REDUCING
-            and account.daily_limit_day is not None
-            and account.daily_limit_day != utc_day(self._ts)
-        ):
-            account.daily_limit_day = None
-            self._set_state(account, TradingState.ACTIVE, "new UTC day")

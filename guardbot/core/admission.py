@@ -17,6 +17,7 @@ from guardbot.core.commands import (
 from guardbot.core.guards import Decision, TradingState
 from guardbot.core.market import BPS, Market
 from guardbot.core.num import ZERO, fmt, fmt_brief
+from guardbot.core.orders import Order
 from guardbot.core.position import Position
 
 __all__ = ["AdmissionMixin"]
@@ -338,3 +339,59 @@ class AdmissionMixin(EngineBase):
         if self.config.slippage_bps:
             base = base * (1 + side * self.config.slippage_bps / BPS)
         return base
+
+    def _cross_mm(self, account: Account) -> Decimal:
+        """Sum of the exchange maintenance margin of the cross positions at their marks."""
+        total = ZERO
+        for pos in account.positions.values():
+            if not pos.isolated:
+                total += margin.maintenance(self.profile, pos, self._mark_of(pos.symbol))[0]
+        return total
+
+    def _max_addable(self, account: Account) -> Decimal:
+        iso_orders = sum(
+            (
+                o.reserved
+                for o in account.orders.values()
+                if self._settings(account, o.symbol).margin_mode == "isolated"
+            ),
+            ZERO,
+        )
+        return max(
+            ZERO,
+            min(account.wallet - iso_orders - self._cross_mm(account), self._available(account)),
+        )
+
+    def _order_reserve(self, account: Account, order: Order) -> Decimal:
+        if order.reduce_only or order.price is None:
+            return ZERO
+        pos = account.positions.get(order.symbol)
+        opening = self._opening_contracts(pos, order.side, order.amount)
+        if opening <= 0:
+            return ZERO
+        market = self.markets[order.symbol]
+        settings = self._settings(account, order.symbol)
+        assert market.mark is not None
+        return margin.order_cost(
+            self.profile,
+            order.side,
+            opening * market.contract_size,
+            order.price,
+            market.mark,
+            settings.leverage,
+            account.fees.taker,
+        )
+
+    def _fill_margin_decision(
+        self, account: Account, market: Market, order: Order, amount: Decimal
+    ) -> Decision:
+        """Re-check margin when a resting order fills: the position it meets may have changed
+        since it was placed (a flip it was to close is gone), so its opening part may have grown."""
+        if order.reduce_only:
+            return Decision()
+        opening = self._opening_contracts(account.positions.get(order.symbol), order.side, amount)
+        if opening <= 0:
+            return Decision()
+        return self._risk_decision(
+            account, market, order.as_command(amount), opening, check_margin=True
+        )

@@ -26,7 +26,7 @@ from guardbot.core.config import AccountConfig, EngineConfig
 from guardbot.core.events import Event
 from guardbot.core.guards import Decision, TradingState
 from guardbot.core.market import Market
-from guardbot.core.num import ONE, decimal_context
+from guardbot.core.num import ONE, ZERO, decimal_context
 from guardbot.core.orders import Order
 from guardbot.core.position import Position
 from guardbot.errors import InputError
@@ -153,13 +153,9 @@ class EngineBase:
 
         def _cancel(self, cmd: CancelCmd) -> None: ...
 
-        def _cancel_where(self, account: Account, predicate: object, reason: str) -> None: ...
-
         def _check_daily_loss(self, account: Account) -> None: ...
 
         def _check_order(self, account: Account, cmd: OrderCmd) -> Decision: ...
-
-        def _close_out(self, account: Account, pos: Position, reason: str) -> None: ...
 
         @staticmethod
         def _conditional(cmd: OrderCmd) -> bool: ...
@@ -250,10 +246,6 @@ class EngineBase:
 
         def _refresh_cross(self, account: Account) -> None: ...
 
-        def _register(self, account: Account, pos: Position) -> None: ...
-
-        def _release(self, account: Account, order: Order, status: str) -> None: ...
-
         def _rest_or_take_limit(self, account: Account, market: Market, order: Order) -> None: ...
 
         def _rest_trigger(self, account: Account, market: Market, order: Order) -> None: ...
@@ -294,3 +286,43 @@ class EngineBase:
         def _trailing_fired(self, market: Market) -> list[Order]: ...
 
         def _trim_reduce_only(self, account: Account, pos: Position) -> None: ...
+
+    def _release(self, account: Account, order: Order, status: str) -> None:
+        order.status = status
+        account.orders.pop(order.id, None)
+        if order.reserved:
+            account.order_margin -= order.reserved
+            order.reserved = ZERO
+
+    def _cancel_where(self, account: Account, predicate: object, reason: str) -> None:
+        assert callable(predicate)
+        for order in sorted(account.orders.values(), key=lambda o: o.seq):
+            if predicate(order):
+                self._release(account, order, "canceled")
+                self._emit("order_cancelled", account, id=order.id, reason=reason)
+
+    def _register(self, account: Account, pos: Position) -> None:
+        market = self.markets[pos.symbol]
+        if not pos.is_open:
+            return
+        if pos.isolated:
+            market.isolated[pos] = account
+            market.cross.pop(account, None)
+        else:
+            market.cross[account] = pos
+            market.isolated.pop(pos, None)
+
+    def _close_out(self, account: Account, pos: Position, reason: str) -> None:
+        """Forget a position that went flat: its protective and reduce-only orders go too."""
+        self._cancel_where(
+            account,
+            lambda o: o.symbol == pos.symbol and (o.reduce_only or o.close_position),
+            reason,
+        )
+        pos.set_size(0, ZERO, ZERO)
+        pos.alert.reset(self.config.alerts)
+        account.positions.pop(pos.symbol, None)
+        market = self.markets[pos.symbol]
+        market.isolated.pop(pos, None)
+        if market.cross.get(account) is pos:
+            del market.cross[account]

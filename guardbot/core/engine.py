@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from guardbot.core import margin
 from guardbot.core.account import Account
 from guardbot.core.account_ops import AccountOpsMixin
 from guardbot.core.admission import AdmissionMixin
-from guardbot.core.alerts import Crossing
+from guardbot.core.bands import BandsMixin
 from guardbot.core.commands import (
     BalanceCmd,
     CancelCmd,
@@ -32,14 +31,15 @@ from guardbot.core.commands import (
     SetTradingStateCmd,
     TickCmd,
 )
+from guardbot.core.evaluation import EvaluationMixin
 from guardbot.core.events import Event
 from guardbot.core.guards import TradingState
 from guardbot.core.liquidation import LiquidationMixin
-from guardbot.core.market import HUNDRED, INF, NEG_INF, Market
-from guardbot.core.num import ONE, ZERO, decimal_context
+from guardbot.core.market import Market
+from guardbot.core.num import ZERO, decimal_context
 from guardbot.core.orderflow import OrderFlowMixin
-from guardbot.core.position import Position
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
+from guardbot.core.trading import TradingMixin
 
 __all__ = ["Engine", "Market"]
 
@@ -49,7 +49,15 @@ _BAND_EPS = Decimal("1e-25")
 _DISTANCE_QUANTUM = Decimal("0.0001")  # distance to liquidation in alerts, in percent
 
 
-class Engine(AdmissionMixin, OrderFlowMixin, LiquidationMixin, AccountOpsMixin):
+class Engine(
+    AdmissionMixin,
+    OrderFlowMixin,
+    LiquidationMixin,
+    AccountOpsMixin,
+    TradingMixin,
+    BandsMixin,
+    EvaluationMixin,
+):
     """The shadow margin engine. Not thread-safe; one instance per event loop or process."""
 
     def apply(self, ts: int | None, command: Command) -> list[Event]:
@@ -193,187 +201,6 @@ class Engine(AdmissionMixin, OrderFlowMixin, LiquidationMixin, AccountOpsMixin):
                 self._evaluate_cross(account)
         if market.has_due_triggers():
             self._run_triggers(market)
-
-    def _retier(self, account: Account, pos: Position, notional: Decimal) -> None:
-        """Cache the requirement's rate, deduction and notional bounds of ``pos``'s tier."""
-        profile = self.profile
-        if profile.tier_basis == "contracts":
-            tier = pos.table.tier_for(pos.contracts)
-            pos.c_floor, pos.c_cap = NEG_INF, INF  # a price move never changes the tier
-        else:
-            table = pos.table
-            i = table.index_for(notional)
-            tier = table.tiers[i]
-            pos.c_floor = tier.floor if i else NEG_INF
-            pos.c_cap = tier.cap if i < len(table.tiers) - 1 else INF
-        fee = account.fees.taker if profile.taker_fee_in_requirement else ZERO
-        pos.c_rate = tier.mmr + fee
-        pos.c_cum = tier.cum if profile.deducts_cum else ZERO
-
-    def _refresh_cross(self, account: Account) -> None:
-        """Recompute the cross sums of ``account`` from scratch at the current marks."""
-        upnl_sum = req_sum = ZERO
-        count = 0
-        for pos in account.positions.values():
-            if pos.isolated:
-                continue
-            count += 1
-            notional = pos.qty * self._mark_of(pos.symbol)
-            self._retier(account, pos, notional)
-            pos.c_n = notional
-            upnl_sum += pos.sign * (notional - pos.cost)
-            req_sum += notional * pos.c_rate - pos.c_cum
-        account.c_upnl, account.c_req, account.n_cross = upnl_sum, req_sum, count
-
-    def _cross_mm(self, account: Account) -> Decimal:
-        """Sum of the exchange maintenance margin of the cross positions at their marks."""
-        total = ZERO
-        for pos in account.positions.values():
-            if not pos.isolated:
-                total += margin.maintenance(self.profile, pos, self._mark_of(pos.symbol))[0]
-        return total
-
-    def _set_cross_thresholds(self, account: Account) -> None:
-        up, down = account.alert.thresholds(self.config.alerts)
-        account.up_level = min(up, ONE) if up is not None else ONE
-        account.down_level = down
-
-    def _evaluate_cross(self, account: Account) -> None:
-        if account.n_cross == 0:
-            crossings = account.alert.update(self.config.alerts, ZERO, ONE)
-            self._emit_crossings(account, None, crossings, ZERO, ONE)
-            self._set_cross_thresholds(account)
-            return
-        balance = account.wallet + account.c_upnl
-        req = account.c_req
-        crossings = account.alert.update(self.config.alerts, req, balance)
-        self._emit_crossings(account, None, crossings, req, balance)
-        if balance <= 0 or req >= balance:
-            self._liquidate_cross(account)
-        self._set_cross_thresholds(account)
-
-    def _cross_liquidation_price(self, account: Account, pos: Position) -> Decimal | None:
-        mark = self._mark_of(pos.symbol)
-        upnl = margin.unrealized_pnl(pos, mark)
-        req, _mm, _tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
-        wallet = account.wallet - (account.c_req - req) + (account.c_upnl - upnl)
-        solved = margin.liquidation_price(self.profile, pos, wallet, account.fees.taker)
-        if solved is None or (pos.sign > 0 and solved[0] <= 0):
-            return None
-        return solved[0]
-
-    def _evaluate_isolated(self, account: Account, pos: Position) -> None:
-        mark = self._mark_of(pos.symbol)
-        req, _mm, _tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
-        balance = pos.isolated_wallet + margin.unrealized_pnl(pos, mark)
-        crossings = pos.alert.update(self.config.alerts, req, balance)
-        self._emit_crossings(account, pos, crossings, req, balance)
-        if balance <= 0 or req >= balance:
-            self._liquidate_isolated(account, pos)
-            return
-        self._set_band(account, pos)
-
-    def _isolated_price_at(self, account: Account, pos: Position, level: Decimal) -> Decimal | None:
-        solved = margin.level_price(
-            self.profile, pos, pos.isolated_wallet, account.fees.taker, level
-        )
-        return None if solved is None else solved[0]
-
-    def _set_band(self, account: Account, pos: Position) -> None:
-        """Prices between which the isolated position needs no exact evaluation."""
-        up, down = pos.alert.thresholds(self.config.alerts)
-        rising = min(up, ONE) if up is not None else ONE
-        worse = self._isolated_price_at(account, pos, rising)
-        better = self._isolated_price_at(account, pos, down) if down is not None else None
-        if worse is None:
-            pos.band_lo, pos.band_hi = INF, NEG_INF  # evaluate on every tick
-            return
-        if pos.sign > 0:  # the ratio rises as the price falls
-            pos.band_lo = worse + abs(worse) * _BAND_EPS
-            pos.band_hi = better - abs(better) * _BAND_EPS if better is not None else INF
-        else:
-            pos.band_hi = worse - abs(worse) * _BAND_EPS
-            pos.band_lo = better + abs(better) * _BAND_EPS if better is not None else NEG_INF
-
-    def _isolated_liquidation_price(self, account: Account, pos: Position) -> Decimal | None:
-        price = self._isolated_price_at(account, pos, ONE)
-        if price is None or (pos.sign > 0 and price <= 0):
-            return None
-        return price
-
-    def _emit_crossings(
-        self,
-        account: Account,
-        pos: Position | None,
-        crossings: list[Crossing],
-        req: Decimal,
-        balance: Decimal,
-    ) -> None:
-        if not crossings:
-            return
-        ratio = req / balance if balance > 0 else None
-        levels = self.config.alerts.levels
-        if pos is not None:
-            scope_fields: dict[str, object] = {"scope": "position", "symbol": pos.symbol}
-            liq = self._isolated_liquidation_price(account, pos)
-            liq_symbol: str | None = pos.symbol
-        else:
-            scope_fields = {"scope": "account", "symbol": None}
-            liq, liq_symbol = self._nearest_cross_liquidation(account)
-        mark = self.markets[liq_symbol].mark if liq_symbol else None
-        distance = (
-            (abs(mark - liq) / mark * HUNDRED).quantize(_DISTANCE_QUANTUM)
-            if liq is not None and mark is not None
-            else None
-        )
-        for crossing in crossings:
-            if crossing.recovered:
-                self._emit("margin_recovered", account, **scope_fields, marginRatio=ratio)
-                continue
-            self._emit(
-                "margin_alert",
-                account,
-                **scope_fields,
-                level=crossing.level,
-                threshold=levels[crossing.level],
-                severity=self.config.alerts.severity(crossing.level),
-                marginRatio=ratio,
-                liquidationPrice=liq,
-                liquidationSymbol=liq_symbol,
-                markPrice=mark,
-                distancePercent=distance,
-            )
-
-    def _nearest_cross_liquidation(self, account: Account) -> tuple[Decimal | None, str | None]:
-        best: tuple[Decimal, Decimal, str] | None = None
-        for symbol in sorted(account.positions):
-            pos = account.positions[symbol]
-            if pos.isolated:
-                continue
-            liq = self._cross_liquidation_price(account, pos)
-            if liq is None:
-                continue
-            mark = self._mark_of(symbol)
-            distance = abs(mark - liq) / mark
-            if best is None or distance < best[0]:
-                best = (distance, liq, symbol)
-        if best is None:
-            return None, None
-        return best[1], best[2]
-
-    def _after_change(self, account: Account, changed: Position | None = None) -> None:
-        """Re-evaluate ``account`` after its cross wallet or the position ``changed`` moved.
-
-        An isolated position depends only on its own wallet and mark, so only ``changed`` needs
-        an isolated evaluation; the cross sums are recomputed from the positions.
-        """
-        self._refresh_cross(account)
-        if changed is not None and changed.isolated and changed.is_open:
-            self._evaluate_isolated(account, changed)
-        if account.positions or account.alert.alerted:
-            self._evaluate_cross(account)
-        else:
-            self._set_cross_thresholds(account)
 
     def iter_accounts(self) -> Iterable[Account]:
         return (self.accounts[k] for k in sorted(self.accounts))

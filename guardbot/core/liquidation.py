@@ -146,18 +146,3 @@ class LiquidationMixin(EngineBase):
             insuranceFundDelta=fund_delta,
         )
         self._close_out(account, pos, "liquidation")
-
-    def _close_out(self, account: Account, pos: Position, reason: str) -> None:
-        """Forget a position that went flat: its protective and reduce-only orders go too."""
-        self._cancel_where(
-            account,
-            lambda o: o.symbol == pos.symbol and (o.reduce_only or o.close_position),
-            reason,
-        )
-        pos.set_size(0, ZERO, ZERO)
-        pos.alert.reset(self.config.alerts)
-        account.positions.pop(pos.symbol, None)
-        market = self.markets[pos.symbol]
-        market.isolated.pop(pos, None)
-        if market.cross.get(account) is pos:
-            del market.cross[account]

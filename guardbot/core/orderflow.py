@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 from decimal import Decimal
 
-from guardbot.core import margin
 from guardbot.core.account import Account
 from guardbot.core.base import EngineBase
 from guardbot.core.codes import Code
@@ -135,26 +134,6 @@ class OrderFlowMixin(EngineBase):
         heap = market.buy_limits if order.side > 0 else market.sell_limits
         _push(heap, (-price if order.side > 0 else price, order.seq, order))
 
-    def _order_reserve(self, account: Account, order: Order) -> Decimal:
-        if order.reduce_only or order.price is None:
-            return ZERO
-        pos = account.positions.get(order.symbol)
-        opening = self._opening_contracts(pos, order.side, order.amount)
-        if opening <= 0:
-            return ZERO
-        market = self.markets[order.symbol]
-        settings = self._settings(account, order.symbol)
-        assert market.mark is not None
-        return margin.order_cost(
-            self.profile,
-            order.side,
-            opening * market.contract_size,
-            order.price,
-            market.mark,
-            settings.leverage,
-            account.fees.taker,
-        )
-
     def _rest_trigger(self, account: Account, market: Market, order: Order) -> None:
         account.orders[order.id] = order
         if order.kind == "trailing_stop":
@@ -221,20 +200,6 @@ class OrderFlowMixin(EngineBase):
                     self._execute(account, order, amount, order.price, "maker")
                 else:
                     self._reject(account, order.id, decision)
-
-    def _fill_margin_decision(
-        self, account: Account, market: Market, order: Order, amount: Decimal
-    ) -> Decision:
-        """Re-check margin when a resting order fills: the position it meets may have changed
-        since it was placed (a flip it was to close is gone), so its opening part may have grown."""
-        if order.reduce_only:
-            return Decision()
-        opening = self._opening_contracts(account.positions.get(order.symbol), order.side, amount)
-        if opening <= 0:
-            return Decision()
-        return self._risk_decision(
-            account, market, order.as_command(amount), opening, check_margin=True
-        )
 
     def _trailing_fired(self, market: Market) -> list[Order]:
         fired = []
@@ -322,13 +287,6 @@ class OrderFlowMixin(EngineBase):
             return None
         return min(order.amount, pos.contracts)
 
-    def _release(self, account: Account, order: Order, status: str) -> None:
-        order.status = status
-        account.orders.pop(order.id, None)
-        if order.reserved:
-            account.order_margin -= order.reserved
-            order.reserved = ZERO
-
     def _execute(
         self, account: Account, order: Order, contracts: Decimal, price: Decimal, liquidity: str
     ) -> None:
@@ -406,17 +364,6 @@ class OrderFlowMixin(EngineBase):
         self._after_change(account, pos)
         self._check_daily_loss(account)
 
-    def _register(self, account: Account, pos: Position) -> None:
-        market = self.markets[pos.symbol]
-        if not pos.is_open:
-            return
-        if pos.isolated:
-            market.isolated[pos] = account
-            market.cross.pop(account, None)
-        else:
-            market.cross[account] = pos
-            market.isolated.pop(pos, None)
-
     def _attach_protection(
         self, account: Account, market: Market, pos: Position, order: Order
     ) -> None:
@@ -493,13 +440,6 @@ class OrderFlowMixin(EngineBase):
                     reason="reduce-only orders exceed the position",
                 )
                 excess = ZERO
-
-    def _cancel_where(self, account: Account, predicate: object, reason: str) -> None:
-        assert callable(predicate)
-        for order in sorted(account.orders.values(), key=lambda o: o.seq):
-            if predicate(order):
-                self._release(account, order, "canceled")
-                self._emit("order_cancelled", account, id=order.id, reason=reason)
 
     def _cancel(self, cmd: CancelCmd) -> None:
         account = self.account(cmd.account)

@@ -1,0 +1,114 @@
+"""What a tick compares against: the cross sums by tier and the isolated quiet bands, and the
+liquidation prices that alerts report."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from guardbot.core import margin
+from guardbot.core.account import Account
+from guardbot.core.base import EngineBase
+from guardbot.core.market import INF, NEG_INF
+from guardbot.core.num import ONE, ZERO
+from guardbot.core.position import Position
+
+__all__ = ["BandsMixin"]
+
+# Quiet bands are narrowed by this relative amount so that a rounded threshold never lets a real
+# crossing through; the exact evaluation then decides.
+_BAND_EPS = Decimal("1e-25")
+
+
+class BandsMixin(EngineBase):
+    """Part of :class:`~guardbot.core.engine.Engine`."""
+
+    def _retier(self, account: Account, pos: Position, notional: Decimal) -> None:
+        """Cache the requirement's rate, deduction and notional bounds of ``pos``'s tier."""
+        profile = self.profile
+        if profile.tier_basis == "contracts":
+            tier = pos.table.tier_for(pos.contracts)
+            pos.c_floor, pos.c_cap = NEG_INF, INF  # a price move never changes the tier
+        else:
+            table = pos.table
+            i = table.index_for(notional)
+            tier = table.tiers[i]
+            pos.c_floor = tier.floor if i else NEG_INF
+            pos.c_cap = tier.cap if i < len(table.tiers) - 1 else INF
+        fee = account.fees.taker if profile.taker_fee_in_requirement else ZERO
+        pos.c_rate = tier.mmr + fee
+        pos.c_cum = tier.cum if profile.deducts_cum else ZERO
+
+    def _refresh_cross(self, account: Account) -> None:
+        """Recompute the cross sums of ``account`` from scratch at the current marks."""
+        upnl_sum = req_sum = ZERO
+        count = 0
+        for pos in account.positions.values():
+            if pos.isolated:
+                continue
+            count += 1
+            notional = pos.qty * self._mark_of(pos.symbol)
+            self._retier(account, pos, notional)
+            pos.c_n = notional
+            upnl_sum += pos.sign * (notional - pos.cost)
+            req_sum += notional * pos.c_rate - pos.c_cum
+        account.c_upnl, account.c_req, account.n_cross = upnl_sum, req_sum, count
+
+    def _set_cross_thresholds(self, account: Account) -> None:
+        up, down = account.alert.thresholds(self.config.alerts)
+        account.up_level = min(up, ONE) if up is not None else ONE
+        account.down_level = down
+
+    def _cross_liquidation_price(self, account: Account, pos: Position) -> Decimal | None:
+        mark = self._mark_of(pos.symbol)
+        upnl = margin.unrealized_pnl(pos, mark)
+        req, _mm, _tier = margin.requirement(self.profile, pos, mark, account.fees.taker)
+        wallet = account.wallet - (account.c_req - req) + (account.c_upnl - upnl)
+        solved = margin.liquidation_price(self.profile, pos, wallet, account.fees.taker)
+        if solved is None or (pos.sign > 0 and solved[0] <= 0):
+            return None
+        return solved[0]
+
+    def _isolated_price_at(self, account: Account, pos: Position, level: Decimal) -> Decimal | None:
+        solved = margin.level_price(
+            self.profile, pos, pos.isolated_wallet, account.fees.taker, level
+        )
+        return None if solved is None else solved[0]
+
+    def _set_band(self, account: Account, pos: Position) -> None:
+        """Prices between which the isolated position needs no exact evaluation."""
+        up, down = pos.alert.thresholds(self.config.alerts)
+        rising = min(up, ONE) if up is not None else ONE
+        worse = self._isolated_price_at(account, pos, rising)
+        better = self._isolated_price_at(account, pos, down) if down is not None else None
+        if worse is None:
+            pos.band_lo, pos.band_hi = INF, NEG_INF  # evaluate on every tick
+            return
+        if pos.sign > 0:  # the ratio rises as the price falls
+            pos.band_lo = worse + abs(worse) * _BAND_EPS
+            pos.band_hi = better - abs(better) * _BAND_EPS if better is not None else INF
+        else:
+            pos.band_hi = worse - abs(worse) * _BAND_EPS
+            pos.band_lo = better + abs(better) * _BAND_EPS if better is not None else NEG_INF
+
+    def _isolated_liquidation_price(self, account: Account, pos: Position) -> Decimal | None:
+        price = self._isolated_price_at(account, pos, ONE)
+        if price is None or (pos.sign > 0 and price <= 0):
+            return None
+        return price
+
+    def _nearest_cross_liquidation(self, account: Account) -> tuple[Decimal | None, str | None]:
+        best: tuple[Decimal, Decimal, str] | None = None
+        for symbol in sorted(account.positions):
+            pos = account.positions[symbol]
+            if pos.isolated:
+                continue
+            liq = self._cross_liquidation_price(account, pos)
+            if liq is None:
+                continue
+            mark = self._mark_of(symbol)
+            distance = abs(mark - liq) / mark
+            if best is None or distance < best[0]:
+                best = (distance, liq, symbol)
+        if best is None:
+            return None, None
+        return best[1], best[2]
