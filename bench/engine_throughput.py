@@ -43,6 +43,7 @@ from guardbot.core import margin
 from guardbot.core.commands import TickCmd, parse_command
 from guardbot.core.config import AccountConfig, EngineConfig, Fees
 from guardbot.core.engine import Engine
+from guardbot.core.evaluation import after_change
 from guardbot.core.events import Event
 from guardbot.core.guards import GuardConfig
 from guardbot.core.num import decimal_context
@@ -319,16 +320,17 @@ def merge_batch(main: Engine, batch: Engine) -> None:
         market.cross = {main.accounts[a.id]: pos for a, pos in market.cross.items()}
         market.isolated = {pos: main.accounts[a.id] for pos, a in market.isolated.items()}
         main.markets[symbol] = market
-    main._seq = batch._seq  # order sequence numbers stay unique
+    main._st.seq = batch._st.seq  # order sequence numbers stay unique
 
 
 def finish_batched(engine: Engine) -> None:
     """What the engine does after every change of an account, once per account."""
-    engine._out = []
+    state = engine._st
+    state.out = []
     with decimal_context():
         for account in engine.accounts.values():
-            engine._after_change(account)
-    assert not engine._out, engine._out
+            after_change(state, account)
+    assert not state.out, state.out
 
 
 def build(name: str, seed: int, n_other: int, *, strict: bool, progress: bool) -> Scenario:
@@ -352,7 +354,7 @@ def build(name: str, seed: int, n_other: int, *, strict: bool, progress: bool) -
         chunk = rest[start : start + BATCH]
         if not strict:
             setup.engine = Engine(config)
-            setup.engine._seq = engine._seq
+            setup.engine._st.seq = engine._st.seq
         for sym in chunk:
             setup.open_symbol(sym)
         if not strict:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from guardbot.core import margin
 from guardbot.core.account import Account
-from guardbot.core.base import EngineBase
+from guardbot.core.admission import Admission
 from guardbot.core.codes import Code
 from guardbot.core.commands import (
     BalanceCmd,
@@ -15,24 +15,33 @@ from guardbot.core.commands import (
     SetLeverageCmd,
     SetMarginModeCmd,
 )
+from guardbot.core.evaluation import after_change
 from guardbot.core.guards import Decision, TradingState
 from guardbot.core.num import ZERO, fmt, fmt_brief, money
 from guardbot.core.orders import Order
+from guardbot.core.state import EngineState
+from guardbot.core.trading import check_daily_loss, roll_day
 
-__all__ = ["AccountOpsMixin"]
+__all__ = ["AccountOps"]
 
 
-class AccountOpsMixin(EngineBase):
-    """Part of :class:`~guardbot.core.engine.Engine`."""
+class AccountOps:
+    """Leverage, margin mode, isolated margin transfers, deposits and withdrawals, funding."""
 
-    def _set_leverage(self, cmd: SetLeverageCmd) -> None:
-        account = self.account(cmd.account)
-        self._roll_day(account)
+    __slots__ = ("_admission", "_st")
+
+    def __init__(self, st: EngineState, admission: Admission) -> None:
+        self._st = st
+        self._admission = admission
+
+    def set_leverage(self, cmd: SetLeverageCmd) -> None:
+        account = self._st.account(cmd.account)
+        roll_day(self._st, account)
         decision, transfer, reserves = self._leverage_decision(account, cmd)
         if not decision.ok:
-            self._reject(account, None, decision, symbol=cmd.symbol)
+            self._st.reject(account, None, decision, symbol=cmd.symbol)
             return
-        settings = self._settings(account, cmd.symbol)
+        settings = self._st.settings(account, cmd.symbol)
         settings.leverage = cmd.leverage
         for order, reserve in reserves:
             account.order_margin += reserve - order.reserved
@@ -42,9 +51,9 @@ class AccountOpsMixin(EngineBase):
             pos.leverage = cmd.leverage
             pos.isolated_wallet += transfer
             account.wallet -= transfer
-        self._emit("leverage_changed", account, symbol=cmd.symbol, leverage=cmd.leverage)
+        self._st.emit("leverage_changed", account, symbol=cmd.symbol, leverage=cmd.leverage)
         if pos is not None:
-            self._after_change(account, pos)
+            after_change(self._st, account, pos)
 
     def _leverage_decision(
         self, account: Account, cmd: SetLeverageCmd
@@ -53,18 +62,20 @@ class AccountOpsMixin(EngineBase):
         the isolated wallet and the resting orders' new reserves."""
         symbol, leverage = cmd.symbol, cmd.leverage
         nothing: list[tuple[Order, Decimal]] = []
-        table = self.config.tiers.get(symbol)
+        table = self._st.config.tiers.get(symbol)
         if table is None:
             return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}"), ZERO, nothing
         if account.state == TradingState.HALTED:
             return Decision(Code.TRADING_HALTED, "trading is halted: cancels only"), ZERO, nothing
-        cap = self.config.guards.leverage_cap(symbol)
+        cap = self._st.config.guards.leverage_cap(symbol)
         if cap is not None and leverage > cap:
             reason = f"leverage {fmt(leverage)} is above the policy cap {fmt(cap)}"
             return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
-        market = self._market(symbol)
+        market = self._st.market(symbol)
         mark = market.mark
-        exposure = self._exposure(account, symbol, 0, ZERO, mark) if mark is not None else ZERO
+        exposure = (
+            self._admission.exposure(account, symbol, 0, ZERO, mark) if mark is not None else ZERO
+        )
         tier_max = table.max_leverage_for(exposure)
         if leverage > tier_max:
             reason = (
@@ -72,7 +83,7 @@ class AccountOpsMixin(EngineBase):
                 f" for the current exposure {fmt(exposure)}"
             )
             return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
-        settings = self._settings(account, symbol)
+        settings = self._st.settings(account, symbol)
         old = settings.leverage
         # resting orders reserve their initial margin at the leverage in force (Binance -2028)
         reserves = []
@@ -80,7 +91,7 @@ class AccountOpsMixin(EngineBase):
         for order in account.orders.values():
             if order.symbol == symbol and order.reserved:
                 settings.leverage = leverage
-                reserve = self._order_reserve(account, order)
+                reserve = self._admission.order_reserve(account, order)
                 settings.leverage = old
                 reserves.append((order, reserve))
                 extra += reserve - order.reserved
@@ -90,7 +101,7 @@ class AccountOpsMixin(EngineBase):
             assert mark is not None
             if not pos.isolated:
                 extra += pos.qty * mark * (1 / leverage - 1 / old)
-            elif self.profile.isolated_leverage_change == "reject_decrease":
+            elif self._st.profile.isolated_leverage_change == "reject_decrease":
                 if leverage < old:
                     reason = (
                         "leverage reduction is not supported in isolated mode with an open"
@@ -102,13 +113,13 @@ class AccountOpsMixin(EngineBase):
                 extra += max(transfer, ZERO)
                 if transfer < 0:
                     req, _mm, _tier = margin.requirement(
-                        self.profile, pos, mark, account.fees.taker
+                        self._st.profile, pos, mark, account.fees.taker
                     )
                     if pos.isolated_wallet + transfer + margin.unrealized_pnl(pos, mark) <= req:
                         reason = "releasing margin at that leverage would liquidate the position"
                         return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
         if extra > 0:
-            available = self._available(account)
+            available = self._admission.available(account)
             if extra > available:
                 reason = (
                     f"leverage {fmt(leverage)} needs {fmt_brief(extra)} more margin than the"
@@ -117,25 +128,25 @@ class AccountOpsMixin(EngineBase):
                 return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
         return Decision(), transfer, reserves
 
-    def _set_margin_mode(self, cmd: SetMarginModeCmd) -> None:
-        account = self.account(cmd.account)
+    def set_margin_mode(self, cmd: SetMarginModeCmd) -> None:
+        account = self._st.account(cmd.account)
         decision = self._margin_mode_decision(account, cmd)
         if not decision.ok:
-            self._reject(account, None, decision, symbol=cmd.symbol)
+            self._st.reject(account, None, decision, symbol=cmd.symbol)
             return
-        settings = self._settings(account, cmd.symbol)
+        settings = self._st.settings(account, cmd.symbol)
         if settings.margin_mode == cmd.margin_mode:
             return  # Binance -4046 "No need to change margin type": a no-op
         settings.margin_mode = cmd.margin_mode
-        self._emit("margin_mode_changed", account, symbol=cmd.symbol, marginMode=cmd.margin_mode)
+        self._st.emit("margin_mode_changed", account, symbol=cmd.symbol, marginMode=cmd.margin_mode)
 
     def _margin_mode_decision(self, account: Account, cmd: SetMarginModeCmd) -> Decision:
         symbol = cmd.symbol
-        if symbol not in self.config.tiers:
+        if symbol not in self._st.config.tiers:
             return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}")
         if account.state == TradingState.HALTED:
             return Decision(Code.TRADING_HALTED, "trading is halted: cancels only")
-        if self._settings(account, symbol).margin_mode == cmd.margin_mode:
+        if self._st.settings(account, symbol).margin_mode == cmd.margin_mode:
             return Decision()
         if symbol in account.positions:
             reason = f"{symbol} has an open position (Binance -4048)"
@@ -145,24 +156,24 @@ class AccountOpsMixin(EngineBase):
             return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason)
         return Decision()
 
-    def _adjust_margin(self, cmd: MarginCmd) -> None:
-        account = self.account(cmd.account)
+    def adjust_margin(self, cmd: MarginCmd) -> None:
+        account = self._st.account(cmd.account)
         decision = self._margin_transfer_decision(account, cmd)
         if not decision.ok:
-            self._reject(account, None, decision, symbol=cmd.symbol)
+            self._st.reject(account, None, decision, symbol=cmd.symbol)
             return
         pos = account.positions[cmd.symbol]
         delta = cmd.amount if cmd.add else -cmd.amount
         pos.isolated_wallet += delta
         account.wallet -= delta
-        self._emit(
+        self._st.emit(
             "margin_changed",
             account,
             symbol=cmd.symbol,
             amount=delta,
             isolatedWallet=pos.isolated_wallet,
         )
-        self._after_change(account, pos)
+        after_change(self._st, account, pos)
 
     def _margin_transfer_decision(self, account: Account, cmd: MarginCmd) -> Decision:
         """Adding and removing isolated margin (docs/rules.md §8.4)."""
@@ -175,40 +186,29 @@ class AccountOpsMixin(EngineBase):
             )
             return Decision(Code.INVALID_ORDER, reason)
         if cmd.add:
-            limit = self._max_addable(account)
+            limit = self._admission.max_addable(account)
             verb = "added"
         else:
             if account.state == TradingState.HALTED:
                 return Decision(Code.TRADING_HALTED, "trading is halted: cancels only")
-            mark = self._mark_of(cmd.symbol)
-            limit = margin.max_removable(self.profile, pos, mark, account.fees.taker)
+            mark = self._st.mark_of(cmd.symbol)
+            limit = margin.max_removable(self._st.profile, pos, mark, account.fees.taker)
             verb = "removed"
         if cmd.amount > limit:
             return Decision(Code.MARGIN_INSUFFICIENT, f"at most {fmt(limit)} can be {verb}")
         return Decision()
 
-    def _balance(self, cmd: BalanceCmd) -> None:
-        account = self.account(cmd.account)
+    def balance(self, cmd: BalanceCmd) -> None:
+        account = self._st.account(cmd.account)
         if cmd.deposit:
             delta = cmd.amount
             account.ledger.deposits += delta
         else:
-            iso_orders = sum(
-                (
-                    o.reserved
-                    for o in account.orders.values()
-                    if self._settings(account, o.symbol).margin_mode == "isolated"
-                ),
-                ZERO,
-            )
-            limit = max(
-                ZERO,
-                min(
-                    account.wallet - iso_orders - self._cross_mm(account), self._available(account)
-                ),
-            )
+            # the most that may leave the cross wallet: Binance's max-withdraw rule, the same
+            # bound as moving funds into an isolated position (docs/rules.md §3.3)
+            limit = self._admission.max_addable(account)
             if cmd.amount > limit:
-                self._reject(
+                self._st.reject(
                     account,
                     None,
                     Decision(Code.MARGIN_INSUFFICIENT, f"at most {fmt(limit)} can be withdrawn"),
@@ -217,11 +217,11 @@ class AccountOpsMixin(EngineBase):
             delta = -cmd.amount
             account.ledger.withdrawals += cmd.amount
         account.wallet += delta
-        self._emit("balance_changed", account, amount=delta, wallet=account.wallet)
-        self._after_change(account)
+        self._st.emit("balance_changed", account, amount=delta, wallet=account.wallet)
+        after_change(self._st, account)
 
-    def _funding(self, cmd: FundingCmd) -> None:
-        market = self._market(cmd.symbol)
+    def funding(self, cmd: FundingCmd) -> None:
+        market = self._st.market(cmd.symbol)
         market.funding_rate = cmd.rate
         mark = market.mark
         holders = [(a, p) for a, p in market.cross.items()] + [
@@ -234,8 +234,8 @@ class AccountOpsMixin(EngineBase):
             assert mark is not None
             amount = -pos.signed_qty * mark * cmd.rate
             if pos.isolated:
-                pay_from_cross = self.profile.isolated_funding_source == "available_first" and (
-                    amount >= 0 or self._available(account) >= -amount
+                pay_from_cross = self._st.profile.isolated_funding_source == "available_first" and (
+                    amount >= 0 or self._admission.available(account) >= -amount
                 )
                 if pay_from_cross:
                     account.wallet += amount
@@ -244,9 +244,9 @@ class AccountOpsMixin(EngineBase):
             else:
                 account.wallet += amount
             account.ledger.funding += amount
-            account.daily.add(self._ts, amount)
-            self._emit(
+            account.daily.add(self._st.ts, amount)
+            self._st.emit(
                 "funding", account, symbol=cmd.symbol, rate=cmd.rate, markPrice=mark, amount=amount
             )
-            self._after_change(account, pos)
-            self._check_daily_loss(account)
+            after_change(self._st, account, pos)
+            check_daily_loss(self._st, account)

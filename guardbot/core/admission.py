@@ -9,31 +9,49 @@ from decimal import Decimal
 
 from guardbot.core import margin
 from guardbot.core.account import Account
-from guardbot.core.base import EngineBase
 from guardbot.core.codes import Code
 from guardbot.core.commands import (
     OrderCmd,
 )
+from guardbot.core.config import EngineConfig
 from guardbot.core.guards import Decision, TradingState
 from guardbot.core.market import BPS, Market
 from guardbot.core.num import ZERO, fmt, fmt_brief
 from guardbot.core.orders import Order
 from guardbot.core.position import Position
+from guardbot.core.state import market_of, symbol_settings
 
-__all__ = ["AdmissionMixin"]
+__all__ = ["Admission"]
 
 
-class AdmissionMixin(EngineBase):
-    """Part of :class:`~guardbot.core.engine.Engine`."""
+class Admission:
+    """Decides whether an order may trade, and what it and the account's positions hold.
 
-    def _check_order(self, account: Account, cmd: OrderCmd) -> Decision:
+    A pure checker: configuration and markets in at construction, an account and a command in
+    per call, a :class:`Decision` out. It changes nothing but the lazily created defaults of a
+    symbol (its market and the account's settings there).
+    """
+
+    __slots__ = ("config", "markets", "profile")
+
+    def __init__(self, config: EngineConfig, markets: dict[str, Market]) -> None:
+        self.config = config
+        self.profile = config.profile
+        self.markets = markets
+
+    def _mark(self, symbol: str) -> Decimal:
+        mark = self.markets[symbol].mark
+        assert mark is not None, "a position exists only where a price was seen"
+        return mark
+
+    def check(self, account: Account, cmd: OrderCmd) -> Decision:
         table = self.config.tiers.get(cmd.symbol)
         if table is None:
             return Decision(
                 Code.UNKNOWN_SYMBOL, f"no tier table for {cmd.symbol}: the engine does not trade it"
             )
-        market = self._market(cmd.symbol)
-        conditional = self._conditional(cmd)
+        market = market_of(self.config, self.markets, cmd.symbol)
+        conditional = self.conditional(cmd)
         if cmd.post_only and cmd.order_type == "market":
             return Decision(Code.INVALID_ORDER, "postOnly needs a limit order")
         if cmd.post_only and cmd.price is not None and not conditional:
@@ -90,7 +108,7 @@ class AdmissionMixin(EngineBase):
                 oversize = self._oversize_decision(account, pos, cmd)
                 if oversize is not None:
                     return oversize
-        opening = ZERO if cmd.reduce_only else self._opening_contracts(pos, cmd.side, cmd.amount)
+        opening = ZERO if cmd.reduce_only else self.opening_contracts(pos, cmd.side, cmd.amount)
         guards = self.config.guards
         has_stop = cmd.stop_loss_price is not None or self._has_stop(account, cmd.symbol, -cmd.side)
         if guards.require_stop_loss and opening > 0 and not has_stop and not conditional:
@@ -100,7 +118,7 @@ class AdmissionMixin(EngineBase):
             return crossed
         if opening <= 0 or (conditional and cmd.reduce_only):
             return Decision()
-        return self._risk_decision(account, market, cmd, opening, check_margin=not conditional)
+        return self._risk(account, market, cmd, opening, check_margin=not conditional)
 
     def _oversize_decision(self, account: Account, pos: Position, cmd: OrderCmd) -> Decision | None:
         policy = self.config.guards.reduce_only_oversize or self.profile.reduce_only_excess
@@ -158,7 +176,7 @@ class AdmissionMixin(EngineBase):
             return (pos.contracts if pos else ZERO), amount
         return max(ZERO, pos.contracts - amount), max(ZERO, amount - pos.contracts)
 
-    def _exposure(
+    def exposure(
         self, account: Account, symbol: str, side: int, amount: Decimal, price: Decimal
     ) -> Decimal:
         """What selects the tier for the leverage check: the position left after the order (at
@@ -177,7 +195,7 @@ class AdmissionMixin(EngineBase):
         mark = market.mark if market.mark is not None else price
         return (stay * mark + opening * price) * market.contract_size + other_value
 
-    def _risk_decision(
+    def _risk(
         self,
         account: Account,
         market: Market,
@@ -187,7 +205,7 @@ class AdmissionMixin(EngineBase):
         check_margin: bool,
     ) -> Decision:
         symbol = cmd.symbol
-        settings = self._settings(account, symbol)
+        settings = symbol_settings(self.config, account, symbol)
         leverage = settings.leverage
         cap = self.config.guards.leverage_cap(symbol)
         if cap is not None and leverage > cap:
@@ -200,7 +218,7 @@ class AdmissionMixin(EngineBase):
             return Decision(Code.PRICE_STALE, f"no price to fill {cmd.symbol}")
         table = market.table
         assert table is not None
-        exposure = self._exposure(account, symbol, cmd.side, cmd.amount, price)
+        exposure = self.exposure(account, symbol, cmd.side, cmd.amount, price)
         tier_max = table.max_leverage_for(exposure)
         if leverage > tier_max:
             unit = "contracts" if self.profile.tier_basis == "contracts" else "USDT"
@@ -225,7 +243,7 @@ class AdmissionMixin(EngineBase):
             total = after + self._open_order_value(account, symbol)
             for other, p in account.positions.items():
                 if other != symbol:
-                    total += p.qty * self._mark_of(other) + self._open_order_value(account, other)
+                    total += p.qty * self._mark(other) + self._open_order_value(account, other)
             if total > guards.max_account_exposure:
                 return Decision(
                     Code.EXPOSURE_EXCEEDS_MAX,
@@ -246,11 +264,11 @@ class AdmissionMixin(EngineBase):
             if self.profile.order_cost_model != "im_plus_two_way_fee":
                 # the opening fee is debited at the fill: admit only what the wallet can pay
                 cost += opening * size * price * account.fees.taker
-            available = self._available(account)
+            available = self.available(account)
             if settings.margin_mode == "isolated":
                 # an isolated wallet is funded from the cross wallet itself, never from
                 # unrealized profit (Binance's max-addable rule, docs/rules.md §8.4)
-                available = min(available, self._max_addable(account))
+                available = min(available, self.max_addable(account))
             if cost > available:
                 return Decision(
                     Code.MARGIN_INSUFFICIENT,
@@ -263,7 +281,7 @@ class AdmissionMixin(EngineBase):
         """The price the order's value and margin are checked at: the touch for a market order;
         a limit's own price (Binance values orders at their price), except a marketable sell
         limit, which sells at the bid and needs the margin of that larger notional."""
-        touch = self._taker_price(market, cmd.side)
+        touch = self.taker_price(market, cmd.side)
         if cmd.price is None:
             return touch
         if cmd.side < 0 and touch is not None and touch > cmd.price:
@@ -284,7 +302,7 @@ class AdmissionMixin(EngineBase):
             ZERO,
         )
 
-    def _available(self, account: Account) -> Decimal:
+    def available(self, account: Account) -> Decimal:
         """Available balance for orders (docs/rules.md §3.3): unrealized profit counts by
         profile."""
         total = account.wallet - account.order_margin
@@ -292,7 +310,7 @@ class AdmissionMixin(EngineBase):
         for pos in account.positions.values():
             if pos.isolated:
                 continue
-            mark = self._mark_of(pos.symbol)
+            mark = self._mark(pos.symbol)
             upnl = margin.unrealized_pnl(pos, mark)
             total += (upnl if counts_profit else min(upnl, ZERO)) - margin.initial_margin(
                 self.profile, pos, mark
@@ -300,19 +318,19 @@ class AdmissionMixin(EngineBase):
         return total
 
     @staticmethod
-    def _conditional(cmd: OrderCmd) -> bool:
+    def conditional(cmd: OrderCmd) -> bool:
         return (
             cmd.trigger_price is not None
             or cmd.trailing_percent is not None
             or (cmd.reduce_only and bool(cmd.stop_loss_price or cmd.take_profit_price))
         )
 
-    def _opening_contracts(self, pos: Position | None, side: int, amount: Decimal) -> Decimal:
+    def opening_contracts(self, pos: Position | None, side: int, amount: Decimal) -> Decimal:
         if pos is None or pos.sign == 0 or pos.sign == side:
             return amount
         return max(ZERO, amount - pos.contracts)
 
-    def _reduce_only_room(
+    def reduce_only_room(
         self, account: Account, pos: Position, side: int, amount: Decimal, *, resting: bool
     ) -> Decimal:
         """Trim a reduce-only amount to what the position (less resting reduce-only) allows."""
@@ -332,7 +350,7 @@ class AdmissionMixin(EngineBase):
             ZERO,
         )
 
-    def _taker_price(self, market: Market, side: int) -> Decimal | None:
+    def taker_price(self, market: Market, side: int) -> Decimal | None:
         base = market.buy_price() if side > 0 else market.sell_price()
         if base is None:
             return None
@@ -340,37 +358,37 @@ class AdmissionMixin(EngineBase):
             base = base * (1 + side * self.config.slippage_bps / BPS)
         return base
 
-    def _cross_mm(self, account: Account) -> Decimal:
+    def cross_mm(self, account: Account) -> Decimal:
         """Sum of the exchange maintenance margin of the cross positions at their marks."""
         total = ZERO
         for pos in account.positions.values():
             if not pos.isolated:
-                total += margin.maintenance(self.profile, pos, self._mark_of(pos.symbol))[0]
+                total += margin.maintenance(self.profile, pos, self._mark(pos.symbol))[0]
         return total
 
-    def _max_addable(self, account: Account) -> Decimal:
+    def max_addable(self, account: Account) -> Decimal:
         iso_orders = sum(
             (
                 o.reserved
                 for o in account.orders.values()
-                if self._settings(account, o.symbol).margin_mode == "isolated"
+                if symbol_settings(self.config, account, o.symbol).margin_mode == "isolated"
             ),
             ZERO,
         )
         return max(
             ZERO,
-            min(account.wallet - iso_orders - self._cross_mm(account), self._available(account)),
+            min(account.wallet - iso_orders - self.cross_mm(account), self.available(account)),
         )
 
-    def _order_reserve(self, account: Account, order: Order) -> Decimal:
+    def order_reserve(self, account: Account, order: Order) -> Decimal:
         if order.reduce_only or order.price is None:
             return ZERO
         pos = account.positions.get(order.symbol)
-        opening = self._opening_contracts(pos, order.side, order.amount)
+        opening = self.opening_contracts(pos, order.side, order.amount)
         if opening <= 0:
             return ZERO
         market = self.markets[order.symbol]
-        settings = self._settings(account, order.symbol)
+        settings = symbol_settings(self.config, account, order.symbol)
         assert market.mark is not None
         return margin.order_cost(
             self.profile,
@@ -382,16 +400,14 @@ class AdmissionMixin(EngineBase):
             account.fees.taker,
         )
 
-    def _fill_margin_decision(
+    def check_fill(
         self, account: Account, market: Market, order: Order, amount: Decimal
     ) -> Decision:
         """Re-check margin when a resting order fills: the position it meets may have changed
         since it was placed (a flip it was to close is gone), so its opening part may have grown."""
         if order.reduce_only:
             return Decision()
-        opening = self._opening_contracts(account.positions.get(order.symbol), order.side, amount)
+        opening = self.opening_contracts(account.positions.get(order.symbol), order.side, amount)
         if opening <= 0:
             return Decision()
-        return self._risk_decision(
-            account, market, order.as_command(amount), opening, check_margin=True
-        )
+        return self._risk(account, market, order.as_command(amount), opening, check_margin=True)

@@ -13,12 +13,11 @@ Every decision that matters is exact: margin ratios are compared as products of 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 
-from guardbot.core.account import Account
-from guardbot.core.account_ops import AccountOpsMixin
-from guardbot.core.admission import AdmissionMixin
-from guardbot.core.bands import BandsMixin
+from guardbot.core.account import Account, SymbolSettings
+from guardbot.core.account_ops import AccountOps
+from guardbot.core.admission import Admission
+from guardbot.core.bands import retier
 from guardbot.core.commands import (
     BalanceCmd,
     CancelCmd,
@@ -31,81 +30,102 @@ from guardbot.core.commands import (
     SetTradingStateCmd,
     TickCmd,
 )
-from guardbot.core.evaluation import EvaluationMixin
+from guardbot.core.config import AccountConfig, EngineConfig
+from guardbot.core.evaluation import evaluate_cross, evaluate_isolated
 from guardbot.core.events import Event
 from guardbot.core.guards import TradingState
-from guardbot.core.liquidation import LiquidationMixin
 from guardbot.core.market import Market
 from guardbot.core.num import ZERO, decimal_context
-from guardbot.core.orderflow import OrderFlowMixin
+from guardbot.core.orderflow import OrderFlow
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
-from guardbot.core.trading import TradingMixin
+from guardbot.core.state import EngineState, default_settings
+from guardbot.core.trading import set_state
 
 __all__ = ["Engine", "Market"]
 
-# Quiet bands are narrowed by this relative amount so that a rounded threshold never lets a real
-# crossing through; the exact evaluation then decides.
-_BAND_EPS = Decimal("1e-25")
-_DISTANCE_QUANTUM = Decimal("0.0001")  # distance to liquidation in alerts, in percent
 
+class Engine:
+    """The shadow margin engine. Not thread-safe; one instance per event loop or process.
 
-class Engine(
-    AdmissionMixin,
-    OrderFlowMixin,
-    LiquidationMixin,
-    AccountOpsMixin,
-    TradingMixin,
-    BandsMixin,
-    EvaluationMixin,
-):
-    """The shadow margin engine. Not thread-safe; one instance per event loop or process."""
+    Its parts are plain objects over one :class:`EngineState`: :class:`Admission` (may this
+    order trade?), :class:`OrderFlow` (orders, triggers, fills), :class:`AccountOps` (leverage,
+    margin mode, transfers, funding); evaluation and liquidation are functions of the state.
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        st = self._st = EngineState(config)
+        self.config = config
+        self.profile = config.profile
+        self.markets = st.markets
+        self.accounts = st.accounts
+        self.admission = Admission(config, st.markets)
+        self._orders = OrderFlow(st, self.admission)
+        self._ops = AccountOps(st, self.admission)
+
+    @property
+    def tick_moved_orders(self) -> bool:
+        """Whether the last tick changed an open order without raising an event (a trailing
+        stop's extreme or activation): a journal that keeps only ticks with events keeps it."""
+        return self._st.tick_moved_orders
+
+    def account(self, account_id: str | None) -> Account:
+        """The account of ``account_id``; with None, the only account there is."""
+        return self._st.account(account_id)
+
+    def default_settings(self, config: AccountConfig, symbol: str) -> SymbolSettings:
+        """The margin mode and leverage an account with ``config`` starts with in ``symbol``."""
+        return default_settings(self.config, config, symbol)
 
     def apply(self, ts: int | None, command: Command) -> list[Event]:
         """Apply one tick or command at time ``ts`` (ms); return the events it caused."""
+        st = self._st
         if ts is not None:
-            self._ts = ts
-        self._out = []
+            st.ts = ts
+        out: list[Event] = []
+        st.out = out
         with decimal_context():
             if isinstance(command, TickCmd):
                 self._tick(command)
             elif isinstance(command, OrderCmd):
-                self._place_order(command)
+                self._orders.place(command)
             elif isinstance(command, CancelCmd):
-                self._cancel(command)
+                self._orders.cancel(command)
             elif isinstance(command, SetLeverageCmd):
-                self._set_leverage(command)
+                self._ops.set_leverage(command)
             elif isinstance(command, SetMarginModeCmd):
-                self._set_margin_mode(command)
+                self._ops.set_margin_mode(command)
             elif isinstance(command, MarginCmd):
-                self._adjust_margin(command)
+                self._ops.adjust_margin(command)
             elif isinstance(command, BalanceCmd):
-                self._balance(command)
+                self._ops.balance(command)
             elif isinstance(command, FundingCmd):
-                self._funding(command)
+                self._ops.funding(command)
             elif isinstance(command, SetTradingStateCmd):
-                account = self.account(command.account)
-                self._set_state(account, TradingState(command.state), command.reason)
+                account = st.account(command.account)
+                set_state(st, account, TradingState(command.state), command.reason)
             else:  # pragma: no cover - the Command union is closed
                 raise TypeError(f"not an engine command: {command!r}")
-        return self._out
+        return out
 
     def tick(self, ts: int, tick: TickCmd) -> list[Event]:
         """The hot path, without the dispatch of :meth:`apply`."""
-        self._ts = ts
-        self._out = []
+        st = self._st
+        st.ts = ts
+        out: list[Event] = []
+        st.out = out
         with decimal_context():
             self._tick(tick)
-        return self._out
+        return out
 
     def set_price_stale(self, symbol: str, stale: bool) -> None:
         """Mark a symbol's price stale (the feed lost it): new orders get ``PRICE_STALE``."""
-        self._market(symbol).stale = stale
+        self._st.market(symbol).stale = stale
 
     def views(self, account: Account) -> tuple[list[PositionView], AccountView]:
         """Margin snapshot of ``account`` at the current marks (positions by symbol)."""
         with decimal_context():
             positions = [account.positions[s] for s in sorted(account.positions)]
-            marks = [self._mark_of(p.symbol) for p in positions]
+            marks = [self._st.mark_of(p.symbol) for p in positions]
             return snapshot(
                 self.profile,
                 account.fees.taker,
@@ -147,8 +167,9 @@ class Engine(
             }
 
     def _tick(self, tick: TickCmd) -> None:
-        self.tick_moved_orders = False
-        market = self._market(tick.symbol)
+        st = self._st
+        st.tick_moved_orders = False
+        market = st.market(tick.symbol)
         mark = market.mark = tick.mark
         if tick.last is not None:
             market.last = tick.last
@@ -160,7 +181,7 @@ class Engine(
             market.index = tick.index
         if tick.funding_rate is not None:
             market.funding_rate = tick.funding_rate
-        market.ts = self._ts
+        market.ts = st.ts
         if market.isolated:
             # a position leaves its quiet band only when something may change: evaluate those
             due = [
@@ -170,7 +191,7 @@ class Engine(
             ]
             for pos, account in due:
                 if pos.is_open:
-                    self._evaluate_isolated(account, pos)
+                    evaluate_isolated(st, account, pos)
         if market.cross:
             due_accounts = []
             for account, pos in market.cross.items():
@@ -181,7 +202,7 @@ class Engine(
                     account.c_req += (notional - pos.c_n) * pos.c_rate
                 else:
                     before = pos.c_n * pos.c_rate - pos.c_cum
-                    self._retier(account, pos, notional)
+                    retier(st.profile, account, pos, notional)
                     account.c_req += notional * pos.c_rate - pos.c_cum - before
                 if pos.sign > 0:
                     account.c_upnl += notional - pos.c_n
@@ -198,9 +219,9 @@ class Engine(
                 ):
                     due_accounts.append(account)
             for account in due_accounts:
-                self._evaluate_cross(account)
+                evaluate_cross(st, account)
         if market.has_due_triggers():
-            self._run_triggers(market)
+            self._orders.run_triggers(market)
 
     def iter_accounts(self) -> Iterable[Account]:
         return (self.accounts[k] for k in sorted(self.accounts))

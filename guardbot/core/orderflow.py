@@ -6,19 +6,22 @@ import heapq
 from decimal import Decimal
 
 from guardbot.core.account import Account
-from guardbot.core.base import EngineBase
+from guardbot.core.admission import Admission
 from guardbot.core.codes import Code
 from guardbot.core.commands import (
     CancelCmd,
     OrderCmd,
 )
+from guardbot.core.evaluation import after_change
 from guardbot.core.guards import Decision
 from guardbot.core.market import BPS, HUNDRED, Market
 from guardbot.core.num import ZERO, money
 from guardbot.core.orders import Order
 from guardbot.core.position import Position
+from guardbot.core.state import EngineState
+from guardbot.core.trading import check_daily_loss, roll_day
 
-__all__ = ["OrderFlowMixin"]
+__all__ = ["OrderFlow"]
 
 
 def _push(heap: list[tuple[Decimal, int, Order]], entry: tuple[Decimal, int, Order]) -> None:
@@ -38,31 +41,41 @@ def _push(heap: list[tuple[Decimal, int, Order]], entry: tuple[Decimal, int, Ord
             heapq.heapify(heap)
 
 
-class OrderFlowMixin(EngineBase):
-    """Part of :class:`~guardbot.core.engine.Engine`."""
+class OrderFlow:
+    """Places and cancels orders, rests limits and triggers, fires them and settles fills.
 
-    def _place_order(self, cmd: OrderCmd) -> None:
-        account = self.account(cmd.account)
-        self._roll_day(account)
+    Admission decides whether an order may trade; after a fill, :func:`after_change` evaluates
+    the account (alerts, liquidation).
+    """
+
+    __slots__ = ("_admission", "_st")
+
+    def __init__(self, st: EngineState, admission: Admission) -> None:
+        self._st = st
+        self._admission = admission
+
+    def place(self, cmd: OrderCmd) -> None:
+        account = self._st.account(cmd.account)
+        roll_day(self._st, account)
         if cmd.id in account.orders:
-            self._reject(
+            self._st.reject(
                 account,
                 cmd.id,
                 Decision(Code.INVALID_ORDER, f"an open order already has id {cmd.id!r}"),
             )
             return
-        decision = self._check_order(account, cmd)
+        decision = self._admission.check(account, cmd)
         if not decision.ok:
-            self._reject(account, cmd.id, decision)
+            self._st.reject(account, cmd.id, decision)
             return
-        market = self.markets[cmd.symbol]
+        market = self._st.markets[cmd.symbol]
         amount = cmd.amount
         pos = account.positions.get(cmd.symbol)
-        if cmd.reduce_only and pos is not None and not self._conditional(cmd):
-            amount = self._reduce_only_room(
+        if cmd.reduce_only and pos is not None and not self._admission.conditional(cmd):
+            amount = self._admission.reduce_only_room(
                 account, pos, cmd.side, amount, resting=cmd.order_type == "limit"
             )
-        self._seq += 1
+        self._st.seq += 1
         order = Order(
             id=cmd.id,
             account=account.id,
@@ -72,13 +85,13 @@ class OrderFlowMixin(EngineBase):
             amount=amount,
             price=cmd.price,
             reduce_only=cmd.reduce_only,
-            seq=self._seq,
-            ts=self._ts,
+            seq=self._st.seq,
+            ts=self._st.ts,
             time_in_force=cmd.time_in_force,
             post_only=cmd.post_only,
             stop_loss_price=cmd.stop_loss_price,
             take_profit_price=cmd.take_profit_price,
-            trigger_source=cmd.trigger_price_type or self.config.trigger_price,
+            trigger_source=cmd.trigger_price_type or self._st.config.trigger_price,
         )
         if (
             cmd.reduce_only
@@ -100,12 +113,12 @@ class OrderFlowMixin(EngineBase):
             order.trailing_activation = cmd.trailing_trigger_price
             order.trigger_dir = cmd.side
         amount_note = {"requestedAmount": cmd.amount} if amount != cmd.amount else {}
-        self._emit("order_accepted", account, **order.describe(), **amount_note)
+        self._st.emit("order_accepted", account, **order.describe(), **amount_note)
         if order.kind is not None:
             self._rest_trigger(account, market, order)
             return
         if order.order_type == "market":
-            fill_price = self._taker_price(market, order.side)
+            fill_price = self._admission.taker_price(market, order.side)
             assert fill_price is not None  # checked by _check_order
             self._execute(account, order, order.amount, fill_price, "taker")
             return
@@ -121,14 +134,14 @@ class OrderFlowMixin(EngineBase):
             self._execute(account, order, order.amount, touch, "taker")
             return
         if order.time_in_force in ("IOC", "FOK"):
-            self._emit(
+            self._st.emit(
                 "order_cancelled",
                 account,
                 id=order.id,
                 reason=f"{order.time_in_force} order did not fill",
             )
             return
-        order.reserved = self._order_reserve(account, order)
+        order.reserved = self._admission.order_reserve(account, order)
         account.order_margin += order.reserved
         account.orders[order.id] = order
         heap = market.buy_limits if order.side > 0 else market.sell_limits
@@ -151,7 +164,7 @@ class OrderFlowMixin(EngineBase):
         else:
             _push(falls, (-order.trigger_price, order.seq, order))
 
-    def _run_triggers(self, market: Market) -> None:
+    def run_triggers(self, market: Market) -> None:
         fired: list[Order] = []
         for source, (falls, rises) in market.triggers.items():
             price = market.price(source)
@@ -189,17 +202,17 @@ class OrderFlowMixin(EngineBase):
                 self._fire(market, order)
         for order in sorted(limits, key=lambda o: o.seq):
             if order.status == "open":
-                account = self.accounts[order.account]
-                self._release(account, order, "filled")
+                account = self._st.accounts[order.account]
+                self._st.release(account, order, "filled")
                 assert order.price is not None
                 amount = self._limit_fill_amount(account, order)
                 if amount is None:
                     continue
-                decision = self._fill_margin_decision(account, market, order, amount)
+                decision = self._admission.check_fill(account, market, order, amount)
                 if decision.ok:
                     self._execute(account, order, amount, order.price, "maker")
                 else:
-                    self._reject(account, order.id, decision)
+                    self._st.reject(account, order.id, decision)
 
     def _trailing_fired(self, market: Market) -> list[Order]:
         fired = []
@@ -219,14 +232,14 @@ class OrderFlowMixin(EngineBase):
                     continue
                 order.trailing_activation = None
                 order.trailing_extreme = price
-                self.tick_moved_orders = True
+                self._st.tick_moved_orders = True
             assert order.trailing_percent is not None
             extreme = order.trailing_extreme if order.trailing_extreme is not None else price
             # a sell trails the highest price seen, a buy the lowest
             extreme = max(extreme, price) if order.side < 0 else min(extreme, price)
             if extreme != order.trailing_extreme:
                 order.trailing_extreme = extreme
-                self.tick_moved_orders = True
+                self._st.tick_moved_orders = True
             offset = extreme * order.trailing_percent / HUNDRED
             trigger = extreme - offset if order.side < 0 else extreme + offset
             order.trigger_price = trigger
@@ -238,12 +251,12 @@ class OrderFlowMixin(EngineBase):
         return fired
 
     def _fire(self, market: Market, order: Order) -> None:
-        account = self.accounts[order.account]
+        account = self._st.accounts[order.account]
         price = market.price(order.trigger_source)
         assert price is not None
         order.status = "triggered"
         account.orders.pop(order.id, None)
-        self._emit(
+        self._st.emit(
             "stop_triggered",
             account,
             id=order.id,
@@ -258,15 +271,15 @@ class OrderFlowMixin(EngineBase):
         amount = order.amount
         if order.reduce_only or order.close_position:
             if pos is None or pos.sign == order.side:
-                self._emit(
+                self._st.emit(
                     "order_cancelled", account, id=order.id, reason="no position left to reduce"
                 )
                 return
             amount = pos.contracts if order.close_position else min(amount, pos.contracts)
         else:
-            decision = self._fill_margin_decision(account, market, order, amount)
+            decision = self._admission.check_fill(account, market, order, amount)
             if not decision.ok:
-                self._reject(account, order.id, decision)
+                self._st.reject(account, order.id, decision)
                 return
         if order.price is not None and order.order_type == "limit":
             order.amount = amount
@@ -274,7 +287,7 @@ class OrderFlowMixin(EngineBase):
             order.status = "open"
             self._rest_or_take_limit(account, market, order)
             return
-        slip = self.config.slippage_bps
+        slip = self._st.config.slippage_bps
         fill_price = price * (1 + order.side * slip / BPS) if slip else price
         self._execute(account, order, amount, fill_price, "taker")
 
@@ -283,7 +296,9 @@ class OrderFlowMixin(EngineBase):
             return order.amount
         pos = account.positions.get(order.symbol)
         if pos is None or pos.sign == order.side:
-            self._emit("order_cancelled", account, id=order.id, reason="no position left to reduce")
+            self._st.emit(
+                "order_cancelled", account, id=order.id, reason="no position left to reduce"
+            )
             return None
         return min(order.amount, pos.contracts)
 
@@ -292,13 +307,13 @@ class OrderFlowMixin(EngineBase):
     ) -> None:
         """Fill ``contracts`` of ``order`` at ``price`` and settle wallets, fees and margin."""
         if contracts <= 0:
-            self._emit("order_cancelled", account, id=order.id, reason="nothing left to fill")
+            self._st.emit("order_cancelled", account, id=order.id, reason="nothing left to fill")
             return
         symbol = order.symbol
-        market = self.markets[symbol]
+        market = self._st.markets[symbol]
         table = market.table
         assert table is not None
-        settings = self._settings(account, symbol)
+        settings = self._st.settings(account, symbol)
         pos = account.positions.get(symbol)
         if pos is None:
             pos = Position(
@@ -308,7 +323,7 @@ class OrderFlowMixin(EngineBase):
                 leverage=settings.leverage,
                 contract_size=market.contract_size,
             )
-            pos.alert.reset(self.config.alerts)
+            pos.alert.reset(self._st.config.alerts)
         before_sign, before_qty, before_wallet = pos.sign, pos.qty, pos.isolated_wallet
         fill = pos.apply_fill(order.side, contracts, price)
         fee_rate = account.fees.maker if liquidity == "maker" else account.fees.taker
@@ -331,8 +346,8 @@ class OrderFlowMixin(EngineBase):
                 account.wallet -= funded
         else:
             account.wallet += fill.realized_pnl
-        account.daily.add(self._ts, fill.realized_pnl - fee)
-        self._emit(
+        account.daily.add(self._st.ts, fill.realized_pnl - fee)
+        self._st.emit(
             "fill",
             account,
             id=order.id,
@@ -348,11 +363,11 @@ class OrderFlowMixin(EngineBase):
             positionContracts=pos.contracts,
         )
         if not pos.is_open:
-            self._close_out(account, pos, "position closed")
+            self._st.close_out(account, pos, "position closed")
         else:
             account.positions[symbol] = pos
             if fill.flipped or (before_sign != 0 and before_sign != pos.sign):
-                self._cancel_where(
+                self._st.cancel_where(
                     account,
                     lambda o: o.symbol == symbol and (o.reduce_only or o.close_position),
                     "position flipped",
@@ -360,9 +375,9 @@ class OrderFlowMixin(EngineBase):
             if fill.opened_qty:
                 self._attach_protection(account, market, pos, order)
             self._trim_reduce_only(account, pos)
-        self._register(account, pos)
-        self._after_change(account, pos)
-        self._check_daily_loss(account)
+        self._st.register(account, pos)
+        after_change(self._st, account, pos)
+        check_daily_loss(self._st, account)
 
     def _attach_protection(
         self, account: Account, market: Market, pos: Position, order: Order
@@ -378,9 +393,9 @@ class OrderFlowMixin(EngineBase):
                 for o in account.orders.values()
                 if o.symbol == pos.symbol and o.close_position and o.kind == kind
             ]:
-                self._release(account, old, "canceled")
-                self._emit("order_cancelled", account, id=old.id, reason="replaced")
-            self._seq += 1
+                self._st.release(account, old, "canceled")
+                self._st.emit("order_cancelled", account, id=old.id, reason="replaced")
+            self._st.seq += 1
             close_side = -pos.sign
             protective = Order(
                 id=f"{order.id}-{'sl' if kind == 'stop_loss' else 'tp'}",
@@ -391,8 +406,8 @@ class OrderFlowMixin(EngineBase):
                 amount=ZERO,
                 price=None,
                 reduce_only=True,
-                seq=self._seq,
-                ts=self._ts,
+                seq=self._st.seq,
+                ts=self._st.ts,
                 kind=kind,
                 trigger_price=price,
                 trigger_dir=close_side if kind == "stop_loss" else -close_side,
@@ -400,7 +415,7 @@ class OrderFlowMixin(EngineBase):
                 close_position=True,
                 parent=order.id,
             )
-            self._emit("order_accepted", account, **protective.describe())
+            self._st.emit("order_accepted", account, **protective.describe())
             self._rest_trigger(account, market, protective)
 
     def _trim_reduce_only(self, account: Account, pos: Position) -> None:
@@ -415,7 +430,7 @@ class OrderFlowMixin(EngineBase):
         total = sum((o.amount for o in resting), ZERO)
         if total <= pos.contracts:
             return
-        mark = self._mark_of(pos.symbol)
+        mark = self._st.mark_of(pos.symbol)
         resting.sort(key=lambda o: (-(abs((o.price or mark) - mark)), -o.seq))
         excess = total - pos.contracts
         for order in resting:
@@ -423,8 +438,8 @@ class OrderFlowMixin(EngineBase):
                 break
             if order.amount <= excess:
                 excess -= order.amount
-                self._release(account, order, "canceled")
-                self._emit(
+                self._st.release(account, order, "canceled")
+                self._st.emit(
                     "order_cancelled",
                     account,
                     id=order.id,
@@ -432,7 +447,7 @@ class OrderFlowMixin(EngineBase):
                 )
             else:
                 order.amount -= excess
-                self._emit(
+                self._st.emit(
                     "order_amended",
                     account,
                     id=order.id,
@@ -441,13 +456,13 @@ class OrderFlowMixin(EngineBase):
                 )
                 excess = ZERO
 
-    def _cancel(self, cmd: CancelCmd) -> None:
-        account = self.account(cmd.account)
+    def cancel(self, cmd: CancelCmd) -> None:
+        account = self._st.account(cmd.account)
         order = account.orders.get(cmd.id)
         if order is None:
-            self._reject(
+            self._st.reject(
                 account, cmd.id, Decision(Code.INVALID_ORDER, f"no open order with id {cmd.id!r}")
             )
             return
-        self._release(account, order, "canceled")
-        self._emit("order_cancelled", account, id=order.id, reason="cancelled by request")
+        self._st.release(account, order, "canceled")
+        self._st.emit("order_cancelled", account, id=order.id, reason="cancelled by request")
