@@ -87,9 +87,10 @@ from guardbot.metrics.prometheus import Metrics, MetricsServer, engine_margin_ro
 from guardbot.mqtt.commands import CommandGate, RecentReplies
 from guardbot.mqtt.listener import ControlListener, handle_command
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
-from guardbot.mqtt.publisher import Publisher, backoff_delay
+from guardbot.mqtt.publisher import Publisher
 from guardbot.mqtt.topics import Message, account_topic, compact_json, event_messages
 from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
+from guardbot.runtime.backoff import backoff_delay
 from guardbot.runtime.net import is_loopback_host
 from guardbot.store.journal import Journal, OutboxRow
 from guardbot.tiers.fetch import DAY_MS, Fetcher, ResolvedTiers, ccxt_fetcher, resolve_tiers

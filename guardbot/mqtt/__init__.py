@@ -7,7 +7,6 @@ from guardbot.mqtt.publisher import (
     OutboxSource,
     Publisher,
     PublisherStatus,
-    backoff_delay,
 )
 from guardbot.mqtt.topics import (
     Message,
@@ -31,7 +30,6 @@ __all__ = [
     "PublisherStatus",
     "account_topic",
     "alert_topic",
-    "backoff_delay",
     "cmd_topic",
     "compact_json",
     "event_messages",

@@ -45,8 +45,8 @@ from guardbot.mqtt.commands import (
     reply_rejected,
     reply_topic,
 )
-from guardbot.mqtt.publisher import backoff_delay, until_set
 from guardbot.mqtt.topics import compact_json
+from guardbot.runtime.backoff import backoff_delay, until_set
 
 __all__ = ["Apply", "ControlListener", "Handler", "handle_command"]
 

@@ -35,6 +35,7 @@ import aiomqtt
 
 from guardbot import __version__
 from guardbot.mqtt.topics import Message, compact_json, status_topic
+from guardbot.runtime.backoff import backoff_delay, until_set
 
 __all__ = [
     "MemoryOutbox",
@@ -43,15 +44,9 @@ __all__ = [
     "OutboxSource",
     "Publisher",
     "PublisherStatus",
-    "backoff_delay",
-    "until_set",
 ]
 
 _log = logging.getLogger(__name__)
-
-#: Reconnect delays: full jitter over ``min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)`` seconds.
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
 
 #: Errors that mean "the connection is gone, reconnect"; anything else ends :meth:`Publisher.run`.
 _CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)
@@ -146,24 +141,6 @@ class PublisherStatus:
     last_error: str | None
     #: Rows acknowledged by the broker since start.
     published: int
-
-
-def backoff_delay(attempt: int, random: Callable[[], float]) -> float:
-    """Full jitter: uniform in ``[0, min(cap, base * 2**attempt))`` for ``attempt`` >= 0."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(attempt, 32))
-    return ceiling * random()
-
-
-async def until_set(awaitable: Awaitable[None], stop: asyncio.Event) -> None:
-    """Await ``awaitable`` unless ``stop`` is set first (then ``awaitable`` is cancelled): a
-    reconnect backoff that a shutdown must not wait out."""
-    work = asyncio.ensure_future(awaitable)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((work, stopped), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (work, stopped):
-            task.cancel()
 
 
 class _Stopped(Exception):

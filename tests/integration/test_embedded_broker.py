@@ -20,12 +20,8 @@ import pytest
 from guardbot import __version__
 from guardbot.errors import ConfigError
 from guardbot.mqtt import MemoryOutbox, Message, Publisher, compact_json, status_topic
-from guardbot.mqtt.broker import (
-    BrokerStartError,
-    EmbeddedBroker,
-    is_loopback_host,
-    should_embed,
-)
+from guardbot.mqtt.broker import BrokerStartError, EmbeddedBroker, should_embed
+from guardbot.runtime.net import is_loopback_host
 from tests.integration.conftest import _free_port as free_port
 
 pytestmark = pytest.mark.integration

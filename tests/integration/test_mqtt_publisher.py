@@ -27,7 +27,6 @@ from guardbot.mqtt import (
     Publisher,
     account_topic,
     alert_topic,
-    backoff_delay,
     cmd_topic,
     compact_json,
     event_messages,
@@ -35,6 +34,7 @@ from guardbot.mqtt import (
     reply_topic,
     status_topic,
 )
+from guardbot.runtime.backoff import backoff_delay
 from tests.integration.conftest import Mosquitto, _free_port
 
 NOW = 1_700_000_000.123
