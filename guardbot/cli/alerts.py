@@ -95,41 +95,34 @@ def run_alerts(
 
 def broker_url(config: Config) -> str:
     """The broker as ``scheme://host:port`` (never user information, even if the URL had it)."""
-    mqtt = config.mqtt
-    host = f"[{mqtt.host}]" if ":" in mqtt.host else mqtt.host
-    return f"{'mqtts' if mqtt.tls else 'mqtt'}://{host}:{mqtt.port}"
+    from guardbot.mqtt.client import BrokerSettings
+
+    return BrokerSettings.from_section(config.mqtt).url
 
 
 @contextlib.asynccontextmanager
-async def connected(config: Config) -> AsyncIterator[aiomqtt.Client]:
-    """A connected client for the configured broker (``guardbot alerts`` and the daemon clients).
+async def connected(config: Config, *, role: str = "alerts") -> AsyncIterator[aiomqtt.Client]:
+    """A connected client for the configured broker, built by the one client factory
+    (:mod:`guardbot.mqtt.client`: TLS for mqtts, credentials, a client id per ``role``).
 
     A failed connect raises :class:`_ConnectFailed` (``__cause__`` says why); leaving
     disconnects, ignoring a DISCONNECT that fails (the broker then drops the session itself).
     """
     import aiomqtt
 
-    mqtt = config.mqtt
-    tls = None
-    if mqtt.tls:
-        ca = str(mqtt.tls_ca) if mqtt.tls_ca is not None else None
-        tls = aiomqtt.TLSParameters(ca_certs=ca)
-    client = aiomqtt.Client(
-        hostname=mqtt.host,
-        port=mqtt.port,
-        username=mqtt.username,
-        password=mqtt.password.reveal() if mqtt.password is not None else None,
-        tls_params=tls,
-    )
+    from guardbot.mqtt.client import BrokerSettings, ConnectError, connection
+
+    settings = BrokerSettings.from_section(config.mqtt)
+    session = connection(settings, role=role, instance=config.guardbot.instance)
     try:
-        await client.__aenter__()
-    except (aiomqtt.MqttError, OSError) as exc:
+        client = await session.__aenter__()
+    except ConnectError as exc:
         raise _ConnectFailed from exc
     try:
         yield client
     finally:
         with contextlib.suppress(aiomqtt.MqttError, OSError):
-            await client.__aexit__(None, None, None)
+            await session.__aexit__(None, None, None)
 
 
 def payload_text(payload: object) -> str:
@@ -241,6 +234,10 @@ class _ConnectFailed(Exception):
 def _reason(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
+    from guardbot.mqtt.client import ConnectError
+
+    if isinstance(exc, ConnectError):
+        return exc.reason  # already says what to check (TLS)
     text = str(exc).strip()
     return text or type(exc).__name__
 

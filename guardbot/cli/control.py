@@ -350,7 +350,7 @@ class _Session:
 
     async def _connected(self, work: Callable[[aiomqtt.Client], Any]) -> Any:
         """Connect, run ``work(client)``, disconnect; raises ``_ConnectFailed``."""
-        async with connected(self.config) as client:
+        async with connected(self.config, role=self.command.split()[-1]) as client:
             self.connected = True
             return await work(client)
 

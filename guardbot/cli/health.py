@@ -41,7 +41,6 @@ import os
 import sqlite3
 import sys
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TextIO
@@ -244,24 +243,16 @@ async def _read_retained(config: Config, topic: str, timeout: float) -> bytes:
     """The first message on ``topic`` (the retained status) within ``timeout`` seconds."""
     import aiomqtt
 
-    mqtt = config.mqtt
-    tls = None
-    if mqtt.tls:
-        tls = aiomqtt.TLSParameters(ca_certs=str(mqtt.tls_ca) if mqtt.tls_ca else None)
-    client = aiomqtt.Client(
-        hostname=mqtt.host,
-        port=mqtt.port,
-        # A fresh id each time: a probe must never take over (and kick) another session.
-        identifier=f"guardbot-health-{uuid.uuid4().hex[:12]}",
-        username=mqtt.username,
-        password=mqtt.password.reveal() if mqtt.password is not None else None,
-        tls_params=tls,
-        timeout=timeout,
-    )
+    from guardbot.mqtt.client import BrokerSettings, ConnectError, connection, describe_error
+
+    settings = BrokerSettings.from_section(config.mqtt)
     subscribed = False
     try:
         async with asyncio.timeout(timeout):
-            async with client:
+            # The client id carries a random part: a probe never takes over another session.
+            async with connection(
+                settings, role="health", instance=config.guardbot.instance, timeout=timeout
+            ) as client:
                 await client.subscribe(topic, qos=1)
                 subscribed = True
                 async for message in client.messages:
@@ -271,8 +262,10 @@ async def _read_retained(config: Config, topic: str, timeout: float) -> bytes:
         if subscribed:
             raise _NoStatus from None
         raise _BrokerFailure(f"no answer within {timeout:g} s") from None
+    except ConnectError as exc:
+        raise _BrokerFailure(exc.reason) from None
     except aiomqtt.MqttError as exc:
-        raise _BrokerFailure(str(exc).strip() or type(exc).__name__) from None
+        raise _BrokerFailure(describe_error(exc)) from None
     except OSError as exc:
         raise _BrokerFailure(exc.strerror or str(exc)) from None
     raise _BrokerFailure("the connection ended before the status arrived")

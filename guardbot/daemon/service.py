@@ -84,6 +84,7 @@ from guardbot.daemon.status import FeedStatus, status_payload
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.feeds.base import Feed, FeedEvent, FeedRecovered, FeedStale, TickUpdate
 from guardbot.metrics.prometheus import Metrics, MetricsServer, engine_margin_rows
+from guardbot.mqtt.client import BrokerSettings
 from guardbot.mqtt.commands import CommandGate, RecentReplies
 from guardbot.mqtt.listener import ControlListener, handle_command
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
@@ -360,13 +361,10 @@ class Daemon:
             self._outbox = outbox
             await self._start_broker(stack)
             publisher = Publisher(
-                hostname=mqtt.host,
-                port=mqtt.port,
+                BrokerSettings.from_section(mqtt),
                 instance=self.instance,
                 prefix=self.prefix,
-                username=mqtt.username,
-                password=mqtt.password.reveal() if mqtt.password is not None else None,
-                tls_ca=str(mqtt.tls_ca) if mqtt.tls_ca is not None else None,
+                qos=mqtt.qos,
                 clock=self._clock,
                 status_info=self._status_info,
             )
@@ -554,13 +552,11 @@ class Daemon:
 
         mqtt = self.config.mqtt
         return ControlListener(
-            mqtt.host,
-            mqtt.port,
+            BrokerSettings.from_section(mqtt),
             self.config.topic_base,
             handler,
-            username=mqtt.username,
-            password=mqtt.password.reveal() if mqtt.password is not None else None,
-            tls_ca=str(mqtt.tls_ca) if mqtt.tls_ca is not None else None,
+            instance=self.instance,
+            qos=mqtt.qos,
         )
 
     def _on_stopping(self) -> None:

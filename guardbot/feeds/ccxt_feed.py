@@ -34,11 +34,12 @@ from typing import Any, Literal, Self
 import ccxt
 
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, SymbolState, TickUpdate
+from guardbot.runtime.backoff import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
 
 __all__ = ["BACKOFF_BASE_S", "BACKOFF_MAX_S", "RETRYABLE", "CcxtFeed", "StreamStatus"]
 
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 30.0
+BACKOFF_BASE_S = BACKOFF_BASE
+BACKOFF_MAX_S = BACKOFF_CAP
 
 #: Errors after which a stream retries (ccxt reconnects on the next watch call).
 #: ExchangeNotAvailable and RequestTimeout subclass NetworkError; listed for the reader.
@@ -79,9 +80,9 @@ class _Backoff:
     delays: list[float] = field(default_factory=list)
 
     def next_delay(self) -> float:
-        cap = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** min(self.attempt, 32))
+        delay = backoff_delay(self.attempt, self.random)
         self.attempt += 1
-        return self.random() * cap
+        return delay
 
     def reset(self) -> None:
         self.attempt = 0

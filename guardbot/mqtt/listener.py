@@ -10,8 +10,8 @@ a backlog of outbox rows, nor the outbox behind a command)::
     async def handler(payload: bytes) -> Mapping[str, Any]:
         return await handle_command(gate, payload, daemon_apply, recent=recent)
 
-    listener = ControlListener(hostname="127.0.0.1", port=1883, base="guardbot/main",
-                               handler=handler)
+    listener = ControlListener(BrokerSettings.from_section(config.mqtt), "guardbot/main",
+                               handler, instance="main")
     task = asyncio.create_task(listener.run())
     ...
     await listener.close()   # finishes the command in hand, disconnects, ``run`` returns
@@ -35,6 +35,7 @@ import aiomqtt
 
 from guardbot.core.events import Event
 from guardbot.errors import InputError
+from guardbot.mqtt.client import BrokerSettings, connection, reconnect_forever
 from guardbot.mqtt.commands import (
     BAD_COMMAND,
     Accepted,
@@ -46,7 +47,6 @@ from guardbot.mqtt.commands import (
     reply_topic,
 )
 from guardbot.mqtt.topics import compact_json
-from guardbot.runtime.backoff import backoff_delay, until_set
 
 __all__ = ["Apply", "ControlListener", "Handler", "handle_command"]
 
@@ -56,9 +56,6 @@ _log = logging.getLogger(__name__)
 Apply = Callable[[Mapping[str, Any]], Awaitable[Sequence[Event]]]
 #: Turn one raw ``.../cmd`` payload into its reply (which carries ``requestId``).
 Handler = Callable[[bytes], Awaitable[Mapping[str, Any]]]
-
-#: Errors that mean "the connection is gone, reconnect"; anything else ends :meth:`run`.
-_CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)
 
 
 async def handle_command(
@@ -99,31 +96,21 @@ class ControlListener:
 
     def __init__(
         self,
-        hostname: str,
-        port: int,
+        broker: BrokerSettings,
         base: str,
         handler: Handler,
         *,
-        username: str | None = None,
-        password: str | None = None,
-        tls_ca: str | None = None,
-        client_id: str | None = None,
-        timeout: float = 10.0,
-        keepalive: int = 30,
+        instance: str | None = None,
+        qos: int = 1,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        self._hostname = hostname
-        self._port = port
+        self._broker = broker
+        self._instance = instance
+        self._qos = qos
         self._base = base
         self._cmd_topic = f"{base}/cmd"
         self._handler = handler
-        self._username = username
-        self._password = password
-        self._tls_ca = tls_ca
-        self._client_id = client_id
-        self._timeout = timeout
-        self._keepalive = keepalive
         self._sleep = sleep
         self._random = random
         self._stop = asyncio.Event()
@@ -139,22 +126,8 @@ class ControlListener:
 
     def __repr__(self) -> str:  # no password in logs
         return (
-            f"ControlListener(hostname={self._hostname!r}, port={self._port}, "
+            f"ControlListener(url={self._broker.url!r}, "
             f"base={self._base!r}, subscribed={self.subscribed.is_set()})"
-        )
-
-    def _make_client(self) -> aiomqtt.Client:
-        tls = aiomqtt.TLSParameters(ca_certs=self._tls_ca) if self._tls_ca else None
-        return aiomqtt.Client(
-            self._hostname,
-            self._port,
-            identifier=self._client_id,
-            username=self._username,
-            password=self._password,
-            clean_session=True,
-            tls_params=tls,
-            timeout=self._timeout,
-            keepalive=self._keepalive,
         )
 
     async def run(self) -> None:
@@ -167,42 +140,42 @@ class ControlListener:
             raise RuntimeError("ControlListener.run is already running")
         self._running = True
         self._done.clear()
-        attempt = 0
         try:
-            while not self._stop.is_set():
-                sessions = self._sessions
-                try:
-                    await self._session()
-                except _CONNECTION_ERRORS as exc:
-                    if exc is self._fatal:
-                        raise  # the handler's own OSError: not a connection problem
-                    self.last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
-                    _log.warning("mqtt control connection lost: %s", self.last_error)
-                finally:
-                    self.subscribed.clear()
-                if self._stop.is_set():
-                    break
-                if self._sessions > sessions:
-                    attempt = 0  # that session had subscribed: start the backoff over
-                delay = backoff_delay(attempt, self._random)
-                attempt += 1
-                await until_set(self._sleep(delay), self._stop)
+            await reconnect_forever(
+                self._session,
+                stop=self._stop,
+                name="control",
+                got_going=lambda: self._sessions,
+                on_error=self._lost,
+                sleep=self._sleep,
+                random=self._random,
+                # The handler's own OSError is not a connection problem.
+                fatal=lambda exc: exc is self._fatal,
+            )
         finally:
             self._running = False
             self._done.set()
 
-    async def _session(self) -> None:
-        """One connection; returns after :meth:`close`, raises when the connection drops."""
-        async with self._make_client() as client:
-            await client.subscribe(self._cmd_topic, qos=1)
-            self._sessions += 1
-            self.subscribed.set()
-            messages = aiter(client.messages)
-            while True:
-                message = await self._next(messages)
-                if message is None:
-                    return
-                await self._answer(client, message)
+    def _lost(self, error: str) -> None:
+        self.last_error = error
+
+    async def _session(self) -> bool:
+        """One connection; returns True after :meth:`close`, raises when the connection drops."""
+        try:
+            async with connection(
+                self._broker, role="control", instance=self._instance, clean_session=True
+            ) as client:
+                await client.subscribe(self._cmd_topic, qos=max(1, self._qos))
+                self._sessions += 1
+                self.subscribed.set()
+                messages = aiter(client.messages)
+                while True:
+                    message = await self._next(messages)
+                    if message is None:
+                        return True
+                    await self._answer(client, message)
+        finally:
+            self.subscribed.clear()
 
     async def _next(self, messages: AsyncIterator[aiomqtt.Message]) -> aiomqtt.Message | None:
         """The next message, or None once :meth:`close` was called (whichever comes first)."""
@@ -231,7 +204,7 @@ class ControlListener:
             self._fatal = exc  # so that run() does not mistake it for a lost connection
             raise
         topic = reply_topic(self._base, reply.get("requestId"))
-        await client.publish(topic, compact_json(dict(reply)), qos=1, retain=False)
+        await client.publish(topic, compact_json(dict(reply)), qos=self._qos, retain=False)
         self.handled += 1
 
     async def close(self, *, timeout: float = 10.0) -> None:

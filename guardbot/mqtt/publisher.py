@@ -7,13 +7,18 @@ returned) at a time. A lost connection loses nothing: the rows
 not yet marked are published again after the reconnect, in the same order, so a subscriber may
 see a duplicate of a row whose PUBACK was lost, but never a gap or a reordering.
 
+Every message goes out at the publisher's ``qos`` (``[mqtt] qos``, default 1), whatever the row
+says: with 1 or 2 a row is marked sent after the broker acknowledged it; with 0 once it was
+written to the socket, so a connection lost right then loses it (at most once).
+
 Status: the broker holds the last will ``{"state":"offline"}`` (retained) for an abnormal exit;
 each connect publishes ``{"state":"online", "ts", "version"}`` retained, and :meth:`close`
 publishes ``offline`` retained before a clean DISCONNECT (which discards the will).
 
 Usage::
 
-    async with Publisher(hostname="127.0.0.1", port=1883, instance="main") as publisher:
+    broker = BrokerSettings.from_section(config.mqtt)  # or BrokerSettings("127.0.0.1", 1883)
+    async with Publisher(broker, instance="main", qos=config.mqtt.qos) as publisher:
         task = asyncio.create_task(publisher.run(outbox, wake=wake))
         ...
     # leaving the block publishes offline and waits for ``run`` to return
@@ -34,8 +39,10 @@ from typing import Any, Protocol, Self
 import aiomqtt
 
 from guardbot import __version__
+from guardbot.mqtt.client import CONNECTION_ERRORS, BrokerSettings, connection, reconnect_forever
 from guardbot.mqtt.topics import Message, compact_json, status_topic
-from guardbot.runtime.backoff import backoff_delay, until_set
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "MemoryOutbox",
@@ -45,11 +52,6 @@ __all__ = [
     "Publisher",
     "PublisherStatus",
 ]
-
-_log = logging.getLogger(__name__)
-
-#: Errors that mean "the connection is gone, reconnect"; anything else ends :meth:`Publisher.run`.
-_CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)
 
 
 class OutboxRow(Protocol):
@@ -152,20 +154,14 @@ class Publisher:
 
     def __init__(
         self,
+        broker: BrokerSettings,
         *,
-        hostname: str,
-        port: int,
         instance: str,
         prefix: str = "guardbot",
-        username: str | None = None,
-        password: str | None = None,
-        tls_ca: str | None = None,
-        client_id: str | None = None,
+        qos: int = 1,
         version: str = __version__,
         batch: int = 100,
         idle_timeout: float = 5.0,
-        timeout: float = 10.0,
-        keepalive: int = 30,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
@@ -173,19 +169,15 @@ class Publisher:
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
-        self._hostname = hostname
-        self._port = port
+        if qos not in (0, 1, 2):
+            raise ValueError(f"qos must be 0, 1 or 2, got {qos}")
+        self._broker = broker
         self._instance = instance
         self._status_topic = status_topic(prefix, instance)  # validates prefix and instance
-        self._username = username
-        self._password = password
-        self._tls_ca = tls_ca
-        self._client_id = client_id
+        self._qos = qos
         self._version = version
         self._batch = batch
         self._idle_timeout = idle_timeout
-        self._timeout = timeout
-        self._keepalive = keepalive
         self._clock = clock
         self._sleep = sleep
         self._random = random
@@ -202,7 +194,7 @@ class Publisher:
 
     def __repr__(self) -> str:  # no password in logs
         return (
-            f"Publisher(hostname={self._hostname!r}, port={self._port}, "
+            f"Publisher(url={self._broker.url!r}, "
             f"instance={self._instance!r}, connected={self._connected})"
         )
 
@@ -241,22 +233,6 @@ class Publisher:
         self._status_due = True
         wake.set()
 
-    def _make_client(self) -> aiomqtt.Client:
-        tls = aiomqtt.TLSParameters(ca_certs=self._tls_ca) if self._tls_ca else None
-        return aiomqtt.Client(
-            self._hostname,
-            self._port,
-            identifier=self._client_id,
-            username=self._username,
-            password=self._password,
-            will=aiomqtt.Will(
-                self._status_topic, compact_json({"state": "offline"}), qos=1, retain=True
-            ),
-            tls_params=tls,
-            timeout=self._timeout,
-            keepalive=self._keepalive,
-        )
-
     async def run(self, source: OutboxSource, *, wake: asyncio.Event) -> None:
         """Connect, publish online, drain ``source`` until :meth:`close`; reconnect on errors.
 
@@ -270,61 +246,70 @@ class Publisher:
             raise RuntimeError("Publisher.run is already running")
         self._running = True
         self._done.clear()
-        attempt = 0
         try:
-            while not self._stop.is_set():
-                connections = self._connections
-                stopped = False
-                try:
-                    stopped = await self._session(source, wake)
-                except* _CONNECTION_ERRORS as group:
-                    error = group.exceptions[0]
-                    self._last_error = f"{type(error).__name__}: {error}".rstrip(": ")
-                    _log.warning("mqtt connection lost: %s", self._last_error)
-                finally:
-                    self._connected = False
-                if stopped or self._stop.is_set():
-                    break
-                if self._connections > connections:
-                    attempt = 0  # that session had connected: start the backoff over
-                delay = backoff_delay(attempt, self._random)
-                attempt += 1
-                await until_set(self._sleep(delay), self._stop)
+            await reconnect_forever(
+                lambda: self._session(source, wake),
+                stop=self._stop,
+                name="publisher",
+                got_going=lambda: self._connections,
+                on_error=self._lost,
+                sleep=self._sleep,
+                random=self._random,
+            )
         finally:
             self._running = False
             self._done.set()
 
+    def _lost(self, error: str) -> None:
+        self._last_error = error
+
     async def _session(self, source: OutboxSource, wake: asyncio.Event) -> bool:
         """One connection; returns ``True`` after a clean stop, raises on connection loss."""
+        will = aiomqtt.Will(
+            self._status_topic, compact_json({"state": "offline"}), qos=self._qos, retain=True
+        )
         stopped = False
-        async with self._make_client() as client:
-            self._connected = True
-            self._connections += 1
-            await client.publish(self._status_topic, self._status_payload("online"), 1, True)
+        try:
+            async with connection(
+                self._broker, role="publisher", instance=self._instance, will=will
+            ) as client:
+                self._connected = True
+                self._connections += 1
+                await self._publish_status(client, "online")
+                stopped = await self._serve(client, source, wake)
+        finally:
+            self._connected = False
+        return stopped  # leaving ``connection`` sent DISCONNECT: the broker drops the will
+
+    async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
+        await client.publish(self._status_topic, self._status_payload(state), self._qos, True)
+
+    async def _serve(
+        self, client: aiomqtt.Client, source: OutboxSource, wake: asyncio.Event
+    ) -> bool:
+        stopped = False
+        try:
             try:
-                try:
-                    async with asyncio.TaskGroup() as group:
-                        group.create_task(self._watch(client), name="guardbot-mqtt-watch")
-                        group.create_task(
-                            self._drain(client, source, wake), name="guardbot-mqtt-drain"
-                        )
-                except* _Stopped:
-                    stopped = True
-            except (asyncio.CancelledError, Exception) as exc:
-                # Cancelled, or the outbox failed: the connection is fine, so say offline
-                # (bounded) rather than leave a retained "online" behind a clean DISCONNECT.
-                lost = isinstance(exc, BaseExceptionGroup) and exc.subgroup(_CONNECTION_ERRORS)
-                if not lost:
-                    with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                        async with asyncio.timeout(1.0):
-                            await self._publish_offline(client)
-                raise
-            if stopped:
-                await self._publish_offline(client)
-        return stopped  # leaving ``async with`` sent DISCONNECT: the broker drops the will
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._watch(client), name="guardbot-mqtt-watch")
+                    group.create_task(self._drain(client, source, wake), name="guardbot-mqtt-drain")
+            except* _Stopped:
+                stopped = True
+        except (asyncio.CancelledError, Exception) as exc:
+            # Cancelled, or the outbox failed: the connection is fine, so say offline
+            # (bounded) rather than leave a retained "online" behind a clean DISCONNECT.
+            lost = isinstance(exc, BaseExceptionGroup) and exc.subgroup(CONNECTION_ERRORS)
+            if not lost:
+                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._publish_offline(client)
+            raise
+        if stopped:
+            await self._publish_offline(client)
+        return stopped
 
     async def _publish_offline(self, client: aiomqtt.Client) -> None:
-        await client.publish(self._status_topic, self._status_payload("offline"), 1, True)
+        await self._publish_status(client, "offline")
 
     async def _watch(self, client: aiomqtt.Client) -> None:
         """Raise :class:`aiomqtt.MqttError` as soon as the connection drops, ``_Stopped`` on close.
@@ -353,12 +338,12 @@ class Publisher:
             wake.clear()  # before reading: a row added after this read sets it again
             if self._status_due:
                 self._status_due = False
-                await client.publish(self._status_topic, self._status_payload("online"), 1, True)
+                await self._publish_status(client, "online")
             rows = await source.pending(self._batch)
             acked: list[int] = []
             try:
                 for row in rows:
-                    await client.publish(row.topic, row.payload, row.qos, row.retain)
+                    await client.publish(row.topic, row.payload, self._qos, row.retain)
                     acked.append(row.id)
                     self._published += 1
             finally:

@@ -37,6 +37,7 @@ from guardbot.cli.control import (
 from guardbot.core.commands import parse_command
 from guardbot.core.events import Event
 from guardbot.errors import ConfigError, StoreError
+from guardbot.mqtt.client import BrokerSettings
 from guardbot.mqtt.commands import CommandGate, RecentReplies
 from guardbot.mqtt.listener import ControlListener, handle_command
 from tests.core.enginekit import BTC, ETH, Sim
@@ -78,7 +79,12 @@ class Daemonish:
 async def serving(
     broker: Mosquitto, daemon: Daemonish, **kwargs: Any
 ) -> AsyncIterator[tuple[ControlListener, asyncio.Task[None]]]:
-    listener = ControlListener(broker.host, broker.port, BASE, daemon.handler, **kwargs)
+    settings = BrokerSettings(
+        broker.host,
+        broker.port,
+        **{k: kwargs.pop(k) for k in ("timeout", "keepalive") if k in kwargs},
+    )
+    listener = ControlListener(settings, BASE, daemon.handler, **kwargs)
     task = asyncio.create_task(listener.run())
     try:
         await listener.subscribed.wait()
@@ -208,7 +214,7 @@ async def test_commands_are_answered_in_order_and_request_ids_are_idempotent(
 
 async def test_apply_failure_ends_run(mosquitto: Mosquitto) -> None:
     daemon = Daemonish(fail_with=StoreError(Path("journal.db"), "disk I/O error"))
-    listener = ControlListener(mosquitto.host, mosquitto.port, BASE, daemon.handler)
+    listener = ControlListener(BrokerSettings(mosquitto.host, mosquitto.port), BASE, daemon.handler)
     async with asyncio.timeout(LIMIT):
         task = asyncio.create_task(listener.run())
         await listener.subscribed.wait()
@@ -220,7 +226,7 @@ async def test_apply_failure_ends_run(mosquitto: Mosquitto) -> None:
 
 async def test_apply_oserror_is_not_mistaken_for_a_lost_connection(mosquitto: Mosquitto) -> None:
     daemon = Daemonish(fail_with=OSError(28, "No space left on device"))
-    listener = ControlListener(mosquitto.host, mosquitto.port, BASE, daemon.handler)
+    listener = ControlListener(BrokerSettings(mosquitto.host, mosquitto.port), BASE, daemon.handler)
     async with asyncio.timeout(LIMIT):
         task = asyncio.create_task(listener.run())
         await listener.subscribed.wait()

@@ -21,6 +21,7 @@ from guardbot import __version__
 from guardbot.errors import ConfigError
 from guardbot.mqtt import MemoryOutbox, Message, Publisher, compact_json, status_topic
 from guardbot.mqtt.broker import BrokerStartError, EmbeddedBroker, should_embed
+from guardbot.mqtt.client import BrokerSettings
 from guardbot.runtime.net import is_loopback_host
 from tests.integration.conftest import _free_port as free_port
 
@@ -193,10 +194,8 @@ async def test_guardbot_publisher_rows_arrive_in_order() -> None:
         for message in expected[:5]:
             outbox.add(message)  # queued before the publisher connects
         publisher = Publisher(
-            hostname=broker.host,
-            port=broker.port,
+            BrokerSettings(broker.host, broker.port),
             instance="t1",
-            client_id="guardbot-t1",
             clock=lambda: NOW,
         )
         async with publisher:

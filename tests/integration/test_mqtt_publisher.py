@@ -34,6 +34,7 @@ from guardbot.mqtt import (
     reply_topic,
     status_topic,
 )
+from guardbot.mqtt.client import BrokerSettings
 from guardbot.runtime.backoff import backoff_delay
 from tests.integration.conftest import Mosquitto, _free_port
 
@@ -160,8 +161,7 @@ async def test_reconnect_backoff_without_broker() -> None:
 
     async with asyncio.timeout(10):
         publisher = Publisher(
-            hostname="127.0.0.1",
-            port=_free_port(),  # nothing listens there
+            BrokerSettings("127.0.0.1", _free_port()),  # nothing listens there
             instance="t1",
             sleep=record,
             random=lambda: 0.5,
@@ -239,14 +239,12 @@ async def retained_status(broker: Mosquitto) -> tuple[str, bool]:
 
 
 def make_publisher(broker: Mosquitto, **kwargs: Any) -> Publisher:
-    return Publisher(
-        hostname=broker.host,
-        port=broker.port,
-        instance="t1",
-        client_id="guardbot-t1",
-        clock=lambda: NOW,
-        **kwargs,
+    settings = BrokerSettings(
+        broker.host,
+        broker.port,
+        **{k: kwargs.pop(k) for k in ("timeout", "keepalive") if k in kwargs},
     )
+    return Publisher(settings, instance="t1", clock=lambda: NOW, **kwargs)
 
 
 def received(
@@ -317,9 +315,10 @@ _CHILD = textwrap.dedent(
     """
     import asyncio, sys
     from guardbot.mqtt import MemoryOutbox, Publisher
+    from guardbot.mqtt.client import BrokerSettings
 
     async def main() -> None:
-        publisher = Publisher(hostname="127.0.0.1", port=int(sys.argv[1]), instance="t1")
+        publisher = Publisher(BrokerSettings("127.0.0.1", int(sys.argv[1])), instance="t1")
         await publisher.run(MemoryOutbox(), wake=asyncio.Event())
 
     asyncio.run(main())
@@ -435,3 +434,34 @@ def alert_ids(collector: Collector) -> list[str]:
         for m in collector.messages
         if m.topic.value.startswith("guardbot/t1/alerts/")
     ]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("qos", [0, 2])
+async def test_configured_qos_is_what_goes_out(mosquitto: Mosquitto, qos: int) -> None:
+    """``[mqtt] qos`` applies to every publication (rows say 1): a QoS 2 subscriber receives
+    each message at the publisher's QoS, the minimum of the two."""
+    async with (
+        asyncio.timeout(10),
+        aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="sub-qos", timeout=5) as sub,
+    ):
+        await sub.subscribe("guardbot/#", qos=2)
+        wake = asyncio.Event()
+        outbox = MemoryOutbox(wake=wake)
+        outbox.add(event_messages("guardbot", "t1", fill(1), None)[0])
+        got: list[aiomqtt.Message] = []
+        async with make_publisher(mosquitto, qos=qos) as publisher:
+            task = asyncio.create_task(publisher.run(outbox, wake=wake))
+            async for message in sub.messages:
+                got.append(message)
+                if len(got) == 2:  # online, then the row
+                    break
+        await task
+    assert [m.qos for m in got] == [qos, qos]
+    assert got[1].topic.value == "guardbot/t1/events/fill"
+    assert sorted(outbox.sent) == [1]
+
+
+def test_publisher_refuses_a_qos_mqtt_has_not() -> None:
+    with pytest.raises(ValueError, match="qos must be 0, 1 or 2"):
+        Publisher(BrokerSettings("127.0.0.1", 1883), instance="t1", qos=3)
