@@ -212,9 +212,17 @@ class MqttSection:
     tls_ca: Path | None = setting(
         None,
         example='"/etc/guardbot/ca.pem"',
-        doc="CA certificate file for mqtts:// brokers with a private CA.",
+        doc="mqtts:// always means TLS with certificate and host name checks, against the "
+        "system's CAs (SSL_CERT_FILE is honoured); tls_ca names a CA file to trust instead "
+        "(a private CA).",
     )
-    qos: int = setting(1, choices=(0, 1, 2), doc="QoS of published messages: 0, 1 or 2.")
+    qos: int = setting(
+        1,
+        choices=(0, 1, 2),
+        doc="QoS of every message the daemon publishes: 1 (at least once: a row leaves the "
+        "outbox after the broker's PUBACK), 2 (exactly once to the broker) or 0 (at most once: "
+        "a row counts as sent once written to the socket, so a connection lost then loses it).",
+    )
 
     @property
     def tls(self) -> bool:
