@@ -347,15 +347,66 @@ BAD_INPUTS: list[Any] = [
     ),
     pytest.param(
         edit(misspell_entry),
-        "positions[1].entryPrice: is required",
+        "positions[1].entryprice: unknown key (known: collateral, contractSize, contracts, "
+        "entryPrice, hedged, isolated, isolatedWallet, leverage, marginMode, markPrice, side, "
+        "symbol); did you mean 'entryPrice'?",
         id="misspelled-key",
+    ),
+    # Issue 11: unknown keys were ignored (a cross position computed, the bundled tiers used).
+    pytest.param(
+        edit(pos0("marginMod", "isolated")),
+        "positions[0].marginMod: unknown key (known: collateral,",
+        id="unknown-position-key",
+    ),
+    pytest.param(
+        edit(lambda o: o.__setitem__("tier", o["tiers"])),
+        "tier: unknown key (known: account, fees, positions, profile, tiers); "
+        "did you mean 'tiers'?",
+        id="unknown-top-key",
+    ),
+    pytest.param(
+        edit(lambda o: o.__setitem__("fees", {"maker": 0, "taker_fee": 0.001})),
+        "fees.taker_fee: unknown key (known: maker, taker); did you mean 'taker'?",
+        id="unknown-fee-key",
+    ),
+    pytest.param(
+        edit(lambda o: o["account"].__setitem__("balance", 5)),
+        "account.balance: unknown key (known: wallet)",
+        id="unknown-account-key",
+    ),
+    pytest.param(
+        edit(lambda o: next(iter(o["tiers"].values()))[0].__setitem__("mmr", 0.1)),
+        'tiers["BTC/USDT:USDT"][0].mmr: unknown key (known: maintenanceAmount,',
+        id="unknown-tier-key",
+    ),
+    pytest.param(
+        edit(pos0("positionMargin", 100)),
+        "positions[0].positionMargin: unknown key",
+        id="ccxt-position-margin-is-not-ignored",
+    ),
+    pytest.param(
+        edit(pos0("hedged", True)),
+        "positions[0].hedged: hedge-mode positions are not modelled, got true",
+        id="hedged",
+    ),
+    pytest.param(
+        edit(pos0("isolated", True)),
+        'positions[0].isolated: is true but marginMode is "cross"; give one',
+        id="isolated-conflicts",
+    ),
+    pytest.param("{}", "input: is empty", id="empty-object"),
+    pytest.param(" \n", "input.json: is empty (expected one JSON object", id="blank-file"),
+    pytest.param(
+        edit(pos0("isolated", "yes")),
+        'positions[0].isolated: must be true or false, got "yes"',
+        id="isolated-type",
     ),
     pytest.param(
         '{"positions": [\n  {"symbol": "BTC/USDT:USDT",}\n]}',
         "invalid JSON at line 2 column 30: Expecting property name",
         id="malformed",
     ),
-    pytest.param("", "invalid JSON at line 1 column 1", id="empty-file"),
+    pytest.param("", "input.json: is empty (expected one JSON object", id="empty-file"),
     pytest.param(
         json.dumps([request()]), "input: must be a JSON object, got a list", id="top-list"
     ),
@@ -475,6 +526,20 @@ def test_bad_input_is_one_line_naming_the_field(
     assert expected in err, err
     if "invalid JSON" in expected:
         assert str(path) in err  # the field of a decoding error is the file
+
+
+def test_ccxt_position_fields_calc_computes_itself_are_accepted_and_ignored() -> None:
+    """The output of ccxt's fetch_positions can be given as it is: the fields calc computes
+    (notional, liquidationPrice, ...) are listed pass-through names, not unknown keys."""
+    plain = run_calc(request())
+    obj = request()
+    obj["positions"][0].update(
+        {"id": None, "info": {"x": 1}, "timestamp": 1, "datetime": "x", "notional": 1,
+         "unrealizedPnl": 5, "liquidationPrice": 1, "marginRatio": 0.9, "hedged": False,
+         "isolated": False, "percentage": 3, "lastPrice": 1}
+    )  # fmt: skip
+    next(iter(obj["tiers"].values()))[0].update({"symbol": BTC, "currency": "USDT", "info": {}})
+    assert run_calc(obj) == plain
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

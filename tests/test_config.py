@@ -183,7 +183,7 @@ def test_every_problem_is_listed_each_on_its_own_line(tmp_path: Path) -> None:
     )
     assert found == [
         "exchange.symbolz: unknown key "
-        "(known: ccxt, id, profile, slippage_bps, symbols, trigger_price)",
+        "(known: ccxt, id, profile, slippage_bps, symbols, trigger_price); did you mean 'symbols'?",
         "accounts.main.wallet: must be >= 0, got -5",
         "guards.max_leverage: must be >= 1, got 0",
         "guards.daily_loss_limit: must be > 0, got -1",
@@ -195,7 +195,7 @@ def test_unknown_keys_and_sections(tmp_path: Path) -> None:
     found = problems(tmp_path, "[exchange]\nsymbolz = []\n[exchanges]\nid = 'x'\n")
     assert found[0] == (
         "exchanges: unknown key (known: accounts, alerts, control, exchange, feed, guardbot, "
-        "guards, metrics, mqtt, seed, strategy)"
+        "guards, metrics, mqtt, seed, strategy); did you mean 'exchange'?"
     )
     assert found[1].startswith("exchange.symbolz: unknown key (known: ccxt, id, profile,")
     assert problems(tmp_path, "[accounts.main]\nwalet = 1\n")[0].startswith(
@@ -480,3 +480,20 @@ def test_every_key_is_declared_once_on_its_field_with_its_documentation() -> Non
             assert f.key.doc.strip(), f"{sec.name}.{f.name} has no documentation"
             seen += 1
     assert seen >= 35
+
+
+def test_cli_prints_config_problems_one_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from guardbot.cli.main import main
+
+    path = write(tmp_path, "[guards]\nmax_leverage = 0\n[accounts.main]\nwalet = 1\n")
+    assert main(["run", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    # Issue 11: the problems were joined into one long line.
+    assert err.splitlines() == [
+        f"guardbot run: invalid configuration {path} (2 problems):",
+        "  accounts.main.walet: unknown key (known: default_leverage, default_margin_mode, "
+        "maker_fee, taker_fee, wallet); did you mean 'wallet'?",
+        "  guards.max_leverage: must be >= 1, got 0",
+    ]

@@ -110,6 +110,27 @@ ORDER = {
         ),
         (payload(type="add_margin", symbol="X/Y:Z", amount=1), UNKNOWN_SYMBOL, "r-1", "X/Y:Z"),
         (payload(type="cancel"), BAD_COMMAND, "r-1", "id"),
+        # Issue 11: unknown keys were ignored; the reason names the key and the closest one.
+        (
+            payload(**{**ORDER, "params": {"stopLosPrice": "29000"}}),
+            BAD_COMMAND,
+            "r-1",
+            "params.stopLosPrice: unknown key (known: postOnly, reduceOnly, stopLossPrice,",
+        ),
+        (
+            payload(**{**ORDER, "params": {"reduceonly": True}}),
+            BAD_COMMAND,
+            "r-1",
+            "did you mean 'reduceOnly'?",
+        ),
+        (payload(**{**ORDER, "marginMod": "isolated"}), BAD_COMMAND, "r-1", "marginMod: unknown"),
+        (
+            payload(type="set_leverage", symbol=BTC, leverage="5", levrage="6"),
+            BAD_COMMAND,
+            "r-1",
+            "levrage: unknown key (known: account, leverage, symbol, ts, type); did you mean "
+            "'leverage'?",
+        ),
     ],
 )
 def test_gate_rejects(raw: bytes, code: str, request_id: str | None, in_reason: str) -> None:

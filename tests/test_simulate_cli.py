@@ -229,13 +229,15 @@ def test_console_entry_over_stdin_in_a_subprocess(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ empty and blank
 
 
-def test_empty_input_produces_just_the_final_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("text", ["", "\n  \n\n"])
+def test_empty_input_says_it_is_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
-    status, out, err = run(tmp_path, capsys, "")
-    assert status == 0
-    assert err == ""
-    assert out.splitlines() == ['{"type":"final","ts":0,"accounts":{}}']
+    # Issue 11: an empty input printed a lone final line, as if a run had happened.
+    status, out, err = run(tmp_path, capsys, text)
+    assert status == 2
+    assert out == ""
+    assert err == "guardbot simulate: input: is empty (expected JSON Lines, docs/contracts.md §2)\n"
 
 
 def test_blank_lines_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -245,9 +247,6 @@ def test_blank_lines_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert status == 0
     assert err == ""
     assert out == plain
-    status, out, _ = run(tmp_path, capsys, "\n  \n\n")
-    assert status == 0
-    assert out.splitlines() == ['{"type":"final","ts":0,"accounts":{}}']
 
 
 def test_blank_lines_still_count_in_error_line_numbers(
@@ -299,7 +298,15 @@ BAD_CASES: list[tuple[str, list[object], str, str]] = [
         [CONFIG, TICK, {"type": "set_leverage", "ts": 2000, "account": "a", "symbol": BTC,
                         "leverage": 0}],
         "line 3.leverage",
-        "0",
+        "must be >= 1, got 0",
+    ),
+    # Issue 11: 0 said "> 0" and 0.5 said ">= 1"; both now say the rule that holds.
+    (
+        "leverage-half",
+        [CONFIG, TICK, {"type": "set_leverage", "ts": 2000, "account": "a", "symbol": BTC,
+                        "leverage": 0.5}],
+        "line 3.leverage",
+        "must be >= 1, got 0.5",
     ),
     ("bad-json-line-3", [CONFIG, TICK, '{"type": "tick", "ts":', TICK], "line 3", "JSON"),
     ("missing-symbol", [CONFIG, TICK, without(ORDER, "symbol")], "line 3.symbol", "required"),
@@ -329,7 +336,36 @@ BAD_CASES: list[tuple[str, list[object], str, str]] = [
         "line 3.params.reduceOnly",
         "true or false",
     ),
+    # Issue 11: unknown keys were ignored (an order without its stop, a new position instead of
+    # a reduction). Each is refused naming the key, its path and the closest known key.
+    ("stop-loss-typo", [CONFIG, TICK, order(params={"stopLosPrice": 29000})],
+     "line 3.params.stopLosPrice", "did you mean 'stopLossPrice'?"),
+    ("reduce-only-case", [CONFIG, TICK, order(params={"reduceonly": True})],
+     "line 3.params.reduceonly", "did you mean 'reduceOnly'?"),
+    ("working-type-not-pass-through", [CONFIG, TICK, order(params={"workingType": "MARK_PRICE"})],
+     "line 3.params.workingType", "unknown key"),
+    ("order-key-typo", [CONFIG, TICK, {**ORDER, "ammount": 1}], "line 3.ammount",
+     "did you mean 'amount'?"),
+    ("tick-key-typo", [CONFIG, {**TICK, "bidd": 1}], "line 2.bidd", "did you mean 'bid'?"),
+    ("cancel-key", [CONFIG, TICK, {"type": "cancel", "ts": 2000, "account": "a", "id": "o1",
+                                   "symbol": BTC}],
+     "line 3.symbol", "known: account, id, ts, type"),
+    ("config-key-typo", [{**CONFIG, "tier": {}}], "line 1.tier", "did you mean 'tiers'?"),
+    ("config-guard-typo", [{**CONFIG, "guards": {"max_leverag": 5}}], "line 1.guards.max_leverag",
+     "did you mean 'max_leverage'?"),
+    ("config-tier-row-key", [{**CONFIG, "tiers": {BTC: [{**BAD_TIERS[0], "mmr": 1}]}}],
+     'line 1.tiers["BTC/USDT:USDT"][0].mmr', "unknown key"),
 ]  # fmt: skip
+
+
+def test_listed_ccxt_pass_through_params_are_accepted_and_change_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, plain, _ = run(tmp_path, capsys, jsonl(CONFIG, TICK, order()))
+    passing = {"newOrderRespType": "RESULT", "selfTradePreventionMode": "NONE"}
+    status, out, err = run(tmp_path, capsys, jsonl(CONFIG, TICK, order(params=passing)))
+    assert (status, err) == (0, "")
+    assert out == plain
 
 
 def assert_one_line_error(status: int, err: str, field: str, word: str) -> str:
@@ -458,3 +494,23 @@ def test_pretty_with_a_far_future_ts_does_not_crash(
         assert status_pretty == 0, err
         assert status == 0
         assert "balance_changed" in out
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_error_example_is_what_the_program_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 11: the README showed "line 3: amount:", the program prints "line 3.amount:".
+    _, _, err = run(tmp_path, capsys, jsonl(CONFIG, TICK, order(amount=-1)))
+    assert err == "guardbot simulate: line 3.amount: must be > 0, got -1\n"
+    assert f"`{err.strip()}`" in README.read_text(encoding="utf-8")
+
+
+def test_readme_report_path_is_where_the_report_goes() -> None:
+    from guardbot.report import REPORT_FILE
+
+    # `guardbot report RUN_DIR` writes RUN_DIR/report/report.html (the README said RUN_DIR/...).
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert f"# runs/overleveraged/report/{REPORT_FILE}" in text

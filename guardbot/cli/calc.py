@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from guardbot.core.keys import check_keys
 from guardbot.core.num import ONE, ZERO, decimal_context, parse_decimal, shown
 from guardbot.core.position import Position
 from guardbot.core.profiles import Profile, get_profile
@@ -23,6 +24,9 @@ from guardbot.errors import GuardbotError, InputError
 from guardbot.tiers.source import BundledTiers, load_bundled
 
 __all__ = [
+    "CCXT_POSITION_OUTPUTS",
+    "CCXT_TIER_EXTRAS",
+    "TIER_ROW_FIELDS",
     "CalcInput",
     "CalcResult",
     "PositionInput",
@@ -39,6 +43,69 @@ _SYMBOL = re.compile(
 #: arithmetic context (which would be an exception, not an answer).
 
 BundledLoader = Callable[[str], BundledTiers]
+
+_TOP_FIELDS = ("profile", "tiers", "fees", "account", "positions")
+_POSITION_FIELDS = (
+    "symbol",
+    "side",
+    "contracts",
+    "contractSize",
+    "entryPrice",
+    "markPrice",
+    "marginMode",
+    "leverage",
+    "collateral",
+    "isolatedWallet",
+    "hedged",
+    "isolated",
+)
+#: Fields of a ccxt position structure that calc computes itself (or that change no margin
+#: figure): accepted and ignored, so the output of ``fetch_positions`` can be given as it is.
+#: ``hedged`` and ``isolated`` are read (and checked); ``positionMargin`` is refused: it is the
+#: margin of an isolated position, which calc must not silently replace by its own estimate.
+CCXT_POSITION_OUTPUTS = frozenset(
+    {
+        "id",
+        "info",
+        "timestamp",
+        "datetime",
+        "lastUpdateTimestamp",
+        "notional",
+        "unrealizedPnl",
+        "realizedPnl",
+        "liquidationPrice",
+        "maintenanceMargin",
+        "maintenanceMarginPercentage",
+        "initialMargin",
+        "initialMarginPercentage",
+        "marginRatio",
+        "percentage",
+        "lastPrice",
+        "exitPrice",
+        "stopLossPrice",
+        "takeProfitPrice",
+    }
+)
+#: The fields of a tier row guardbot reads, and the ccxt leverage-tier fields it does not need.
+TIER_ROW_FIELDS = frozenset(
+    {
+        "tier",
+        "minNotional",
+        "maxNotional",
+        "maintenanceMarginRate",
+        "maxLeverage",
+        "maintenanceAmount",
+    }
+)
+CCXT_TIER_EXTRAS = frozenset({"symbol", "currency", "info"})
+
+
+def check_tier_rows(rows: object, where: str) -> None:
+    """Refuse unknown keys in a list of ccxt tier rows (their shapes are checked by the table)."""
+    if isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):
+        for i, row in enumerate(rows):
+            if isinstance(row, Mapping):
+                check_keys(row, TIER_ROW_FIELDS, f"{where}[{i}]", ignored=CCXT_TIER_EXTRAS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +180,9 @@ def parse_calc_input(obj: object, *, bundled: BundledLoader = load_bundled) -> C
     """
     if not isinstance(obj, Mapping):
         raise InputError("input", f"must be a JSON object, got {shown(obj)}")
+    if not obj:
+        raise InputError("input", "is empty: give at least positions (docs/contracts.md §1)")
+    check_keys(obj, _TOP_FIELDS)
     with decimal_context():
         raw_profile = obj.get("profile")
         profile = get_profile("binance" if raw_profile is None else raw_profile, "profile")
@@ -135,6 +205,7 @@ def _parse_fees(raw: object) -> tuple[Decimal, Decimal]:
             "fees",
             f'must be an object like {{"maker": 0.0002, "taker": 0.0005}}, got {shown(raw)}',
         )
+    check_keys(raw, ("maker", "taker"), "fees")
     rates = []
     for key in ("maker", "taker"):
         rate = _number(raw, key, "fees", default=ZERO)
@@ -154,6 +225,7 @@ def _parse_tiers(raw: object, profile: Profile) -> dict[str, TierTable]:
         where = f"tiers[{json.dumps(symbol)}]"
         if not _SYMBOL.fullmatch(symbol):
             raise InputError(where, _symbol_message(symbol))
+        check_tier_rows(rows, where)
         try:
             table = TierTable.from_ccxt(symbol, rows, derive_cum=profile.deducts_cum)
         except InputError as exc:
@@ -188,6 +260,11 @@ def _parse_position(
 ) -> PositionInput:
     if not isinstance(raw, Mapping):
         raise InputError(where, f"must be an object, got {shown(raw)}")
+    check_keys(raw, _POSITION_FIELDS, where, ignored=CCXT_POSITION_OUTPUTS)
+    if raw.get("hedged") not in (None, False):
+        raise InputError(
+            f"{where}.hedged", f"hedge-mode positions are not modelled, got {shown(raw['hedged'])}"
+        )
     symbol = raw.get("symbol")
     if symbol is None:
         raise InputError(f"{where}.symbol", "is required")
@@ -205,7 +282,7 @@ def _parse_position(
     contract_size = _number(raw, "contractSize", where, positive=True, default=default_size)
     entry = _number(raw, "entryPrice", where, positive=True)
     mark = _number(raw, "markPrice", where, positive=True)
-    mode = _choice(raw, "marginMode", where, ("cross", "isolated"), default="cross")
+    mode = _choice(raw, "marginMode", where, ("cross", "isolated"), default=_ccxt_mode(raw, where))
 
     leverage = _number(raw, "leverage", where)
     max_leverage = table.tiers[0].max_leverage
@@ -239,6 +316,23 @@ def _parse_position(
     )
 
 
+def _ccxt_mode(raw: Mapping[str, object], where: str) -> str:
+    """The margin mode ccxt's ``isolated`` flag says (cross without it); it must agree with
+    ``marginMode`` when both are given."""
+    flag = raw.get("isolated")
+    if flag is None:
+        return "cross"
+    if not isinstance(flag, bool):
+        raise InputError(f"{where}.isolated", f"must be true or false, got {shown(flag)}")
+    mode = "isolated" if flag else "cross"
+    given = raw.get("marginMode")
+    if given is not None and given != mode:
+        raise InputError(
+            f"{where}.isolated", f"is {shown(flag)} but marginMode is {shown(given)}; give one"
+        )
+    return mode
+
+
 def _isolated_wallet(raw: Mapping[str, object], where: str) -> Decimal | None:
     """``collateral`` or its alias ``isolatedWallet``; both given must agree."""
     found = [key for key in ("collateral", "isolatedWallet") if raw.get(key) is not None]
@@ -258,6 +352,7 @@ def _parse_wallet(raw: object, has_cross: bool) -> Decimal:
         return ZERO
     if not isinstance(raw, Mapping):
         raise InputError("account", f'must be an object like {{"wallet": 10000}}, got {shown(raw)}')
+    check_keys(raw, ("wallet",), "account")
     if raw.get("wallet") is None and has_cross:
         raise InputError("account.wallet", "is required when a position is in cross mode")
     wallet = _number(raw, "wallet", "account", default=ZERO)

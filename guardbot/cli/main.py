@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.config, json_mode=args.json, count=args.count, timeout=args.timeout
                 )
             return _simulate(args.file, pretty=args.pretty)
+        except ConfigError as exc:
+            _report_config(command, exc)
+            return EXIT_USAGE
         except (GuardbotError, _BadInput) as exc:
             _report(command, str(exc))
             return EXIT_USAGE
@@ -249,7 +252,10 @@ def _calc(file: str, *, pretty: bool) -> int:
 
 def _read_json(file: str) -> object:
     name = "<stdin>" if file == "-" else file
-    return loads_exact(_read_text(file, name), name)
+    text = _read_text(file, name)
+    if not text.strip():
+        raise _BadInput(f"{name}: is empty (expected one JSON object, docs/contracts.md §1)")
+    return loads_exact(text, name)
 
 
 def _read_text(file: str, name: str) -> str:
@@ -456,6 +462,13 @@ def _report(command: str, message: str) -> None:
     """Write one line to stderr, whatever the message holds."""
     line = " ".join(message.splitlines()) if message else "error"
     sys.stderr.write(f"{command}: {line}\n")
+    sys.stderr.flush()
+
+
+def _report_config(command: str, error: ConfigError) -> None:
+    """A configuration error: its first line after the command, then one problem per line."""
+    first, *problems = str(error).splitlines() or ["invalid configuration"]
+    sys.stderr.write(f"{command}: {first}\n" + "".join(f"  {p}\n" for p in problems))
     sys.stderr.flush()
 
 

@@ -11,12 +11,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, TextIO
 
+from guardbot.cli.calc import check_tier_rows
+from guardbot.config.schema import keys
+from guardbot.config.sections import AccountSection
 from guardbot.core.alerts import AlertConfig
 from guardbot.core.commands import Command, TickCmd, parse_command
 from guardbot.core.config import AccountConfig, EngineConfig, Fees
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event, to_jsonable
 from guardbot.core.guards import GuardConfig
+from guardbot.core.keys import check_keys
 from guardbot.core.num import decimal_context, parse_decimal
 from guardbot.core.profiles import get_profile
 from guardbot.core.tiers import TierTable
@@ -43,17 +47,10 @@ _CONFIG_KEYS = {
     "trigger_price",
     "slippage_bps",
 }
-_ACCOUNT_KEYS = {"wallet", "default_margin_mode", "default_leverage", "maker_fee", "taker_fee"}
-_GUARD_KEYS = {
-    "max_leverage",
-    "max_leverage_per_symbol",
-    "require_stop_loss",
-    "max_position_notional",
-    "max_account_exposure",
-    "daily_loss_limit",
-    "reduce_only_oversize",
-}
-_ALERT_KEYS = {"margin_ratio_levels", "hysteresis"}
+# The keys of the TOML sections of the same names (one definition: the section dataclasses).
+_ACCOUNT_KEYS = frozenset(f.name for f in keys(AccountSection))
+_GUARD_KEYS = frozenset(f.name for f in keys(GuardConfig))
+_ALERT_KEYS = frozenset(f.name for f in keys(AlertConfig))
 
 
 def _object(value: object, field: str) -> Mapping[str, Any]:
@@ -62,11 +59,8 @@ def _object(value: object, field: str) -> Mapping[str, Any]:
     return value
 
 
-def _unknown(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            prefix = f"{where}." if where else ""
-            raise InputError(f"{prefix}{key}", f"unknown key (known: {', '.join(sorted(allowed))})")
+def _unknown(obj: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    check_keys(obj, allowed, where)
 
 
 def _opt_num(obj: Mapping[str, Any], key: str, where: str) -> Decimal | None:
@@ -85,6 +79,7 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
     tables: dict[str, TierTable] = dict(bundled.tables)
     sizes: dict[str, Decimal] = dict(bundled.contract_sizes)
     for symbol, rows in _object(obj.get("tiers") or {}, "tiers").items():
+        check_tier_rows(rows, f'tiers["{symbol}"]')
         try:
             tables[symbol] = TierTable.from_ccxt(symbol, rows, derive_cum=profile.deducts_cum)
         except InputError as exc:
@@ -222,8 +217,8 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[Event]:
             yield from engine.apply(ts if ts is not None else last_ts, command)
         except InputError as exc:
             raise exc.under(where) from None
-    if engine is None:
-        engine = Engine(build_config(None))
+    if engine is None:  # not one line
+        raise InputError("input", "is empty (expected JSON Lines, docs/contracts.md §2)")
     yield {
         "type": "final",
         "ts": last_ts,

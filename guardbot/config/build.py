@@ -27,6 +27,7 @@ from guardbot.config.sections import (
 from guardbot.core.alerts import AlertConfig
 from guardbot.core.commands import parse_command
 from guardbot.core.guards import GuardConfig
+from guardbot.core.keys import unknown_key
 from guardbot.core.profiles import PROFILES, get_profile, profile_for_exchange
 from guardbot.errors import ConfigError, InputError
 from guardbot.formats.jsonio import loads_exact
@@ -51,7 +52,7 @@ def build(raw: dict[str, Any], env: Mapping[str, str], p: Problems) -> Config | 
     known = [s.name for s in sections(Config)]
     for key in raw:
         if key not in known:
-            p.add(key, f"unknown key (known: {', '.join(sorted(known))})")
+            p.add(key, unknown_key(key, known))
     built: dict[str, Any] = {}
     usable = True
     for sec in sections(Config):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from guardbot.config.schema import Field, keys
+from guardbot.core.keys import unknown_key
 from guardbot.core.num import parse_decimal
 from guardbot.errors import InputError
 
@@ -102,9 +103,7 @@ class Table:
         self.raw: dict[str, Any] = raw
         for key in raw:
             if key not in self.fields:
-                self.problems.add(
-                    self.where(key), f"unknown key (known: {', '.join(sorted(self.fields))})"
-                )
+                self.problems.add(self.where(key), unknown_key(key, self.fields))
 
     def where(self, key: str) -> str:
         return f"{self.path}.{key}"

@@ -12,10 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from guardbot.core.keys import check_keys
 from guardbot.core.num import parse_decimal, shown
 from guardbot.errors import InputError
 
 __all__ = [
+    "COMMAND_FIELDS",
+    "ORDER_PARAMS",
+    "PASS_THROUGH_PARAMS",
     "BalanceCmd",
     "CancelCmd",
     "Command",
@@ -124,6 +128,48 @@ Command = (
 
 _TIME_IN_FORCE = {"GTC", "IOC", "FOK", "PO"}
 
+#: The fields of each input type (``ts`` on every line of ``simulate``); any other key is refused,
+#: naming the closest known one, so a typo never silently changes the result.
+COMMAND_FIELDS: Mapping[str, frozenset[str]] = {
+    kind: frozenset({"type", "ts", *fields})
+    for kind, fields in {
+        "tick": ("symbol", "mark", "last", "bid", "ask", "index", "fundingRate"),
+        "order": ("account", "id", "symbol", "orderType", "side", "amount", "price", "params"),
+        "cancel": ("account", "id"),
+        "set_leverage": ("account", "symbol", "leverage"),
+        "set_margin_mode": ("account", "symbol", "marginMode"),
+        "add_margin": ("account", "symbol", "amount"),
+        "reduce_margin": ("account", "symbol", "amount"),
+        "deposit": ("account", "amount"),
+        "withdraw": ("account", "amount"),
+        "funding": ("symbol", "rate"),
+        "set_trading_state": ("account", "state", "reason"),
+    }.items()
+}
+#: The order ``params`` guardbot models (ccxt's unified names).
+ORDER_PARAMS = frozenset(
+    {
+        "reduceOnly",
+        "stopLossPrice",
+        "takeProfitPrice",
+        "triggerPrice",
+        "triggerDirection",
+        "triggerPriceType",
+        "trailingPercent",
+        "trailingTriggerPrice",
+        "timeInForce",
+        "postOnly",
+    }
+)
+#: ccxt order params that venues know and guardbot does not model, accepted and ignored because
+#: they change no fill, price or position: the shape of the venue's response and self-trade
+#: prevention (guardbot's book holds one account's orders, which never meet each other).
+#: Anything else unknown is refused: an ignored ``workingType`` or ``marginMode`` would give a
+#: silently different result.
+PASS_THROUGH_PARAMS = frozenset(
+    {"newOrderRespType", "selfTradePrevention", "selfTradePreventionMode"}
+)
+
 
 def _str(obj: Mapping[str, object], key: str, *, required: bool = True) -> str | None:
     value = obj.get(key)
@@ -208,6 +254,7 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
     params = obj.get("params") or {}
     if not isinstance(params, Mapping):
         raise InputError("params", f"must be an object, got {shown(params)}")
+    check_keys(params, ORDER_PARAMS, "params", ignored=PASS_THROUGH_PARAMS)
     try:
         tif = params.get("timeInForce", "GTC")
         if tif not in _TIME_IN_FORCE:
@@ -254,9 +301,19 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
     return cmd
 
 
-def parse_command(obj: Mapping[str, object]) -> Command:
-    """Parse one input object by its ``type``; field paths in errors are relative to ``obj``."""
+def parse_command(obj: Mapping[str, object], *, strict: bool = True) -> Command:
+    """Parse one input object by its ``type``; field paths in errors are relative to ``obj``.
+
+    ``strict``: refuse keys the type does not have (every input); False only to read back
+    journals written before unknown keys were refused.
+    """
     kind = obj.get("type")
+    if strict and isinstance(kind, str) and kind in COMMAND_FIELDS:
+        check_keys(obj, COMMAND_FIELDS[kind])
+    if not strict and kind == "order" and isinstance(obj.get("params"), Mapping):
+        params = obj["params"]
+        assert isinstance(params, Mapping)
+        obj = {**obj, "params": {k: v for k, v in params.items() if k in ORDER_PARAMS}}
     if kind == "tick":
         return parse_tick(obj)
     if kind == "order":
@@ -268,7 +325,8 @@ def parse_command(obj: Mapping[str, object]) -> Command:
             raise InputError("id", f"must be a non-empty string, got {shown(order_id)}")
         return CancelCmd(account, str(order_id))
     if kind == "set_leverage":
-        leverage = _req_num(obj, "leverage")
+        # Not _req_num's "> 0": leverage 0 and 0.5 get the same ">= 1".
+        leverage = _req_num(obj, "leverage", positive=False)
         if leverage < 1:
             raise InputError("leverage", f"must be >= 1, got {shown(obj.get('leverage'))}")
         return SetLeverageCmd(account, _symbol(obj), leverage)

@@ -19,7 +19,13 @@ def closest(word: str, known: Iterable[str]) -> str | None:
     if word.lower() in by_case:  # only the case differs: reduceonly -> reduceOnly
         return by_case[word.lower()]
     match = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
-    return match[0] if match else None
+    if match:
+        return match[0]
+    # A known name inside the word or the word inside one: taker_fee -> taker, stopLoss ->
+    # stopLossPrice; only when exactly one name fits.
+    lowered = word.lower()
+    inside = [n for n in names if len(n) > 2 and (n.lower() in lowered or lowered in n.lower())]
+    return inside[0] if len(inside) == 1 else None
 
 
 def unknown_key(word: str, known: Iterable[str]) -> str:
@@ -30,11 +36,14 @@ def unknown_key(word: str, known: Iterable[str]) -> str:
     return f"unknown key (known: {', '.join(names)}){hint}"
 
 
-def check_keys(obj: Mapping[str, object], known: Iterable[str], where: str = "") -> None:
-    """Raise :class:`InputError` at ``<where>.<key>`` for the first key of ``obj`` not in
-    ``known``."""
+def check_keys(
+    obj: Mapping[str, object], known: Iterable[str], where: str = "", *, ignored: Iterable[str] = ()
+) -> None:
+    """Raise :class:`InputError` at ``<where>.<key>`` for the first key of ``obj`` that is neither
+    ``known`` nor ``ignored`` (a listed pass-through name: accepted, not shown among the known)."""
     names = set(known)
+    passing = set(ignored)
     for key in obj:
-        if key not in names:
+        if key not in names and key not in passing:
             field = f"{where}.{key}" if where else str(key)
             raise InputError(field, unknown_key(str(key), names))

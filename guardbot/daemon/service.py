@@ -678,7 +678,8 @@ class Daemon:
                 )
             if kind in _NOT_REPLAYED:
                 continue
-            command = parse_command(body)
+            # Not strict: journals written before unknown keys were refused may hold some.
+            command = parse_command(body, strict=False)
             self.engine.apply(ts, command)
             if isinstance(command, TickCmd):
                 self._last_tick[command.symbol] = (ts, command, True)
