@@ -392,7 +392,7 @@ async def test_embedded_broker_serves_a_fresh_machine(tmp_path: Path) -> None:
     assert any(t.endswith("/status") and p["state"] == "online" for t, p in sub.received)
 
 
-async def test_bad_config_one_line_exit_2(tmp_path: Path) -> None:
+async def test_bad_config_one_problem_per_line_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[feed]\nmode = 'nope'\n", encoding="utf-8")
     process = await asyncio.create_subprocess_exec(
@@ -405,8 +405,11 @@ async def test_bad_config_one_line_exit_2(tmp_path: Path) -> None:
         _out, err = await process.communicate()
     assert process.returncode == 2
     lines = err.decode().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("guardbot run: "), lines
-    assert "feed.mode" in lines[0]
+    # The header, then one problem per line (issue 11: they were joined into one line).
+    assert lines == [
+        f"guardbot run: invalid configuration {path} (1 problem):",
+        "  feed.mode: must be one of ccxt, replay, sim, got 'nope'",
+    ], lines
 
 
 # --------------------------------------------------------------------------- logging (no broker)
