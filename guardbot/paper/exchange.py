@@ -36,7 +36,14 @@ from guardbot.errors import InputError
 from guardbot.paper import structures as st
 from guardbot.paper.apply import ApplyFn
 from guardbot.paper.history import OrderHistory, OrderRecord
-from guardbot.paper.translate import Number, _dec, exception_for, order_params
+from guardbot.paper.translate import (
+    Number,
+    _dec,
+    exception_for,
+    order_params,
+    order_side,
+    order_type,
+)
 
 __all__ = ["PaperExchange"]
 
@@ -96,6 +103,9 @@ class PaperExchange:
                 "setMarginMode",
                 "addMargin",
                 "reduceMargin",
+                "fetchLeverage",
+                "fetchLeverages",
+                "fetchMarginMode",
                 "fetchLeverageTiers",
                 "fetchFundingRate",
                 "watchTicker",
@@ -503,6 +513,40 @@ class PaperExchange:
     ) -> dict[str, Any]:
         return await self._margin(symbol, amount, False)
 
+    def _leverage(self, symbol: str) -> dict[str, Any]:
+        mode, leverage = self._settings(symbol)
+        return {
+            "info": {"symbol": symbol, "marginMode": mode, "leverage": fmt(leverage)},
+            "symbol": symbol,
+            "marginMode": mode,
+            # one-way mode: one leverage for both sides, as Binance's positionSide BOTH
+            "longLeverage": float(leverage),
+            "shortLeverage": float(leverage),
+        }
+
+    async def fetch_leverage(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        """The leverage in force for ``symbol`` (the account's default before it is set)."""
+        self.market(symbol)
+        return self._leverage(symbol)
+
+    async def fetch_leverages(
+        self, symbols: Sequence[str] | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, dict[str, Any]]:
+        return {s: self._leverage(s) for s in self._symbols(symbols)}
+
+    async def fetch_margin_mode(
+        self, symbol: str, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        self.market(symbol)
+        mode, _ = self._settings(symbol)
+        return {
+            "info": {"symbol": symbol, "marginMode": mode},
+            "symbol": symbol,
+            "marginMode": mode,
+        }
+
     # -- orders --------------------------------------------------------------------------------
 
     async def create_order(
@@ -515,15 +559,7 @@ class PaperExchange:
         params: Mapping[str, Any] = _NO_PARAMS,
     ) -> dict[str, Any]:
         self.market(symbol)
-        if type not in ("market", "limit"):
-            raise ccxt.NotSupported(
-                f"guardbot createOrder() supports market and limit orders, got type {type!r}"
-                " (use params.triggerPrice / stopLossPrice / trailingPercent for conditional ones)"
-            )
-        if side not in ("buy", "sell"):
-            raise ccxt.InvalidOrder(
-                f"guardbot createOrder() side must be buy or sell, got {side!r}"
-            )
+        type, side = order_type(type), order_side(side)
         engine_params, mode, leverage = order_params(side, params)
         if type == "limit" and price is None:
             raise ccxt.ArgumentsRequired("guardbot createOrder() requires a price for a limit")

@@ -17,7 +17,14 @@ import ccxt
 from guardbot.core.codes import Code
 from guardbot.core.num import fmt
 
-__all__ = ["CODE_EXCEPTIONS", "Number", "exception_for", "order_params"]
+__all__ = [
+    "CODE_EXCEPTIONS",
+    "Number",
+    "exception_for",
+    "order_params",
+    "order_side",
+    "order_type",
+]
 
 #: A number as ccxt methods take it (ccxt also accepts decimal strings).
 Number = float | str | Decimal
@@ -90,6 +97,26 @@ def _dec(value: object, name: str) -> Decimal:
     if not number.is_finite():
         raise ccxt.BadRequest(f"guardbot: {name} must be finite, got {value!r}")
     return number
+
+
+def order_type(type: object) -> str:
+    """ccxt's order ``type`` in any case ('MARKET' too: ccxt's binance upper-cases it before
+    sending, so venues take either); conditional types go through params on the paper exchange."""
+    kind = type.lower() if isinstance(type, str) else type
+    if kind not in ("market", "limit"):
+        raise ccxt.NotSupported(
+            f"guardbot createOrder() supports market and limit orders, got type {type!r}"
+            " (use params.triggerPrice / stopLossPrice / trailingPercent for conditional ones)"
+        )
+    return str(kind)
+
+
+def order_side(side: object) -> str:
+    """ccxt's order ``side`` in any case ('BUY' too, as ccxt's binance sends it)."""
+    value = side.lower() if isinstance(side, str) else side
+    if value not in ("buy", "sell"):
+        raise ccxt.InvalidOrder(f"guardbot createOrder() side must be buy or sell, got {side!r}")
+    return str(value)
 
 
 def _opt_dec(params: Mapping[str, Any], key: str) -> Decimal | None:

@@ -1,5 +1,6 @@
-"""The Binance stand-in plus the three signed USDⓈ-M endpoints ccxt's fetch_positions and
-fetch_balance call, so the real ccxt parses real-shaped private answers (one BTC position)."""
+"""The Binance stand-in plus the signed USDⓈ-M endpoints ccxt's fetch_positions, fetch_balance,
+fetch_leverage and fetch_margin_mode call, so the real ccxt parses real-shaped private answers
+(one BTC position, cross at 10x)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,19 @@ BRACKETS = [
 ]
 
 
+# GET /fapi/v1/symbolConfig (ccxt's fetch_leverages and fetch_margin_mode read it)
+SYMBOL_CONFIG = [
+    {
+        "symbol": symbol,
+        "marginType": "CROSSED",
+        "isAutoAddMargin": "false",
+        "leverage": 10,
+        "maxNotionalValue": "1000000",
+    }
+    for symbol in ("BTCUSDT", "ETHUSDT")
+]
+
+
 class PrivateStandin(StandinBinance):
     def _position_risk(self, request: web.Request) -> web.Response:
         return web.json_response([POSITION])
@@ -93,6 +107,10 @@ class PrivateStandin(StandinBinance):
     def _brackets(self, request: web.Request) -> web.Response:
         return web.json_response(BRACKETS)
 
+    def _symbol_config(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("symbol")
+        return web.json_response([c for c in SYMBOL_CONFIG if wanted in (None, c["symbol"])])
+
     # the base declares the table as a plain class attribute (read through self)
     _rest_routes: ClassVar[  # type: ignore[misc]
         Mapping[tuple[str, str], Callable[[StandinBinance, web.Request], web.Response]]
@@ -101,6 +119,7 @@ class PrivateStandin(StandinBinance):
         ("GET", "/fapi/v3/positionRisk"): _position_risk,  # type: ignore[dict-item]
         ("GET", "/fapi/v3/account"): _account,  # type: ignore[dict-item]
         ("GET", "/fapi/v1/leverageBracket"): _brackets,  # type: ignore[dict-item]
+        ("GET", "/fapi/v1/symbolConfig"): _symbol_config,  # type: ignore[dict-item]
     }
 
 

@@ -56,6 +56,9 @@ METHODS = [
     "set_margin_mode",
     "add_margin",
     "reduce_margin",
+    "fetch_leverage",
+    "fetch_leverages",
+    "fetch_margin_mode",
     "fetch_leverage_tiers",
     "fetch_funding_rate",
     "watch_ticker",
@@ -150,3 +153,16 @@ async def test_fetch_balance_keys(real: Any, paper: PaperExchange) -> None:
     assert set(ours["USDT"]) == set(theirs["USDT"])
     assert set(ours["total"]) == set(theirs["total"]) == {"USDT"}
     assert ours["USDT"] == {"free": 10000.0, "used": 0.0, "total": 10000.0}
+
+
+async def test_fetch_leverage_and_margin_mode_keys(real: Any, paper: PaperExchange) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        theirs = await real.fetch_leverage(BTC)
+        their_mode = await real.fetch_margin_mode(BTC)
+    ours = await paper.fetch_leverage(BTC)
+    assert set(ours) == set(theirs)
+    for key in ("symbol", "marginMode", "longLeverage", "shortLeverage"):
+        assert ours[key] == theirs[key], key  # both: cross at 10x
+    our_mode = await paper.fetch_margin_mode(BTC)
+    assert set(our_mode) == set(their_mode)
+    assert our_mode["marginMode"] == their_mode["marginMode"] == "cross"

@@ -384,3 +384,41 @@ async def test_a_malformed_order_changes_no_setting() -> None:
     await exchange.create_market_buy_order(BTC, 0.1)
     position = await exchange.fetch_position(BTC)
     assert (position["leverage"], position["marginMode"]) == (10.0, "cross")
+
+
+async def test_order_type_and_side_in_upper_case_as_venues_take_them() -> None:
+    # ccxt's binance upper-cases type and side before sending them (create_order_request), so a
+    # strategy written with 'MARKET' works there; here too, reported lower-case as ccxt does
+    exchange = _ready()
+    market = await exchange.create_order(BTC, "MARKET", "BUY", 0.1)
+    assert (market["type"], market["side"], market["status"]) == ("market", "buy", "closed")
+    limit = await exchange.create_limit_order(BTC, "Sell", 0.1, 31000)
+    assert (limit["type"], limit["side"], limit["status"]) == ("limit", "sell", "open")
+    stop = await exchange.create_order(BTC, "LIMIT", "sell", 0.1, 29000, {"triggerPrice": 29500})
+    assert stop["type"] == "limit" and stop["triggerPrice"] == 29500.0
+    with pytest.raises(ccxt.NotSupported, match="STOP_MARKET"):
+        await exchange.create_order(BTC, "STOP_MARKET", "buy", 1)
+    with pytest.raises(ccxt.InvalidOrder, match="side must be buy or sell"):
+        await exchange.create_order(BTC, "market", "long", 1)
+
+
+async def test_fetch_leverage_and_margin_mode() -> None:
+    exchange = _ready()  # the account's default: cross at 10x
+    assert await exchange.fetch_leverage(BTC) == {
+        "info": {"symbol": BTC, "marginMode": "cross", "leverage": "10"},
+        "symbol": BTC,
+        "marginMode": "cross",
+        "longLeverage": 10.0,
+        "shortLeverage": 10.0,
+    }
+    await exchange.set_leverage(5, BTC)
+    await exchange.set_margin_mode("isolated", BTC)
+    leverage = await exchange.fetch_leverage(BTC)
+    assert (leverage["marginMode"], leverage["longLeverage"]) == ("isolated", 5.0)
+    both = await exchange.fetch_leverages([BTC, ETH])
+    assert both[BTC] == leverage and both[ETH]["longLeverage"] == 10.0
+    assert set(await exchange.fetch_leverages()) == set(exchange.symbols)
+    mode = await exchange.fetch_margin_mode(BTC)
+    assert (mode["symbol"], mode["marginMode"]) == (BTC, "isolated")
+    with pytest.raises(ccxt.BadSymbol):
+        await exchange.fetch_leverage(NOPE)
