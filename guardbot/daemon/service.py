@@ -65,8 +65,6 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +74,21 @@ from guardbot import __version__
 from guardbot.config import Config
 from guardbot.core.commands import Command, TickCmd, parse_command
 from guardbot.core.engine import Engine
-from guardbot.core.events import ALERT_TYPES, Event, severity_of, to_jsonable
+from guardbot.core.events import ALERT_TYPES, Event, to_jsonable
 from guardbot.core.funding import FundingDue, FundingSchedule
 from guardbot.core.tiers import Tier
+from guardbot.daemon.errors import first_error, guardbot_error
+from guardbot.daemon.feed_loop import DEFAULT_SIM_PRICES, FeedFactory, default_feed
+from guardbot.daemon.outbox import _Outbox
+from guardbot.daemon.pipeline import _log_alert, tick_body
 from guardbot.daemon.sdnotify import Notifier, watchdog_loop
 from guardbot.daemon.status import FeedStatus, status_payload
-from guardbot.errors import ConfigError, GuardbotError
+from guardbot.errors import ConfigError
 from guardbot.feeds.base import Feed, FeedEvent, FeedRecovered, FeedStale, TickUpdate
 from guardbot.metrics.prometheus import Metrics, MetricsServer, engine_margin_rows
 from guardbot.mqtt.client import BrokerSettings
 from guardbot.mqtt.commands import CommandGate, RecentReplies
 from guardbot.mqtt.listener import ControlListener, handle_command
-from guardbot.mqtt.publisher import OutboxRow as PublisherRow
 from guardbot.mqtt.publisher import Publisher
 from guardbot.mqtt.topics import Message, account_topic, compact_json, event_messages
 from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
@@ -97,19 +98,17 @@ from guardbot.store.journal import Journal, OutboxRow
 from guardbot.tiers.fetch import DAY_MS, Fetcher, ResolvedTiers, ccxt_fetcher, resolve_tiers
 from guardbot.tiers.source import load_bundled
 
-__all__ = ["DEFAULT_SIM_PRICES", "Daemon", "FeedFactory", "default_feed", "tick_body"]
+__all__ = [
+    "DEFAULT_SIM_PRICES",
+    "Daemon",
+    "FeedFactory",
+    "default_feed",
+    "first_error",
+    "guardbot_error",
+    "tick_body",
+]
 
 _log = structlog.get_logger("guardbot.daemon")
-
-#: A function building the price feed from the configuration (injectable for tests).
-FeedFactory = Callable[[Config], Feed]
-
-#: Start prices of the simulated feed; symbols not listed start at 100.
-DEFAULT_SIM_PRICES: Mapping[str, Decimal] = {
-    "BTC/USDT:USDT": Decimal(60000),
-    "ETH/USDT:USDT": Decimal(3000),
-    "SOL/USDT:USDT": Decimal(150),
-}
 
 #: How often the tier tables are refetched into the cache (``[feed] mode = "ccxt"``).
 TIER_REFRESH_S = 24 * 3600.0
@@ -121,132 +120,6 @@ _NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered", "tier_tables", "refus
 #: deadline (TimeoutStartSec=), so that a large journal does not get the unit killed mid-replay.
 RECOVERY_PROGRESS_S = 5.0
 RECOVERY_EXTEND_S = 60.0
-
-
-def default_feed(config: Config) -> Feed:
-    """The feed ``[feed] mode`` asks for: ``sim``, ``replay`` or ``ccxt``."""
-    section = config.feed
-    symbols = config.exchange.symbols
-    if section.mode == "sim":
-        from guardbot.feeds.sim import SimFeed
-
-        prices = {s: DEFAULT_SIM_PRICES.get(s, Decimal(100)) for s in symbols}
-        # Livelier than real markets (0.1 % steps, 1 % jumps) so that the demo's leveraged
-        # positions cross alert levels within a minute.
-        return SimFeed(
-            symbols,
-            prices,
-            seed=section.sim_seed,
-            interval_s=1.0 / section.speed,
-            volatility=0.001,
-            jump_size=0.01,
-            jump_probability=0.02,
-        )
-    if section.mode == "replay":
-        from guardbot.feeds.replay import ReplayFeed
-
-        if section.replay_file is None:  # pragma: no cover - load_config refuses it
-            raise ConfigError('feed.replay_file: required when feed.mode is "replay"')
-        return ReplayFeed(section.replay_file, speed=section.speed)
-    from guardbot.feeds.exchange import ExchangeFeed, ccxt_factory
-
-    return ExchangeFeed(
-        ccxt_factory(config.exchange.id),
-        config.exchange.ccxt_options(),
-        symbols,
-        stale_after_s=section.stale_after_s,
-        rest_poll_s=section.rest_poll_s,
-    )
-
-
-def tick_body(tick: TickCmd) -> dict[str, Any]:
-    """A tick as the journal stores it: a ``tick`` input line that ``parse_command`` reads back."""
-    body: dict[str, Any] = {"type": "tick", "symbol": tick.symbol, "mark": tick.mark}
-    for key, value in (
-        ("last", tick.last),
-        ("bid", tick.bid),
-        ("ask", tick.ask),
-        ("index", tick.index),
-        ("fundingRate", tick.funding_rate),
-    ):
-        if value is not None:
-            body[key] = value
-    return body
-
-
-@dataclass(frozen=True, slots=True)
-class _SnapshotRow:
-    id: int
-    topic: str
-    payload: str
-    qos: int = 1
-    retain: bool = True
-
-
-class _Outbox:
-    """The publisher's :class:`~guardbot.mqtt.publisher.OutboxSource`: the journal's outbox first,
-    then the latest in-memory account snapshot of each account (negative ids; a newer snapshot of
-    an account replaces an unsent older one, as only the retained latest matters)."""
-
-    def __init__(self, journal: Journal, wake: asyncio.Event, metrics: Metrics) -> None:
-        self._metrics = metrics
-        #: journal row id -> input seq, for tick-to-PUBACK latency
-        self._row_seq: dict[int, int] = {}
-        self._journal = journal
-        self._wake = wake
-        self._snapshots: dict[str, _SnapshotRow] = {}
-        self._next_id = -1
-        self._changed = asyncio.Event()
-        #: Set when the journal's outbox becomes empty after holding rows (the status should
-        #: say so now, not at the next interval).
-        self.emptied = asyncio.Event()
-        self._had_rows = True
-
-    def put_snapshot(self, account: str, message: Message) -> None:
-        row = _SnapshotRow(self._next_id, message.topic, message.payload, message.qos, True)
-        self._next_id -= 1
-        self._snapshots[account] = row
-        self._wake.set()
-
-    async def pending(self, limit: int) -> Sequence[PublisherRow]:
-        stored = await self._journal.pending(limit)
-        if not stored and self._had_rows:
-            self.emptied.set()
-        self._had_rows = bool(stored)
-        for row in stored:
-            with suppress(IndexError, ValueError):
-                self._row_seq[row.id] = int(row.alert_id.rsplit("-", 2)[1])
-        rows: list[PublisherRow] = list(stored)
-        if len(rows) < limit:
-            snaps = sorted(self._snapshots.values(), key=lambda r: -r.id)
-            rows.extend(snaps[: limit - len(rows)])
-        return rows
-
-    async def mark_sent(self, ids: Sequence[int], ts: int) -> None:
-        stored = [i for i in ids if i > 0]
-        if stored:
-            await self._journal.mark_sent(stored, ts)
-            now = time.monotonic()
-            for i in stored:
-                seq = self._row_seq.pop(i, None)
-                if seq is not None:
-                    self._metrics.publish_acked(seq, now)
-        gone = {i for i in ids if i < 0}
-        if gone:
-            for account in [a for a, r in self._snapshots.items() if r.id in gone]:
-                del self._snapshots[account]
-        self._changed.set()
-
-    async def depth(self) -> int:
-        return await self._journal.outbox_depth() + len(self._snapshots)
-
-    async def wait_drained(self) -> None:
-        """Return once nothing is left to publish (checked after every acknowledged row)."""
-        while True:
-            self._changed.clear()
-            if await self.depth() == 0:
-                return
-            await self._changed.wait()
 
 
 class Daemon:
@@ -970,36 +843,3 @@ class Daemon:
             payload = compact_json({"account": name, "ts": self._now_ms(), **snapshot})
             topic = account_topic(self.prefix, self.instance, name)
             self._outbox.put_snapshot(name, Message(topic, payload, qos=1, retain=True))
-
-
-def _log_alert(event: Event) -> None:
-    """Every alert in the log too, with its fields (after it is durable in the journal)."""
-    severity = severity_of(event)
-    fields = {k: v for k, v in to_jsonable(event).items() if k not in ("type", "severity")}
-    if "level" in fields:  # structlog's own "level" key (info, warning, ...) would replace it
-        fields["alertLevel"] = fields.pop("level")
-    if severity in ("critical", "margin_call"):
-        _log.error(str(event["type"]), severity=severity, **fields)
-    elif severity == "warning":
-        _log.warning(str(event["type"]), severity=severity, **fields)
-    else:
-        _log.info(str(event["type"]), severity=severity, **fields)
-
-
-def first_error(exc: BaseException) -> BaseException:
-    """The first leaf of (nested) exception groups: what a one-line report should name."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def guardbot_error(exc: BaseException) -> GuardbotError | None:
-    """The :class:`GuardbotError` inside ``exc`` (possibly an exception group), if any."""
-    if isinstance(exc, GuardbotError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        match, _ = exc.split(GuardbotError)
-        if match is not None:
-            leaf = first_error(match)
-            return leaf if isinstance(leaf, GuardbotError) else None
-    return None

@@ -1,0 +1,89 @@
+"""What the publisher drains: the journal's outbox, then the newest account snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+
+from guardbot.metrics.prometheus import Metrics
+from guardbot.mqtt.publisher import OutboxRow as PublisherRow
+from guardbot.mqtt.topics import Message
+from guardbot.store.journal import Journal
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotRow:
+    id: int
+    topic: str
+    payload: str
+    qos: int = 1
+    retain: bool = True
+
+
+class _Outbox:
+    """The publisher's :class:`~guardbot.mqtt.publisher.OutboxSource`: the journal's outbox first,
+    then the latest in-memory account snapshot of each account (negative ids; a newer snapshot of
+    an account replaces an unsent older one, as only the retained latest matters)."""
+
+    def __init__(self, journal: Journal, wake: asyncio.Event, metrics: Metrics) -> None:
+        self._metrics = metrics
+        #: journal row id -> input seq, for tick-to-PUBACK latency
+        self._row_seq: dict[int, int] = {}
+        self._journal = journal
+        self._wake = wake
+        self._snapshots: dict[str, _SnapshotRow] = {}
+        self._next_id = -1
+        self._changed = asyncio.Event()
+        #: Set when the journal's outbox becomes empty after holding rows (the status should
+        #: say so now, not at the next interval).
+        self.emptied = asyncio.Event()
+        self._had_rows = True
+
+    def put_snapshot(self, account: str, message: Message) -> None:
+        row = _SnapshotRow(self._next_id, message.topic, message.payload, message.qos, True)
+        self._next_id -= 1
+        self._snapshots[account] = row
+        self._wake.set()
+
+    async def pending(self, limit: int) -> Sequence[PublisherRow]:
+        stored = await self._journal.pending(limit)
+        if not stored and self._had_rows:
+            self.emptied.set()
+        self._had_rows = bool(stored)
+        for row in stored:
+            with suppress(IndexError, ValueError):
+                self._row_seq[row.id] = int(row.alert_id.rsplit("-", 2)[1])
+        rows: list[PublisherRow] = list(stored)
+        if len(rows) < limit:
+            snaps = sorted(self._snapshots.values(), key=lambda r: -r.id)
+            rows.extend(snaps[: limit - len(rows)])
+        return rows
+
+    async def mark_sent(self, ids: Sequence[int], ts: int) -> None:
+        stored = [i for i in ids if i > 0]
+        if stored:
+            await self._journal.mark_sent(stored, ts)
+            now = time.monotonic()
+            for i in stored:
+                seq = self._row_seq.pop(i, None)
+                if seq is not None:
+                    self._metrics.publish_acked(seq, now)
+        gone = {i for i in ids if i < 0}
+        if gone:
+            for account in [a for a, r in self._snapshots.items() if r.id in gone]:
+                del self._snapshots[account]
+        self._changed.set()
+
+    async def depth(self) -> int:
+        return await self._journal.outbox_depth() + len(self._snapshots)
+
+    async def wait_drained(self) -> None:
+        """Return once nothing is left to publish (checked after every acknowledged row)."""
+        while True:
+            self._changed.clear()
+            if await self.depth() == 0:
+                return
+            await self._changed.wait()
