@@ -1,13 +1,13 @@
 """Start-up time of ``guardbot run`` against a large journal: how fast recovery replays inputs.
 
-At start the daemon re-applies every journaled input (``guardbot.daemon.service``), so start-up
+At start the daemon re-applies every journaled input (``guardbot.daemon.recovery``), so start-up
 time grows with the journal. This builds a journal of ``--inputs`` inputs (ticks of BTC and ETH,
 a seeded random walk, with a market order every ``--order-every`` inputs that keeps a cross
 position open in each symbol, as a busy daemon journals them) directly in the SQLite file, then
 measures, best of ``--repeat``:
 
-* **in-process**: ``Daemon._recover`` alone (reading the journal, parsing, ``Engine.apply``):
-  inputs/s;
+* **in-process**: :func:`guardbot.daemon.recovery.recover` alone (reading the journal,
+  parsing, ``Engine.apply``): inputs/s;
 * **subprocess** (unless ``--no-subprocess``): ``guardbot run`` on the sim feed with the embedded
   broker off and no broker listening, from process start to the "guardbot daemon started" log
   line, then stopped: what ``systemctl start`` waits for (interpreter start, imports, recovery).
@@ -40,6 +40,8 @@ for _path in (ROOT, HERE):  # guardbot, and bench/_harness when run as a script
 from _harness import Child, free_port  # noqa: E402  (after the path set-up)
 
 from guardbot.config import load_config  # noqa: E402
+from guardbot.daemon.recovery import recover  # noqa: E402
+from guardbot.daemon.sdnotify import Notifier  # noqa: E402
 from guardbot.daemon.service import Daemon  # noqa: E402
 from guardbot.store.journal import Journal  # noqa: E402
 
@@ -140,11 +142,12 @@ async def recover_in_process(config_path: Path) -> tuple[float, int]:
     daemon = Daemon(config)
     async with Journal.in_data_dir(daemon.data_dir, instance=INSTANCE) as journal:
         started = time.perf_counter()
-        await daemon._recover(journal)
+        daemon.pipeline.attach(journal)
+        recovered = await recover(journal, daemon.pipeline, Notifier(None))
         elapsed = time.perf_counter() - started
     positions = sum(len(a.positions) for a in daemon.engine.accounts.values())
     assert positions == len(SYMBOLS), f"expected open positions after replay, got {positions}"
-    return elapsed, daemon.recovered_inputs
+    return elapsed, recovered.applied
 
 
 def start_subprocess(config_path: Path, log_path: Path, timeout: float) -> float:

@@ -1,17 +1,25 @@
-"""What the publisher drains: the journal's outbox, then the newest account snapshots."""
+"""What the publisher drains: the journal's outbox, then the newest account snapshots.
+
+Account snapshots (retained ``.../accounts/<account>``) go out at most once per
+``snapshot_interval`` per account, only when the account's state changed since the last one;
+they are not journaled (only the latest matters, and the engine rebuilds it on restart)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
+from guardbot.core.engine import Engine
+from guardbot.core.events import to_jsonable
 from guardbot.metrics.prometheus import Metrics
 from guardbot.mqtt.publisher import OutboxRow as PublisherRow
-from guardbot.mqtt.topics import Message
+from guardbot.mqtt.topics import Message, account_topic, compact_json
 from guardbot.store.journal import Journal
+
+__all__ = ["AccountSnapshots", "Outbox"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +31,7 @@ class _SnapshotRow:
     retain: bool = True
 
 
-class _Outbox:
+class Outbox:
     """The publisher's :class:`~guardbot.mqtt.publisher.OutboxSource`: the journal's outbox first,
     then the latest in-memory account snapshot of each account (negative ids; a newer snapshot of
     an account replaces an unsent older one, as only the retained latest matters)."""
@@ -87,3 +95,43 @@ class _Outbox:
             if await self.depth() == 0:
                 return
             await self._changed.wait()
+
+
+class AccountSnapshots:
+    """Puts a changed account's state in the outbox (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        outbox: Outbox,
+        *,
+        prefix: str,
+        instance: str,
+        now_ms: Callable[[], int],
+        interval: float,
+    ) -> None:
+        self._engine = engine
+        self._outbox = outbox
+        self._prefix = prefix
+        self._instance = instance
+        self._now_ms = now_ms
+        self.interval = interval
+        self._published_state: dict[str, str] = {}
+
+    async def run(self) -> None:
+        while True:
+            self.publish()
+            await asyncio.sleep(self.interval)
+
+    def publish(self) -> None:
+        engine = self._engine()
+        for account in engine.iter_accounts():
+            name = account.id
+            snapshot = engine.state(account)
+            state = compact_json(to_jsonable(snapshot))
+            if self._published_state.get(name) == state:
+                continue
+            self._published_state[name] = state
+            payload = compact_json({"account": name, "ts": self._now_ms(), **snapshot})
+            topic = account_topic(self._prefix, self._instance, name)
+            self._outbox.put_snapshot(name, Message(topic, payload, qos=1, retain=True))

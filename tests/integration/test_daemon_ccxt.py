@@ -161,21 +161,22 @@ async def test_websocket_drop_and_refusal_raise_feed_stale_then_recovered(
             await standin.wait_subscribed("btcusdt@markPrice@1s")
             await standin.set_price(BTC, mark="60000")
             await standin.set_price(ETH, mark="3000")
-            await _until(lambda: BTC in daemon._last_tick, "a first BTC tick")
+            await _until(lambda: BTC in daemon.pipeline.last_tick, "a first BTC tick")
             # The exchange goes away: websockets dropped, every reconnect refused.
             standin.refuse_connections(True)
             await standin.drop_websockets()
             await sub.until(lambda topic, p: p.get("type") == "feed_stale")
-            assert daemon._status_info()["state"] == "degraded"
+            assert daemon.status_info()["state"] == "degraded"
             # It comes back: ccxt reconnects (backoff), and marks flow again.
             standin.refuse_connections(False)
             subscribed = standin.subscriptions["btcusdt@markPrice@1s"]
             await standin.wait_subscribed("btcusdt@markPrice@1s", subscribed + 1, timeout=40)
             await standin.set_price(BTC, mark="60100")
             await standin.set_price(ETH, mark="3010")
+            health = daemon.feed_health
             await sub.until(
                 lambda _t, _p: (
-                    {p["type"] for p in sub.alerts()} >= {"feed_recovered"} and not daemon._stale
+                    {p["type"] for p in sub.alerts()} >= {"feed_recovered"} and not health.stale
                 )
             )
             stop.set()

@@ -28,7 +28,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-import guardbot.daemon.service
 from guardbot.cli.health import HealthReport, check_health
 from guardbot.config import Config, load_config
 from guardbot.daemon.sdnotify import Notifier
@@ -170,8 +169,8 @@ async def run_to_liquidation(
             feed.push(*TO_LIQUIDATION[1:])
             await sub.until(lambda topic, _p: topic.endswith("/liquidation"))
             await feed.idle.wait()
-            assert daemon._outbox is not None
-            await daemon._outbox.wait_drained()
+            assert daemon.outbox is not None
+            await daemon.outbox.wait_drained()
             [(journaled,)] = journal_rows(
                 tmp_path / "data", "SELECT COUNT(*) FROM outbox WHERE topic LIKE '%/alerts/%'"
             )
@@ -320,25 +319,24 @@ def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
 
 
 @contextmanager
-def time_shifted(seconds: float) -> Iterator[None]:
-    """``time.monotonic`` as the daemon module sees it, ``seconds`` later (the event loop and
-    everything else keep the real clock)."""
-    real = guardbot.daemon.service.time
-    guardbot.daemon.service.time = SimpleNamespace(  # type: ignore[assignment]
-        monotonic=lambda: time.monotonic() + seconds, time=time.time
-    )
+def time_shifted(daemon: Daemon, seconds: float) -> Iterator[None]:
+    """The feed health's monotonic clock ``seconds`` later (the event loop and everything else
+    keep the real clock)."""
+    health = daemon.feed_health
+    real = health.monotonic
+    health.monotonic = lambda: time.monotonic() + seconds
     try:
         yield
     finally:
-        guardbot.daemon.service.time = real
+        health.monotonic = real
 
 
 class HealthSpy:
-    """Wraps ``daemon._healthy`` (the watchdog's judgement) to count its verdicts."""
+    """Wraps ``daemon.feed_health.healthy`` (the watchdog's judgement) to count its verdicts."""
 
     def __init__(self, daemon: Daemon) -> None:
-        self._healthy = daemon._healthy
-        daemon._healthy = self  # type: ignore[method-assign]
+        self._healthy = daemon.feed_health.healthy
+        daemon.feed_health.healthy = self  # type: ignore[method-assign]
         self.unhealthy = 0
         self.twice_unhealthy = asyncio.Event()
         self.on_first_unhealthy: Callable[[], None] = lambda: None
@@ -426,9 +424,9 @@ async def test_systemd_ready_watchdog_and_stopping(
             assert config.feed.stale_after_s == 10
             stuck: list[dict[str, str]] = []
             spy.on_first_unhealthy = lambda: stuck.extend(ns.drain())
-            with time_shifted(59):
-                assert daemon._healthy()
-            with time_shifted(61):
+            with time_shifted(daemon, 59):
+                assert daemon.feed_health.healthy()
+            with time_shifted(daemon, 61):
                 await spy.twice_unhealthy.wait()
             assert ns.drain() == []  # nothing between two unhealthy verdicts
             assert all(m == {"WATCHDOG": "1"} for m in stuck)
@@ -471,8 +469,8 @@ async def test_systemd_ready_watchdog_and_stopping(
 
 
 def test_watchdog_grace_follows_stale_after_s(tmp_path: Path) -> None:
-    """``_healthy``: a feed stale for longer than max(60 s, 6 * stale_after_s) is unhealthy;
-    the grace restarts after a recovery."""
+    """``FeedHealth.healthy``: a feed stale for longer than max(60 s, 6 * stale_after_s) is
+    unhealthy; the grace restarts after a recovery."""
     broker: Any = SimpleNamespace(host="127.0.0.1", port=1)  # never connected to
     path = write_config(tmp_path, broker)
     text = path.read_text(encoding="utf-8").replace(
@@ -482,19 +480,20 @@ def test_watchdog_grace_follows_stale_after_s(tmp_path: Path) -> None:
     config = load_config(path, {})
     assert config.feed.stale_after_s == 20
     daemon = Daemon(config)
-    assert daemon._healthy()
-    daemon._stale.add(BTC)
-    with time_shifted(0):
-        assert daemon._healthy()  # the stale period starts now
-    with time_shifted(119):
-        assert daemon._healthy()
-    with time_shifted(121):
-        assert not daemon._healthy()
-    daemon._stale.clear()
-    assert daemon._healthy()
-    daemon._stale.add(None)  # the whole feed
-    with time_shifted(121):
-        assert daemon._healthy()  # a new stale period
+    health = daemon.feed_health
+    assert health.healthy()
+    health.mark(FeedStale(BTC, 0, "test"))
+    with time_shifted(daemon, 0):
+        assert health.healthy()  # the stale period starts now
+    with time_shifted(daemon, 119):
+        assert health.healthy()
+    with time_shifted(daemon, 121):
+        assert not health.healthy()
+    health.mark(FeedRecovered(BTC, 0))
+    assert health.healthy()
+    health.mark(FeedStale(None, 0, "test"))  # the whole feed
+    with time_shifted(daemon, 121):
+        assert health.healthy()  # a new stale period
 
 
 # --------------------------------------------------------------------------- guardbot health

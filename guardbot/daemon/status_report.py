@@ -1,0 +1,76 @@
+"""The daemon's side of the retained ``.../status``: what it carries besides ts/version
+(docs/contracts.md §3, built by :func:`~guardbot.daemon.status.status_payload`, which the health
+check reads back) and the loop that republishes it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from typing import Any
+
+from guardbot import __version__
+from guardbot.daemon.feed_loop import FeedHealth
+from guardbot.daemon.status import FeedStatus, status_payload
+from guardbot.store.journal import Journal
+
+__all__ = ["StatusReport"]
+
+
+class StatusReport:
+    """Outbox figures read from the journal, and the status payload built from them."""
+
+    def __init__(
+        self,
+        symbols: tuple[str, ...],
+        health: FeedHealth,
+        last_ts: Callable[[str], int | None],
+        tier_sources: Callable[[], Mapping[str, str]],
+        now_ms: Callable[[], int],
+        interval: float,
+    ) -> None:
+        self._symbols = symbols
+        self._health = health
+        self._last_ts = last_ts
+        self._tier_sources = tier_sources
+        self._now_ms = now_ms
+        self.interval = interval
+        self.journal: Journal | None = None
+        self.outbox_depth = 0
+        self.outbox_oldest_ms: int | None = None
+
+    def info(self) -> dict[str, Any]:
+        """What the retained status carries besides ts/version."""
+        now = self._now_ms()
+        feeds = {
+            symbol: FeedStatus(self._health.is_stale(symbol), self._last_ts(symbol))
+            for symbol in self._symbols
+        }
+        oldest = self.outbox_oldest_ms
+        info = status_payload(
+            ts=now,
+            version=__version__,
+            feeds=feeds,
+            outbox_depth=self.outbox_depth,
+            outbox_oldest_age_ms=None if oldest is None else max(0, now - oldest),
+        )
+        del info["ts"], info["version"]  # the publisher stamps its own
+        info["tiers"] = dict(self._tier_sources())
+        return info
+
+    async def refresh(self) -> None:
+        """Read the outbox depth and its oldest row's age from the journal."""
+        assert self.journal is not None
+        self.outbox_depth = await self.journal.outbox_depth()
+        self.outbox_oldest_ms = await self.journal.oldest_pending_ts()
+
+    async def run(self, emptied: asyncio.Event, republish: Callable[[], None]) -> None:
+        """Republish the retained status every ``interval`` s (health checks read its ``ts`` to
+        tell a live daemon from a stale retained message), and as soon as the outbox empties."""
+        while True:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await emptied.wait()
+            emptied.clear()
+            await self.refresh()
+            republish()
