@@ -1,8 +1,11 @@
 """Margin-ratio alert levels with hysteresis (docs/architecture.md §3, docs/contracts.md §2).
 
-Each level fires once when the ratio rises to or above it and re-arms when the ratio falls below
-``level - hysteresis``. ``margin_recovered`` follows once the ratio falls below the first level
-minus hysteresis after any alert. The last level is the margin call, the others are warnings.
+A level fires when the ratio rises to or above it and re-arms when the ratio falls below
+``level - hysteresis``. Each scope (a cross account, an isolated position) says at most one
+thing per evaluation: ``margin_alert`` for the highest level the ratio reached (the levels
+under it count as fired too), or ``margin_recovered`` for the lowest level it fell back below
+(it and every level above it are armed again). The last level is the margin call, the others
+are warnings.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ class AlertConfig:
         "increasing, in (0, 1]; the last is the margin call, the others warnings.",
     )
     hysteresis: Decimal = setting(
-        Decimal("0.05"), ge=0, doc="A level re-arms once the ratio falls below level - hysteresis."
+        Decimal("0.05"),
+        ge=0,
+        doc="A level re-arms, with a margin_recovered naming it, once the ratio falls below"
+        " level - hysteresis.",
     )
 
     def __post_init__(self) -> None:
@@ -52,7 +58,8 @@ class AlertConfig:
 
 @dataclass(frozen=True, slots=True)
 class Crossing:
-    """``level`` fired (``recovered`` False) or the scope recovered (``level`` -1)."""
+    """The ratio reached ``level`` (``recovered`` False) or fell back below ``level`` minus the
+    hysteresis (``recovered`` True)."""
 
     level: int
     recovered: bool = False
@@ -60,43 +67,57 @@ class Crossing:
 
 @dataclass(slots=True)
 class AlertState:
-    """Which levels of one scope (a cross account or an isolated position) have fired."""
+    """Which levels of one scope (a cross account or an isolated position) have fired.
+
+    The fired levels are always the lowest ones: a level fires only with every level under it,
+    and re-arms only with every level above it.
+    """
 
     fired: list[bool] = field(default_factory=list)
-    alerted: bool = False
+
+    @property
+    def alerted(self) -> bool:
+        """A level is fired: a ``margin_recovered`` is still due."""
+        return any(self.fired)
 
     def reset(self, config: AlertConfig) -> None:
         self.fired = [False] * len(config.levels)
-        self.alerted = False
 
     def update(
         self, config: AlertConfig, requirement: Decimal, margin_balance: Decimal
     ) -> list[Crossing]:
-        """Apply the current exact ``requirement`` and ``margin_balance``; return what changed.
+        """Apply the current exact ``requirement`` and ``margin_balance``; return what changed:
+        nothing or one crossing (a jump over two levels is one alert, at the higher level).
 
         Comparisons are made as products (``req >= level * MB``), so a ratio exactly on a level
         is decided exactly. A margin balance <= 0 is above every level.
         """
         if len(self.fired) != len(config.levels):
             self.reset(config)
-        out: list[Crossing] = []
         levels = config.levels
         broke = margin_balance <= 0
-        for i, level in enumerate(levels):
-            if not self.fired[i] and (broke or requirement >= level * margin_balance):
+        reached = [
+            i
+            for i, level in enumerate(levels)
+            if not self.fired[i] and (broke or requirement >= level * margin_balance)
+        ]
+        if reached:
+            for i in range(reached[-1] + 1):
                 self.fired[i] = True
-                self.alerted = True
-                out.append(Crossing(i))
+            return [Crossing(reached[-1])]
         if broke:
-            return out
+            return []
         h = config.hysteresis
-        for i, level in enumerate(levels):
-            if self.fired[i] and requirement < (level - h) * margin_balance:
-                self.fired[i] = False
-        if self.alerted and requirement < (levels[0] - h) * margin_balance:
-            self.alerted = False
-            out.append(Crossing(-1, recovered=True))
-        return out
+        rearmed = [
+            i
+            for i, level in enumerate(levels)
+            if self.fired[i] and requirement < (level - h) * margin_balance
+        ]
+        if not rearmed:
+            return []
+        for i in range(rearmed[0], len(levels)):
+            self.fired[i] = False
+        return [Crossing(rearmed[0], recovered=True)]
 
     def thresholds(self, config: AlertConfig) -> tuple[Decimal | None, Decimal | None]:
         """(the next ratio that fires a level, the ratio under which something re-arms)."""
@@ -105,6 +126,4 @@ class AlertState:
         up = next((lv for lv, f in zip(config.levels, self.fired, strict=True) if not f), None)
         fired = [lv for lv, f in zip(config.levels, self.fired, strict=True) if f]
         down = fired[-1] - config.hysteresis if fired else None
-        if self.alerted and down is None:
-            down = config.levels[0] - config.hysteresis
         return up, down

@@ -82,7 +82,14 @@ def _emit_crossings(
     )
     for crossing in crossings:
         if crossing.recovered:
-            st.emit("margin_recovered", account, **scope_fields, marginRatio=ratio)
+            st.emit(
+                "margin_recovered",
+                account,
+                **scope_fields,
+                level=crossing.level,
+                threshold=levels[crossing.level],
+                marginRatio=ratio,
+            )
             continue
         st.emit(
             "margin_alert",

@@ -78,7 +78,8 @@ def _describe(event: Mapping[str, Any]) -> str:
         )
     if kind == "margin_recovered":
         where = g("symbol") or "cross account"
-        return f"{where}: margin ratio back to {pct(g('marginRatio'))}"
+        below = f", below the {pct(g('threshold'))} level" if g("threshold") is not None else ""
+        return f"{where}: margin ratio back to {pct(g('marginRatio'))}{below}"
     if kind == "liquidation":
         return (
             f"{g('scope')} {g('symbol')} {g('side')} {num(g('contracts'))} at {num(g('price'))}"

@@ -1,8 +1,11 @@
 """Margin-ratio alert levels with hysteresis (docs/contracts.md §2, docs/architecture.md §3).
 
-Levels [0.5, 0.7, 0.8], hysteresis 0.05: each level fires once when the ratio rises to or above
-it and re-arms when the ratio falls below ``level - 0.05``; ``margin_recovered`` follows once the
-ratio falls below 0.45 after any alert. The last level is the margin call.
+Levels [0.5, 0.7, 0.8], hysteresis 0.05: a level fires when the ratio rises to or above it and
+re-arms when the ratio falls below ``level - 0.05``. One scope says at most one thing per tick:
+``margin_alert`` at the highest level reached, or ``margin_recovered`` naming the lowest level
+the ratio fell back below (issue 11: two alerts in one millisecond for a jump over two levels,
+and nothing said on the way down, so the next alert at a level looked like a duplicate). The
+last level is the margin call.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from decimal import Decimal
 import pytest
 
 from guardbot.core.alerts import AlertConfig, AlertState, Crossing
+from guardbot.formats.pretty import format_event
 from tests.core.enginekit import BTC, ETH, D, Sim, close, exact_div, of_type, one
 
 LEVELS = {"margin_ratio_levels": ["0.5", "0.7", "0.8"], "hysteresis": "0.05"}
@@ -35,7 +39,7 @@ def test_alert_state_hysteresis_sequence() -> None:
         ("0.5", []),
         ("0.46", []),  # 0.46 >= 0.5 - 0.05: not re-armed, not recovered
         ("0.55", []),  # so rising again does not fire
-        ("0.44", [Crossing(-1, recovered=True)]),  # < 0.45: re-armed and recovered
+        ("0.44", [Crossing(0, recovered=True)]),  # < 0.45: re-armed and recovered
         ("0.44", []),  # recovered only once
         ("0.5", [Crossing(0)]),  # armed again
     ]
@@ -43,23 +47,74 @@ def test_alert_state_hysteresis_sequence() -> None:
         assert _feed(state, ratio) == expected, ratio
 
 
-def test_alert_state_jump_fires_every_level_in_order() -> None:
+def test_alert_state_jump_fires_once_at_the_highest_level() -> None:
     state = AlertState()
     state.reset(CONFIG)
     assert _feed(state, "0.3") == []
-    assert _feed(state, "0.85") == [Crossing(0), Crossing(1), Crossing(2)]
+    assert _feed(state, "0.85") == [Crossing(2)]  # one alert, not three in the same millisecond
+    assert state.fired == [True, True, True]  # the levels under it count as fired
     assert [CONFIG.severity(i) for i in range(3)] == ["warning", "warning", "margin_call"]
     # 0.74 < 0.8 - 0.05 re-arms level 2 only (0.74 >= 0.7 - 0.05 keeps level 1 fired)
-    assert _feed(state, "0.74") == []
+    assert _feed(state, "0.74") == [Crossing(2, recovered=True)]
     assert _feed(state, "0.8") == [Crossing(2)]
-    # 0.64 re-arms level 1 and 2; not yet recovered (>= 0.45)
-    assert _feed(state, "0.64") == []
+    # 0.64 re-arms levels 1 and 2: one recovery, naming the lower
+    assert _feed(state, "0.64") == [Crossing(1, recovered=True)]
     assert _feed(state, "0.7") == [Crossing(1)]
-    assert _feed(state, "0.4") == [Crossing(-1, recovered=True)]
-    assert _feed(state, "0.85") == [Crossing(0), Crossing(1), Crossing(2)]
+    assert _feed(state, "0.4") == [Crossing(0, recovered=True)]
+    assert state.fired == [False, False, False] and not state.alerted
+    assert _feed(state, "0.85") == [Crossing(2)]
 
 
-@pytest.mark.parametrize(("ratio", "fired"), [("0.7", [0, 1]), ("0.8", [0, 1, 2]), ("0.69", [0])])
+def test_readme_ladder() -> None:
+    # the table of README.md "The margin alert ladder", with the default levels
+    state = AlertState()
+    state.reset(AlertConfig())
+    steps = [
+        ("0.40", []),
+        ("0.72", [Crossing(1)]),
+        ("0.66", []),
+        ("0.55", [Crossing(1, recovered=True)]),
+        ("0.71", [Crossing(1)]),
+        ("0.85", [Crossing(2)]),
+        ("0.30", [Crossing(0, recovered=True)]),
+    ]
+    for ratio, expected in steps:
+        assert state.update(AlertConfig(), D(ratio), D(1)) == expected, ratio
+
+
+def test_alert_state_says_when_the_ratio_falls_back() -> None:
+    # issue 11: from 72 % to 55 % said nothing, so the next 70 % alert looked like a duplicate
+    state = AlertState()
+    state.reset(CONFIG)
+    assert _feed(state, "0.72") == [Crossing(1)]
+    assert _feed(state, "0.66") == []  # 0.66 >= 0.7 - 0.05: still fired
+    assert _feed(state, "0.55") == [Crossing(1, recovered=True)]
+    assert state.fired == [True, False, False] and state.alerted
+    assert _feed(state, "0.7") == [Crossing(1)]  # after a recovery: not a duplicate
+    assert _feed(state, "0.46") == [Crossing(1, recovered=True)]
+    assert _feed(state, "0.44") == [Crossing(0, recovered=True)]
+    assert _feed(state, "0.3") == []
+
+
+@pytest.mark.parametrize(
+    "ratios",
+    [
+        ["0.3", "0.9", "0.1", "0.75", "0.72", "0.5", "0.81", "0.44", "0.44", "2"],
+        ["0.5", "0.7", "0.8", "0.74", "0.64", "0.44", "0.8", "0.79", "0.76", "0.749"],
+    ],
+)
+def test_alert_state_at_most_one_crossing_and_fired_levels_are_the_lowest(
+    ratios: list[str],
+) -> None:
+    state = AlertState()
+    state.reset(CONFIG)
+    for ratio in ratios:
+        assert len(_feed(state, ratio)) <= 1, ratio
+        count = sum(state.fired)
+        assert state.fired == [True] * count + [False] * (3 - count), ratio
+
+
+@pytest.mark.parametrize(("ratio", "fired"), [("0.7", [1]), ("0.8", [2]), ("0.69", [0])])
 def test_alert_state_exact_level(ratio: str, fired: list[int]) -> None:
     state = AlertState()
     state.reset(CONFIG)
@@ -79,9 +134,10 @@ def test_alert_state_exact_products_not_rounded_ratios() -> None:
 def test_alert_state_non_positive_margin_balance_fires_everything() -> None:
     state = AlertState()
     state.reset(CONFIG)
-    assert state.update(CONFIG, D(100), D(0)) == [Crossing(0), Crossing(1), Crossing(2)]
+    assert state.update(CONFIG, D(100), D(0)) == [Crossing(2)]
     state.reset(CONFIG)
-    assert state.update(CONFIG, D(100), D(-5)) == [Crossing(0), Crossing(1), Crossing(2)]
+    assert state.update(CONFIG, D(100), D(-5)) == [Crossing(2)]
+    assert state.fired == [True, True, True]
 
 
 # ---------------------------------------------------------------------------- through the engine
@@ -129,7 +185,7 @@ def test_engine_alert_levels_with_hysteresis(mode: str, scope: str) -> None:
         (25000, []),
         (25020, []),  # 0.4549: not re-armed
         (25000, []),  # so 0.5 does not fire again
-        (25030, [("margin_recovered", None)]),  # 0.4353 < 0.45
+        (25030, [("margin_recovered", 0)]),  # 0.4353 < 0.45
         (25030, []),
         (25000, [("margin_alert", 0)]),  # re-armed
     ]
@@ -143,31 +199,34 @@ def test_engine_alert_levels_with_hysteresis(mode: str, scope: str) -> None:
     recovered = next(e for e in sim.events if e["type"] == "margin_recovered")
     # 0.004*25030 / (25030 - 24800) = 100.12 / 230
     assert close(recovered["marginRatio"], exact_div("100.12", 230))
+    assert (recovered["level"], recovered["threshold"]) == (0, D("0.5"))
     assert not of_type(sim.events, "liquidation")
     sim.check_ledger()
 
 
 @pytest.mark.parametrize(("mode", "scope"), [("isolated", "position"), ("cross", "account")])
-def test_engine_jump_fires_all_levels_in_order(mode: str, scope: str) -> None:
+def test_engine_jump_fires_one_alert_at_the_highest_level(mode: str, scope: str) -> None:
     sim = _setup(mode)
     assert _alerts(sim.tick(25200)) == []  # 0.252
-    events = sim.tick(24920)  # 0.83067
-    alerts = of_type(events, "margin_alert")
-    assert [e["level"] for e in alerts] == [0, 1, 2]
-    assert [e["severity"] for e in alerts] == ["warning", "warning", "margin_call"]
-    assert all(e["scope"] == scope for e in alerts)
+    events = sim.tick(24920)  # 0.83067: over all three levels in one tick
+    alert = one(events, "margin_alert")
+    assert (alert["level"], alert["threshold"], alert["severity"]) == (2, D("0.8"), "margin_call")
+    assert alert["scope"] == scope
     assert not of_type(events, "liquidation")  # 24920 > LP 24899.6
     # ratio = 99.68 / 120 (docs/rules.md §4.1: MM / MB)
-    ratio = exact_div("99.68", 120)
-    for e in alerts:
-        assert close(e["marginRatio"], ratio)
+    assert close(alert["marginRatio"], exact_div("99.68", 120))
+    # back to 0.252 in one tick: one recovery, naming the lowest level (all three re-armed)
+    recovered = one(sim.tick(25200), "margin_recovered")
+    assert (recovered["level"], recovered["threshold"], recovered["scope"]) == (0, D("0.5"), scope)
+    text = format_event(recovered)
+    assert text.endswith("margin ratio back to 25.2%, below the 50% level"), text
     sim.check_ledger()
 
 
 def test_engine_isolated_alert_fields_by_hand() -> None:
     sim = _setup("isolated")
-    alert = of_type(sim.tick(24920), "margin_alert")[0]
-    assert (alert["scope"], alert["symbol"], alert["level"]) == ("position", BTC, 0)
+    alert = one(sim.tick(24920), "margin_alert")
+    assert (alert["scope"], alert["symbol"], alert["level"]) == ("position", BTC, 2)
     # marginRatio = MM/MB = 0.004*24920 / (5200 + 24920 - 30000) = 99.68 / 120 = 0.830666...
     assert close(alert["marginRatio"], exact_div("99.68", 120))
     # liquidationPrice = (IWB - Q*EP)/(Q*(mmr - 1)) = (5200 - 30000)/(0.004 - 1) = 24899.5983...
@@ -226,6 +285,25 @@ def test_engine_cross_alert_moves_with_another_symbol() -> None:
 # ratio >= 1 or MB <= 0 (§4.3).
 
 
+def _ladder(
+    fired: list[bool], levels: list[Decimal], h: Decimal, mm: Decimal, mb: Decimal
+) -> list[tuple[str, object]]:
+    """The rules of docs/contracts.md §2 written out: one alert at the highest level newly
+    reached (the lower ones count as fired), else one recovery at the lowest fired level the
+    ratio fell below minus ``h`` (it and the higher ones re-arm)."""
+    reached = [i for i, lv in enumerate(levels) if not fired[i] and (mb <= 0 or mm >= lv * mb)]
+    if reached:
+        fired[: reached[-1] + 1] = [True] * (reached[-1] + 1)
+        return [("margin_alert", reached[-1])]
+    if mb <= 0:
+        return []
+    fell = [i for i, lv in enumerate(levels) if fired[i] and mm < (lv - h) * mb]
+    if not fell:
+        return []
+    fired[fell[0] :] = [False] * (len(levels) - fell[0])
+    return [("margin_recovered", fell[0])]
+
+
 def _mm(rows: list[tuple[int, int, str, int, int]], notional: Decimal) -> Decimal:
     for floor, cap, mmr, _lev, cum in rows:
         if notional <= cap and (notional > floor or floor == 0):
@@ -249,7 +327,6 @@ def test_cross_walk_matches_a_from_scratch_oracle(seed: int) -> None:
     sim.order("eth", "sell", 30, symbol=ETH, ts=sim.ts + 1000)
     marks = {BTC: D(30000), ETH: D(2000)}
     fired = [False, False, False]
-    alerted = False
     levels = [D("0.5"), D("0.7"), D("0.8")]
     h = D("0.05")
     liquidated = False
@@ -262,18 +339,7 @@ def test_cross_walk_matches_a_from_scratch_oracle(seed: int) -> None:
         upnl = 2 * (marks[BTC] - 30000) - 30 * (marks[ETH] - 2000)
         mm = _mm(BTC_ROWS, 2 * marks[BTC]) + _mm(ETH_ROWS, 30 * marks[ETH])
         mb = wallet + upnl
-        expected: list[tuple[str, object]] = []
-        for i, level in enumerate(levels):
-            if not fired[i] and (mb <= 0 or mm >= level * mb):
-                fired[i] = alerted = True
-                expected.append(("margin_alert", i))
-        if mb > 0:
-            for i, level in enumerate(levels):
-                if fired[i] and mm < (level - h) * mb:
-                    fired[i] = False
-            if alerted and mm < (levels[0] - h) * mb:
-                alerted = False
-                expected.append(("margin_recovered", None))
+        expected = _ladder(fired, levels, h, mm, mb)
         assert _alerts(events) == expected, (step, marks, mm, mb)
         liquidated = mb <= 0 or mm >= mb
         assert bool(of_type(events, "liquidation")) == liquidated, (step, marks, mm, mb)
@@ -281,6 +347,7 @@ def test_cross_walk_matches_a_from_scratch_oracle(seed: int) -> None:
             break
     assert liquidated, "the walk is meant to end in a liquidation"
     assert len(of_type(sim.events, "margin_alert")) >= 3
+    assert of_type(sim.events, "margin_recovered"), "the walk is meant to recover on the way"
     sim.check_ledger()
 
 
@@ -303,7 +370,6 @@ def test_isolated_walk_matches_a_from_scratch_oracle(seed: int) -> None:
     }
     marks = {BTC: D(30000), ETH: D(2000)}
     fired = {BTC: [False] * 3, ETH: [False] * 3}
-    alerted = {BTC: False, ETH: False}
     open_ = {BTC: True, ETH: True}
     levels = [D("0.5"), D("0.7"), D("0.8")]
     h = D("0.05")
@@ -320,18 +386,7 @@ def test_isolated_walk_matches_a_from_scratch_oracle(seed: int) -> None:
         sign, qty, entry, iwb, rows = spec[symbol]
         mm = _mm(rows, qty * marks[symbol])
         mb = iwb + sign * qty * (marks[symbol] - entry)
-        expected: list[tuple[str, object]] = []
-        for i, level in enumerate(levels):
-            if not fired[symbol][i] and (mb <= 0 or mm >= level * mb):
-                fired[symbol][i] = alerted[symbol] = True
-                expected.append(("margin_alert", i))
-        if mb > 0:
-            for i, level in enumerate(levels):
-                if fired[symbol][i] and mm < (level - h) * mb:
-                    fired[symbol][i] = False
-            if alerted[symbol] and mm < (levels[0] - h) * mb:
-                alerted[symbol] = False
-                expected.append(("margin_recovered", None))
+        expected = _ladder(fired[symbol], levels, h, mm, mb)
         assert _alerts(events) == expected, (step, symbol, marks[symbol], mm, mb)
         assert all(e.get("symbol") == symbol for e in events if e["type"] == "margin_alert")
         liquidated = mb <= 0 or mm >= mb
@@ -339,5 +394,5 @@ def test_isolated_walk_matches_a_from_scratch_oracle(seed: int) -> None:
         if liquidated:
             open_[symbol] = False
     assert not any(open_.values()), "the walk is meant to liquidate both positions"
-    assert len(of_type(sim.events, "margin_alert")) >= 6
+    assert len(of_type(sim.events, "margin_alert")) >= 4  # one a tick: fewer than the levels
     sim.check_ledger()
