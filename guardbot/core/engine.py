@@ -143,7 +143,12 @@ class Engine:
                 (p.isolated_wallet for p in account.positions.values() if p.isolated), ZERO
             )
             total = account.wallet + isolated
-            free = view.available_balance
+            # free is what orders may use, but never unrealized profit: that is not in the
+            # wallet (total) yet, and counting it made used negative and free exceed total
+            free = min(
+                view.available_balance,
+                account.wallet - view.initial_margin - account.order_margin,
+            )
             ledger = account.ledger
             return {
                 "wallet": account.wallet,

@@ -355,11 +355,17 @@ class PaperExchange:
         if account is None:  # created with the default wallet by its first command
             wallet = self._engine.config.default_account.wallet
             balance = {st.SETTLE: {"free": wallet, "used": ZERO, "total": wallet}}
-            info: dict[str, Any] = {"wallet": wallet, "balance": balance}
+            info: dict[str, Any] = {
+                "wallet": wallet,
+                "balance": balance,
+                "availableBalance": wallet,
+            }
         else:
             state = self._engine.state(account)
             balance = state["balance"]  # type: ignore[assignment]
             info = {k: state[k] for k in ("wallet", "balance", "marginRatio", "tradingState")}
+            # what the engine lets orders use (it may count unrealized profit; free does not)
+            info["availableBalance"] = self._engine.views(account)[1].available_balance
         return st.balance_structure(balance, timestamp=self._now or None, info=info)
 
     def _protection(self, account: Account, symbol: str) -> tuple[Decimal | None, Decimal | None]:
