@@ -33,6 +33,7 @@ RANK: dict[str, int] = {
     "paper": 3,
     "tiers": 3,
     "report": 3,
+    "mirror": 3,
     "daemon": 4,
     "cli": 5,
     "__main__": 5,

@@ -1,0 +1,332 @@
+"""Follow one exchange account, read-only: private streams for speed, REST for truth.
+
+:class:`MirrorFollower` owns nothing but reading. Through one ccxt.pro instance built with the
+account's keys it:
+
+- takes a complete REST picture (positions, balance, open orders including stops, leverage and
+  margin mode, position mode) at start, after every reconnect of the private stream, and every
+  ``poll_s`` as a reconciliation;
+- applies the private streams (``watch_positions``, ``watch_balance``, ``watch_orders``) as they
+  come, and refreshes the positions over REST ``refresh_s`` after a stream change, for the
+  exchange's liquidation price the stream does not carry;
+- yields a :class:`~guardbot.core.mirror.MirrorCmd` each time the account changed.
+
+It calls no endpoint that writes (the Binance listen key, which ccxt creates and keeps alive for
+the user data stream, is the only non-GET request). Keys never leave the ccxt instance: error
+texts are cleaned of them and of URL query strings before they are shown.
+
+Rejected keys (ccxt ``AuthenticationError`` / ``PermissionDenied``) end the follower with one
+:class:`MirrorAuthError` naming the account: retrying cannot help and would only hammer the
+exchange. Network and exchange errors are retried with jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+
+from guardbot.core.mirror import MirrorCmd
+from guardbot.errors import GuardbotError
+from guardbot.mirror.book import AccountBook
+from guardbot.mirror.venues import MirrorVenue
+
+__all__ = ["MirrorAuthError", "MirrorFollower", "clean_error"]
+
+_log = structlog.get_logger("guardbot.mirror")
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+class MirrorAuthError(GuardbotError):
+    """The exchange refused the account's keys (the message names the account, not the key)."""
+
+    def __init__(self, account: str, reason: str) -> None:
+        self.account = account
+        self.reason = reason
+        super().__init__(f"mirror account {account!r}: the exchange refused its API key: {reason}")
+
+
+def clean_error(exc: BaseException, secrets: tuple[str | None, ...] = ()) -> str:
+    """``Type: message`` without URL query strings (signatures, listen keys) or key values."""
+    text = f"{type(exc).__name__}: {exc}"
+    text = re.sub(r"\?\S*", "?…", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:300]
+
+
+class _Backoff:
+    def __init__(self, random: Callable[[], float]) -> None:
+        self.random = random
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        cap = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** min(self.attempt, 16))
+        self.attempt += 1
+        return self.random() * cap
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class MirrorFollower:
+    """See the module docstring: ``async with`` it, then ``async for cmd in f.updates()``.
+
+    ``exchange`` is a ccxt.pro instance with the account's credentials, closed by the caller.
+    """
+
+    def __init__(
+        self,
+        account: str,
+        exchange: Any,
+        venue: MirrorVenue,
+        *,
+        poll_s: float = 30.0,
+        refresh_s: float = 2.0,
+        random: Callable[[], float] = _random.random,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.account = account
+        self.exchange = exchange
+        self.venue = venue
+        self.poll_s = poll_s
+        self.refresh_s = refresh_s
+        self._random = random
+        self._sleep = sleep
+        self.book = AccountBook(account, venue)
+        self._queue: asyncio.Queue[MirrorCmd | BaseException] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._resync = False
+        self._refresh_at: float | None = None
+        self._last: MirrorCmd | None = None
+        self._failed: MirrorAuthError | None = None
+        # observable counters (status, metrics, tests)
+        self.connects = 0
+        self.rest_full = 0
+        self.rest_positions = 0
+        self.stream_updates = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        self._hook_connections()
+        self._tasks = [
+            asyncio.create_task(self._reconcile_loop(), name=f"mirror-{self.account}-rest"),
+            asyncio.create_task(
+                self._watch("positions", self._watch_positions), name=f"mirror-{self.account}-pos"
+            ),
+            asyncio.create_task(
+                self._watch("balance", self._watch_balance), name=f"mirror-{self.account}-bal"
+            ),
+            asyncio.create_task(
+                self._watch("orders", self._watch_orders), name=f"mirror-{self.account}-ord"
+            ),
+        ]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def updates(self) -> AsyncGenerator[MirrorCmd, None]:
+        """Each change of the account; raises :class:`MirrorAuthError` when the keys are refused."""
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def status(self) -> dict[str, Any]:
+        state = (
+            "failed"
+            if self._failed is not None
+            else "connecting"
+            if not self._ready.is_set()
+            else "following"
+        )
+        return {
+            "state": state,
+            "connects": self.connects,
+            "restReconciles": self.rest_full,
+            "restPositionRefreshes": self.rest_positions,
+            "streamUpdates": self.stream_updates,
+            "errors": self.errors,
+            "lastError": self.last_error,
+        }
+
+    # ---- internals -----------------------------------------------------------------------
+    def _secrets(self) -> tuple[str | None, ...]:
+        ex = self.exchange
+        return (
+            getattr(ex, "apiKey", None),
+            getattr(ex, "secret", None),
+            getattr(ex, "password", None),
+        )
+
+    def _hook_connections(self) -> None:
+        """Count private-stream (re)connections through ccxt's ``on_connected`` user hook: every
+        connection after the first is a reconnect, after which a REST picture is due."""
+        original = getattr(self.exchange, "on_connected", None)
+
+        def on_connected(client: Any, message: Any = None) -> None:
+            if original is not None:
+                original(client, message)
+            self.connects += 1
+            if self.connects > 1:
+                self._resync = True
+                self._wake.set()
+
+        self.exchange.on_connected = on_connected
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failed is not None:
+            return
+        self._failed = MirrorAuthError(self.account, clean_error(exc, self._secrets()))
+        _log.error(
+            "mirror keys refused; following stopped",
+            account=self.account,
+            reason=self._failed.reason,
+        )
+        self._queue.put_nowait(self._failed)
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    def _note_error(self, what: str, exc: BaseException) -> None:
+        self.errors += 1
+        self.last_error = clean_error(exc, self._secrets())
+        _log.warning(
+            "mirror read failed; retrying", account=self.account, what=what, error=self.last_error
+        )
+
+    def _emit(self, source: str) -> None:
+        cmd = self.book.command(source)
+        if cmd is None:
+            return
+        if cmd.same_state(self._last) and not cmd.closes:
+            return
+        self._last = cmd
+        self._queue.put_nowait(cmd)
+
+    async def _full(self) -> None:
+        ex = self.exchange
+        if not ex.markets:
+            await ex.load_markets()
+        settings = await self.venue.fetch_settings(ex)
+        hedged = await self.venue.fetch_hedged(ex)
+        balance = await ex.fetch_balance()
+        orders = await self.venue.fetch_open_orders(ex)
+        positions = await ex.fetch_positions()
+        self.book.apply_rest(
+            positions=positions, balance=balance, orders=orders, settings=settings, hedged=hedged
+        )
+        self.rest_full += 1
+        self._emit("rest")
+        self._ready.set()
+        await self.venue.maintain(ex)
+
+    async def _positions_only(self) -> None:
+        positions = await self.exchange.fetch_positions()
+        self.book.apply_rest(positions=positions)
+        self.rest_positions += 1
+        self._emit("rest")
+
+    async def _reconcile_loop(self) -> None:
+        import ccxt
+
+        loop = asyncio.get_running_loop()
+        backoff = _Backoff(self._random)
+        next_full = loop.time()
+        while True:
+            now = loop.time()
+            try:
+                if self._resync or now >= next_full:
+                    self._resync = False
+                    await self._full()
+                    next_full = loop.time() + self.poll_s
+                elif self._refresh_at is not None and now >= self._refresh_at:
+                    self._refresh_at = None
+                    await self._positions_only()
+                backoff.reset()
+            except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+                self._fail(exc)
+                return
+            except ccxt.BaseError as exc:
+                self._note_error("rest", exc)
+                self._resync = True
+                await self._sleep(backoff.next_delay())
+                continue
+            if self.book.needs_positions and self._refresh_at is None:
+                self._refresh_at = loop.time() + self.refresh_s
+            deadline = next_full if self._refresh_at is None else min(next_full, self._refresh_at)
+            self._wake.clear()
+            if self._resync:
+                continue
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 0.0)):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _watch_positions(self) -> None:
+        self.book.apply_stream_positions(await self.exchange.watch_positions())
+
+    async def _watch_balance(self) -> None:
+        self.book.apply_stream_balance(await self.exchange.watch_balance())
+
+    async def _watch_orders(self) -> None:
+        self.book.apply_stream_orders(await self.exchange.watch_orders())
+
+    async def _watch(self, what: str, once: Callable[[], Awaitable[None]]) -> None:
+        import ccxt
+
+        backoff = _Backoff(self._random)
+        await self._ready.wait()  # stream updates apply on top of a complete picture
+        while True:
+            try:
+                await once()
+            except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+                self._fail(exc)
+                return
+            except ccxt.BaseError as exc:
+                self._note_error(what, exc)
+                self._resync = True
+                self._wake.set()
+                await self._sleep(backoff.next_delay())
+                continue
+            backoff.reset()
+            self.stream_updates += 1
+            self._emit("stream")
+            if self.book.needs_positions:
+                self._wake.set()
+
+
+def exchange_options(
+    base: Mapping[str, Any], venue: MirrorVenue, credentials: Mapping[str, str]
+) -> dict[str, Any]:
+    """Constructor options for the account's own ccxt instance: ``base`` (``[exchange.ccxt]``),
+    the venue's mirror options, and the credentials."""
+    options: dict[str, Any] = {k: v for k, v in base.items() if k != "options"}
+    merged = dict(base.get("options") or {})
+    merged.update(venue.ccxt_options)
+    options["options"] = merged
+    options.update(credentials)
+    return options
