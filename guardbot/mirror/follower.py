@@ -35,13 +35,11 @@ from guardbot.core.mirror import MirrorCmd
 from guardbot.errors import GuardbotError
 from guardbot.mirror.book import AccountBook
 from guardbot.mirror.venues import MirrorVenue
+from guardbot.runtime.backoff import backoff_delay
 
 __all__ = ["MirrorAuthError", "MirrorFollower", "clean_error"]
 
 _log = structlog.get_logger("guardbot.mirror")
-
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 30.0
 
 
 class MirrorAuthError(GuardbotError):
@@ -61,20 +59,6 @@ def clean_error(exc: BaseException, secrets: tuple[str | None, ...] = ()) -> str
         if secret:
             text = text.replace(secret, "***")
     return text[:300]
-
-
-class _Backoff:
-    def __init__(self, random: Callable[[], float]) -> None:
-        self.random = random
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        cap = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** min(self.attempt, 16))
-        self.attempt += 1
-        return self.random() * cap
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class MirrorFollower:
@@ -253,7 +237,7 @@ class MirrorFollower:
         import ccxt
 
         loop = asyncio.get_running_loop()
-        backoff = _Backoff(self._random)
+        attempt = 0
         next_full = loop.time()
         while True:
             now = loop.time()
@@ -265,14 +249,15 @@ class MirrorFollower:
                 elif self._refresh_at is not None and now >= self._refresh_at:
                     self._refresh_at = None
                     await self._positions_only()
-                backoff.reset()
+                attempt = 0
             except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
                 self._fail(exc)
                 return
             except ccxt.BaseError as exc:
                 self._note_error("rest", exc)
                 self._resync = True
-                await self._sleep(backoff.next_delay())
+                await self._sleep(backoff_delay(attempt, self._random))
+                attempt += 1
                 continue
             if self.book.needs_positions and self._refresh_at is None:
                 self._refresh_at = loop.time() + self.refresh_s
@@ -298,7 +283,7 @@ class MirrorFollower:
     async def _watch(self, what: str, once: Callable[[], Awaitable[None]]) -> None:
         import ccxt
 
-        backoff = _Backoff(self._random)
+        attempt = 0
         await self._ready.wait()  # stream updates apply on top of a complete picture
         while True:
             try:
@@ -310,9 +295,10 @@ class MirrorFollower:
                 self._note_error(what, exc)
                 self._resync = True
                 self._wake.set()
-                await self._sleep(backoff.next_delay())
+                await self._sleep(backoff_delay(attempt, self._random))
+                attempt += 1
                 continue
-            backoff.reset()
+            attempt = 0
             self.stream_updates += 1
             self._emit("stream")
             if self.book.needs_positions:
