@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from guardbot.core.keys import check_keys
 from guardbot.core.num import fmt, parse_decimal, shown
 from guardbot.errors import InputError
 
@@ -149,12 +150,6 @@ def mirror_to_json(cmd: MirrorCmd) -> dict[str, Any]:
     }
 
 
-def _keys(obj: Mapping[str, object], allowed: set[str]) -> None:
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise InputError(unknown[0], "unknown key")
-
-
 def _text(obj: Mapping[str, object], key: str, choices: Sequence[str] | None = None) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:
@@ -200,7 +195,7 @@ def _items(obj: Mapping[str, object], key: str) -> list[Mapping[str, object]]:
 
 
 def _position(obj: Mapping[str, object]) -> MirrorPosition:
-    _keys(
+    check_keys(
         obj,
         {
             "symbol",
@@ -232,7 +227,7 @@ def _position(obj: Mapping[str, object]) -> MirrorPosition:
 
 
 def _order(obj: Mapping[str, object]) -> MirrorOrder:
-    _keys(
+    check_keys(
         obj,
         {"id", "symbol", "kind", "side", "triggerPrice", "amount", "positionSide", "reduceOnly"},
     )
@@ -252,7 +247,7 @@ def _order(obj: Mapping[str, object]) -> MirrorOrder:
 
 
 def _close(obj: Mapping[str, object]) -> MirrorClose:
-    _keys(obj, {"symbol", "side", "reason"})
+    check_keys(obj, {"symbol", "side", "reason"})
     return MirrorClose(
         _text(obj, "symbol"),
         _text(obj, "side", ("long", "short")),
@@ -262,7 +257,9 @@ def _close(obj: Mapping[str, object]) -> MirrorClose:
 
 def parse_mirror(obj: Mapping[str, object]) -> MirrorCmd:
     """Parse the JSON form; unknown keys, bad types and impossible values are refused."""
-    _keys(obj, {"type", "account", "wallet", "hedged", "positions", "orders", "closes", "source"})
+    check_keys(
+        obj, {"type", "account", "wallet", "hedged", "positions", "orders", "closes", "source"}
+    )
     parsed: list[Any] = []
     for key, parse in (("positions", _position), ("orders", _order), ("closes", _close)):
         items = []
