@@ -281,10 +281,21 @@ def _render_alert(raw: str) -> str:
         return f"{_one_line(raw)} (malformed payload: not a JSON object)"
     if not isinstance(decoded.get("type"), str):
         return f"{_one_line(raw)} (malformed payload: no event type)"
+    text = decoded.get("text")
+    if isinstance(text, str) and text.strip():
+        # The daemon's sentence for people (every alert since the text field exists); the
+        # exact values stay in the payload (--json).
+        return _one_line(_format_with_text(decoded, text))
     try:
         return _one_line(_format(decoded))
     except Exception as exc:  # a payload that does not fit the event schema: print it raw
         return f"{_one_line(raw)} (malformed payload: {type(exc).__name__})"
+
+
+def _format_with_text(event: Mapping[str, Any], text: str) -> str:
+    from guardbot.formats.pretty import format_prefix
+
+    return f"{format_prefix(event)} {text}"
 
 
 def _format(event: Mapping[str, Any]) -> str:

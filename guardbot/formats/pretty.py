@@ -9,7 +9,7 @@ from typing import Any
 
 from guardbot.core.num import fmt
 
-__all__ = ["format_event", "num"]
+__all__ = ["format_event", "format_prefix", "num"]
 
 
 def num(value: Any, places: int = 4) -> str:
@@ -138,5 +138,10 @@ def _final(event: Mapping[str, Any]) -> str:
 def format_event(event: Mapping[str, Any]) -> str:
     if event["type"] == "final":
         return _final(event)
+    return f"{format_prefix(event)} {_describe(event)}"
+
+
+def format_prefix(event: Mapping[str, Any]) -> str:
+    """``<time>  <account> <type>``, the columns every event line starts with."""
     account = event.get("account") or "-"
-    return f"{_time(event.get('ts'))}  {account:<8} {event['type']:<17} {_describe(event)}"
+    return f"{_time(event.get('ts'))}  {account:<8} {event['type']:<17}"

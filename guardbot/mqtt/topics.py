@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardbot.core.events import ALERT_TYPES, severity_of, to_jsonable
+from guardbot.formats.alert_text import alert_text
 
 __all__ = [
     "Message",
@@ -118,20 +119,31 @@ def reply_topic(prefix: str, instance: str, request_id: str) -> str:
 
 
 def event_messages(
-    prefix: str, instance: str, event: Mapping[str, Any], alert_id: str | None
+    prefix: str,
+    instance: str,
+    event: Mapping[str, Any],
+    alert_id: str | None,
+    *,
+    text: str | None = None,
 ) -> list[Message]:
     """What one engine event publishes, in order.
 
     For the types in :data:`~guardbot.core.events.ALERT_TYPES` first ``.../alerts/<severity>/
-    <type>`` (QoS 1) whose payload is the event plus ``alertId``: the alert is what someone waits
-    for, so it does not queue behind the event row. Then always ``.../events/<type>`` (QoS 1,
-    the event as compact JSON). An alert event without ``alert_id`` is refused.
+    <type>`` (QoS 1) whose payload is the event plus ``alertId`` and ``text`` (one sentence for
+    people, :func:`~guardbot.formats.alert_text.alert_text` unless the caller, who may know the
+    position, gives one): the alert is what someone waits for, so it does not queue behind the
+    event row. Then always ``.../events/<type>`` (QoS 1, the event as compact JSON). An alert
+    event without ``alert_id`` is refused.
     """
     messages: list[Message] = []
     if event.get("type") in ALERT_TYPES:
         if not isinstance(alert_id, str) or not alert_id:
             raise ValueError(f"alert event {event.get('type')!r} needs a non-empty alert_id")
-        payload = {**event, "alertId": alert_id}
+        payload = {
+            **event,
+            "alertId": alert_id,
+            "text": alert_text(event) if text is None else text,
+        }
         messages.append(Message(alert_topic(prefix, instance, event), compact_json(payload)))
     messages.append(Message(event_topic(prefix, instance, event), compact_json(dict(event))))
     return messages

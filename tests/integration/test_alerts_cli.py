@@ -167,6 +167,22 @@ async def test_readable_lines_and_malformed_payloads(mosquitto: Mosquitto, tmp_p
     assert '"marginRatio":"x"' in bad_number
 
 
+async def test_readable_line_is_the_alerts_text(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Payloads with ``text`` (every alert the daemon publishes) print that sentence."""
+    config = write_config(tmp_path, mosquitto.host, mosquitto.port)
+    sentence = "BTC/USDT:USDT long 0.3 @ 58,950: margin ratio 85 % (critical at 80 %)"
+    async with asyncio.timeout(LIMIT):
+        await publish(mosquitto, (f"{BASE}/status", STATUS, True))
+        async with alerts_process(config, "--count", "1") as proc:
+            assert await next_line(proc) == "status: online (version 9.9.9)"
+            payload = compact({**MARGIN_ALERT, "text": sentence})
+            await publish(mosquitto, (f"{BASE}/alerts/critical/margin_alert", payload, False))
+            code, out, err = await finish(proc)
+    assert (code, err) == (0, "")
+    [line] = out.splitlines()
+    assert line.startswith("CRITICAL ") and line.endswith(f"demo     margin_alert      {sentence}")
+
+
 async def test_timeout_before_count_exits_1(mosquitto: Mosquitto, tmp_path: Path) -> None:
     config = write_config(tmp_path, mosquitto.host, mosquitto.port)
     async with asyncio.timeout(LIMIT):

@@ -21,6 +21,7 @@ import aiomqtt
 import pytest
 
 from guardbot import __version__
+from guardbot.formats.alert_text import alert_text
 from guardbot.mqtt import (
     MemoryOutbox,
     Message,
@@ -119,8 +120,12 @@ def test_event_messages_alert_adds_alert_id_to_alert_only() -> None:
         False,
     )
     assert json.loads(events_msg.payload) == {**compact_dict(event)}
-    assert json.loads(alert_msg.payload) == {**compact_dict(event), "alertId": "al-7"}
-    assert " " not in alert_msg.payload
+    body = json.loads(alert_msg.payload)
+    assert body == {**compact_dict(event), "alertId": "al-7", "text": alert_text(event)}
+    assert body["text"].startswith("acc1 cross margin: margin ratio 95 %")
+    assert json.dumps(body, separators=(",", ":"), ensure_ascii=False) == alert_msg.payload
+    given = event_messages("guardbot", "main", event, "al-7", text="caller's sentence")[0]
+    assert json.loads(given.payload)["text"] == "caller's sentence"
     assert "alertId" not in event  # the engine's event is not mutated
 
 

@@ -1,0 +1,137 @@
+"""One human sentence per alert: the ``text`` field of every alert payload.
+
+Used by notifications (a phone screen) and ``guardbot alerts``; the exact values stay in their
+own fields. Numbers are rounded for people: prices to five significant digits with thousands
+separators, ratios to whole percent (one decimal under 10 %), distances to one decimal::
+
+    BTC/USDT:USDT long 0.3 @ 58,950: margin ratio 81 % (margin call at 80 %), liquidation 56,210,
+    4.6 % away
+
+Numbers may come as :class:`~decimal.Decimal` (engine events) or as decimal strings (the wire).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["alert_text", "people_number", "people_percent", "people_price"]
+
+_HUNDRED = Decimal(100)
+
+
+def _decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, (int, str, float)):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def _grouped(value: Decimal, places: int) -> str:
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    text = f"{rounded:,f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def people_price(value: object) -> str:
+    """Five significant digits, thousands separated: 58,950 · 3,012.5 · 0.12346 · ``-``."""
+    number = _decimal(value)
+    if number is None:
+        return "-"
+    if number == 0:
+        return "0"
+    places = max(0, 4 - number.adjusted())
+    return _grouped(number, places)
+
+
+def people_number(value: object) -> str:
+    """An amount as given, without trailing zeros (0.300 -> 0.3), thousands separated."""
+    number = _decimal(value)
+    if number is None:
+        return "-"
+    exponent = number.normalize().as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return _grouped(number, min(places, 8))
+
+
+def people_percent(ratio: object, *, is_percent: bool = False) -> str:
+    """``0.8123`` -> ``81 %``; under 10 % one decimal (``0.046`` -> ``4.6 %``)."""
+    number = _decimal(ratio)
+    if number is None:
+        return "- %"
+    value = number if is_percent else number * _HUNDRED
+    places = 1 if abs(value) < 10 else 0
+    return f"{_grouped(value, places)} %"
+
+
+def _words(name: object) -> str:
+    return str(name).replace("_", " ")
+
+
+def _where(event: Mapping[str, Any], position: Mapping[str, Any] | None) -> str:
+    symbol = event.get("symbol")
+    if not symbol:
+        return f"{event.get('account') or 'account'} cross margin"
+    if position is not None and position.get("side") and _decimal(position.get("contracts")):
+        mark = event.get("markPrice")
+        at = f" @ {people_price(mark)}" if _decimal(mark) is not None else ""
+        return f"{symbol} {position['side']} {people_number(position['contracts'])}{at}"
+    return str(symbol)
+
+
+def alert_text(event: Mapping[str, Any], position: Mapping[str, Any] | None = None) -> str:
+    """The sentence for ``event``. ``position`` (``side``, ``contracts``), when the caller knows
+    the position an alert is about, adds "long 0.3 @ mark" to a position's margin alert."""
+    kind = event.get("type")
+    g = event.get
+    if kind == "margin_alert":
+        text = (
+            f"{_where(event, position)}: margin ratio {people_percent(g('marginRatio'))} "
+            f"({_words(g('severity') or 'alert')} at {people_percent(g('threshold'))})"
+        )
+        if _decimal(g("liquidationPrice")) is not None:
+            liq_symbol = g("liquidationSymbol")
+            of = f" {liq_symbol}" if liq_symbol and liq_symbol != g("symbol") else ""
+            text += f", liquidation{of} {people_price(g('liquidationPrice'))}"
+            if _decimal(g("distancePercent")) is not None:
+                text += f", {people_percent(g('distancePercent'), is_percent=True)} away"
+        return text
+    if kind == "margin_recovered":
+        where = g("symbol") or f"{g('account') or 'account'} cross margin"
+        return f"{where}: margin ratio back to {people_percent(g('marginRatio'))}"
+    if kind == "liquidation":
+        return (
+            f"{g('symbol')} {g('side') or ''} {people_number(g('contracts'))} liquidated at "
+            f"{people_price(g('price'))} (mark {people_price(g('markPrice'))}), "
+            f"loss {people_price(g('loss'))}"
+        ).replace("  ", " ")
+    if kind == "stop_triggered":
+        return (
+            f"{g('symbol')} {_words(g('kind') or 'stop')} {g('id')} triggered: "
+            f"{g('priceType') or 'price'} {people_price(g('price'))} crossed "
+            f"{people_price(g('triggerPrice'))}"
+        )
+    if kind == "order_rejected":
+        order = f"order {g('id')}" if g("id") else "order"
+        return f"{order} rejected: {g('reason')} ({g('code')})"
+    if kind == "trading_state":
+        return f"trading {_words(g('state'))}: {g('reason')}"
+    if kind == "feed_stale":
+        reason = f": {g('reason')}" if g("reason") else ""
+        return f"price feed stale for {g('symbol') or 'every symbol'}{reason}"
+    if kind == "feed_recovered":
+        return f"price feed back for {g('symbol') or 'every symbol'}"
+    if kind == "tier_tables":
+        return f"tier tables: {g('reason')}"
+    return _words(kind or "alert")
