@@ -195,7 +195,7 @@ def test_unknown_keys_and_sections(tmp_path: Path) -> None:
     found = problems(tmp_path, "[exchange]\nsymbolz = []\n[exchanges]\nid = 'x'\n")
     assert found[0] == (
         "exchanges: unknown key (known: accounts, alerts, control, exchange, feed, guardbot, "
-        "guards, metrics, mqtt, seed, strategy); did you mean 'exchange'?"
+        "guards, homeassistant, metrics, mqtt, notify, seed, strategy); did you mean 'exchange'?"
     )
     assert found[1].startswith("exchange.symbolz: unknown key (known: ccxt, id, profile,")
     assert problems(tmp_path, "[accounts.main]\nwalet = 1\n")[0].startswith(
@@ -468,7 +468,7 @@ def test_metrics_listen_is_validated(tmp_path: Path) -> None:
 def test_every_key_is_declared_once_on_its_field_with_its_documentation() -> None:
     from guardbot.config.schema import keys, sections
 
-    secrets = {"api_key", "secret", "password", "token"}
+    secrets = {"api_key", "secret", "password", "token", "urls"}
     seen = 0
     for sec in sections(Config):
         if sec.cls is None:
@@ -497,3 +497,39 @@ def test_cli_prints_config_problems_one_per_line(
         "maker_fee, taker_fee, wallet); did you mean 'wallet'?",
         "  guards.max_leverage: must be >= 1, got 0",
     ]
+
+
+def test_notify_section(tmp_path: Path) -> None:
+    path = tmp_path / "n.toml"
+    path.write_text(
+        '[notify]\nurls_env = "NOTIFY_URLS"\ntypes = ["liquidation"]\ncoalesce_s = 5\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, env={"NOTIFY_URLS": "json://127.0.0.1:9/x"})
+    assert config.notify.urls is not None and config.notify.urls.reveal() == "json://127.0.0.1:9/x"
+    assert "127.0.0.1" not in repr(config.notify)  # the URLs carry tokens
+    assert (config.notify.min_severity, config.notify.types, config.notify.coalesce_s) == (
+        "warning",
+        ("liquidation",),
+        5,
+    )
+    assert load_config(None, env={}).notify.urls is None  # off by default
+    assert problems(tmp_path, '[notify]\nurls_env = "NOPE_UNSET"\n') == [
+        "notify.urls_env: environment variable NOPE_UNSET is not set"
+    ]
+    assert problems(tmp_path, '[notify]\ntypes = ["margin_alrt"]\n')[0].startswith(
+        "notify.types: unknown alert type 'margin_alrt'; known: feed_recovered, "
+    )
+    assert problems(tmp_path, '[notify]\nmin_severity = "loud"\n') == [
+        "notify.min_severity: must be one of info, warning, margin_call, critical, got 'loud'"
+    ]
+
+
+def test_homeassistant_section(tmp_path: Path) -> None:
+    config = load_config(None, env={})
+    assert (config.homeassistant.enabled, config.homeassistant.discovery_prefix) == (
+        False,
+        "homeassistant",
+    )
+    found = problems(tmp_path, '[homeassistant]\nenabled = true\ndiscovery_prefix = "ha/#"\n')
+    assert found and found[0].startswith("homeassistant.discovery_prefix: must be")

@@ -22,10 +22,12 @@ from guardbot.config.sections import (
     FeedSection,
     MetricsSection,
     MqttSection,
+    NotifySection,
     StrategySection,
 )
 from guardbot.core.alerts import AlertConfig
 from guardbot.core.commands import parse_command
+from guardbot.core.events import ALERT_TYPES
 from guardbot.core.guards import GuardConfig
 from guardbot.core.keys import unknown_key
 from guardbot.core.profiles import PROFILES, get_profile, profile_for_exchange
@@ -269,6 +271,25 @@ def _metrics(
     return MetricsSection(**v)
 
 
+def _notify(
+    t: Table, v: dict[str, Any], built: dict[str, Any], env: Mapping[str, str]
+) -> NotifySection:
+    unknown = [kind for kind in v["types"] if kind not in ALERT_TYPES]
+    if unknown:
+        t.problems.add(
+            t.where("types"),
+            f"unknown alert type {unknown[0]!r}; known: {', '.join(sorted(ALERT_TYPES))}",
+        )
+    urls_env = v["urls_env"]
+    urls = None
+    if urls_env is not None:
+        if env.get(urls_env, "").strip():
+            urls = Secret(env[urls_env])
+        else:
+            t.problems.add(t.where("urls_env"), f"environment variable {urls_env} is not set")
+    return NotifySection(**v, urls=urls)
+
+
 def _seed(raw: object, p: Problems) -> tuple[dict[str, Any], ...]:
     if raw is None:
         return ()
@@ -303,4 +324,5 @@ _BUILDERS: dict[str, _Builder] = {
     "control": _control,
     "strategy": _strategy,
     "metrics": _metrics,
+    "notify": _notify,
 }

@@ -36,8 +36,10 @@ __all__ = [
     "ExchangeSection",
     "FeedSection",
     "GuardbotSection",
+    "HomeAssistantSection",
     "MetricsSection",
     "MqttSection",
+    "NotifySection",
     "StrategySection",
 ]
 
@@ -272,6 +274,55 @@ class MetricsSection:
         return parse_host_port(self.listen, key="metrics.listen", example="127.0.0.1:9108")[1]
 
 
+#: Alert severities, least urgent first (``[notify] min_severity``).
+SEVERITIES = ("info", "warning", "margin_call", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantSection:
+    enabled: bool = setting(
+        False,
+        doc="Publish Home Assistant MQTT discovery configs (margin ratio, equity, available, "
+        "liquidation price and distance per position, feed health, alerts as events).",
+    )
+    discovery_prefix: str = setting(
+        "homeassistant",
+        pattern=r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\Z",
+        what="a topic without wildcards",
+        doc="Home Assistant's MQTT discovery prefix (its own setting of the same name).",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySection:
+    urls_env: str | None = setting(
+        None,
+        pattern=ENV_NAME_PATTERN,
+        what="an environment variable name",
+        example='"GUARDBOT_NOTIFY_URLS"',
+        doc="Environment variable holding the apprise URLs to notify (ntfy://, tgram://, "
+        "discord://, pover://, mailto://, json://...; space or comma separated: they carry "
+        "tokens, so never in this file). Unset: no notifications. Needs the notify extra.",
+    )
+    min_severity: str = setting(
+        "warning",
+        choices=SEVERITIES,
+        doc="Least severe alert to notify: info, warning, margin_call or critical.",
+    )
+    types: tuple[str, ...] = setting(
+        (),
+        example='["margin_alert", "liquidation"]',
+        doc="Alert types to notify (empty: every type at or above min_severity).",
+    )
+    coalesce_s: int = setting(
+        60,
+        ge=0,
+        doc="Repeats of one alert (account, symbol, type, severity) within this many seconds "
+        "are sent as one message that says how many. 0: every alert on its own.",
+    )
+    urls: Secret | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StrategySection:
     path: str = setting(
@@ -321,6 +372,12 @@ class Config:
         doc="A user strategy run on the paper exchange.", optional=True
     )
     metrics: MetricsSection = section(MetricsSection, doc="Prometheus metrics.")
+    homeassistant: HomeAssistantSection = section(
+        HomeAssistantSection, doc="Home Assistant MQTT discovery."
+    )
+    notify: NotifySection = section(
+        NotifySection, doc="Alerts to phones and chats through apprise."
+    )
     #: Commands applied once, when the database is empty (``[[seed]]`` tables: the ``order``,
     #: ``set_leverage``, ... lines of ``simulate``), e.g. the demo's positions and stops.
     seed: tuple[dict[str, Any], ...] = section(

@@ -509,6 +509,55 @@ class Journal:
                 row = await cursor.fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    # -- a second reader of the outbox (notifications) ------------------------------------------
+
+    async def outbox_after(self, after_id: int, topic_prefix: str, limit: int) -> list[OutboxEntry]:
+        """Up to ``limit`` outbox rows with ``id > after_id`` whose topic starts with
+        ``topic_prefix``, oldest first, sent or not (a reader with its own cursor, beside the
+        MQTT publisher's ``sent_ts``)."""
+        pattern = topic_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        async with self._use() as conn:
+            with self._wrap("cannot read the outbox"):
+                cursor = await conn.execute(
+                    "SELECT id, alert_id, topic, payload, qos, retain, created_ts FROM outbox "
+                    "WHERE id > ? AND topic LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
+                    (after_id, pattern + "%", limit),
+                )
+                rows = await cursor.fetchall()
+        return [
+            OutboxEntry(
+                int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), bool(r[5]), int(r[6])
+            )
+            for r in rows
+        ]
+
+    async def last_outbox_id(self) -> int:
+        """The newest outbox row's id (0 when the outbox is empty)."""
+        async with self._use() as conn:
+            with self._wrap("cannot read the outbox"):
+                cursor = await conn.execute("SELECT COALESCE(MAX(id), 0) FROM outbox")
+                row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def get_state(self, key: str) -> Any:
+        """The state snapshot stored under ``key``, or None."""
+        async with self._use() as conn:
+            with self._wrap("cannot read the state"):
+                cursor = await conn.execute("SELECT body FROM state WHERE key = ?", (key,))
+                row = await cursor.fetchone()
+        return None if row is None else json.loads(row[0])
+
+    async def put_state(self, key: str, body: Mapping[str, Any], ts: int) -> None:
+        """Store ``body`` under ``key`` (one durable commit), replacing what was there."""
+        text = dumps(body)
+        async with self._use() as conn, self._transaction(conn, f"cannot store state {key}"):
+            await conn.execute(
+                "INSERT INTO state (key, body, updated_ts) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET body = excluded.body, "
+                "updated_ts = excluded.updated_ts",
+                (key, text, ts),
+            )
+
     # -- tier cache -----------------------------------------------------------------------------
 
     async def put_tiers(
