@@ -23,7 +23,6 @@ from guardbot.notify.sender import AppriseSender, describe_url, split_urls
 from guardbot.store.journal import Journal, OutboxRow
 from tests.integration.conftest import _free_port
 
-
 LIMIT = 20.0
 T0 = 1_700_000_000_000
 
