@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 LIMIT = 10.0
-USERS = ("guardbot", "alerts", "operator")
+USERS = ("guardbot", "alerts", "operator", "dashboard", "homeassistant")
 CMD = "guardbot/main/cmd"
 STATUS = "guardbot/main/status"
 ALERT = "guardbot/main/alerts/critical/liquidation"
@@ -278,6 +278,62 @@ async def test_operator_cannot_forge_the_status(broker: SecuredMosquitto) -> Non
         # A retained forgery would be delivered on subscribe, before anything published later.
         async with connected(broker, "operator", STATUS, "guardbot/main/alerts/#") as reader:
             assert await first_message(reader) == ("guardbot/main/alerts/info/x", "sentinel")
+
+
+# --- Home Assistant discovery and the read-only dashboard user -----------------------------------
+
+DISCOVERY = "homeassistant/sensor/guardbot_main/demo_margin_ratio/config"
+HA_STATE = "guardbot/main/ha/demo/margin_ratio"
+ACCOUNT = "guardbot/main/accounts/demo"
+
+
+async def test_dashboard_reads_accounts_states_and_discovery(broker: SecuredMosquitto) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "dashboard", "guardbot/#", "homeassistant/#") as dashboard,
+        connected(broker, "guardbot") as daemon,
+    ):
+        for topic in (ACCOUNT, STATUS, HA_STATE, DISCOVERY):
+            await daemon.publish(topic, "x", qos=1)
+            assert await first_message(dashboard) == (topic, "x")
+
+
+async def test_dashboard_sees_no_commands_and_can_publish_nothing(
+    broker: SecuredMosquitto,
+) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "dashboard", "guardbot/#", "homeassistant/#") as dashboard,
+        connected(broker, "guardbot", CMD) as daemon,
+        connected(broker, "operator") as operator,
+    ):
+        await operator.publish(CMD, '{"cmd":"halt","token":"t"}', qos=1)  # not for dashboards
+        for topic in (CMD, STATUS, ACCOUNT, DISCOVERY, "homeassistant/status"):
+            await dashboard.publish(topic, "forged", qos=1)  # PUBACKed, then dropped
+        await daemon.publish(ACCOUNT, "sentinel", qos=1)
+        assert await first_message(dashboard) == (ACCOUNT, "sentinel")
+        assert await first_message(daemon) == (CMD, '{"cmd":"halt","token":"t"}')
+
+
+async def test_daemon_writes_discovery_and_reads_the_birth_message(
+    broker: SecuredMosquitto,
+) -> None:
+    async with (
+        asyncio.timeout(LIMIT),
+        connected(broker, "homeassistant", "homeassistant/#", "guardbot/+/ha/#") as ha,
+        connected(broker, "guardbot", "homeassistant/status") as daemon,
+    ):
+        await daemon.publish(DISCOVERY, "{}", qos=1, retain=True)
+        assert await first_message(ha) == (DISCOVERY, "{}")
+        await daemon.publish(DISCOVERY, "", qos=1, retain=True)  # a removal: allowed too
+        assert await first_message(ha) == (DISCOVERY, "")
+        await ha.publish("homeassistant/status", "online", qos=1)
+        assert await first_message(daemon) == ("homeassistant/status", "online")
+        await ha.publish(HA_STATE, "forged", qos=1)  # Home Assistant cannot forge states
+        await ha.publish(CMD, "forged", qos=1)
+        await daemon.publish(HA_STATE, "81.2", qos=1)
+        assert await first_message(ha) == ("homeassistant/status", "online")
+        assert await first_message(ha) == (HA_STATE, "81.2")
 
 
 # --- guardbot health under the shipped ACL -------------------------------------------------------
