@@ -141,7 +141,10 @@ async def test_ccxt_feed_drives_alerts_and_liquidation(
     kinds = [p["type"] for p in sub.alerts()]
     assert kinds[0] == "tier_tables"  # no API keys: the bundled snapshot, with a warning
     margin = [p for p in sub.alerts() if p["type"] == "margin_alert"]
-    assert [p["level"] for p in margin][:3] == [0, 1, 2]
+    levels = [p["level"] for p in margin]
+    # One alert per input at the highest level reached (8a469cc, issue 11 item 6): a 250 USDT
+    # step can pass two levels at once, so a level may be skipped; they still only climb.
+    assert levels == sorted(set(levels)) and levels[-1] == 2
     assert kinds[-1] == "liquidation"
     assert not _positions(daemon)
     inputs = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
