@@ -106,6 +106,20 @@ __all__ = [
 _log = structlog.get_logger("guardbot.daemon")
 
 
+def log_refused(reply: Mapping[str, Any], token: str) -> None:
+    """Log a refused command by its reply: the code, the request id and the reason, with the
+    control token cut out wherever it appears (a malformed payload's excerpt may hold it)."""
+    reason = str(reply.get("reason", ""))
+    if token:
+        reason = reason.replace(token, "[REDACTED]")
+    _log.warning(
+        "command refused",
+        code=reply.get("code"),
+        requestId=reply.get("requestId"),
+        reason=reason[:300],
+    )
+
+
 class Daemon:
     """The guardbot daemon built from a :class:`Config`; see the module docstring.
 
@@ -260,9 +274,10 @@ class Daemon:
                 now_ms=self._now_ms,
                 interval=self.snapshot_interval,
             )
-            await self._start_broker(stack)
+            embedded = await self._start_broker(stack)
+            broker = BrokerSettings.from_section(mqtt)
             publisher = Publisher(
-                BrokerSettings.from_section(mqtt),
+                broker,
                 instance=self.instance,
                 prefix=self.prefix,
                 qos=mqtt.qos,
@@ -282,6 +297,12 @@ class Daemon:
                 data_dir=str(self.data_dir),
                 recovered_inputs=self.recovered_inputs,
                 pending=await outbox.depth(),
+                # What it runs against, so that a log says it without reading the config: the
+                # broker (its URL never carries credentials), control, each symbol's tier source.
+                broker="embedded" if embedded else "external",
+                broker_url=broker.url,
+                control="enabled" if self.control is not None else "disabled",
+                tier_sources=dict(self.tiers.sources),
             )
             if self.runner is not None:
                 await self.runner.start()
@@ -368,25 +389,30 @@ class Daemon:
 
     # -- optional components (embedded broker, control, metrics, systemd) -----------------------
 
-    async def _start_broker(self, stack: AsyncExitStack) -> None:
-        """Start the embedded loopback broker when ``embedded_broker`` asks for one."""
+    async def _start_broker(self, stack: AsyncExitStack) -> bool:
+        """Start the embedded loopback broker when ``embedded_broker`` asks for one; whether it
+        did."""
         mqtt = self.config.mqtt
         if mqtt.embedded_broker == "never":
-            return
+            return False
         from guardbot.mqtt.broker import BrokerStartError, EmbeddedBroker, should_embed
 
         embed = await asyncio.to_thread(should_embed, mqtt.embedded_broker, mqtt.host, mqtt.port)
         if not embed:
-            return
+            return False
         try:
             broker = await stack.enter_async_context(EmbeddedBroker(mqtt.host, mqtt.port))
         except BrokerStartError:
             if mqtt.embedded_broker == "always":
                 raise
             # "auto": something started listening since the probe; that is the broker to use.
-            _log.warning("embedded broker not started: the port is taken", url=mqtt.url)
-            return
+            _log.warning(
+                "embedded broker not started: the port is taken",
+                url=BrokerSettings.from_section(mqtt).url,
+            )
+            return False
         _log.info("embedded mqtt broker started", url=broker.url, startup_s=broker.startup_s)
+        return True
 
     async def _start_metrics(self, stack: AsyncExitStack) -> None:
         """Serve ``/metrics`` (``[metrics] enabled``), with the hooks that refresh the gauges read
@@ -479,8 +505,15 @@ class Daemon:
         )
         recent = RecentReplies()
 
+        token = control.token.reveal()
+
         async def handler(payload: bytes) -> Mapping[str, Any]:
-            return await handle_command(gate, payload, self.pipeline.control_command, recent=recent)
+            reply = await handle_command(
+                gate, payload, self.pipeline.control_command, recent=recent
+            )
+            if not reply.get("ok"):
+                log_refused(reply, token)
+            return reply
 
         mqtt = self.config.mqtt
         return ControlListener(

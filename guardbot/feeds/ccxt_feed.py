@@ -32,11 +32,15 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 import ccxt
+import structlog
 
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, SymbolState, TickUpdate
 from guardbot.runtime.backoff import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
+from guardbot.runtime.causes import root_cause
 
 __all__ = ["BACKOFF_BASE_S", "BACKOFF_MAX_S", "RETRYABLE", "CcxtFeed", "StreamStatus"]
+
+_log = structlog.get_logger("guardbot.feeds.ccxt")
 
 BACKOFF_BASE_S = BACKOFF_BASE
 BACKOFF_MAX_S = BACKOFF_CAP
@@ -335,6 +339,17 @@ class CcxtFeed:
                 self._maybe_rest()
                 delay = backoff.next_delay()
                 backoff.delays.append(delay)
+                # One line per backoff step, at info: what an operator needs to see why prices
+                # stopped (DNS, refused, TLS), without the debug noise of ccxt's own retries.
+                cause = root_cause(exc)
+                _log.info(
+                    "exchange stream failed; reconnecting",
+                    stream=name,
+                    cause=cause.kind,
+                    error=cause.detail,
+                    attempt=status.failures,
+                    retry_in_s=round(delay, 2),
+                )
                 await self._sleep(delay)
                 continue
             cache = getattr(owner, cache_attr, None)

@@ -28,6 +28,7 @@ import structlog
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale
 from guardbot.feeds.ccxt_feed import CcxtFeed, _Backoff
+from guardbot.runtime.causes import root_cause
 
 __all__ = ["ExchangeFactory", "ExchangeFeed", "ccxt_factory"]
 
@@ -99,9 +100,17 @@ class ExchangeFeed:
                 _log.warning("closing the exchange failed", error=type(result).__name__)
 
     def status(self) -> dict[str, Any]:
+        """``reconnects`` counts every attempt after a failure: loading the markets, then the
+        streams' reconnects (``guardbot_reconnects_total{component="feed"}`` mirrors it)."""
         if self._inner is None:
-            return {"mode": "connecting", "marketFailures": self.market_failures}
-        return self._inner.status()
+            return {
+                "mode": "connecting",
+                "marketFailures": self.market_failures,
+                "reconnects": self.market_failures,
+            }
+        status = self._inner.status()
+        status["reconnects"] = int(status.get("reconnects", 0)) + self.market_failures
+        return status
 
     async def _load_markets(self) -> AsyncGenerator[FeedEvent, None]:
         import ccxt
@@ -115,12 +124,22 @@ class ExchangeFeed:
                 break
             except ccxt.NetworkError as exc:
                 self.market_failures += 1
-                reason = f"cannot load markets: {type(exc).__name__}: {str(exc)[:160]}"
+                cause = root_cause(exc)
+                reason = f"cannot load markets ({cause.kind}): {cause.detail}"[:200]
+                delay = backoff.next_delay()
+                # Each backoff step says why (DNS, refused, TLS) at info; the first at warning.
+                log = _log.warning if since_ms is None else _log.info
+                log(
+                    "exchange unreachable; retrying",
+                    cause=cause.kind,
+                    error=cause.detail,
+                    attempt=self.market_failures,
+                    retry_in_s=round(delay, 2),
+                )
                 if since_ms is None:
                     since_ms = int(self._clock() * 1000)
-                    _log.warning("exchange unreachable; retrying", reason=reason)
                     yield FeedStale(None, since_ms, reason)
-                await self._sleep(backoff.next_delay())
+                await self._sleep(delay)
             except ccxt.BaseError as exc:
                 raise GuardbotError(
                     f"exchange {type(exc).__name__} while loading markets: {str(exc)[:200]}"

@@ -13,6 +13,7 @@ from typing import Any
 
 import ccxt
 import pytest
+from structlog.testing import capture_logs
 
 from guardbot.core.commands import TickCmd
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, SymbolState, TickUpdate
@@ -247,9 +248,16 @@ async def test_backoff_doubles_to_30s_and_resets_after_a_good_tick() -> None:
         for i in range(8):
             ex.marks.put(errors[i % 3])
         async with make_feed(ex, clock, random=rnd, stale_after_s=1e6) as feed:
-            await clock.advance(200)
+            with capture_logs() as logged:
+                await clock.advance(200)
             delays = feed.backoff_delays("watch_mark_prices")
             assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+            # One info line per backoff step, with the cause (issue 11 item 7).
+            steps = [e for e in logged if e["event"] == "exchange stream failed; reconnecting"]
+            assert [(e["log_level"], e["retry_in_s"]) for e in steps] == [
+                ("info", d) for d in delays
+            ]
+            assert [e["cause"] for e in steps[:3]] == ["other", "other", "timeout"]
             ex.marks.put(mark(BTC, 100.0, 1))  # good tick: reset
             await settle()
             ex.marks.put(ccxt.NetworkError("again"))

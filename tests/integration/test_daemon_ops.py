@@ -27,6 +27,7 @@ import aiomqtt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from structlog.testing import capture_logs
 
 from guardbot.cli.health import HealthReport, check_health
 from guardbot.config import Config, load_config
@@ -699,13 +700,22 @@ async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto
                     ),
                     "r6": (command("r6", amount="NaN"), "r6", "bad_command"),
                 }
-                for name, (payload, level, code) in refused.items():
-                    reply = await request(client, payload, level)
-                    assert reply["ok"] is False and reply["code"] == code, (name, reply)
-                    assert reply["requestId"] == (None if level == "invalid" else level)
-                    assert TOKEN not in json.dumps(reply)
-                    assert states(daemon) == after_order, name
+                with capture_logs() as logged:
+                    for name, (payload, level, code) in refused.items():
+                        reply = await request(client, payload, level)
+                        assert reply["ok"] is False and reply["code"] == code, (name, reply)
+                        assert reply["requestId"] == (None if level == "invalid" else level)
+                        assert TOKEN not in json.dumps(reply)
+                        assert states(daemon) == after_order, name
                 assert inputs(data_dir) == journaled  # nothing journaled for refusals
+                # Each refusal is logged with its code and request id, never the token.
+                lines = [e for e in logged if e["event"] == "command refused"]
+                assert [(e["code"], e["requestId"]) for e in lines] == [
+                    (code, None if level == "invalid" else level)
+                    for payload, level, code in refused.values()
+                ]
+                assert all(e["log_level"] == "warning" for e in lines)
+                assert TOKEN not in repr(logged)
 
                 # The engine's refusal is journaled, but as a refused_command recovery skips.
                 big = await request(client, command("r7", amount="1000"), "r7")
@@ -716,9 +726,17 @@ async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto
             await finish(task, stop)
     final = states(daemon)
 
-    async with asyncio.timeout(LIMIT), running(config, EventFeed()) as second:
-        restored = states(second)
+    with capture_logs() as logged:
+        async with asyncio.timeout(LIMIT), running(config, EventFeed()) as second:
+            restored = states(second)
     assert second.recovered_inputs == 2  # the tick and the order; not the refused command
+    # The start line says what the daemon runs against (issue 11 item 7).
+    [started] = [e for e in logged if e["event"] == "guardbot daemon started"]
+    assert started["broker"] == "external"
+    assert started["broker_url"] == f"mqtt://{mosquitto.host}:{mosquitto.port}"
+    assert started["control"] == "enabled"
+    assert started["tier_sources"]["BTC/USDT:USDT"].startswith("bundled")
+    assert TOKEN not in repr(logged)
     [position] = restored["demo"]["positions"]
     assert position["entryPrice"] == entry
     assert restored == final
