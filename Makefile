@@ -1,10 +1,11 @@
 # guardbot developer tasks (GNU make).
 #
-#   make setup   create .venv and install guardbot with its dev extras
+#   make setup   create .venv and install guardbot with its dev tools and every extra
 #   make test    run the test suite (PYTEST_ARGS="-k foo -x" to pass options)
 #   make lint    ruff check, ruff format --check, mypy
 #   make format  reformat and autofix with ruff
-#   make run     run the daemon on config/demo.toml (offline demo; Ctrl-C stops it)
+#   make run     run the daemon on config/demo.toml (offline demo; Ctrl-C stops it); installs
+#                only what running needs (guardbot and its embedded broker), no dev tools
 #   make demo    replay the demo scenario with `guardbot simulate`
 #   make bench   run the engine throughput benchmark
 #   make clean   remove the venv, caches and build artefacts
@@ -12,7 +13,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What is installed: RUN_STAMP guardbot with the embedded broker (make run, make demo);
+# DEV_STAMP also the report and notify extras and the developer tools (make test, make lint).
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
 LINT_PATHS := $(wildcard guardbot tests bench)
@@ -24,36 +28,42 @@ LINT_PATHS := $(wildcard guardbot tests bench)
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
-# The venv is (re)built only when pyproject.toml changes, so repeated
-# `make test` / `make lint` do not reinstall anything.
-$(STAMP): pyproject.toml
+# The venv is created once; each stamp is redone only when pyproject.toml changes, so repeated
+# `make test` / `make run` do not reinstall anything.
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "guardbot needs Python >= 3.11 (PYTHON=$(PYTHON) is $$($(PYTHON) --version 2>&1))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev]'
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[broker]'
 	@touch $@
 
-setup: $(STAMP)
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[broker,report,notify,dev]'
+	@touch $@ $(RUN_STAMP)
 
-test: $(STAMP)
+setup: $(DEV_STAMP)
+
+test: $(DEV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy guardbot
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/guardbot run -c config/demo.toml
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/guardbot simulate --pretty examples/scenarios/demo.jsonl
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/engine_throughput.py
 
 clean:

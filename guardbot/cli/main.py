@@ -99,7 +99,7 @@ def _build_parser(wanted: str | None = None) -> _Parser:
         prog="guardbot",
         description="Shadow margin engine for USDT-margined perpetual futures.",
     )
-    parser.add_argument("--version", action="version", version=f"guardbot {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"guardbot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     calc = commands.add_parser(
         "calc",

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from guardbot.errors import ConfigError, GuardbotError
+from guardbot.runtime.extras import require_extra
 from guardbot.runtime.net import format_host_port, is_loopback_host
 
 __all__ = [
@@ -229,6 +230,11 @@ class EmbeddedBroker:
         """Start listening; raise :class:`BrokerStartError` naming host:port if that fails."""
         if self._broker is not None:
             raise RuntimeError("EmbeddedBroker is already running")
+        require_extra(
+            "broker",
+            "the embedded MQTT broker (mqtt.embedded_broker)",
+            hint='or run a broker such as Mosquitto at mqtt.url and set embedded_broker = "never"',
+        )
         started = time.perf_counter()
         _quiet_amqtt_logging()
         with _amqtt_warnings():

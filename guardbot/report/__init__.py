@@ -24,6 +24,7 @@ from pathlib import Path
 
 from guardbot.errors import GuardbotError, InputError
 from guardbot.report.rundir import RunData, load_run
+from guardbot.runtime.extras import require_extra
 
 __all__ = ["REPORT_FILE", "add_arguments", "build_report", "main", "run_report"]
 
@@ -63,6 +64,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def build_report(run_dir: Path, out_dir: Path) -> Path:
     """Read ``run_dir``, write the report into ``out_dir``; return the path of report.html."""
+    require_extra("report", "guardbot report")
     data = load_run(Path(run_dir))
     out_dir = Path(out_dir)
     try:
