@@ -52,7 +52,8 @@ def test_empty_file_gets_key_defaults(tmp_path: Path) -> None:
     assert config.feed.mode == "ccxt"
     assert config.feed.stale_after_s == 10
     assert config.feed.rest_poll_s == 2
-    assert config.guardbot.data_dir == Path("./data")
+    # Relative to the file's folder (issue 15), not to the working directory.
+    assert config.guardbot.data_dir == tmp_path / "data"
     assert config.exchange.id == "binanceusdm"
     assert config.accounts == {}
     assert config.alerts.levels == (Decimal("0.5"), Decimal("0.7"), Decimal("0.8"))

@@ -8,11 +8,12 @@ and exactly one line on stderr, ``guardbot <command>: <field>: <message>``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO, cast
 
@@ -21,8 +22,13 @@ from guardbot.core.num import fmt
 from guardbot.errors import ConfigError, GuardbotError
 from guardbot.formats.jsonio import loads_exact
 
+# The choices of guardbot.log_level (a test keeps them equal to guardbot.config's); not imported
+# from there, so that `guardbot calc` does not load the configuration package.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
 if TYPE_CHECKING:
     from guardbot.cli.calc import CalcResult
+    from guardbot.config.discover import ConfigChoice
 
 __all__ = ["main"]
 
@@ -50,7 +56,7 @@ class _BadInput(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _build_parser(next((a for a in argv if not a.startswith("-")), None))
+    parser = _build_parser(_wanted(argv))
     command = "guardbot"
     try:
         try:
@@ -66,21 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         command = f"guardbot {args.command}"
         try:
-            if args.command == "calc":
-                return _calc(args.file, pretty=args.pretty)
-            if args.command == "run":
-                return _run(args.config, args.strategy)
-            if args.command in _COMMANDS:
-                module, _add, run, _help, _description = _COMMANDS[args.command]
-                status: int = getattr(importlib.import_module(module), run)(args)
-                return status
-            if args.command == "alerts":
-                from guardbot.cli.alerts import run_alerts
-
-                return run_alerts(
-                    args.config, json_mode=args.json, count=args.count, timeout=args.timeout
-                )
-            return _simulate(args.file, pretty=args.pretty)
+            with _log_level(args.log_level):
+                _discover(args)
+                return _dispatch(args)
         except ConfigError as exc:
             _report_config(command, exc)
             return EXIT_USAGE
@@ -94,12 +88,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _build_parser(wanted: str | None = None) -> _Parser:
+#: Commands that read the daemon's configuration: without -c they look for it (config/discover).
+_DISCOVERING = {"run", "alerts", "order", "cancel", "leverage", "status", "health", "config"}
+#: Options of the top-level parser that take a value (skipped when looking for the command).
+_VALUED = {"--log-level"}
+_LOG_LEVEL_ENV = "GUARDBOT_GUARDBOT_LOG_LEVEL"
+
+
+def _wanted(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv``: its first word that is neither an option nor an option's
+    value."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+@contextlib.contextmanager
+def _log_level(level: str | None) -> Iterator[None]:
+    """``--log-level`` is ``GUARDBOT_GUARDBOT_LOG_LEVEL`` for this command (so every command that
+    loads the configuration honours it, and ``config check`` shows it)."""
+    if level is None:
+        yield
+        return
+    saved = os.environ.get(_LOG_LEVEL_ENV)
+    os.environ[_LOG_LEVEL_ENV] = level
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(_LOG_LEVEL_ENV, None)
+        else:
+            os.environ[_LOG_LEVEL_ENV] = saved
+
+
+def _discover(args: argparse.Namespace) -> None:
+    """Without ``-c``: ``args.config`` becomes the discovered file (or None: the defaults);
+    ``args.config_choice`` says which and why."""
+    if args.command not in _DISCOVERING or not hasattr(args, "config"):
+        return
+    from guardbot.config.discover import find_config
+
+    choice = find_config(args.config)
+    args.config = None if choice.path is None else str(choice.path)
+    args.config_choice = choice
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "calc":
+        return _calc(args.file, pretty=args.pretty)
+    if args.command == "run":
+        return _run(args.config, args.strategy, getattr(args, "config_choice", None))
+    if args.command in _COMMANDS:
+        module, _add, run, _help, _description = _COMMANDS[args.command]
+        status: int = getattr(importlib.import_module(module), run)(args)
+        return status
+    if args.command == "alerts":
+        from guardbot.cli.alerts import run_alerts
+
+        return run_alerts(args.config, json_mode=args.json, count=args.count, timeout=args.timeout)
+    return _simulate(args.file, pretty=args.pretty)
+
+
+def _build_parser(wanted: str | None = None, *, every: bool = False) -> _Parser:
+    """The parser; the arguments of ``wanted``'s module only (``every``: of every command, for
+    the shell completion)."""
     parser = _Parser(
         prog="guardbot",
         description="Shadow margin engine for USDT-margined perpetual futures.",
     )
     parser.add_argument("-V", "--version", action="version", version=f"guardbot {__version__}")
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=None,
+        help="override guardbot.log_level (the same as GUARDBOT_GUARDBOT_LOG_LEVEL)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     calc = commands.add_parser(
         "calc",
@@ -128,7 +197,9 @@ def _build_parser(wanted: str | None = None) -> _Parser:
         "--config",
         metavar="FILE",
         default=None,
-        help="TOML configuration (default: the embedded offline demo defaults)",
+        help="TOML configuration (default: $GUARDBOT_CONFIG, ./guardbot.toml, "
+        "$XDG_CONFIG_HOME/guardbot/guardbot.toml, /etc/guardbot/guardbot.toml, else the "
+        "embedded offline demo defaults)",
     )
     run.add_argument(
         "--strategy",
@@ -142,7 +213,11 @@ def _build_parser(wanted: str | None = None) -> _Parser:
         description="Subscribe to <prefix>/<instance>/alerts/# and .../status and print them.",
     )
     alerts.add_argument(
-        "-c", "--config", metavar="FILE", default=None, help="TOML configuration (broker, topics)"
+        "-c",
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="TOML configuration (broker, topics; found as for guardbot run without it)",
     )
     alerts.add_argument("--json", action="store_true", help="print raw payloads, one per line")
     alerts.add_argument(
@@ -155,7 +230,7 @@ def _build_parser(wanted: str | None = None) -> _Parser:
         default=None,
         help="exit after SECONDS (status 1 if --count was not reached)",
     )
-    _add_commands(commands, wanted)
+    _add_commands(commands, wanted, every=every)
     return parser
 
 
@@ -214,6 +289,30 @@ _COMMANDS: dict[str, tuple[str, str, str, str, str]] = {
         "Equity, margin ratio against the alert levels, prices with entries, exits, stops, "
         "alerts and liquidations, and a table of trades and totals.",
     ),
+    "init": (
+        "guardbot.cli.init",
+        "add_arguments",
+        "run_init",
+        "write a commented configuration file for a venue (never overwrites)",
+        "Write a configuration with every key, its documentation and default, for the chosen "
+        "venue; check it with guardbot config check.",
+    ),
+    "config": (
+        "guardbot.cli.configcmd",
+        "add_arguments",
+        "run_config",
+        "check the configuration and print it as in force (secrets hidden)",
+        "guardbot config check [-c FILE]: validate the configuration guardbot would use and "
+        "print the effective values, or every problem, one per line.",
+    ),
+    "completion": (
+        "guardbot.cli.completion",
+        "add_arguments",
+        "run_completion",
+        "print a bash or zsh completion script",
+        "guardbot completion bash > ~/.local/share/bash-completion/completions/guardbot; "
+        'guardbot completion zsh > "${fpath[1]}/_guardbot"',
+    ),
     "health": (
         "guardbot.cli.health",
         "add_arguments",
@@ -225,12 +324,14 @@ _COMMANDS: dict[str, tuple[str, str, str, str, str]] = {
 }
 
 
-def _add_commands(commands: argparse._SubParsersAction[_Parser], wanted: str | None) -> None:
+def _add_commands(
+    commands: argparse._SubParsersAction[_Parser], wanted: str | None, *, every: bool = False
+) -> None:
     """Register every command; only ``wanted``'s module is imported to add its arguments (the
     others show in ``guardbot --help`` without paying for their imports)."""
     for name, (module, add, _run, help_text, description) in _COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=description)
-        if name == wanted:
+        if name == wanted or every:
             getattr(importlib.import_module(module), add)(sub)
 
 
@@ -312,7 +413,9 @@ def _load_simulate() -> _RunSimulate:
 # --- run ----------------------------------------------------------------------------------------
 
 
-def _run(config_path: str | None, strategy: str | None = None) -> int:
+def _run(
+    config_path: str | None, strategy: str | None = None, choice: ConfigChoice | None = None
+) -> int:
     """Load the configuration (ConfigError: exit 2), run the daemon until SIGINT/SIGTERM."""
     import asyncio
     import signal
@@ -330,6 +433,12 @@ def _run(config_path: str | None, strategy: str | None = None) -> int:
         params = config.strategy.params if config.strategy is not None else {}
         config = dataclasses.replace(config, strategy=StrategySection(strategy, params))
     configure_logging(config.guardbot.log_format, config.guardbot.log_level)
+    if choice is not None:
+        import structlog
+
+        structlog.get_logger("guardbot.cli").info(
+            "configuration", file=str(choice.path or "<embedded defaults>"), why=choice.reason
+        )
     # One daemon per process: the *_created samples would only double the series.
     import prometheus_client
 

@@ -4,6 +4,7 @@ overrides, build and validate; every problem is reported at once, one per line.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -65,6 +66,12 @@ def load_config(path: str | Path | None, env: Mapping[str, str] = os.environ) ->
         header = f"invalid configuration {source} ({count} problem{'s' if count > 1 else ''}):"
         raise ConfigError("\n".join([header, *collected.items]))
     assert config is not None
+    data_dir = config.guardbot.data_dir
+    if path is not None and not data_dir.is_absolute() and "guardbot.data_dir" not in sources:
+        # A relative data_dir in a file means beside the file, wherever the command runs from
+        # (one from the environment stays relative to the working directory).
+        section = dataclasses.replace(config.guardbot, data_dir=Path(path).parent / data_dir)
+        config = dataclasses.replace(config, guardbot=section)
     return config
 
 

@@ -59,7 +59,8 @@ class GuardbotSection:
     )
     data_dir: Path = setting(
         Path("./data"),
-        doc="Directory of the SQLite database (journal, account state, outbox, tier cache).",
+        doc="Directory of the SQLite database (journal, account state, outbox, tier cache); "
+        "a relative path is relative to the configuration file's folder.",
     )
     log_format: str = setting(
         "auto",
