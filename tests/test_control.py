@@ -412,6 +412,56 @@ def test_render_status_full() -> None:
     assert "long  0.5        30,000  29,000  14,500     50%" in text
 
 
+def test_render_status_lists_open_orders_with_ids_triggers_and_distance() -> None:
+    # Issue 11 item 5: status listed no orders, so cancel had nothing to act on.
+    account = {
+        "wallet": "1000",
+        "positions": [
+            {"symbol": BTC, "side": "long", "contracts": "0.300", "entryPrice": "60000.5",
+             "markPrice": "58950.1", "unrealizedPnl": "-315",
+             "liquidationPrice": "56924.36412315930388219544846050870147256"},
+        ],
+        "openOrders": [
+            {"id": "demo-btc-long-sl", "symbol": BTC, "orderType": "market", "side": "sell",
+             "amount": None, "price": None, "reduceOnly": True, "closePosition": True,
+             "kind": "stop_loss", "triggerPrice": "57000"},
+            {"id": "tp-1", "symbol": BTC, "orderType": "market", "side": "sell",
+             "amount": "0.1", "price": None, "reduceOnly": True, "kind": "take_profit",
+             "triggerPrice": "63000"},
+            {"id": "bid-1", "symbol": BTC, "orderType": "limit", "side": "buy",
+             "amount": "0.0100", "price": "55000", "reduceOnly": False},
+            {"id": "eth-1", "symbol": ETH, "orderType": "limit", "side": "sell",
+             "amount": "2", "price": "3012.55", "reduceOnly": False},
+        ],
+    }  # fmt: skip
+    text = render_status({"state": "online"}, {"demo": account}, NOW)
+    lines = text.splitlines()
+    # Prices at the market's decimals (0.1 here): no 40-digit liquidation price.
+    assert "long  0.3        60,000.5  58,950.1  56,924.4   3.44%" in text
+    start = lines.index("open orders (guardbot cancel ID)")
+    assert lines[start + 1].split() == [
+        "ACCOUNT", "ID", "SYMBOL", "KIND", "SIDE", "AMOUNT", "TRIGGER", "PRICE", "DIST",
+    ]  # fmt: skip
+    rows = [line.split() for line in lines[start + 2 :]]
+    assert rows == [
+        ["demo", "demo-btc-long-sl", BTC, "stop_loss", "sell", "all", "57,000.0", "market",
+         "3.31%"],
+        ["demo", "tp-1", BTC, "take_profit", "reduce-only", "sell", "0.1", "63,000.0", "market",
+         "6.87%"],
+        ["demo", "bid-1", BTC, "limit", "buy", "0.01", "-", "55,000.0", "6.7%"],
+        ["demo", "eth-1", ETH, "limit", "sell", "2", "-", "3,012.55", "-"],
+    ]  # fmt: skip
+    assert "open orders: none" in render_status({}, {"x": {"wallet": "1"}}, NOW)
+
+
+def test_render_status_calls_a_feed_fresh_only_within_stale_after_s() -> None:
+    # Issue 11 item 8: the retained status said fresh for a tick minutes old.
+    status = {"feeds": {BTC: {"stale": False, "lastTs": NOW - 12_000}}}
+    assert f"{BTC}  fresh  12.0s" in render_status(status, {}, NOW)
+    assert f"{BTC}  stale  12.0s" in render_status(status, {}, NOW, stale_after_s=10)
+    assert f"{BTC}  fresh  12.0s" in render_status(status, {}, NOW, stale_after_s=15)
+
+
 def test_render_status_missing_keys() -> None:
     text = render_status({"state": "online"}, {"x": {"positions": "junk"}, "y": []}, NOW)
     assert "daemon   online  version -  status age -" in text

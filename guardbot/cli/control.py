@@ -39,7 +39,8 @@ from guardbot.cli.alerts import (
 from guardbot.core.commands import parse_command
 from guardbot.core.num import fmt, parse_decimal
 from guardbot.errors import ConfigError, InputError
-from guardbot.formats.pretty import num, pct
+from guardbot.formats.alert_text import people_number
+from guardbot.formats.pretty import num, pct, price_at, price_places
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -438,7 +439,14 @@ class _Session:
             line = json.dumps({"status": status, "accounts": accounts}, separators=(",", ":"))
             self.out.write(line + "\n")
         else:
-            self.out.write(render_status(status, accounts, int(time.time() * 1000)))
+            self.out.write(
+                render_status(
+                    status,
+                    accounts,
+                    int(time.time() * 1000),
+                    stale_after_s=self.config.feed.stale_after_s,
+                )
+            )
         self.out.flush()
         return EXIT_OK
 
@@ -556,8 +564,19 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def render_status(status: Mapping[str, Any], accounts: Mapping[str, Any], now_ms: int) -> str:
-    """The ``guardbot status`` tables; missing or malformed fields print as ``-``."""
+def render_status(
+    status: Mapping[str, Any],
+    accounts: Mapping[str, Any],
+    now_ms: int,
+    *,
+    stale_after_s: float | None = None,
+) -> str:
+    """The ``guardbot status`` tables; missing or malformed fields print as ``-``.
+
+    Prices show at their market's decimals (from the prices it quoted), amounts without trailing
+    zeros, money to the cent. A feed is ``fresh`` only if the daemon said so *and* its last tick
+    is at most ``stale_after_s`` old now: the retained status may be minutes old.
+    """
     state = status.get("state", "-")
     version = status.get("version") or "-"
     lines = [f"daemon   {state}  version {version}  status age {_age(now_ms, status.get('ts'))}"]
@@ -566,9 +585,9 @@ def render_status(status: Mapping[str, Any], accounts: Mapping[str, Any], now_ms
         rows = []
         for symbol in sorted(feeds):
             feed = _mapping(feeds[symbol])
-            stale = feed.get("stale")
-            label = "stale" if stale is True else "fresh" if stale is False else "-"
-            rows.append([symbol, label, _age(now_ms, feed.get("lastTs"))])
+            rows.append(
+                [symbol, _freshness(feed, now_ms, stale_after_s), _age(now_ms, feed.get("lastTs"))]
+            )
         lines += ["", "feeds", *_table(["SYMBOL", "STATE", "LAST TICK AGE"], rows)]
     outbox = _mapping(status.get("outbox"))
     if outbox:
@@ -581,11 +600,44 @@ def render_status(status: Mapping[str, Any], accounts: Mapping[str, Any], now_ms
     return "\n".join(lines) + "\n"
 
 
+def _freshness(feed: Mapping[str, Any], now_ms: int, stale_after_s: float | None) -> str:
+    stale = feed.get("stale")
+    if stale is True:
+        return "stale"
+    if stale is not False:
+        return "-"
+    last = feed.get("lastTs")
+    if isinstance(last, bool) or not isinstance(last, int) or stale_after_s is None:
+        return "fresh"
+    # The daemon's "fresh" is as old as its retained status: judge the tick's age now.
+    return "stale" if now_ms - last > stale_after_s * 1000 else "fresh"
+
+
+def _price_places(accounts: Mapping[str, Any]) -> dict[str, int]:
+    """Per symbol, the decimals of the prices its market quoted (marks, entries, order prices)."""
+    samples: dict[str, list[Decimal | None]] = {}
+    for snap in accounts.values():
+        snap = _mapping(snap)
+        for item in [*_list(snap.get("positions")), *_list(snap.get("openOrders"))]:
+            symbol = str(item.get("symbol") or "-")
+            keys = ("markPrice", "entryPrice", "price", "triggerPrice")
+            samples.setdefault(symbol, []).extend(_dec(item.get(k)) for k in keys)
+    return {symbol: price_places(values) for symbol, values in samples.items()}
+
+
+def _list(value: object) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
 def _render_accounts(accounts: Mapping[str, Any]) -> list[str]:
     if not accounts:
         return ["", "accounts: none published"]
+    places = _price_places(accounts)
     account_rows: list[list[str]] = []
     position_rows: list[list[str]] = []
+    order_rows: list[list[str]] = []
     for name in sorted(accounts):
         snap = _mapping(accounts[name])
         positions = [_mapping(p) for p in snap.get("positions") or [] if isinstance(p, Mapping)]
@@ -606,27 +658,71 @@ def _render_accounts(accounts: Mapping[str, Any]) -> list[str]:
                 str(snap.get("tradingState") or "-"),
             ]
         )
+        marks: dict[str, Decimal] = {}
         for pos in positions:
+            symbol = str(pos.get("symbol") or "-")
+            at = places.get(symbol, 2)
             mark = _dec(pos.get("markPrice"))
+            if mark is not None:
+                marks[symbol] = mark
             liq = _dec(pos.get("liquidationPrice"))
-            distance = None
-            if mark is not None and liq is not None and mark > 0:
-                distance = abs(mark - liq) / mark * 100
             position_rows.append(
                 [
                     name,
-                    str(pos.get("symbol") or "-"),
+                    symbol,
                     str(pos.get("side") or "-"),
-                    num(_dec(pos.get("contracts"))),
-                    num(_dec(pos.get("entryPrice"))),
-                    num(mark),
-                    num(liq),
-                    "-" if distance is None else f"{num(distance, 2)}%",
+                    people_number(_dec(pos.get("contracts"))),
+                    price_at(_dec(pos.get("entryPrice")), at),
+                    price_at(mark, at),
+                    price_at(liq, at),
+                    _distance(mark, liq),
                 ]
             )
+        for order in _list(snap.get("openOrders")):
+            order_rows.append(_order_row(name, order, marks, places))
     headers = ["ACCOUNT", "WALLET", "EQUITY", "MARGIN RATIO", "STATE"]
     lines = ["", "accounts", *_table(headers, account_rows)]
     if position_rows:
         headers = ["ACCOUNT", "SYMBOL", "SIDE", "CONTRACTS", "ENTRY", "MARK", "LIQ PRICE", "DIST"]
         lines += ["", "positions", *_table(headers, position_rows)]
+    if order_rows:
+        headers = ["ACCOUNT", "ID", "SYMBOL", "KIND", "SIDE", "AMOUNT", "TRIGGER", "PRICE", "DIST"]
+        lines += ["", "open orders (guardbot cancel ID)", *_table(headers, order_rows)]
+    else:
+        lines += ["", "open orders: none"]
     return lines
+
+
+def _distance(mark: Decimal | None, price: Decimal | None) -> str:
+    """How far ``price`` is from the mark, in % of the mark."""
+    if mark is None or price is None or mark <= 0:
+        return "-"
+    return f"{num(abs(mark - price) / mark * 100, 2)}%"
+
+
+def _order_row(
+    account: str, order: Mapping[str, Any], marks: Mapping[str, Decimal], places: Mapping[str, int]
+) -> list[str]:
+    """One open order: a stop or take-profit (its trigger), a trailing stop, a resting limit."""
+    symbol = str(order.get("symbol") or "-")
+    at = places.get(symbol, 2)
+    trigger = _dec(order.get("triggerPrice"))
+    price = _dec(order.get("price"))
+    kind = str(order.get("kind") or order.get("orderType") or "-")
+    if order.get("trailingPercent") is not None:
+        kind += f" {num(_dec(order.get('trailingPercent')), 2)}%"
+    if order.get("reduceOnly") and not order.get("closePosition"):
+        kind += " reduce-only"
+    amount = "all" if order.get("closePosition") else people_number(_dec(order.get("amount")))
+    watched = trigger if trigger is not None else price
+    return [
+        account,
+        str(order.get("id") or "-"),
+        symbol,
+        kind,
+        str(order.get("side") or "-"),
+        amount,
+        price_at(trigger, at),
+        price_at(price, at) if price is not None else "market",
+        _distance(marks.get(symbol), watched),
+    ]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from guardbot.core.num import fmt
 
-__all__ = ["format_event", "format_prefix", "num"]
+__all__ = ["format_event", "format_prefix", "num", "pct", "price_at", "price_places"]
 
 
 def num(value: Any, places: int = 4) -> str:
@@ -24,6 +24,33 @@ def num(value: Any, places: int = 4) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+#: At most this many decimals for a price, whatever the samples say.
+MAX_PRICE_PLACES = 8
+
+
+def price_places(samples: Iterable[Any]) -> int:
+    """The decimals a market quotes its prices in, from prices it quoted (mark, entry, order
+    prices: the exchange sends them at its tick size): the most any normalised sample has, at
+    most :data:`MAX_PRICE_PLACES`. Computed prices (a liquidation price) are not samples."""
+    places = 0
+    for sample in samples:
+        if isinstance(sample, Decimal) and sample.is_finite():
+            exponent = sample.normalize().as_tuple().exponent
+            if isinstance(exponent, int):
+                places = max(places, -exponent)
+    return min(places, MAX_PRICE_PLACES)
+
+
+def price_at(value: Any, places: int) -> str:
+    """A price for people at the market's ``places`` decimals, thousands separated (trailing
+    zeros kept: 29,000.50 for a 0.01 tick)."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return "-"
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    text = f"{rounded:,f}"
+    return text.lstrip("-") if rounded.is_zero() else text
 
 
 def pct(value: Any) -> str:

@@ -5,19 +5,25 @@ MQTT publisher and the feeds log through :mod:`logging`), so both end up in one 
 format. Every event dict passes :func:`redact_secrets` first: a value under a key named
 ``token``, ``password``, ``secret`` or ``apiKey`` (at any depth, any case) is replaced by
 ``"**********"`` before it is rendered.
+
+Console logs are for people: a number with more than 8 decimals (a liquidation price or a margin
+ratio computed to 40 digits) is shown to 8 significant digits there (:func:`round_for_people`).
+JSON logs keep every value exact, for machines.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from decimal import Decimal
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import Processor
 
-__all__ = ["REDACTED", "SECRET_KEYS", "configure_logging", "redact_secrets"]
+__all__ = ["REDACTED", "SECRET_KEYS", "configure_logging", "redact_secrets", "round_for_people"]
 
 #: What a secret value is replaced with.
 REDACTED = "**********"
@@ -54,6 +60,31 @@ def redact_secrets(
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _redact(event_dict[key])
+    return event_dict
+
+
+#: A decimal string with more decimals than a person reads (events carry exact strings).
+_LONG_DECIMAL = re.compile(r"-?\d+\.\d{9,}\Z")
+_SIGNIFICANT = 8
+
+
+def _people(value: Decimal) -> str:
+    if not value.is_finite() or value.is_zero():
+        return str(value)
+    places = max(0, _SIGNIFICANT - 1 - value.adjusted())
+    text = f"{value.quantize(Decimal(1).scaleb(-places)):f}" if places else f"{value:.0f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def round_for_people(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor (console only): long decimals to 8 significant digits."""
+    for key, value in event_dict.items():
+        if isinstance(value, Decimal):
+            event_dict[key] = _people(value)
+        elif isinstance(value, str) and _LONG_DECIMAL.match(value):
+            event_dict[key] = _people(Decimal(value))  # the pattern is a valid decimal
     return event_dict
 
 
@@ -95,7 +126,7 @@ def configure_logging(
         final: list[Processor] = [structlog.processors.dict_tracebacks, renderer]
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
-        final = [renderer]
+        final = [round_for_people, renderer]
     structlog.configure(
         processors=[*shared, structlog.processors.StackInfoRenderer(), *final],
         wrapper_class=structlog.make_filtering_bound_logger(level),

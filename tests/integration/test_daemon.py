@@ -455,6 +455,25 @@ def test_console_logging(restore_logging: None) -> None:
         json.loads(text.splitlines()[0])
 
 
+def test_console_logs_show_numbers_for_people_json_logs_exact(restore_logging: None) -> None:
+    # Issue 11 item 8: a liquidation price to 40 digits in a log line people read.
+    liq = "56924.36412315930388219544846050870147256"
+    fields = {"liquidationPrice": liq, "marginRatio": Decimal("0.75164835164835164835"),
+              "markPrice": "57000", "contracts": "0.3", "id": "o-1.1"}  # fmt: skip
+    out = io.StringIO()
+    configure_logging("console", "info", stream=out)
+    structlog.get_logger("t").warning("margin_alert", **fields)
+    text = out.getvalue()
+    assert "liquidationPrice=56924.364 " in text and liq not in text
+    assert "marginRatio=0.75164835 " in text
+    assert "markPrice=57000" in text and "contracts=0.3" in text and "id=o-1.1" in text
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out)
+    structlog.get_logger("t").warning("margin_alert", **{**fields, "marginRatio": "0.1234567891"})
+    line = json.loads(out.getvalue())
+    assert line["liquidationPrice"] == liq and line["marginRatio"] == "0.1234567891"
+
+
 @pytest.mark.integration
 async def test_feed_crash_is_logged_and_the_feed_restarted(
     tmp_path: Path, mosquitto: Mosquitto
