@@ -249,3 +249,20 @@ def test_config_readme_lists_every_key_as_declared(tmp_path: Path) -> None:
         "config/README.md's key table is out of date: python -m guardbot.config.render "
         "config/README.md"
     )
+
+
+def test_deploy_readme_operator_config_loads(tmp_path: Path) -> None:
+    """deploy/README.md's configuration for running the tools from the host as the operator."""
+    readme = Path(__file__).resolve().parent.parent / "deploy" / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    body = text.split("guardbot.toml <<'TOML'\n", 1)[1].split("\nTOML\n", 1)[0]
+    path = tmp_path / "guardbot.toml"
+    path.write_text(body, encoding="utf-8")
+    env = {"GUARDBOT_OPERATOR_PASSWORD": "pw", "GUARDBOT_CONTROL_TOKEN": "t"}
+    config = load_config(path, env)
+    assert (config.mqtt.username, config.mqtt.host, config.mqtt.port) == (
+        "operator",
+        "127.0.0.1",
+        1883,
+    )
+    assert config.mqtt.password is not None and config.control.token is not None
