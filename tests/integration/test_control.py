@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import io
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -438,7 +439,11 @@ async def test_cli_status_table_from_retained_messages(
         "state": "online",
         "ts": NOW_MS,
         "version": "0.9.1",
-        "feeds": {BTC: {"stale": False, "lastTs": NOW_MS}, ETH: {"stale": True, "lastTs": None}},
+        # A tick of just now: status calls a feed fresh only within feed.stale_after_s.
+        "feeds": {
+            BTC: {"stale": False, "lastTs": int(time.time() * 1000)},
+            ETH: {"stale": True, "lastTs": None},
+        },
         "outbox": {"depth": 2, "oldestAgeMs": 1500},
     }
     snapshot = {
