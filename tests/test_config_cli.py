@@ -266,3 +266,20 @@ def test_deploy_readme_operator_config_loads(tmp_path: Path) -> None:
         1883,
     )
     assert config.mqtt.password is not None and config.control.token is not None
+
+
+def test_a_client_that_cannot_connect_names_the_found_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "found.toml"
+    path.write_text(f"[mqtt]\nurl = 'mqtt://127.0.0.1:{port}'\n", encoding="utf-8")
+    monkeypatch.setenv("GUARDBOT_CONFIG", str(path))
+    status, _, err = run(capsys, "status", "--timeout", "5")
+    assert status == 1
+    assert err.startswith(f"guardbot status: cannot connect to mqtt://127.0.0.1:{port}")
+    assert err.endswith(f" [configuration: {path} ($GUARDBOT_CONFIG)]\n")

@@ -318,7 +318,16 @@ def _run_requests(
     session = _Session(
         command, config, timeout, out or sys.stdout, err or sys.stderr, json_mode=args.json
     )
+    session.source = _found(args)
     return asyncio.run(session.send([r.body for r in requests], token))
+
+
+def _found(args: argparse.Namespace) -> str | None:
+    """Which configuration file was found, when it was not given with -c (None otherwise)."""
+    choice = getattr(args, "config_choice", None)
+    if choice is None or choice.reason == "-c":
+        return None
+    return str(choice.describe())
 
 
 class _Session:
@@ -343,8 +352,13 @@ class _Session:
         self.err = err
         self.json_mode = json_mode
         self.connected = False
+        #: The configuration file discovery chose (named when the broker or daemon is not
+        #: where it says: the wrong file is a likely cause).
+        self.source: str | None = None
 
     def fail(self, message: str) -> int:
+        if self.source is not None and not message.startswith(("refused", "malformed")):
+            message += f" [configuration: {self.source}]"
         self.err.write(f"{self.command}: {' '.join(message.splitlines())}\n")
         self.err.flush()
         return EXIT_FAILURE
@@ -479,6 +493,7 @@ def run_status(
         err or sys.stderr,
         json_mode=args.json,
     )
+    session.source = _found(args)
     return asyncio.run(session.status())
 
 
@@ -614,15 +629,22 @@ def _freshness(feed: Mapping[str, Any], now_ms: int, stale_after_s: float | None
 
 
 def _price_places(accounts: Mapping[str, Any]) -> dict[str, int]:
-    """Per symbol, the decimals of the prices its market quoted (marks, entries, order prices)."""
-    samples: dict[str, list[Decimal | None]] = {}
+    """Per symbol, the decimals its market quotes in: those of its mark prices (the exchange
+    sends them at its tick size); without a position, those of its order prices. Entry prices
+    are averages (and slippage) and liquidation prices computed: neither is a sample."""
+    marks: dict[str, list[Decimal | None]] = {}
+    orders: dict[str, list[Decimal | None]] = {}
     for snap in accounts.values():
         snap = _mapping(snap)
-        for item in [*_list(snap.get("positions")), *_list(snap.get("openOrders"))]:
-            symbol = str(item.get("symbol") or "-")
-            keys = ("markPrice", "entryPrice", "price", "triggerPrice")
-            samples.setdefault(symbol, []).extend(_dec(item.get(k)) for k in keys)
-    return {symbol: price_places(values) for symbol, values in samples.items()}
+        for pos in _list(snap.get("positions")):
+            marks.setdefault(str(pos.get("symbol") or "-"), []).append(_dec(pos.get("markPrice")))
+        for order in _list(snap.get("openOrders")):
+            found = orders.setdefault(str(order.get("symbol") or "-"), [])
+            found += [_dec(order.get("price")), _dec(order.get("triggerPrice"))]
+    return {
+        symbol: price_places(marks.get(symbol) or orders.get(symbol) or [])
+        for symbol in {*marks, *orders}
+    }
 
 
 def _list(value: object) -> list[Mapping[str, Any]]:
