@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from guardbot.core.engine import Engine
 from guardbot.core.events import to_jsonable
@@ -49,6 +50,11 @@ class Outbox:
         #: say so now, not at the next interval).
         self.emptied = asyncio.Event()
         self._had_rows = True
+
+    def put_retained(self, message: Message) -> None:
+        """A retained message of which only the newest per topic matters (Home Assistant's
+        configs and states): kept and replaced like an account snapshot."""
+        self.put_snapshot(f"topic:{message.topic}", message)
 
     def put_snapshot(self, account: str, message: Message) -> None:
         row = _SnapshotRow(self._next_id, message.topic, message.payload, message.qos, True)
@@ -109,8 +115,11 @@ class AccountSnapshots:
         instance: str,
         now_ms: Callable[[], int],
         interval: float,
+        on_snapshot: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._engine = engine
+        #: Also called with each changed account's state (Home Assistant's states).
+        self._on_snapshot = on_snapshot
         self._outbox = outbox
         self._prefix = prefix
         self._instance = instance
@@ -135,3 +144,5 @@ class AccountSnapshots:
             payload = compact_json({"account": name, "ts": self._now_ms(), **snapshot})
             topic = account_topic(self._prefix, self._instance, name)
             self._outbox.put_snapshot(name, Message(topic, payload, qos=1, retain=True))
+            if self._on_snapshot is not None:
+                self._on_snapshot(name, snapshot)

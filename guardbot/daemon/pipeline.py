@@ -15,6 +15,7 @@ what it is woken for is already in the database.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,8 +27,9 @@ from guardbot.core.engine import Engine
 from guardbot.core.events import ALERT_TYPES, Event, severity_of, to_jsonable
 from guardbot.core.funding import FundingDue, FundingSchedule
 from guardbot.feeds.base import FeedRecovered, FeedStale, TickUpdate
+from guardbot.formats.alert_text import alert_text
 from guardbot.metrics.prometheus import Metrics
-from guardbot.mqtt.topics import event_messages
+from guardbot.mqtt.topics import Message, event_messages
 from guardbot.store.journal import Journal, OutboxRow
 
 __all__ = ["StepPipeline", "tick_body"]
@@ -76,6 +78,9 @@ class StepPipeline:
         self.pending_seed: list[dict[str, Any]] = []
         #: Called after a feed health input changed the set of stale symbols.
         self.on_health: Callable[[FeedStale | FeedRecovered], None] = lambda _item: None
+        #: More messages for an alert's payload, journaled right after its row (Home Assistant's
+        #: event entity); None: none.
+        self.alert_extra: Callable[[Mapping[str, Any]], Sequence[Message]] | None = None
 
     def attach(self, journal: Journal) -> None:
         self.journal = journal
@@ -133,10 +138,18 @@ class StepPipeline:
         rows: list[OutboxRow] = []
         for event in events:
             alert_id = None
+            messages: list[Message] = []
             if event.get("type") in ALERT_TYPES:
                 # event_messages gives the alert first, then .../events/<type>.
                 alert_id = f"{self.instance}-{seq}-{len(rows)}"
-            for message in event_messages(self.prefix, self.instance, event, alert_id):
+                text = alert_text(event, self._position_of(event))
+                messages = event_messages(self.prefix, self.instance, event, alert_id, text=text)
+                if self.alert_extra is not None:
+                    alert = json.loads(messages[0].payload)
+                    messages[1:1] = self.alert_extra(alert)
+            else:
+                messages = event_messages(self.prefix, self.instance, event, None)
+            for message in messages:
                 rows.append(
                     OutboxRow(
                         topic=message.topic,
@@ -147,6 +160,17 @@ class StepPipeline:
                     )
                 )
         return rows
+
+    def _position_of(self, event: Event) -> dict[str, Any] | None:
+        """Side and size of the position an alert is about, for its sentence."""
+        account = self.engine.accounts.get(str(event.get("account")))
+        symbol = event.get("symbol") or event.get("liquidationSymbol")
+        if account is None or not isinstance(symbol, str):
+            return None
+        position = account.positions.get(symbol)
+        if position is None or not position.is_open:
+            return None
+        return {"side": position.side, "contracts": position.contracts}
 
     async def commit(
         self,

@@ -26,6 +26,12 @@ Tasks (named, in one :class:`asyncio.TaskGroup`):
     :class:`~guardbot.mqtt.commands.CommandGate` (token, shape, symbol, account), is applied and
     journaled like any input (after the newest prices, so that recovery replays it at the prices
     it saw), and gets a reply on ``.../reply/<requestId>``.
+``notify`` (``[notify] urls_env`` set)
+    :class:`~guardbot.notify.notifier.Notifier` reads the alerts from the journal's outbox with
+    its own durable cursor and sends them through apprise (never on the tick path).
+``homeassistant-birth`` (``[homeassistant] enabled = true``)
+    Publishes every discovery config again when Home Assistant announces itself; the configs and
+    states themselves go through the outbox (:mod:`guardbot.daemon.integrations`).
 ``watchdog`` (under systemd with ``WatchdogSec``), ``tier-refresh`` (ccxt mode)
     ``WATCHDOG=1`` while healthy; the tier tables refetched into the cache daily.
 ``shutdown``
@@ -75,6 +81,7 @@ from guardbot.daemon.feed_loop import (
     FeedLoop,
     default_feed,
 )
+from guardbot.daemon.integrations import HomeAssistantBridge, build_notifier
 from guardbot.daemon.outbox import AccountSnapshots, Outbox
 from guardbot.daemon.pipeline import StepPipeline, tick_body
 from guardbot.daemon.recovery import RECOVERY_PROGRESS_S, recover
@@ -88,6 +95,8 @@ from guardbot.mqtt.client import BrokerSettings
 from guardbot.mqtt.commands import CommandGate, RecentReplies
 from guardbot.mqtt.listener import ControlListener, handle_command
 from guardbot.mqtt.publisher import Publisher
+from guardbot.mqtt.topics import Message
+from guardbot.notify.notifier import Notifier as AlertNotifier
 from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
 from guardbot.runtime.net import is_loopback_host
 from guardbot.store.journal import Journal
@@ -164,6 +173,9 @@ class Daemon:
         self.metrics = Metrics(symbols=config.exchange.symbols)
         self.metrics_server: MetricsServer | None = None
         self._wake = asyncio.Event()
+        #: ``[notify]``'s delivery loop (set by :meth:`run` when ``urls_env`` is set).
+        self.notify: AlertNotifier | None = None
+        self._notify_task: asyncio.Task[None] | None = None
         #: The stale symbols and the watchdog's judgement of them.
         self.feed_health = FeedHealth.for_config(config)
         self.pipeline = StepPipeline(
@@ -173,9 +185,14 @@ class Daemon:
             symbols=config.exchange.symbols,
             metrics=self.metrics,
             clock=clock,
-            wake=self._wake.set,
+            wake=self._committed,
         )
         self.pipeline.on_health = self._feed_health_changed
+        #: Home Assistant discovery (``[homeassistant] enabled = true``).
+        self.homeassistant: HomeAssistantBridge | None = None
+        if config.homeassistant.enabled:
+            self.homeassistant = HomeAssistantBridge(config, self._put_retained)
+            self.pipeline.alert_extra = self.homeassistant.alert_messages
         self.feed_loop = FeedLoop(config, feed_factory, self._on_feed, self.metrics)
         self.status = StatusReport(
             tuple(config.exchange.symbols),
@@ -254,6 +271,9 @@ class Daemon:
             )
             pipeline.attach(journal)
             self.status.journal = journal
+            self.notify = build_notifier(self.config, journal)
+            if self.notify is not None:
+                await self.notify.prepare()  # before this run commits anything
             pipeline.engine, warnings = await self.tiers.resolve_at_start(journal, self._now_ms())
             recovered = await recover(
                 journal, pipeline, self._notifier, progress_s=self.recovery_progress_s
@@ -273,7 +293,10 @@ class Daemon:
                 instance=self.instance,
                 now_ms=self._now_ms,
                 interval=self.snapshot_interval,
+                on_snapshot=self.homeassistant.on_snapshot if self.homeassistant else None,
             )
+            if self.homeassistant is not None:
+                self.homeassistant.start()
             embedded = await self._start_broker(stack)
             broker = BrokerSettings.from_section(mqtt)
             publisher = Publisher(
@@ -338,6 +361,7 @@ class Daemon:
         await stop.wait()
         _log.info("stopping", drain_timeout_s=self.drain_timeout)
         self._on_stopping()
+        await self._stop_integrations()
         if self.control is not None:
             # Before taking the step lock: the command in hand finishes and gets its reply.
             await self.control.close(timeout=self.drain_timeout)
@@ -382,6 +406,30 @@ class Daemon:
     def _feed_health_changed(self, item: FeedStale | FeedRecovered) -> None:
         self.feed_health.mark(item)
         self._republish_status()
+        if self.homeassistant is not None:
+            self.homeassistant.feed_changed(healthy=not self.feed_health.stale)
+
+    def _committed(self) -> None:
+        """A step wrote outbox rows: wake the publisher and the notifications."""
+        self._wake.set()
+        if self.notify is not None:
+            self.notify.wake()
+
+    def _put_retained(self, message: Message) -> None:
+        if self.outbox is not None:
+            self.outbox.put_retained(message)
+
+    async def _stop_integrations(self) -> None:
+        """The notification in hand is finished (and its cursor saved) within the drain
+        timeout; Home Assistant's birth watcher stops."""
+        if self.homeassistant is not None:
+            await self.homeassistant.watcher.close()
+        task = self._notify_task
+        if self.notify is not None and task is not None:
+            self.notify.close()
+            done, _ = await asyncio.wait([task], timeout=self.drain_timeout)
+            if not done:
+                _log.warning("notification not delivered before the stop; sent after the restart")
 
     def _republish_status(self) -> None:
         if self._publisher is not None:
@@ -472,6 +520,13 @@ class Daemon:
             )
         if self.control is not None:
             tasks.append(group.create_task(self.control.run(), name="control"))
+        if self.homeassistant is not None:
+            tasks.append(
+                group.create_task(self.homeassistant.watcher.run(), name="homeassistant-birth")
+            )
+        if self.notify is not None:
+            self._notify_task = group.create_task(self.notify.run(), name="notify")
+            tasks.append(self._notify_task)
         return tasks
 
     def _strategy_runner(self) -> StrategyRunner | None:

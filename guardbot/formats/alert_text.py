@@ -80,19 +80,24 @@ def _words(name: object) -> str:
 
 
 def _where(event: Mapping[str, Any], position: Mapping[str, Any] | None) -> str:
+    """``BTC/USDT:USDT long 0.3 @ 58,950`` (a cross alert: the position nearest to liquidation,
+    then ``(main cross)``), or the symbol, or ``main cross margin`` without a position."""
     symbol = event.get("symbol")
-    if not symbol:
-        return f"{event.get('account') or 'account'} cross margin"
-    if position is not None and position.get("side") and _decimal(position.get("contracts")):
-        mark = event.get("markPrice")
-        at = f" @ {people_price(mark)}" if _decimal(mark) is not None else ""
-        return f"{symbol} {position['side']} {people_number(position['contracts'])}{at}"
-    return str(symbol)
+    cross = f"{event.get('account') or 'account'} cross"
+    known = position is not None and position.get("side") and _decimal(position.get("contracts"))
+    if not known or position is None:
+        return str(symbol) if symbol else f"{cross} margin"
+    mark = event.get("markPrice")
+    at = f" @ {people_price(mark)}" if _decimal(mark) is not None else ""
+    lead = f"{symbol or event.get('liquidationSymbol')} {position['side']}"
+    lead += f" {people_number(position['contracts'])}{at}"
+    return lead if symbol else f"{lead} ({cross})"
 
 
 def alert_text(event: Mapping[str, Any], position: Mapping[str, Any] | None = None) -> str:
     """The sentence for ``event``. ``position`` (``side``, ``contracts``), when the caller knows
-    the position an alert is about, adds "long 0.3 @ mark" to a position's margin alert."""
+    the position a margin alert is about (for a cross alert: the one nearest to liquidation),
+    adds "long 0.3 @ mark"."""
     kind = event.get("type")
     g = event.get
     if kind == "margin_alert":
@@ -102,7 +107,8 @@ def alert_text(event: Mapping[str, Any], position: Mapping[str, Any] | None = No
         )
         if _decimal(g("liquidationPrice")) is not None:
             liq_symbol = g("liquidationSymbol")
-            of = f" {liq_symbol}" if liq_symbol and liq_symbol != g("symbol") else ""
+            named = g("symbol") or (position is not None and not g("symbol"))
+            of = f" {liq_symbol}" if liq_symbol and not named else ""
             text += f", liquidation{of} {people_price(g('liquidationPrice'))}"
             if _decimal(g("distancePercent")) is not None:
                 text += f", {people_percent(g('distancePercent'), is_percent=True)} away"

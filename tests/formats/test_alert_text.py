@@ -57,6 +57,17 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None, str]] = [
         "liquidation DOGE/USDT:USDT 0.12346, 12 % away",
     ),
     (
+        "cross account, nearest position known",
+        {
+            "type": "margin_alert", "account": "main", "symbol": None, "threshold": "0.8",
+            "severity": "margin_call", "marginRatio": "0.86", "liquidationPrice": "57761.2",
+            "liquidationSymbol": "BTC/USDT:USDT", "markPrice": "57800", "distancePercent": "0.07",
+        },
+        {"side": "long", "contracts": "0.4"},
+        "BTC/USDT:USDT long 0.4 @ 57,800 (main cross): margin ratio 86 % (margin call at 80 %), "
+        "liquidation 57,761, 0.1 % away",
+    ),
+    (
         "recovered",
         {"type": "margin_recovered", "account": "main", "symbol": None, "marginRatio": "0.42"},
         None,
