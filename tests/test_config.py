@@ -11,6 +11,7 @@ import pytest
 from guardbot.config import Config, Secret, load_config
 from guardbot.core.config import AccountConfig, EngineConfig, Fees
 from guardbot.core.profiles import PROFILES
+from guardbot.core.settings import setting
 from guardbot.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -534,3 +535,37 @@ def test_homeassistant_section(tmp_path: Path) -> None:
     )
     found = problems(tmp_path, '[homeassistant]\nenabled = true\ndiscovery_prefix = "ha/#"\n')
     assert found and found[0].startswith("homeassistant.discovery_prefix: must be")
+
+
+@dataclasses.dataclass(frozen=True)
+class PerSymbol:
+    leverage: Decimal = setting(ge=1, doc="leverage")
+    margin_mode: str = setting("cross", choices=("cross", "isolated"), doc="mode")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    symbols: dict[str, PerSymbol] = setting(factory=dict, doc="per symbol")
+
+
+def test_a_key_can_hold_named_tables_of_its_own_keys() -> None:
+    """For per-symbol settings: a ``dict[str, <dataclass>]`` key reads each named table against
+    the dataclass's own keys, with the same messages (the venues work adds such keys)."""
+    from guardbot.config.reader import Problems, Table
+
+    problems = Problems({})
+    raw = {
+        "symbols": {
+            "BTC/USDT:USDT": {"leverage": 20, "margin_mode": "isolated"},
+            "ETH/USDT:USDT": {"leverag": 5},
+            "x": {"leverage": 0},
+        }
+    }
+    values = Table(raw, "accounts.main", problems, Outer).values()
+    assert values["symbols"] == {"BTC/USDT:USDT": PerSymbol(Decimal(20), "isolated")}
+    assert problems.items == [
+        'accounts.main.symbols["ETH/USDT:USDT"].leverag: unknown key (known: leverage, '
+        "margin_mode); did you mean 'leverage'?",
+        'accounts.main.symbols["ETH/USDT:USDT"].leverage: required',
+        "accounts.main.symbols.x.leverage: must be >= 1, got 0",
+    ]

@@ -88,7 +88,7 @@ def apply_env(
             continue
         path, f = target
         value: Any
-        if f.kind in ("table", "num_table"):
+        if f.kind in ("table", "num_table", "tables"):
             problems.append(f"{var}: {'.'.join(path)} is a table; set it in the file")
             continue
         if f.kind == "bool":

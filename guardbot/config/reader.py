@@ -180,6 +180,28 @@ class Table:
         if not isinstance(value, dict):
             add(where, f"must be a table, got {describe(value)}")
             return None
+        if kind == "tables":
+            assert f.each is not None
+            tables = {}
+            for name, spec in value.items():
+                at = (
+                    f"{where}.{name}"
+                    if re.fullmatch(r"[A-Za-z0-9_-]+", name)
+                    else (f'{where}["{name}"]')
+                )
+                table = Table(spec, at, self.problems, f.each)
+                read = table.values()
+                missing = [k.name for k in keys(f.each) if k.required and k.attr not in read]
+                for key_name in missing:
+                    if not table.has(key_name):  # a bad value is reported already
+                        self.problems.add(f"{at}.{key_name}", "required")
+                if missing:
+                    continue
+                try:
+                    tables[name] = f.each(**read)
+                except InputError as exc:  # a rule the dataclass itself checks
+                    self.problems.add_input(exc, at)
+            return tables
         if kind == "num_table":
             numbers = {}
             for name, item in value.items():

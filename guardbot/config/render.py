@@ -53,6 +53,9 @@ def toml_value(value: Any) -> str:
             return "{}"
         items = ", ".join(f"{_key(str(k))} = {toml_value(v)}" for k, v in value.items())
         return "{ " + items + " }"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        shown = {f.name: getattr(value, f.attr) for f in keys(type(value))}
+        return toml_value({k: v for k, v in shown.items() if v is not None})
     if value is None:
         return '""'
     raise TypeError(f"no TOML form for {value!r}")
@@ -206,7 +209,7 @@ def key_reference() -> str:
             else:
                 default = f"`{toml_value(f.default)}`"
             env = f"`{env_name(*env_prefix, f.name)}`" if f.key.env else ""
-            if f.kind in ("table", "num_table"):
+            if f.kind in ("table", "num_table", "tables"):
                 env = "file only"
             doc = f.key.doc.replace("|", "\\|")
             lines.append(f"| `{prefix}.{f.name}` | {default} | {env} | {doc} |")

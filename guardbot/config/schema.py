@@ -32,6 +32,8 @@ class Field:
     key: Key
     #: The default value, or ``dataclasses.MISSING`` for a required key.
     default: Any
+    #: For ``tables``: the dataclass each named table is read into.
+    each: type | None = None
 
     @property
     def required(self) -> bool:
@@ -64,7 +66,11 @@ def _kind_of(hint: Any) -> str:
     if origin is tuple and args:
         return "nums" if args[0] is Decimal else "strs"
     if origin in (dict, Mapping) or hint is dict:
-        return "num_table" if len(args) == 2 and args[1] is Decimal else "table"
+        if len(args) == 2 and args[1] is Decimal:
+            return "num_table"
+        if len(args) == 2 and dataclasses.is_dataclass(args[1]):
+            return "tables"  # name -> a table of its own keys (per-symbol settings)
+        return "table"
     raise TypeError(f"no configuration kind for the type {hint!r}; give kind= in setting()")
 
 
@@ -81,7 +87,8 @@ def keys(cls: type) -> tuple[Field, ...]:
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         kind = key.kind or _kind_of(hints[f.name])
-        found.append(Field(key.toml or f.name, f.name, kind, key, default))
+        each = typing.get_args(hints[f.name])[1] if kind == "tables" else None
+        found.append(Field(key.toml or f.name, f.name, kind, key, default, each))
     return tuple(found)
 
 
