@@ -40,12 +40,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
 from guardbot.errors import ConfigError, GuardbotError, InputError
 from guardbot.feeds.base import Feed, FeedRecovered, FeedStale, TickUpdate
+from guardbot.formats import ticklines
 
 __all__ = [
     "RecordSummary",
@@ -83,30 +83,9 @@ _STOP_TEXT: dict[StopReason, str] = {
 # -- the file format ---------------------------------------------------------------------------
 
 
-def _number(value: Decimal) -> str:
-    # Plain notation (never "1E-7"), every digit kept: Decimal(text) gives back the same value.
-    return format(value, "f")
-
-
 def tick_line(update: TickUpdate) -> str:
     """One JSON Lines record (no newline) for ``update``; absent fields are left out."""
-    tick = update.tick
-    obj: dict[str, object] = {
-        "type": "tick",
-        "ts": update.ts,
-        "symbol": tick.symbol,
-        "mark": _number(tick.mark),
-    }
-    for key, value in (
-        ("last", tick.last),
-        ("bid", tick.bid),
-        ("ask", tick.ask),
-        ("index", tick.index),
-        ("fundingRate", tick.funding_rate),
-    ):
-        if value is not None:
-            obj[key] = _number(value)
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return ticklines.tick_line(update.ts, update.tick)
 
 
 def _open_output(path: Path) -> IO[str]:

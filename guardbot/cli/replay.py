@@ -21,32 +21,23 @@ being handled), never from the clock, so the same inputs give byte-identical fil
 from __future__ import annotations
 
 import argparse
-import gzip
+import gc
 import json
-import re
 import sys
 from collections import Counter
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 from guardbot.config import Config, load_config
 from guardbot.core.account import Account
-from guardbot.core.commands import TickCmd, parse_tick
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event, to_jsonable
-from guardbot.core.num import (
-    ZERO,
-    decimal_context,
-    fmt,
-    fmt_opt,
-    parse_decimal,
-)
+from guardbot.core.num import ZERO, decimal_context, fmt, fmt_opt
 from guardbot.core.snapshot import PositionView
 from guardbot.errors import InputError
-from guardbot.feeds.replay import _ts as replay_ts  # the feed's own ts check, reused
-from guardbot.formats.jsonio import EXACT_DECODER, loads_exact
+from guardbot.formats.ticklines import decode_lines, open_ticks, read_ticks
 from guardbot.paper.apply import engine_apply
 from guardbot.paper.exchange import PaperExchange
 from guardbot.paper.runner import StrategyError, StrategyRunner
@@ -138,121 +129,21 @@ def _parse_params(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-_PRICE_KEYS = ("mark", "last", "bid", "ask", "index")
-_CACHE_LIMIT = 100_000
-
-
-def read_ticks(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
-    """``(ts, tick)`` for each line of a replay file, validated as :class:`ReplayFeed` does
-    (``parse_tick``; errors are :class:`InputError` on ``line N``), without sleeping.
-
-    Faster than the feed: one JSON decoder, and each distinct price string is validated by
-    ``parse_decimal`` once (prices repeat: last, bid and ask sit on the same ticks).
-    """
-    opener = gzip.open if path.name.endswith(".gz") else open
-    decode = EXACT_DECODER.decode  # one decoder for every line; loads_exact words the errors
-    prices: dict[str, Decimal] = {}
-    with opener(path, "rt", encoding="utf-8") as file:
-        for number, text in enumerate(file, start=1):
-            if not text.strip():
-                continue
-            try:
-                try:
-                    obj = decode(text)
-                except (ValueError, RecursionError):
-                    obj = loads_exact(text, "", lines=False)  # raises the canonical InputError
-                if not isinstance(obj, dict):
-                    raise InputError("", "must be a JSON object")
-                fast = _fast_tick(obj)
-                if fast is not None:
-                    yield fast
-                    continue
-                for key in _PRICE_KEYS:
-                    value = obj.get(key)
-                    if value.__class__ is str:
-                        exact = prices.get(value)
-                        if exact is None:
-                            if len(prices) >= _CACHE_LIMIT:
-                                prices.clear()
-                            exact = prices[value] = parse_decimal(value, key)
-                        if exact > 0:  # else parse_tick refuses it, quoting the string
-                            obj[key] = exact
-                ts = replay_ts(obj.get("ts"))
-                tick = parse_tick(obj)
-            except InputError as exc:
-                raise exc.under(f"line {number}") from None
-            yield ts, tick
-
-
-#: A price written the common way ("59972.7"): up to 18 digits each side of an optional dot, so
-#: that a non-zero value is within the input bounds (1e-18 .. 1e18) by construction.
-_PLAIN_PRICE = re.compile(r"\d{1,18}(?:\.\d{1,18})?\Z", re.ASCII).match
-
-
-def _plain_price(value: object) -> Decimal | None:
-    """``value`` as an exact, positive, in-bounds Decimal if it is a plain price string; ``None``
-    for anything else (the full check decides, and words the error)."""
-    if isinstance(value, str) and _PLAIN_PRICE(value):
-        number = Decimal(value)
-        if number:
-            return number
-    return None
-
-
-def _fast_tick(obj: dict[str, Any]) -> tuple[int, TickCmd] | None:
-    """The tick of a line whose fields are all plainly valid (what ``guardbot record`` and most
-    tools write), without the general parser; ``None`` sends the line through ``parse_tick``,
-    which accepts the same lines and words the errors. About a third of replay's time went to
-    validating numbers that this check accepts at a glance."""
-    ts = obj.get("ts")
-    symbol = obj.get("symbol")
-    if type(ts) is not int or not isinstance(symbol, str) or not symbol.strip():
-        return None
-    if not _FAST_KEYS.issuperset(obj) or obj.get("type", "tick") != "tick":
-        return None
-    mark = _plain_price(obj.get("mark"))
-    if mark is None:
-        return None
-    prices: list[Decimal | None] = []
-    for key in ("last", "bid", "ask", "index"):
-        value = obj.get(key)
-        if value is None:
-            prices.append(None)
-            continue
-        price = _plain_price(value)
-        if price is None:
-            return None
-        prices.append(price)
-    try:
-        stamp = replay_ts(ts)
-    except InputError:
-        return None
-    return stamp, TickCmd(symbol, mark, prices[0], prices[1], prices[2], prices[3], None)
-
-
-#: Keys a line may have for :func:`_fast_tick` (a ``fundingRate`` takes the general path).
-_FAST_KEYS = frozenset({"ts", "type", "symbol", "mark", "last", "bid", "ask", "index"})
-
-
-def _count_lines(path: Path) -> int:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as file:
-        return sum(1 for line in file if line.strip())
-
-
 class _Progress:
-    """``replay: 42% (4200/10000 ticks)`` on stderr, redrawn at each whole percent."""
+    """``replay: 42% (4200 ticks)`` on stderr, redrawn at each whole percent of the file read
+    (bytes of the file as stored, so a ``.gz`` is not read twice to count its lines)."""
 
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = max(total, 1)
+    def __init__(self, raw: IO[bytes], size: int, stream: TextIO) -> None:
+        self.raw = raw
+        self.size = max(size, 1)
         self.stream = stream
         self.shown = -1
 
     def update(self, done: int) -> None:
-        percent = done * 100 // self.total
+        percent = min(self.raw.tell() * 100 // self.size, 100)
         if percent != self.shown:
             self.shown = percent
-            self.stream.write(f"\rreplay: {percent:3d}% ({done}/{self.total} ticks)")
+            self.stream.write(f"\rreplay: {percent:3d}% ({done} ticks)")
             self.stream.flush()
 
     def close(self) -> None:
@@ -441,39 +332,46 @@ async def replay(
     )
     runner = StrategyRunner(strategy_class(strategy_params), exchange, stop_on_error=stop_on_error)
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(_count_lines(ticks_path), sys.stderr) if show else None
+    raw = ticks_path.open("rb")
+    bar = _Progress(raw, ticks_path.stat().st_size, sys.stderr) if show else None
     count = 0
     symbols: set[str] = set()
     start_ts: int | None = None
     sampled_last = False
+    tick_engine = engine.tick
+    on_events = runner.on_events
+    on_tick = runner.on_tick
+    record = run.record
+    # What set-up built (tier tables, markets, the strategy) lives to the end: out of the
+    # collector's sight, so that its full collections do not walk it again and again.
+    gc.collect()
+    gc.freeze()
     try:
-        lines = read_ticks(ticks_path)
-        try:
-            for ts, tick in lines:
+        with open_ticks(ticks_path, raw) as file:
+            for ts, tick in decode_lines(file):
                 now[0] = ts
                 if start_ts is None:
                     start_ts = ts
                     await runner.start()
                 before = run.event_count
-                events = engine.tick(ts, tick)
-                run.record(events)
-                await runner.on_events(events)
-                await runner.on_tick(tick.symbol, ts)
+                events = tick_engine(ts, tick)
+                if events:
+                    record(events)
+                    await on_events(events)
+                await on_tick(tick.symbol, ts)
                 count += 1
                 symbols.add(tick.symbol)
                 last = run.last_sample_ts
                 sampled_last = (
                     count == 1
-                    or run.event_count != before
+                    or run.event_count != before  # the tick's events, or the strategy's
                     or last is None
                     or ts - last >= SAMPLE_INTERVAL_MS
                 )
                 if sampled_last:
                     run.sample(ts)
-                if bar is not None:
+                if bar is not None and not count & 1023:
                     bar.update(count)
-        finally:
-            lines.close()  # the file, now, even when a line was bad
         if count and not sampled_last:
             run.sample(now[0])  # the last tick
         before = run.event_count
@@ -481,8 +379,11 @@ async def replay(
         if count and run.event_count != before:
             run.sample(now[0])  # what on_stop did (closing positions, ...)
     finally:
+        gc.unfreeze()
         if bar is not None:
+            bar.update(count)
             bar.close()
+        raw.close()
         run.close()
     summary = run.summary(
         ticks=count,

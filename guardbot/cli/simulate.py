@@ -27,6 +27,7 @@ from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
 from guardbot.formats.jsonio import loads_exact
 from guardbot.formats.pretty import format_event
+from guardbot.formats.ticklines import TickDecoder
 from guardbot.tiers.source import load_bundled
 
 __all__ = ["build_config", "run_simulate", "simulate_lines"]
@@ -195,7 +196,15 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[Event]:
     """Run the engine over JSON Lines; yield events, then the ``final`` event."""
     engine: Engine | None = None
     last_ts = 0
+    fast = TickDecoder(typed=True).fast  # tick lines of the common shape skip the general parser
     for number, text in enumerate(lines, start=1):
+        decoded = fast(text)
+        if decoded is not None and last_ts <= decoded[0] <= MAX_TS:
+            if engine is None:
+                engine = Engine(build_config(None))
+            last_ts = decoded[0]
+            yield from engine.apply(last_ts, decoded[1])
+            continue
         obj = _parse_line(text, number)
         if obj is None:
             continue

@@ -120,10 +120,21 @@ def shown(value: object) -> str:
 
 def fmt(value: Decimal) -> str:
     """Plain decimal string, no exponent or trailing zeros: ``Decimal('1.50E+3')`` -> ``'1500'``."""
+    text = str(value)
+    # Most values (prices, amounts) already print that way: no exponent, no trailing zero after
+    # a dot, few enough digits that normalize() would not round them, not zero (no "-0").
+    # str() is several times cheaper than normalize() + format(), and events, samples and
+    # tickers format every price they carry.
+    if (
+        len(text) <= 40
+        and "E" not in text
+        and ("." not in text or text[-1] != "0")
+        and not value.is_zero()
+    ):
+        return text
     if value.is_zero():
         return "0"
-    text = format(value.normalize(CONTEXT), "f")
-    return text
+    return format(value.normalize(CONTEXT), "f")
 
 
 _BRIEF = Decimal("1e-8")

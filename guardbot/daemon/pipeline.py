@@ -28,6 +28,7 @@ from guardbot.core.events import ALERT_TYPES, Event, severity_of, to_jsonable
 from guardbot.core.funding import FundingDue, FundingSchedule
 from guardbot.feeds.base import FeedRecovered, FeedStale, TickUpdate
 from guardbot.formats.alert_text import alert_text
+from guardbot.formats.ticklines import tick_body  # the one tick-line writer (journal form)
 from guardbot.metrics.prometheus import Metrics
 from guardbot.mqtt.topics import Message, event_messages
 from guardbot.store.journal import Journal, OutboxRow
@@ -282,21 +283,6 @@ class StepPipeline:
         if isinstance(command, TickCmd):
             self.last_tick[command.symbol] = (ts, command, True)
             self.funding.observe(command.symbol, ts, command.funding_rate)
-
-
-def tick_body(tick: TickCmd) -> dict[str, Any]:
-    """A tick as the journal stores it: a ``tick`` input line that ``parse_command`` reads back."""
-    body: dict[str, Any] = {"type": "tick", "symbol": tick.symbol, "mark": tick.mark}
-    for key, value in (
-        ("last", tick.last),
-        ("bid", tick.bid),
-        ("ask", tick.ask),
-        ("index", tick.index),
-        ("fundingRate", tick.funding_rate),
-    ):
-        if value is not None:
-            body[key] = value
-    return body
 
 
 def _log_alert(event: Event) -> None:

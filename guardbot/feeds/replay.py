@@ -1,8 +1,8 @@
 """Replay recorded ticks from JSON Lines (``.gz`` compressed if the name says so).
 
-One object per line: ``ts`` (ms), ``symbol``, ``mark``, optional ``last``, ``bid``, ``ask``,
-``index``, ``fundingRate``. Lines are validated with :func:`guardbot.core.commands.parse_tick`;
-a bad line raises :class:`InputError` whose field starts with ``line N``. Blank lines are skipped.
+One tick line per line (:mod:`guardbot.formats.ticklines`): ``ts`` (ms), ``symbol``, ``mark``,
+optional ``last``, ``bid``, ``ask``, ``index``, ``fundingRate``. A bad line raises
+:class:`InputError` whose field starts with ``line N``. Blank lines are skipped.
 Gaps between ``ts`` values are slept, divided by ``speed``; ``speed`` 0 or ``None`` replays as fast
 as possible. A ``ts`` going back is replayed without a pause.
 """
@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from decimal import Decimal
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from guardbot.core.commands import parse_tick
 from guardbot.errors import InputError
 from guardbot.feeds.base import FeedEvent, TickUpdate
-from guardbot.formats.jsonio import loads_exact
+from guardbot.formats.ticklines import TickDecoder
 
 __all__ = ["ReplayFeed"]
 
@@ -61,30 +59,15 @@ class ReplayFeed:
         if self._file is None:
             raise RuntimeError("enter the ReplayFeed (async with) before iterating it")
         previous: int | None = None
+        decoder = TickDecoder()
         for number, text in enumerate(self._file, start=1):
             if not text.strip():
                 continue
-            where = f"line {number}"
             try:
-                obj = loads_exact(text, "", lines=False)
-                if not isinstance(obj, Mapping):
-                    raise InputError("", "must be a JSON object")
-                ts = _ts(obj.get("ts"))
-                tick = parse_tick(obj)
+                ts, tick = decoder.decode(text)
             except InputError as exc:
-                raise exc.under(where) from None
+                raise exc.under(f"line {number}") from None
             if previous is not None and self._speed is not None and ts > previous:
                 await self._sleep((ts - previous) / 1000 / self._speed)
             previous = ts
             yield TickUpdate(ts, tick)
-
-
-def _ts(raw: object) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, (int, Decimal)):
-        raise InputError("ts", f"must be an integer number of milliseconds, got {raw!r}")
-    if isinstance(raw, Decimal) and (not raw.is_finite() or raw != raw.to_integral_value()):
-        raise InputError("ts", f"must be an integer number of milliseconds, got {raw}")
-    ts = int(raw)
-    if ts < 0:
-        raise InputError("ts", f"must be >= 0, got {ts}")
-    return ts

@@ -175,6 +175,10 @@ class PaperExchange:
         pending, self._pending = self._pending, []
         return pending
 
+    def has_pending_events(self) -> bool:
+        """Whether :meth:`drain_events` would return anything (the host's per-tick check)."""
+        return bool(self._pending)
+
     def publish_tick(self, symbol: str, ts: int | None = None) -> int:
         """Wake the ``watch_*`` calls waiting for ``symbol`` (the engine has its new prices);
         return how many were woken."""
@@ -259,8 +263,11 @@ class PaperExchange:
             )
         return market
 
-    def _ticker(self, symbol: str) -> dict[str, Any]:
+    def ticker(self, symbol: str) -> dict[str, Any]:
+        """``fetch_ticker`` without the coroutine: the host's per-tick hand-off to ``on_tick``."""
         return st.ticker_structure(self._engine_market(symbol))
+
+    _ticker = ticker
 
     def _symbols(self, symbols: Sequence[str] | None) -> list[str]:
         if symbols is None:

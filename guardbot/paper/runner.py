@@ -65,6 +65,7 @@ class StrategyRunner:
         self.name = name or type(strategy).__name__
         self.errors = 0
         self._wants_ticks = getattr(type(strategy), "on_tick", None) is not Strategy.on_tick
+        self._async_on_tick = inspect.iscoroutinefunction(strategy.on_tick)
         self.started = False
         self.stopped = False
 
@@ -75,21 +76,25 @@ class StrategyRunner:
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # a strategy bug must not take the host down (see class doc)
-            self.errors += 1
-            _log.error(
-                "strategy hook failed",
-                strategy=self.name,
-                hook=hook,
-                error=f"{type(exc).__name__}: {exc}",
-                errors=self.errors,
-                # the traceback as text: renderers that expand frames would log their locals
-                traceback="".join(traceback.format_exception(exc)),
-                **context,
-            )
-            if self.stop_on_error:
-                raise StrategyError(
-                    f"strategy {self.name}.{hook} failed: {type(exc).__name__}: {exc}"
-                ) from exc
+            self._failed(hook, exc, context)
+
+    def _failed(self, hook: str, exc: Exception, context: dict[str, Any]) -> None:
+        """Count and log a hook's failure; raise :class:`StrategyError` with ``stop_on_error``."""
+        self.errors += 1
+        _log.error(
+            "strategy hook failed",
+            strategy=self.name,
+            hook=hook,
+            error=f"{type(exc).__name__}: {exc}",
+            errors=self.errors,
+            # the traceback as text: renderers that expand frames would log their locals
+            traceback="".join(traceback.format_exception(exc)),
+            **context,
+        )
+        if self.stop_on_error:
+            raise StrategyError(
+                f"strategy {self.name}.{hook} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def _deliver(self, events: Iterable[Event]) -> None:
         """``on_event`` for each event of the exchange's account, then for what those caused."""
@@ -129,18 +134,31 @@ class StrategyRunner:
         await self._deliver(batch)
 
     async def on_tick(self, symbol: str, ts: int | None = None) -> None:
-        """The engine has applied a tick of ``symbol``: wake watchers, call ``on_tick``."""
-        if self.exchange.publish_tick(symbol, ts):
+        """The engine has applied a tick of ``symbol``: wake watchers, call ``on_tick``.
+
+        Called for every tick of a replay, so the common case (an ``async def on_tick``, no
+        events pending) costs one ticker and one await: no generic hook call, no delivery
+        round when the hook caused nothing.
+        """
+        exchange = self.exchange
+        if exchange.publish_tick(symbol, ts):
             # one loop turn: a task of the strategy blocked in watch_* runs up to its next
             # watch_* (paper calls complete without suspending), so a replay that never waits
             # otherwise still drives it, deterministically (the loop runs ready tasks in order)
             await asyncio.sleep(0)
         # without on_tick (event-driven, or watch_* loops) no ticker is built; a symbol without
         # a tier table is not traded by the engine, so the strategy cannot trade it either
-        if self._wants_ticks and symbol in self.exchange.markets:
-            ticker = await self.exchange.fetch_ticker(symbol)
-            await self._call("on_tick", ticker, symbol=symbol, ts=ts)
-        await self._deliver(())
+        if self._wants_ticks and symbol in exchange.markets:
+            ticker = exchange.ticker(symbol)
+            if self._async_on_tick:
+                try:
+                    await self.strategy.on_tick(exchange, ticker)
+                except Exception as exc:  # contained as in _call
+                    self._failed("on_tick", exc, {"symbol": symbol, "ts": ts})
+            else:
+                await self._call("on_tick", ticker, symbol=symbol, ts=ts)
+        if exchange.has_pending_events():
+            await self._deliver(())
 
     async def stop(self) -> None:
         """``on_stop`` once, then close the exchange (pending ``watch_*`` calls are rejected)."""

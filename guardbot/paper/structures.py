@@ -117,42 +117,70 @@ def market_structure(
     }
 
 
+#: A price as a ticker shows it: (float, exact text). Prices repeat tick after tick (last, bid
+#: and ask move among a few values), so each is converted once; bounded like a cache.
+_PRICE_FORMS: dict[Decimal, tuple[float, str]] = {}
+_PRICE_FORMS_LIMIT = 1 << 16
+_ABSENT: tuple[None, None] = (None, None)
+
+
+def _forms(value: Decimal | None) -> tuple[float, str] | tuple[None, None]:
+    if value is None:
+        return _ABSENT
+    forms = _PRICE_FORMS.get(value)
+    if forms is None:
+        if len(_PRICE_FORMS) >= _PRICE_FORMS_LIMIT:
+            _PRICE_FORMS.clear()
+        # equal Decimals (1.0, 1) share an entry: both forms depend on the value only
+        forms = _PRICE_FORMS[value] = (float(value), fmt(value))
+    return forms
+
+
 def ticker_structure(market: Market) -> dict[str, Any]:
-    """A ccxt ticker of ``market``'s latest prices (mark price included, as Binance's is)."""
-    last = market.last
-    # built once per tick for on_tick: exact strings without the generic to_jsonable walk
+    """A ccxt ticker of ``market``'s latest prices (mark price included, as Binance's is).
+
+    Built for every tick a strategy's ``on_tick`` sees, so it is built directly (no generic
+    ``to_jsonable`` walk) and each price is converted to float and text once (:func:`_forms`).
+    """
+    mark, mark_text = _forms(market.mark)
+    last, last_text = _forms(market.last)
+    bid, bid_text = _forms(market.bid)
+    ask, ask_text = _forms(market.ask)
+    index, index_text = _forms(market.index)
+    symbol = market.symbol
+    ts = market.ts
     info: dict[str, Any] = {
-        "symbol": market.symbol,
-        "mark": fmt_opt(market.mark),
-        "last": fmt_opt(last),
-        "bid": fmt_opt(market.bid),
-        "ask": fmt_opt(market.ask),
-        "index": fmt_opt(market.index),
+        "symbol": symbol,
+        "mark": mark_text,
+        "last": last_text,
+        "bid": bid_text,
+        "ask": ask_text,
+        "index": index_text,
         "fundingRate": fmt_opt(market.funding_rate),
-        "ts": market.ts,
+        "ts": ts,
     }
     return {
-        "symbol": market.symbol,
-        "timestamp": market.ts,
-        "datetime": iso8601(market.ts),
+        "symbol": symbol,
+        "timestamp": ts,
+        "datetime": iso8601(ts),
         "high": None,
         "low": None,
-        "bid": num(market.bid),
+        "bid": bid,
         "bidVolume": None,
-        "ask": num(market.ask),
+        "ask": ask,
         "askVolume": None,
         "vwap": None,
         "open": None,
-        "close": num(last),
-        "last": num(last),
+        "close": last,
+        "last": last,
         "previousClose": None,
         "change": None,
         "percentage": None,
         "average": None,
         "baseVolume": None,
         "quoteVolume": None,
-        "markPrice": num(market.mark),
-        "indexPrice": num(market.index),
+        "markPrice": mark,
+        "indexPrice": index,
         "info": info,
     }
 

@@ -1,0 +1,433 @@
+"""``guardbot replay`` next to nautilus_trader's backtest engine on the same ticks (issue 17).
+
+The workload, the same on both sides: ``--ticks`` quote ticks (1,000,000) cycling over 20 USDT
+perpetuals (``bench/replay_throughput.py``'s seeded random walks: mark = last, bid and ask 0.01 %
+either side), one cross-margin account of 100,000 USDT, and a strategy called on every tick
+that opens one long position per symbol at its first tick (2,000 USDT notional at 5x, a stop-loss
+20 % below, which the walk, kept within 3 % of its start, never reaches) and otherwise reads the
+tick's last price. So: 20 open positions with 20 resting stops, checked on every tick.
+
+What each side computes per tick:
+
+* **guardbot**: exact decimals read from the JSON Lines text, tiered maintenance margin (the
+  Binance-style nine-bracket table of ``bench/engine_throughput.py`` for every symbol), the
+  account's cross margin ratio and alert levels, the stop triggers, and the run directory
+  (events, samples once per second of tick time, summary); the strategy gets a ccxt ticker.
+* **nautilus_trader** (1.231.0, its own virtual environment): ``BacktestEngine`` (Cython core
+  over Rust) on ``QuoteTick`` objects built from the same lines (float prices, fixed precision),
+  a margin account with one maintenance rate per instrument, stop-market orders in its
+  matching engine; the strategy's ``on_quote_tick`` is called on every tick.
+
+Two figures per side: **whole command** (process start to exit: reading the text file,
+building the data, the run, writing results) and **loop only** (the engine run over data already
+in memory). Ratios are guardbot / nautilus (> 1: guardbot is faster).
+
+    python bench/vs_nautilus.py [--ticks 1000000] [--nautilus-python PATH] [--skip-nautilus]
+
+nautilus_trader 1.231.0 needs Python >= 3.12. The script looks for one (``--nautilus-python``,
+then ``python3.13``/``python3.12`` on PATH and pyenv's versions), makes a virtual environment
+for it under ``~/.cache/guardbot-bench/`` and installs ``nautilus_trader==1.231.0`` there with
+pip (once). Where that cannot be done it says why and measures guardbot alone. Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from guardbot.paper.strategy import Strategy  # noqa: E402  (after the path set-up)
+
+NAUTILUS_VERSION = "1.231.0"
+VENV = Path.home() / ".cache" / "guardbot-bench" / f"nautilus-{NAUTILUS_VERSION}"
+WALLET = 100_000
+LEVERAGE = 5
+NOTIONAL = 2_000.0
+STOP_BELOW = 0.8
+
+CONFIG_TOML = f"""\
+[accounts.bench]
+wallet = {WALLET}
+default_margin_mode = "cross"
+default_leverage = {LEVERAGE}
+"""
+
+
+class Hold20(Strategy):
+    """One long per symbol at its first tick, with a stop-loss; then reads every tick."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.opened: set[str] = set()
+        self.ticks = 0
+        self.last = 0.0
+
+    async def on_tick(self, exchange: Any, ticker: dict[str, Any]) -> None:
+        self.ticks += 1
+        last = ticker["last"]
+        self.last = last
+        symbol = ticker["symbol"]
+        if symbol not in self.opened:
+            self.opened.add(symbol)
+            amount = float(f"{NOTIONAL / last:.4g}")
+            stop = float(f"{last * STOP_BELOW:.6g}")
+            await exchange.create_order(
+                symbol, "market", "buy", amount, None, {"stopLoss": {"triggerPrice": stop}}
+            )
+
+
+# ---------------------------------------------------------------------------------- guardbot
+
+
+def guardbot_child(ticks: Path, config: Path, out: Path) -> int:
+    """The whole ``guardbot replay`` command in this (child) process, tier tables patched in."""
+    _patch_tiers()
+    from guardbot.cli.main import main
+
+    return main(
+        [
+            "replay",
+            "--ticks",
+            str(ticks),
+            "--strategy",
+            f"{Path(__file__).resolve()}:Hold20",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+        ]
+    )
+
+
+def _patch_tiers() -> None:
+    import engine_throughput as et
+    from replay_throughput import SYMBOLS
+
+    import guardbot.cli.replay as replay_cli
+    from guardbot.core.engine import Engine
+
+    table = et.tier_table()
+
+    def engine(config: Any) -> Engine:
+        tables = {symbol: table for symbol in SYMBOLS}
+        sizes = {symbol: Decimal(1) for symbol in SYMBOLS}
+        return Engine(config.engine_config(tables, sizes))
+
+    replay_cli._engine = engine  # type: ignore[assignment]
+
+
+def guardbot_whole(ticks: Path, config: Path, work: Path) -> tuple[float, dict[str, Any]]:
+    out = work / "guardbot-run"
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ)
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--guardbot-child", str(ticks), str(config), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"guardbot replay failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, json.loads((out / "summary.json").read_text(encoding="utf-8"))
+
+
+def guardbot_loop(ticks: Path, config: Path, work: Path) -> float:
+    """The replay loop over ticks already decoded (``read_ticks`` swapped for a list)."""
+    import guardbot.cli.replay as replay_cli
+    from guardbot.config import load_config
+    from guardbot.formats import ticklines
+
+    _patch_tiers()
+    decoded = list(ticklines.read_ticks(ticks))
+    loaded = load_config(config, env={})
+    out = work / "guardbot-loop"
+    shutil.rmtree(out, ignore_errors=True)
+
+    original = replay_cli.decode_lines
+    replay_cli.decode_lines = lambda _file: iter(decoded)  # type: ignore[assignment]
+    try:
+        gc.collect()
+        t0 = time.perf_counter()
+        summary = asyncio.run(
+            replay_cli.replay(
+                ticks, f"{Path(__file__).resolve()}:Hold20", out, config=loaded, progress=False
+            )
+        )
+        seconds = time.perf_counter() - t0
+    finally:
+        replay_cli.decode_lines = original  # type: ignore[assignment]
+    assert summary["ticks"] == len(decoded), summary
+    return seconds
+
+
+# ---------------------------------------------------------------------------------- nautilus
+
+#: Runs under the nautilus virtual environment's Python: argv = ticks file, mode (whole|loop).
+#: Prints one JSON line: {"ticks", "load_s", "run_s", "orders", "positions"}.
+NAUTILUS_CHILD = r"""
+import json, sys, time
+from decimal import Decimal
+
+t_start = time.perf_counter()
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.model.currencies import USDT, Currency
+from nautilus_trader.model.data import QuoteTick
+from nautilus_trader.model.enums import AccountType, CurrencyType, OmsType, OrderSide
+from nautilus_trader.model.identifiers import InstrumentId, Symbol, TraderId, Venue
+from nautilus_trader.model.instruments import CryptoPerpetual
+from nautilus_trader.model.objects import Money, Price, Quantity
+from nautilus_trader.trading.strategy import Strategy
+
+path, bases_json, notional, stop_below, leverage, wallet = sys.argv[1:7]
+bases = json.loads(bases_json)
+notional, stop_below = float(notional), float(stop_below)
+VENUE = Venue("BINANCE")
+
+def decimals(base):
+    digits = len(str(int(base))) if base >= 1 else 0
+    return max(0, 6 - digits)
+
+instruments, ids, precision = [], {}, {}
+for code, base in bases.items():
+    symbol = code + "/USDT:USDT"
+    p = decimals(base)
+    inst = CryptoPerpetual(
+        instrument_id=InstrumentId(Symbol(code + "USDT-PERP"), VENUE),
+        raw_symbol=Symbol(code + "USDT"),
+        base_currency=Currency(code, 8, 0, code, CurrencyType.CRYPTO),
+        quote_currency=USDT,
+        settlement_currency=USDT,
+        is_inverse=False,
+        price_precision=p,
+        price_increment=Price(10 ** -p, p),
+        size_precision=4,
+        size_increment=Quantity.from_str("0.0001"),
+        max_quantity=None,
+        min_quantity=Quantity.from_str("0.0001"),
+        max_notional=None,
+        min_notional=None,
+        max_price=None,
+        min_price=None,
+        margin_init=Decimal(1) / Decimal(leverage),
+        margin_maint=Decimal("0.01"),
+        maker_fee=Decimal("0"),
+        taker_fee=Decimal("0"),
+        ts_event=0,
+        ts_init=0,
+    )
+    instruments.append(inst)
+    ids[symbol] = inst.id
+    precision[symbol] = p
+
+size = Quantity(1_000_000, 4)
+ticks = []
+loads = json.loads
+with open(path, encoding="utf-8") as file:
+    for line in file:
+        obj = loads(line)
+        symbol = obj["symbol"]
+        p = precision[symbol]
+        ns = obj["ts"] * 1_000_000
+        bid, ask = Price(float(obj["bid"]), p), Price(float(obj["ask"]), p)
+        ticks.append(QuoteTick(ids[symbol], bid, ask, size, size, ns, ns))
+t_loaded = time.perf_counter()
+
+
+class Hold20(Strategy):
+    def __init__(self):
+        super().__init__()
+        self.opened = set()
+        self.count = 0
+        self.last = 0.0
+
+    def on_start(self):
+        for inst in instruments:
+            self.subscribe_quote_ticks(inst.id)
+
+    def on_quote_tick(self, tick):
+        self.count += 1
+        last = tick.bid_price.as_double()
+        self.last = last
+        iid = tick.instrument_id
+        if iid not in self.opened:
+            self.opened.add(iid)
+            qty = Quantity(float(f"{notional / last:.4g}"), 4)
+            self.submit_order(self.order_factory.market(iid, OrderSide.BUY, qty))
+            inst = self.cache.instrument(iid)
+            stop = inst.make_price(last * stop_below)
+            self.submit_order(
+                self.order_factory.stop_market(iid, OrderSide.SELL, qty, stop, reduce_only=True)
+            )
+
+
+config = BacktestEngineConfig(
+    trader_id=TraderId("BENCH-001"), logging=LoggingConfig(bypass_logging=True)
+)
+engine = BacktestEngine(config)
+engine.add_venue(
+    venue=VENUE,
+    oms_type=OmsType.NETTING,
+    account_type=AccountType.MARGIN,
+    starting_balances=[Money(int(wallet), USDT)],
+    base_currency=USDT,
+    default_leverage=Decimal(leverage),
+)
+for inst in instruments:
+    engine.add_instrument(inst)
+engine.add_data(ticks)
+strategy = Hold20()
+engine.add_strategy(strategy)
+t_run = time.perf_counter()
+engine.run()
+t_done = time.perf_counter()
+positions = len(engine.cache.positions_open())
+orders = len(engine.cache.orders_open())
+print(json.dumps({"ticks": strategy.count, "load_s": t_loaded - t_start, "run_s": t_done - t_run,
+                  "positions": positions, "orders": orders}))
+"""
+
+
+def find_python() -> tuple[str | None, str]:
+    """A Python >= 3.12 for nautilus, and where it was looked for."""
+    candidates = [shutil.which(name) for name in ("python3.13", "python3.12")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if pyenv.is_dir():
+        candidates += [str(p / "bin" / "python") for p in sorted(pyenv.iterdir(), reverse=True)]
+    for candidate in candidates:
+        if not candidate or not Path(candidate).exists():
+            continue
+        done = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.stdout.strip() == "True":
+            return candidate, ""
+    return None, "python3.13/python3.12 on PATH and pyenv versions"
+
+
+def nautilus_python(explicit: str | None) -> tuple[str | None, str]:
+    """The nautilus venv's Python, made and filled on first use; or None and the reason."""
+    venv_python = VENV / "bin" / "python"
+    if venv_python.exists():
+        check = subprocess.run(
+            [str(venv_python), "-c", "import nautilus_trader; print(nautilus_trader.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check.stdout.strip() == NAUTILUS_VERSION:
+            return str(venv_python), ""
+    base = explicit
+    if base is None:
+        base, looked = find_python()
+        if base is None:
+            return None, f"no Python >= 3.12 found ({looked}); nautilus_trader needs one"
+    print(f"setting up nautilus_trader {NAUTILUS_VERSION} in {VENV} (once)", flush=True)
+    made = subprocess.run([base, "-m", "venv", str(VENV)], capture_output=True, text=True)
+    if made.returncode != 0:
+        return None, f"cannot make a virtual environment with {base}: {made.stderr.strip()}"
+    pip = subprocess.run(
+        [str(venv_python), "-m", "pip", "install", "-q", f"nautilus_trader=={NAUTILUS_VERSION}"],
+        capture_output=True,
+        text=True,
+    )
+    if pip.returncode != 0:
+        return None, f"pip could not install nautilus_trader: {pip.stderr.strip()[-500:]}"
+    return str(venv_python), ""
+
+
+def nautilus_run(python: str, ticks: Path, work: Path) -> tuple[float, dict[str, Any]]:
+    from replay_throughput import BASES
+
+    script = work / "nautilus_child.py"
+    script.write_text(NAUTILUS_CHILD, encoding="utf-8")
+    args = [json.dumps(BASES), str(NOTIONAL), str(STOP_BELOW), str(LEVERAGE), str(WALLET)]
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [python, "-W", "ignore", str(script), str(ticks), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"nautilus run failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from replay_throughput import SYMBOLS, write_ticks
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ticks", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--interval-ms", type=int, default=10)
+    parser.add_argument("--nautilus-python", help="a Python >= 3.12 for nautilus's venv")
+    parser.add_argument("--skip-nautilus", action="store_true", help="measure guardbot only")
+    parser.add_argument("--keep", type=Path, help="write the files here and keep them")
+    args = parser.parse_args(argv)
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="guardbot-vs-nautilus-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        ticks, config = work / "ticks.jsonl", work / "bench.toml"
+        config.write_text(CONFIG_TOML, encoding="utf-8")
+        write_ticks(ticks, args.ticks, args.seed, args.interval_ms)
+        print(
+            f"{args.ticks:,} ticks over {len(SYMBOLS)} perpetuals, 20 positions with stops in "
+            f"one cross account, a strategy on every tick; Python {sys.version.split()[0]}",
+            flush=True,
+        )
+        g_whole, summary = guardbot_whole(ticks, config, work)
+        assert summary["ticks"] == args.ticks and summary["strategyErrors"] == 0, summary
+        assert summary["trades"] == len(SYMBOLS) and summary["liquidations"] == 0, summary
+        g_loop = guardbot_loop(ticks, config, work)
+        n = args.ticks
+        print(f"guardbot replay   whole command {g_whole:7.2f} s {n / g_whole:>10,.0f} ticks/s")
+        print(f"guardbot replay   loop only     {g_loop:7.2f} s {n / g_loop:>10,.0f} ticks/s")
+        if args.skip_nautilus:
+            print("nautilus_trader: skipped (--skip-nautilus)")
+            return 0
+        python, reason = nautilus_python(args.nautilus_python)
+        if python is None:
+            print(f"nautilus_trader: skipped: {reason}")
+            return 0
+        n_whole, result = nautilus_run(python, ticks, work)
+        assert result["ticks"] == n and result["positions"] == len(SYMBOLS), result
+        n_loop = result["run_s"]
+        print(f"nautilus_trader   whole command {n_whole:7.2f} s {n / n_whole:>10,.0f} ticks/s")
+        print(f"nautilus_trader   loop only     {n_loop:7.2f} s {n / n_loop:>10,.0f} ticks/s")
+        print(
+            f"ratio guardbot/nautilus (ticks/s): whole command {n_whole / g_whole:.2f}x, "
+            f"loop only {n_loop / g_loop:.2f}x"
+        )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--guardbot-child":
+        sys.exit(guardbot_child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])))
+    sys.exit(main())
