@@ -140,6 +140,7 @@ def test_page_references_every_chart_and_each_is_a_png_of_the_fixed_size(built: 
     assert pngs == [
         "equity.png",
         "margin_ratio.png",
+        "position_size.png",
         "price_00_BTC-USDT-USDT.png",
         "price_01_ETH-USDT-USDT.png",
     ]
@@ -183,6 +184,7 @@ def test_account_totals_match_summary_and_event_sums(built: Path) -> None:
         assert row["fees"] == stated["fees"]
         assert row["funding"] == stated["funding"]
         assert row["max drawdown"] == stated["maxDrawdown"]
+        assert row["end wallet"] == row["start + PnL - fees + funding - liquidation losses"]
         fills = [e for e in evs if e["type"] == "fill" and e["account"] == account]
         assert Decimal(row["fees"]) == sum(Decimal(e["fee"]) for e in fills)
         assert Decimal(row["realized PnL"]) == sum(Decimal(e["realizedPnl"]) for e in fills)
@@ -190,29 +192,36 @@ def test_account_totals_match_summary_and_event_sums(built: Path) -> None:
         assert Decimal(row["funding"]) == sum((Decimal(e["amount"]) for e in funding), Decimal(0))
         assert row["fills"] == str(len(fills))
     assert rows["bob"]["liquidation losses"] == "480.3151968"
-    assert rows["alice"]["max drawdown from samples"] == "1,332.56 (88.8%)"
+    assert rows["alice"]["max drawdown (of the peak)"] == "88.8%"
 
 
-def test_trades_table_and_csv_list_every_fill(built: Path) -> None:
-    fills = [e for e in events() if e["type"] == "fill"]
+def test_trades_table_and_csv_list_every_fill_and_liquidation(built: Path) -> None:
+    trades = [e for e in events() if e["type"] in ("fill", "liquidation")]
     rows = table_with(parse_page(built), "time (UTC)", "realized PnL (USDT)")
     assert [(r["order"], r["price"], r["fee (USDT)"], r["role"]) for r in rows] == [
-        (e["id"], e["price"], e["fee"], role)
-        for e, role in zip(fills, ["entry", "entry", "exit"], strict=True)
+        (e.get("id", "liquidation"), e["price"], e["fee"], role)
+        for e, role in zip(trades, ["entry", "entry", "liquidation", "exit"], strict=True)
     ]
     assert rows[0]["time (UTC)"] == "2026-01-05 00:02:30.000"
+    # bob's isolated short closed by the liquidation: bought back at the liquidation price;
+    # the wallet lost the position's loss at that price plus the liquidation fee
+    liquidation = next(e for e in trades if e["type"] == "liquidation")
+    row = rows[2]
+    assert (row["account"], row["side"], row["amount"]) == ("bob", "buy", liquidation["contracts"])
+    assert Decimal(row["realized PnL (USDT)"]) == Decimal(liquidation["fee"]) - Decimal(
+        liquidation["loss"]
+    )
     with (built.parent / "trades.csv").open(encoding="utf-8", newline="") as file:
         records = list(csv.DictReader(file))
-    assert [(r["orderId"], r["realizedPnl"]) for r in records] == [
-        (e["id"], e["realizedPnl"]) for e in fills
-    ]
+    assert [(r["orderId"], r["role"]) for r in records] == [(r["order"], r["role"]) for r in rows]
 
 
 def test_guard_events_table(built: Path) -> None:
     rows = table_with(parse_page(built), "time (UTC)", "detail")
     kinds = [r["event"] for r in rows]
     assert kinds.count("margin_alert") == 4
-    assert "liquidation" in kinds and "stop_triggered" in kinds and "order_rejected" in kinds
+    assert "liquidation" in kinds and "stop_triggered" in kinds
+    assert "order_rejected" not in kinds  # grouped in their own table
     liquidation = next(r for r in rows if r["event"] == "liquidation")
     assert liquidation["account"] == "bob" and "3110.25" in liquidation["detail"]
 
@@ -409,6 +418,7 @@ def test_entry_and_exit_roles_follow_the_position() -> None:
     assert [(f.order_id, f.role) for f in data.fills] == [
         ("a-long", "entry"),
         ("b-short", "entry"),
+        ("liquidation", "liquidation"),
         ("a-long-sl", "exit"),
     ]
 
@@ -443,7 +453,7 @@ def test_empty_run_still_builds_a_page(tmp_path: Path) -> None:
     run = write_run(tmp_path, events="", samples="\n", summary="{}")
     page = build_report(run, tmp_path / "out")
     parsed = parse_page(page)
-    assert sorted(parsed.images) == ["equity.png", "margin_ratio.png"]
+    assert sorted(parsed.images) == ["equity.png", "margin_ratio.png", "position_size.png"]
     for name in parsed.images:
         assert png_size(page.parent / name) == (WIDTH, HEIGHT)
     assert "No fills." in page.read_text(encoding="utf-8")
@@ -457,7 +467,7 @@ def test_samples_out_of_order_are_sorted(tmp_path: Path) -> None:
     ]
     run = write_run(tmp_path, events="", samples="\n".join(samples) + "\n", summary="{}")
     page = build_report(run, tmp_path / "out")
-    assert len(parse_page(page).images) == 4  # equity, ratio, X, Y
+    assert len(parse_page(page).images) == 5  # equity, ratio, size, X, Y
     data = load_run(run)
     assert math.isnan(data.marks["Y/USDT:USDT"][0])  # Y was not in the first sample
 
@@ -492,7 +502,7 @@ def test_a_single_sample_and_odd_values_draw_without_warnings(tmp_path: Path) ->
     data = load_run(run)
     assert math.isnan(data.marks["X/USDT:USDT"][0])  # not plottable: a gap
     page = build_report(run, tmp_path / "out")
-    assert len(parse_page(page).images) == 3
+    assert len(parse_page(page).images) == 4
 
 
 def test_long_tables_are_capped_and_trades_csv_is_complete(tmp_path: Path) -> None:
@@ -520,7 +530,7 @@ def test_long_tables_are_capped_and_trades_csv_is_complete(tmp_path: Path) -> No
     assert (rows[0]["order"], rows[499]["order"], rows[500]["order"]) == ("o0", "o499", "o2000")
     text = page.read_text(encoding="utf-8")
     assert "Trades (2,500 fills, first and last 500 of 2,500 shown)" in text
-    assert "1,500 fills not shown: see trades.csv" in text
+    assert "1,500 trades not shown: see trades.csv" in text
     with (page.parent / "trades.csv").open(encoding="utf-8", newline="") as file:
         assert len(list(csv.DictReader(file))) == 2_500
     account = table_with(parse_page(page), "account", "realized PnL")
@@ -539,3 +549,98 @@ def test_guardbot_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
         f"guardbot report: {run}/events.jsonl: line 1: symbol: must be a non-empty string, "
         "got None\n"
     )
+
+
+# ------------------------------------------------ the overleveraged example (issue 11 item 9)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def overleveraged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's overleveraged replay (liquidated, 73 refusals) and its report."""
+    import asyncio
+
+    from guardbot.cli.replay import replay
+    from guardbot.config import load_config
+
+    run = tmp_path_factory.mktemp("overleveraged") / "run"
+    config = load_config(ROOT / "examples" / "strategies" / "replay.toml", env={})
+    summary = asyncio.run(
+        replay(ROOT / "examples" / "ticks" / "btc_eth_crash.jsonl", None, run, config=config)
+    )
+    assert (summary["liquidations"], sum(summary["refusedOrders"].values())) == (1, 73)
+    return build_report(run, run / "report")
+
+
+def test_the_liquidation_closes_the_trade(overleveraged: Path) -> None:
+    rows = table_with(parse_page(overleveraged), "time (UTC)", "realized PnL (USDT)")
+    last = rows[-1]
+    assert (last["role"], last["side"], last["amount"], last["price"]) == (
+        "liquidation",
+        "sell",
+        "3",
+        "55891.6",
+    )
+    # held 0.2 + 0.4 + 0.8 + 1.6 = 3 BTC: the liquidation sells all of it
+    assert sum(Decimal(r["amount"]) for r in rows[:-1]) == Decimal(last["amount"])
+    assert "Trades (4 fills, 1 liquidation)" in overleveraged.read_text(encoding="utf-8")
+
+
+def test_margin_ratio_reaches_the_liquidation_level(overleveraged: Path) -> None:
+    from guardbot.report.charts import _with_events
+
+    data = load_run(overleveraged.parent.parent)
+    liquidation_ts = next(f.ts for f in data.fills if f.role == "liquidation")
+    ts = np.frombuffer(data.ts, dtype=np.int64)
+    sampled = np.frombuffer(data.account_ratio["demo"], dtype=np.float64)
+    assert sampled.max() < 0.9  # the samples alone stop short of the liquidation
+    x, y = _with_events(ts, sampled, data.ratio_events["demo"])
+    at = np.flatnonzero(x == liquidation_ts)
+    assert list(y[at]) == [1.0, 0.0]  # the level it happened at, then the empty account
+    assert y.max() == 1.0
+    # alerts add the exact ratio that crossed each level
+    assert [round(v, 4) for t, v in data.ratio_events["demo"][:3]] == [0.5316, 0.7521, 0.8323]
+
+
+def test_entry_liquidation_price_and_size_series(overleveraged: Path) -> None:
+    data = load_run(overleveraged.parent.parent)
+    key = ("demo", "BTC/USDT:USDT")
+    sizes = np.frombuffer(data.position_size[key], dtype=np.float64)
+    held = sorted({float(v) for v in sizes if not math.isnan(v)})
+    assert held == [0.2, 0.6, 1.4, 3.0]
+    entry = np.frombuffer(data.entry_price[key], dtype=np.float64)
+    assert entry[0] == 60014.5  # the first fill's price
+    liquidation = np.frombuffer(data.liquidation_price[key], dtype=np.float64)
+    finite = liquidation[np.isfinite(liquidation)]
+    assert 55_000 < finite.max() < 56_000  # just above where it was liquidated (55,891.6)
+    assert "position_size.png" in parse_page(overleveraged).images
+
+
+def test_refusals_grouped_by_code_and_symbol(overleveraged: Path) -> None:
+    page = parse_page(overleveraged)
+    rows = table_with(page, "account", "reason")
+    assert [(r["code"], r["symbol"], r["refused"]) for r in rows] == [
+        ("LEVERAGE_EXCEEDS_MAX", "BTC/USDT:USDT", "1"),
+        ("MARGIN_INSUFFICIENT", "BTC/USDT:USDT", "60"),
+        ("NOTIONAL_EXCEEDS_MAX", "BTC/USDT:USDT", "12"),
+    ]
+    events = table_with(page, "time (UTC)", "detail")
+    assert [r["event"] for r in events] == ["margin_alert"] * 3 + ["liquidation"]
+
+
+def test_one_drawdown_and_the_wallet_reconciled(overleveraged: Path) -> None:
+    page = parse_page(overleveraged)
+    (row,) = table_with(page, "account", "liquidation losses")
+    assert [h for h in row if "drawdown" in h] == ["max drawdown", "max drawdown (of the peak)"]
+    assert row["max drawdown (of the peak)"].endswith("%")
+    # 10000 + 0 - 88.46397 + 0 - 9911.53603 = 0
+    assert (row["start wallet"], row["realized PnL"], row["fees"], row["funding"]) == (
+        "10000",
+        "0",
+        "88.46397",
+        "0",
+    )
+    assert row["liquidation losses"] == "9911.53603"
+    assert row["start + PnL - fees + funding - liquidation losses"] == row["end wallet"] == "0"
+    assert "disagrees" not in overleveraged.read_text(encoding="utf-8")

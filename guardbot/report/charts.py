@@ -172,6 +172,22 @@ def _sampling_note(ts: IntArray) -> list[str]:
     return [f"{len(ts):,} samples drawn as at most {MAX_POINTS:,} points a line, extremes kept"]
 
 
+def _with_events(
+    ts: IntArray, values: FloatArray, events: list[tuple[int, float]]
+) -> tuple[IntArray, FloatArray]:
+    """The sampled series with the values known at events inserted in time order; an event
+    goes before a sample of the same time (the sample is taken after the tick's events: after
+    a liquidation, for one)."""
+    if not events:
+        return ts, values
+    ex = np.array([t for t, _ in events], dtype=np.int64)
+    ey = np.array([v for _, v in events], dtype=np.float64)
+    x = np.concatenate([ex, ts])
+    y = np.concatenate([ey, values])
+    order = np.argsort(x, kind="stable")  # stable: events first among equal times
+    return x[order], y[order]
+
+
 def _ranked(series: dict[str, FloatArray]) -> list[str]:
     """Series names, the ones reaching the highest values first (the riskiest ratios)."""
 
@@ -226,21 +242,27 @@ def ratio_chart(data: RunData, ts: IntArray, out_dir: Path) -> Chart:
     fig, ax = _figure()
     ax.set_title(f"{title} (1.0 = liquidation)")
     notes = _sampling_note(ts)
-    series: dict[str, FloatArray] = {}
+    series: dict[str, tuple[IntArray, FloatArray]] = {}
     for account in data.accounts:
         column = data.account_ratio.get(account)
         if column is not None:
-            series[f"{account} (account)"] = _values(column)
+            series[f"{account} (account)"] = _with_events(
+                ts, _values(column), data.ratio_events.get(account, [])
+            )
     for (account, symbol), column in sorted(data.position_ratio.items()):
-        series[f"{account} {symbol} (isolated)"] = _values(column)
+        series[f"{account} {symbol} (isolated)"] = _with_events(
+            ts, _values(column), data.ratio_events.get((account, symbol), [])
+        )
+    if any(data.ratio_events.values()):
+        notes.append("ratios at alerts and liquidations drawn between the samples")
     if not len(ts) or not series:
         _empty(ax, "no margin ratios in samples.jsonl")
     else:
         colors = matplotlib.color_sequences["tab10"]
         peak = 0.0
-        for i, label in enumerate(_ranked(series)):
+        for i, label in enumerate(_ranked({k: v[1] for k, v in series.items()})):
             labelled = i < MAX_LABELLED
-            x, y = downsample(ts, series[label])
+            x, y = downsample(*series[label])
             finite = y[np.isfinite(y)]
             if finite.size:
                 peak = max(peak, float(finite.max()))
@@ -280,13 +302,50 @@ def ratio_chart(data: RunData, ts: IntArray, out_dir: Path) -> Chart:
     return Chart(name, title, tuple(notes))
 
 
+def size_chart(data: RunData, ts: IntArray, out_dir: Path) -> Chart:
+    name, title = "position_size.png", "Position size per account and symbol"
+    fig, ax = _figure()
+    ax.set_title(f"{title} (contracts; short below zero)")
+    notes = _sampling_note(ts)
+    series = {
+        f"{account} {symbol}": _values(column)
+        for (account, symbol), column in sorted(data.position_size.items())
+    }
+    if not len(ts) or not series:
+        _empty(ax, "no positions in samples.jsonl")
+    else:
+        colors = matplotlib.color_sequences["tab10"]
+        for i, label in enumerate(series):
+            labelled = i < MAX_LABELLED
+            values = np.nan_to_num(series[label], nan=0.0)  # no position: size 0
+            x, y = downsample(ts, values)
+            ax.plot(
+                _times(x),
+                y,
+                color=colors[i % len(colors)] if labelled else "#999999",
+                linewidth=1.3,
+                drawstyle=STEPS,
+                label=label if labelled else None,
+            )
+        if len(series) > MAX_LABELLED:
+            notes.append(f"{len(series) - MAX_LABELLED} more positions drawn in grey")
+        ax.axhline(0.0, color="#444444", linewidth=0.8)
+        ax.set_ylabel("contracts")
+        _time_axis(ax)
+        _legend(fig, ax)
+    _save(fig, out_dir, name)
+    return Chart(name, title, tuple(notes))
+
+
 def price_chart(
     data: RunData, ts: IntArray, symbol: str, markers: list[Marker], out_dir: Path, index: int
 ) -> Chart:
     slug = "".join(c if c.isalnum() else "-" for c in symbol).strip("-")
     name, title = f"price_{index:02d}_{slug}.png", f"{symbol} mark price"
     fig, ax = _figure()
-    ax.set_title(f"{title} (USDT) with fills, stops, alerts and liquidations")
+    ax.set_title(
+        f"{title} (USDT): fills, stops, alerts, liquidations, entry and liquidation prices"
+    )
     notes = _sampling_note(ts)
     marks = _values(data.marks[symbol])
     valid = np.isfinite(marks)
@@ -296,6 +355,41 @@ def price_chart(
         return Chart(name, title)
     x, y = downsample(ts, marks)
     ax.plot(_times(x), y, color="#444444", linewidth=1.0, label="mark", drawstyle=STEPS)
+    low, high = float(np.nanmin(marks)), float(np.nanmax(marks))
+    span = max(high - low, abs(high) * 0.01)
+    # the y range the price lines may widen: as far again as the marks' own range, so that a
+    # liquidation price far away does not flatten the price path into a line
+    floor, ceiling = low - span, high + span
+    holders = sorted(key for key in data.position_size if key[1] == symbol)
+    for n, key in enumerate(holders):
+        account = key[0]
+        labelled = n < MAX_LABELLED_ACCOUNTS
+        for table, color, what in (
+            (data.entry_price, "#2ca02c", "entry price"),
+            (data.liquidation_price, "#d62728", "liquidation price"),
+        ):
+            column = table.get(key)
+            if column is None:
+                continue
+            values = _values(column)
+            if not np.isfinite(values).any():
+                continue
+            px, py = downsample(ts, values)
+            ax.plot(
+                _times(px),
+                py,
+                "--",
+                color=color,
+                linewidth=1.1,
+                drawstyle=STEPS,
+                label=f"{account} {what}" if labelled else None,
+            )
+            beyond = values[np.isfinite(values) & ((values < floor) | (values > ceiling))]
+            if beyond.size:
+                notes.append(
+                    f"{account} {what} partly off the chart"
+                    f" ({float(beyond.min()):,.6g} .. {float(beyond.max()):,.6g})"
+                )
     vx, vy = ts[valid], marks[valid]
     by_kind: dict[str, list[Marker]] = {kind: [] for kind in MARKER_STYLE}
     for marker in markers:
@@ -331,6 +425,8 @@ def price_chart(
         )
     ax.set_ylabel(f"{symbol} mark (USDT)")
     ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(max(bottom, floor), min(top, ceiling))
     _time_axis(ax)
     _legend(fig, ax)
     _save(fig, out_dir, name)
@@ -349,7 +445,11 @@ def draw_all(data: RunData, out_dir: Path) -> list[Chart]:
     for marker in data.markers:
         markers.setdefault(marker.symbol, []).append(marker)
     with mstyle.context("default"), matplotlib.rc_context({"timezone": "UTC"}):
-        charts = [equity_chart(data, ts, out_dir), ratio_chart(data, ts, out_dir)]
+        charts = [
+            equity_chart(data, ts, out_dir),
+            ratio_chart(data, ts, out_dir),
+            size_chart(data, ts, out_dir),
+        ]
         # symbols the run traded or alerted on first: those are the charts a reader wants
         symbols = sorted(data.symbols, key=lambda symbol: symbol not in markers)
         for i, symbol in enumerate(symbols):
@@ -368,6 +468,9 @@ def _reordered(data: RunData, order: IntArray) -> RunData:
         data.equity,
         data.account_ratio,
         data.position_ratio,
+        data.entry_price,
+        data.liquidation_price,
+        data.position_size,
     )
     for table in tables:
         for key in table:

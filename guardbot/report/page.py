@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from guardbot.core.num import fmt
 from guardbot.report.charts import HEIGHT, WIDTH, Chart
-from guardbot.report.rundir import Fill, Notable, RunData, Totals
+from guardbot.report.rundir import Fill, Notable, Refusals, RunData, Totals
 
 __all__ = ["MAX_ROWS", "render_page", "trades_csv"]
 
@@ -87,6 +87,8 @@ def _tile(label: str, value: object, flag: bool = False) -> str:
 
 
 def _accounts_table(data: RunData, drawdowns: Mapping[str, tuple[float, float]]) -> str:
+    """Per account, the wallet reconciled: start + realized PnL - fees + funding - liquidation
+    losses = end wallet, each term shown once; then equity, the max drawdown and the fills."""
     summary_accounts = data.summary.get("accounts", {})
     rows = []
     mismatches: list[str] = []
@@ -94,9 +96,9 @@ def _accounts_table(data: RunData, drawdowns: Mapping[str, tuple[float, float]])
         stated: Mapping[str, Any] = summary_accounts.get(account, {})
         computed = data.totals.get(account, Totals())
         cells = [f"<td>{_e(account)}</td>"]
-        cells.append(_num(stated.get("startWallet")))
-        cells.append(_num(stated.get("wallet")))
-        cells.append(_num(stated.get("equity")))
+        start = stated.get("startWallet")
+        cells.append(_num(start))
+        terms: dict[str, Decimal] = {}
         for key, value in (
             ("realizedPnl", computed.realized_pnl),
             ("fees", computed.fees),
@@ -104,40 +106,71 @@ def _accounts_table(data: RunData, drawdowns: Mapping[str, tuple[float, float]])
         ):
             shown = stated.get(key)
             if shown is None:  # not in the summary: the sum over the events
-                cells.append(_num(fmt(value), signed=key != "fees"))
-                continue
-            cells.append(_num(shown, signed=key != "fees"))
-            if not _same(shown, value):
+                shown = fmt(value)
+            elif not _same(shown, value):
                 mismatches.append(f"{account} {key}: summary {shown}, events {fmt(value)}")
+            terms[key] = _decimal(shown, value)
+            cells.append(_num(shown, signed=key != "fees"))
         cells.append(_num(fmt(computed.liquidation_losses)))
-        cells.append(_num(stated.get("maxDrawdown")))
+        wallet = stated.get("wallet")
+        if start is None:
+            cells.append(_num(""))
+        else:
+            end = (
+                _decimal(start, Decimal(0))
+                + terms["realizedPnl"]
+                - terms["fees"]
+                + terms["funding"]
+                - computed.liquidation_losses
+            )
+            cells.append(_num(fmt(end)))
+            if wallet is not None and not _same(wallet, end):
+                mismatches.append(
+                    f"{account} wallet: summary {wallet}, start and changes add up to {fmt(end)}"
+                )
+        cells.append(_num(wallet))
+        cells.append(_num(stated.get("equity")))
         dd = drawdowns.get(account)
-        cells.append(_num(f"{dd[0]:,.2f} ({dd[1]:.1%})" if dd else ""))
+        stated_dd = stated.get("maxDrawdown")
+        if stated_dd is None and dd is not None:
+            stated_dd = f"{dd[0]:.2f}"
+        cells.append(_num(stated_dd))
+        cells.append(_num(f"{dd[1]:.1%}" if dd else ""))
         cells.append(_num(computed.fills))
         rows.append(f"<tr>{''.join(cells)}</tr>")
     head = [
         "account",
         "start wallet",
-        "end wallet",
-        "end equity",
         "realized PnL",
         "fees",
         "funding",
         "liquidation losses",
+        "start + PnL - fees + funding - liquidation losses",
+        "end wallet",
+        "end equity",
         "max drawdown",
-        "max drawdown from samples",
+        "max drawdown (of the peak)",
         "fills",
     ]
     out = _table(head, rows)
     out += (
-        '<p class="note">USDT. Wallet, equity, realized PnL, fees, funding and max drawdown as '
-        "summary.json states them; liquidation losses and fills summed from events.jsonl; the "
-        "drawdown from samples is the largest fall of plotted equity from its running peak.</p>"
+        '<p class="note">USDT. Start and end wallet, realized PnL (of the fills), fees, funding, '
+        "end equity and max drawdown as summary.json states them; liquidation losses (what each "
+        "liquidation took from the wallet: the position's loss at the liquidation price plus "
+        "the liquidation fee) summed from events.jsonl. The two wallet columns must agree. The "
+        "max drawdown is the largest fall of sampled equity from its running peak.</p>"
     )
     if mismatches:
         items = "".join(f"<li>{_e(m)}</li>" for m in mismatches)
         out += f'<p class="flag">summary.json disagrees with events.jsonl:</p><ul>{items}</ul>'
     return out
+
+
+def _decimal(value: object, default: Decimal) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return default
 
 
 def _run_tiles(data: RunData) -> str:
@@ -201,6 +234,14 @@ def _notable_row(n: Notable) -> str:
     )
 
 
+def _refusal_row(g: Refusals) -> str:
+    return (
+        f"<tr><td>{_e(g.account)}</td><td>{_e(g.code)}</td><td>{_e(g.symbol)}</td>"
+        f"{_num(g.count)}<td>{utc(g.first_ts)}</td><td>{utc(g.last_ts)}</td>"
+        f"<td>{_e(g.reason)}</td></tr>"
+    )
+
+
 def _capped(
     items: Sequence[T], row: Callable[[T], str], what: str, columns: int, link: str = ""
 ) -> tuple[list[str], str]:
@@ -257,8 +298,12 @@ def render_page(
             f'height="{HEIGHT}"><figcaption>{_e(chart.title)}'
             f"{' (' + _e(notes) + ')' if notes else ''}</figcaption></figure>"
         )
-    trades, note = _capped(data.fills, _trade_row, "fills", 11, ": see trades.csv")
-    parts.append(f"<h2>Trades ({len(data.fills):,} fills{', ' + note if note else ''})</h2>")
+    trades, note = _capped(data.fills, _trade_row, "trades", 11, ": see trades.csv")
+    liquidated = sum(f.role == "liquidation" for f in data.fills)
+    count = f"{len(data.fills) - liquidated:,} fills"
+    if liquidated:
+        count += f", {liquidated:,} liquidation{'s' if liquidated != 1 else ''}"
+    parts.append(f"<h2>Trades ({count}{', ' + note if note else ''})</h2>")
     if data.fills:
         parts.append(
             _table(
@@ -278,17 +323,37 @@ def render_page(
                 trades,
             )
         )
-        parts.append('<p class="note">Every fill: <a href="trades.csv">trades.csv</a></p>')
+        parts.append(
+            '<p class="note">Every fill: <a href="trades.csv">trades.csv</a>. A liquidation '
+            "closes its position at the liquidation price (role liquidation): its fee is the "
+            "liquidation fee, its PnL the position's loss at that price.</p>"
+        )
     else:
         parts.append('<p class="note">No fills.</p>')
     shown, note = _capped(data.notables, _notable_row, "events", 5)
     parts.append(
         f"<h2>Guard events ({len(data.notables):,}{', ' + note if note else ''})</h2>"
-        '<p class="note">Margin alerts and recoveries, liquidations, triggered stops, refused '
-        "orders and trading-state changes.</p>"
+        '<p class="note">Margin alerts and recoveries, liquidations, triggered stops and '
+        "trading-state changes; refused orders are grouped below.</p>"
     )
     if shown:
         parts.append(_table(["time (UTC)", "account", "event", "symbol", "detail"], shown))
+    if data.refusals:
+        groups = sorted(data.refusals.values(), key=lambda g: (g.first_ts, g.account, g.code))
+        total = sum(g.count for g in groups)
+        parts.append(
+            f"<h3>Refused orders by code and symbol ({total:,} in {len(groups):,} groups)</h3>"
+        )
+        parts.append(
+            _table(
+                ["account", "code", "symbol", "refused", "first (UTC)", "last (UTC)", "reason"],
+                [_refusal_row(g) for g in groups],
+            )
+        )
+        parts.append(
+            '<p class="note">The reason of the first refusal of each group (amounts differ from '
+            "one to the next).</p>"
+        )
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(data.event_counts.items()))
     parts.append(f'<p class="note">Events by type: {_e(counts) or "none"}.</p>')
     parts.append("</body></html>\n")

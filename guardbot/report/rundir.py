@@ -31,6 +31,7 @@ __all__ = [
     "Fill",
     "Marker",
     "Notable",
+    "Refusals",
     "RunData",
     "Totals",
     "load_run",
@@ -97,6 +98,19 @@ class Notable:
 
 
 @dataclass(slots=True)
+class Refusals:
+    """Refused orders of one account, code and symbol: how many, when, and the first reason."""
+
+    account: str
+    code: str
+    symbol: str
+    count: int
+    first_ts: int
+    last_ts: int
+    reason: str
+
+
+@dataclass(slots=True)
 class Totals:
     """Per-account sums over the events, to show next to (and check) summary.json."""
 
@@ -119,12 +133,22 @@ class RunData:
     account_ratio: dict[str, array[float]] = field(default_factory=dict)
     # (account, symbol) of isolated positions -> the position's margin ratio
     position_ratio: dict[tuple[str, str], array[float]] = field(default_factory=dict)
+    # (account, symbol) -> entry price, liquidation price, signed size (contracts; short < 0)
+    entry_price: dict[tuple[str, str], array[float]] = field(default_factory=dict)
+    liquidation_price: dict[tuple[str, str], array[float]] = field(default_factory=dict)
+    position_size: dict[tuple[str, str], array[float]] = field(default_factory=dict)
+    # margin ratios known at events between the samples: alerts (the ratio that crossed a
+    # level) and liquidations (1.0, the level they happen at); keyed like account_ratio
+    # (account) or position_ratio ((account, symbol))
+    ratio_events: dict[Any, list[tuple[int, float]]] = field(default_factory=dict)
+    #: fills and, as role "liquidation", the closes of liquidated positions
     fills: list[Fill] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     notables: list[Notable] = field(default_factory=list)
     totals: dict[str, Totals] = field(default_factory=dict)
     event_counts: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    refusals: dict[tuple[str, str, str], Refusals] = field(default_factory=dict)
     event_lines: int = 0
 
     @property
@@ -243,7 +267,17 @@ def _load_samples(path: Path, data: RunData) -> None:
     ts = data.ts
     marks, wallet, equity = data.marks, data.wallet, data.equity
     ratio, position_ratio = data.account_ratio, data.position_ratio
-    tables: tuple[dict[Any, array[float]], ...] = (marks, wallet, equity, ratio, position_ratio)
+    entry, liquidation, size = data.entry_price, data.liquidation_price, data.position_size
+    tables: tuple[dict[Any, array[float]], ...] = (
+        marks,
+        wallet,
+        equity,
+        ratio,
+        position_ratio,
+        entry,
+        liquidation,
+        size,
+    )
     n = 0
     created = [0]  # columns so far: when a line appends to all, no padding is needed
     account_columns = ((wallet, "wallet"), (equity, "equity"), (ratio, "marginRatio"))
@@ -279,6 +313,23 @@ def _load_samples(path: Path, data: RunData) -> None:
                     col.append(NAN if value is None else to_float(value))
                 appended += 3
                 for symbol, pos in acc.get("positions", {}).items():
+                    held_key = (name, symbol)
+                    for held_table, field_name in (
+                        (entry, "entryPrice"),
+                        (liquidation, "liquidationPrice"),
+                    ):
+                        value = pos.get(field_name)
+                        col = held_table.get(held_key)
+                        if col is None:
+                            col = column(held_table, held_key)
+                        col.append(NAN if value is None else to_float(value))
+                    value = pos.get("contracts")
+                    col = size.get(held_key)
+                    if col is None:
+                        col = column(size, held_key)
+                    amount = NAN if value is None else to_float(value)
+                    col.append(-amount if pos.get("side") == "short" else amount)
+                    appended += 3
                     if pos.get("marginMode") == "isolated":
                         value = pos.get("marginRatio")
                         col = position_ratio.get((name, symbol))
@@ -320,7 +371,8 @@ def _check_sample(obj: Mapping[str, Any]) -> None:
         positions = _mapping(acc.get("positions", {}), f"{where}.positions")
         for symbol, pos in positions.items():
             pos = _mapping(pos, f"{where}.positions.{symbol}")
-            _float(pos.get("marginRatio"), f"{where}.positions.{symbol}.marginRatio")
+            for key in ("marginRatio", "entryPrice", "liquidationPrice", "contracts"):
+                _float(pos.get(key), f"{where}.positions.{symbol}.{key}")
 
 
 def _load_events(path: Path, data: RunData) -> None:
@@ -394,12 +446,23 @@ def _event(
     if kind == "order_rejected":
         code = _text(obj.get("code")) or "UNKNOWN"
         data.refused[code] += 1
-        detail = f"{code}: {_text(obj.get('reason'))}".rstrip(": ")
+        reason = _text(obj.get("reason"))
+        group = data.refusals.get((account, code, symbol))
+        if group is None:
+            data.refusals[(account, code, symbol)] = Refusals(
+                account, code, symbol, 1, ts, ts, reason
+            )
+        else:
+            group.count += 1
+            group.last_ts = ts
+        return  # grouped by code and symbol: one row each, not one per refusal
     elif kind == "margin_alert":
         # an account-wide (cross) alert has no symbol: draw it on the chart of the symbol whose
         # liquidation is nearest, at that symbol's mark
         symbol = symbol or _text(obj.get("liquidationSymbol"))
         ratio = _decimal_or_none(obj.get("marginRatio"), "marginRatio")
+        if ratio is not None:
+            _ratio_point(data, obj, account, ts, float(ratio))
         threshold = _text(obj.get("threshold"))
         detail = " ".join(
             part
@@ -415,12 +478,20 @@ def _event(
             data.markers.append(Marker(ts, symbol, _optional_float(obj.get("markPrice")), "alert"))
     elif kind == "margin_recovered":
         ratio = _decimal_or_none(obj.get("marginRatio"), "marginRatio")
+        if ratio is not None:
+            _ratio_point(data, obj, account, ts, float(ratio))
         detail = f"ratio {_short(ratio, 4)}" if ratio is not None else ""
     elif kind == "liquidation":
         at = _decimal_or_none(obj.get("price"), "price")
         loss = _decimal_or_zero(obj.get("loss"), "loss")
+        fee = _decimal_or_zero(obj.get("fee"), "fee")
         if totals is not None:
             totals.liquidation_losses += loss
+        # the ratio reached the liquidation level (1.0) at this moment; the next sample shows
+        # the account after the liquidation
+        _ratio_point(data, obj, account, ts, 1.0)
+        if symbol and at is not None:
+            _liquidation_trade(data, obj, account, symbol, at, loss, fee, held)
         detail = " ".join(
             part
             for part in (
@@ -453,6 +524,48 @@ def _event(
     else:  # trading_state
         detail = f"{_text(obj.get('state'))}: {_text(obj.get('reason'))}".strip(": ")
     data.notables.append(Notable(ts, account, kind, symbol, detail))
+
+
+def _ratio_point(
+    data: RunData, obj: Mapping[str, Any], account: str, ts: int, ratio: float
+) -> None:
+    """A margin ratio known at an event: the account's (cross) or an isolated position's."""
+    symbol = _text(obj.get("symbol"))
+    key: Any = account if obj.get("scope") == "account" or not symbol else (account, symbol)
+    data.ratio_events.setdefault(key, []).append((ts, ratio))
+
+
+def _liquidation_trade(
+    data: RunData,
+    obj: Mapping[str, Any],
+    account: str,
+    symbol: str,
+    price: Decimal,
+    loss: Decimal,
+    fee: Decimal,
+    held: dict[tuple[str, str], Decimal],
+) -> None:
+    """The close of a liquidated position, as a row of the trades table: the position's side
+    closed at the liquidation price; ``loss`` (what the wallet lost) is the liquidation fee
+    plus the position's loss at that price, so the row's PnL is ``fee - loss``."""
+    contracts = _decimal_or_zero(obj.get("contracts"), "contracts")
+    side = "sell" if obj.get("side") == "long" else "buy"
+    held[(account, symbol)] = ZERO
+    data.fills.append(
+        Fill(
+            obj["ts"],
+            account,
+            symbol,
+            side,
+            contracts,
+            price,
+            fee,
+            fee - loss,
+            "liquidation",
+            True,
+            "liquidation",
+        )
+    )
 
 
 def _position_after(obj: Mapping[str, Any], before: Decimal, side: str, amount: Decimal) -> Decimal:
