@@ -62,11 +62,12 @@ class OrderFlow:
                 account,
                 cmd.id,
                 Decision(Code.INVALID_ORDER, f"an open order already has id {cmd.id!r}"),
+                symbol=cmd.symbol,
             )
             return
         decision = self._admission.check(account, cmd)
         if not decision.ok:
-            self._st.reject(account, cmd.id, decision)
+            self._st.reject(account, cmd.id, decision, symbol=cmd.symbol)
             return
         market = self._st.markets[cmd.symbol]
         amount = cmd.amount
