@@ -23,6 +23,7 @@ from guardbot.metrics.prometheus import (
     MarginRow,
     Metrics,
     MetricsServer,
+    engine_liquidation_rows,
     engine_margin_rows,
     format_listen,
     is_loopback,
@@ -307,7 +308,25 @@ def test_engine_margin_rows_and_events_from_a_real_engine() -> None:
     assert iso_ratio is not None and Decimal(0) < iso_ratio < 1
     assert rows[0].margin_ratio == 0  # no cross position
 
+    distances = {
+        (r.account, r.symbol, r.side): r.distance for r in engine_liquidation_rows(sim.engine)
+    }
+    assert set(distances) == {("iso", ETH, "short"), ("x", BTC, "long")}
+    iso = sim.engine.views(sim.engine.accounts["iso"])[0][0]
+    assert iso.liquidation_price is not None
+    assert distances["iso", ETH, "short"] == (iso.liquidation_price - 2000) / 2000  # 20x: ~5 %
+    before = Metrics(process_collector=False)
+    before.set_liquidation_distances(engine_liquidation_rows(sim.engine))
+    text = generate_latest(before.registry).decode()
+    gauge = "guardbot_liquidation_distance_ratio"
+    assert value(text, gauge, account="iso", symbol=ETH, side="short") == pytest.approx(
+        float(distances["iso", ETH, "short"])
+    )
+
     sim.tick(2200, symbol=ETH)  # +10 % against a 20x short: the isolated position is liquidated
+    before.set_liquidation_distances(engine_liquidation_rows(sim.engine))
+    text = generate_latest(before.registry).decode()
+    assert {"account": "iso", "symbol": ETH, "side": "short"} not in series(text, gauge)
     metrics = Metrics(process_collector=False)
     metrics.events(sim.events)
     metrics.set_accounts(*engine_margin_rows(sim.engine))

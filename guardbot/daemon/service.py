@@ -90,7 +90,12 @@ from guardbot.daemon.status_report import StatusReport
 from guardbot.daemon.tier_tables import TierTables
 from guardbot.errors import ConfigError
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, TickUpdate
-from guardbot.metrics.prometheus import Metrics, MetricsServer, engine_margin_rows
+from guardbot.metrics.prometheus import (
+    Metrics,
+    MetricsServer,
+    engine_liquidation_rows,
+    engine_margin_rows,
+)
 from guardbot.mqtt.client import BrokerSettings
 from guardbot.mqtt.commands import CommandGate, RecentReplies
 from guardbot.mqtt.listener import ControlListener, handle_command
@@ -503,6 +508,9 @@ class Daemon:
 
         m.add_refresh_hook(outbox)
         m.add_refresh_hook(lambda: m.set_accounts(*engine_margin_rows(self.engine)))
+        m.add_refresh_hook(
+            lambda: m.set_liquidation_distances(engine_liquidation_rows(self.engine))
+        )
 
     def _extra_tasks(self, group: asyncio.TaskGroup, journal: Journal) -> list[asyncio.Task[None]]:
         """The optional tasks beside the feed: systemd watchdog, daily tier refresh, commands."""

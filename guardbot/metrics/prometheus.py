@@ -73,10 +73,12 @@ __all__ = [
     "ENGINE_SECONDS_BUCKETS",
     "LISTEN_KEY",
     "PUBLISH_SECONDS_BUCKETS",
+    "LiquidationRow",
     "MarginRow",
     "Metrics",
     "MetricsServer",
     "RefreshHook",
+    "engine_liquidation_rows",
     "engine_margin_rows",
     "format_listen",
     "is_loopback",
@@ -140,6 +142,15 @@ class MarginRow(NamedTuple):
     account: str
     symbol: str | None
     margin_ratio: Decimal | None
+
+
+class LiquidationRow(NamedTuple):
+    """One open position's distance to liquidation (fraction of the mark), or None."""
+
+    account: str
+    symbol: str
+    side: str
+    distance: Decimal | None
 
 
 class _SymbolStats:
@@ -324,6 +335,13 @@ class Metrics:
             ["account", "symbol"],
             registry=r,
         )
+        self._liq_distance = Gauge(
+            "guardbot_liquidation_distance_ratio",
+            "Distance of the mark price from the position's liquidation price, as a fraction of "
+            "the mark (0.05 = 5 %); positions without a liquidation price have no series.",
+            ["account", "symbol", "side"],
+            registry=r,
+        )
         self._mqtt_connected = Gauge(
             "guardbot_mqtt_connected",
             "1 while connected to the MQTT broker, else 0.",
@@ -342,6 +360,7 @@ class Metrics:
         self._seen_totals: dict[tuple[str, ...], float] = {}
         self._margin_keys: set[tuple[str, str]] = set()
         self._position_keys: set[str] = set()
+        self._distance_keys: set[tuple[str, str, str]] = set()
         self._pending_publish: dict[Hashable, float] = {}
         self._max_pending_publish = max_pending_publish
         self._hooks: list[RefreshHook] = []
@@ -527,6 +546,20 @@ class Metrics:
             self._positions.remove(account)
         self._position_keys = current
 
+    def set_liquidation_distances(self, rows: Iterable[LiquidationRow]) -> None:
+        """Replace the liquidation-distance gauge with the current open positions' distances;
+        positions that closed (or lost their liquidation price) lose their series."""
+        keys: set[tuple[str, str, str]] = set()
+        for account, symbol, side, distance in rows:
+            if distance is None:
+                continue
+            key = (account, symbol, side)
+            keys.add(key)
+            self._liq_distance.labels(*key).set(float(distance))
+        for key in self._distance_keys - keys:
+            self._liq_distance.remove(*key)
+        self._distance_keys = keys
+
     # -- scrape-time refresh --------------------------------------------------------------------
 
     def add_refresh_hook(self, hook: RefreshHook) -> None:
@@ -569,6 +602,22 @@ def engine_margin_rows(engine: Engine) -> tuple[list[MarginRow], dict[str, int]]
             if v.margin_mode == "isolated"
         )
     return rows, counts
+
+
+def engine_liquidation_rows(engine: Engine) -> list[LiquidationRow]:
+    """Every open position's distance to its liquidation price, for
+    :meth:`Metrics.set_liquidation_distances`."""
+    rows: list[LiquidationRow] = []
+    for account in engine.iter_accounts():
+        views, _view = engine.views(account)
+        for v in views:
+            percent = v.distance_percent
+            rows.append(
+                LiquidationRow(
+                    account.id, v.symbol, v.side, None if percent is None else percent / 100
+                )
+            )
+    return rows
 
 
 # -- the listen address ---------------------------------------------------------------------------
