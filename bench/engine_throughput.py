@@ -317,7 +317,7 @@ def merge_batch(main: Engine, batch: Engine) -> None:
         dst.ledger.liquidation_losses += src.ledger.liquidation_losses
     for symbol, market in batch.markets.items():
         assert symbol not in main.markets, symbol
-        market.cross = {main.accounts[a.id]: pos for a, pos in market.cross.items()}
+        market.cross = {pos: main.accounts[a.id] for pos, a in market.cross.items()}
         market.isolated = {pos: main.accounts[a.id] for pos, a in market.isolated.items()}
         main.markets[symbol] = market
     main._st.seq = batch._st.seq  # order sequence numbers stay unique
@@ -491,7 +491,7 @@ def walk_bounds(scenario: Scenario, variant: str) -> list[tuple[float, float]]:
         lo, hi = sym.base * (1 - width), sym.base * (1 + width)
         holders = [(pos, acc) for pos, acc in market.isolated.items()]
         if variant != "quiet":
-            holders += [(pos, acc) for acc, pos in market.cross.items()]
+            holders += list(market.cross.items())
         for pos, account in holders:
             with decimal_context():
                 if pos.isolated:

@@ -10,9 +10,9 @@ from guardbot.core.config import AccountConfig, Fees
 from guardbot.core.guards import DailyLoss, TradingState
 from guardbot.core.num import ZERO
 from guardbot.core.orders import Order
-from guardbot.core.position import Position
+from guardbot.core.position import Position, position_key
 
-__all__ = ["Account", "Ledger", "SymbolSettings"]
+__all__ = ["Account", "Ledger", "SymbolSettings", "position_key"]
 
 
 @dataclass(slots=True)
@@ -55,7 +55,9 @@ class Account:
     config: AccountConfig
     fees: Fees
     wallet: Decimal  # cross wallet balance
-    positions: dict[str, Position] = field(default_factory=dict)  # open positions only
+    #: Open positions only, by :func:`position_key`: the symbol in a one-way account, the symbol
+    #: and side in a hedged one.
+    positions: dict[str, Position] = field(default_factory=dict)
     settings: dict[str, SymbolSettings] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)  # open orders by client id
     state: TradingState = TradingState.ACTIVE
@@ -73,6 +75,19 @@ class Account:
     up_level: Decimal = ZERO
     down_level: Decimal | None = None
     order_margin: Decimal = ZERO  # initial margin reserved by resting orders
+    position_mode: str = "oneway"  # oneway | hedged (set_position_mode)
+
+    @property
+    def hedged(self) -> bool:
+        return self.position_mode == "hedged"
+
+    def symbol_positions(self, symbol: str) -> list[Position]:
+        """The open positions in ``symbol``: one in a one-way account, up to two hedged."""
+        if self.position_mode != "hedged":
+            pos = self.positions.get(symbol)
+            return [pos] if pos is not None else []
+        keys = (position_key(symbol, "long"), position_key(symbol, "short"))
+        return [p for p in map(self.positions.get, keys) if p is not None]
 
     def total_wallet(self) -> Decimal:
         return self.wallet + sum(

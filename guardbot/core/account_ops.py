@@ -14,11 +14,13 @@ from guardbot.core.commands import (
     MarginCmd,
     SetLeverageCmd,
     SetMarginModeCmd,
+    SetPositionModeCmd,
 )
 from guardbot.core.evaluation import after_change
 from guardbot.core.guards import Decision, TradingState
 from guardbot.core.num import ZERO, fmt, fmt_brief, money
 from guardbot.core.orders import Order
+from guardbot.core.position import Position, position_key
 from guardbot.core.state import EngineState
 from guardbot.core.trading import check_daily_loss, roll_day
 
@@ -37,7 +39,7 @@ class AccountOps:
     def set_leverage(self, cmd: SetLeverageCmd) -> None:
         account = self._st.account(cmd.account)
         roll_day(self._st, account)
-        decision, transfer, reserves = self._leverage_decision(account, cmd)
+        decision, transfers, reserves = self._leverage_decision(account, cmd)
         if not decision.ok:
             self._st.reject(account, None, decision, symbol=cmd.symbol)
             return
@@ -46,35 +48,39 @@ class AccountOps:
         for order, reserve in reserves:
             account.order_margin += reserve - order.reserved
             order.reserved = reserve
-        pos = account.positions.get(cmd.symbol)
-        if pos is not None:
+        # the leverage of a symbol applies to both sides of a hedged account
+        for pos, transfer in transfers:
             pos.leverage = cmd.leverage
             pos.isolated_wallet += transfer
             account.wallet -= transfer
         self._st.emit("leverage_changed", account, symbol=cmd.symbol, leverage=cmd.leverage)
-        if pos is not None:
-            after_change(self._st, account, pos)
+        for pos, _transfer in transfers:
+            if pos.is_open:
+                after_change(self._st, account, pos)
 
     def _leverage_decision(
         self, account: Account, cmd: SetLeverageCmd
-    ) -> tuple[Decision, Decimal, list[tuple[Order, Decimal]]]:
-        """Whether ``cmd`` may set the leverage (docs/rules.md §8.3); with it, the margin moved into
-        the isolated wallet and the resting orders' new reserves."""
+    ) -> tuple[Decision, list[tuple[Position, Decimal]], list[tuple[Order, Decimal]]]:
+        """Whether ``cmd`` may set the leverage (docs/rules.md §8.3); with it, the positions of
+        the symbol with the margin moved into each one's isolated wallet, and the resting orders'
+        new reserves."""
         symbol, leverage = cmd.symbol, cmd.leverage
         nothing: list[tuple[Order, Decimal]] = []
         table = self._st.config.tiers.get(symbol)
         if table is None:
-            return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}"), ZERO, nothing
+            return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}"), [], nothing
         if account.state == TradingState.HALTED:
-            return Decision(Code.TRADING_HALTED, "trading is halted: cancels only"), ZERO, nothing
+            return Decision(Code.TRADING_HALTED, "trading is halted: cancels only"), [], nothing
         cap = self._st.config.guards.leverage_cap(symbol)
         if cap is not None and leverage > cap:
             reason = f"leverage {fmt(leverage)} is above the policy cap {fmt(cap)}"
-            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
+            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), [], nothing
         market = self._st.market(symbol)
         mark = market.mark
         exposure = (
-            self._admission.exposure(account, symbol, 0, ZERO, mark) if mark is not None else ZERO
+            self._admission.exposure(account, symbol, symbol, 0, ZERO, mark)
+            if mark is not None
+            else ZERO
         )
         tier_max = table.max_leverage_for(exposure)
         if leverage > tier_max:
@@ -82,7 +88,7 @@ class AccountOps:
                 f"leverage {fmt(leverage)} is above the tier maximum {fmt(tier_max)}"
                 f" for the current exposure {fmt(exposure)}"
             )
-            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), ZERO, nothing
+            return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), [], nothing
         settings = self._st.settings(account, symbol)
         old = settings.leverage
         # resting orders reserve their initial margin at the leverage in force (Binance -2028)
@@ -95,9 +101,12 @@ class AccountOps:
                 settings.leverage = old
                 reserves.append((order, reserve))
                 extra += reserve - order.reserved
-        transfer = ZERO
-        pos = account.positions.get(symbol)
-        if pos is not None and leverage != old:
+        transfers: list[tuple[Position, Decimal]] = []
+        for pos in account.symbol_positions(symbol):
+            transfer = ZERO
+            if leverage == old:
+                transfers.append((pos, transfer))
+                continue
             assert mark is not None
             if not pos.isolated:
                 extra += pos.qty * mark * (1 / leverage - 1 / old)
@@ -107,7 +116,7 @@ class AccountOps:
                         "leverage reduction is not supported in isolated mode with an open"
                         " position (Binance -4161)"
                     )
-                    return Decision(Code.INVALID_ORDER, reason), ZERO, nothing
+                    return Decision(Code.INVALID_ORDER, reason), [], nothing
             else:
                 transfer = money(pos.qty * pos.entry_price * (1 / leverage - 1 / old))
                 extra += max(transfer, ZERO)
@@ -117,7 +126,8 @@ class AccountOps:
                     )
                     if pos.isolated_wallet + transfer + margin.unrealized_pnl(pos, mark) <= req:
                         reason = "releasing margin at that leverage would liquidate the position"
-                        return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
+                        return Decision(Code.MARGIN_INSUFFICIENT, reason), [], nothing
+            transfers.append((pos, transfer))
         if extra > 0:
             available = self._admission.available(account)
             if extra > available:
@@ -125,8 +135,8 @@ class AccountOps:
                     f"leverage {fmt(leverage)} needs {fmt_brief(extra)} more margin than the"
                     f" available balance {fmt_brief(available)} (Binance -2028)"
                 )
-                return Decision(Code.MARGIN_INSUFFICIENT, reason), ZERO, nothing
-        return Decision(), transfer, reserves
+                return Decision(Code.MARGIN_INSUFFICIENT, reason), [], nothing
+        return Decision(), transfers, reserves
 
     def set_margin_mode(self, cmd: SetMarginModeCmd) -> None:
         account = self._st.account(cmd.account)
@@ -148,7 +158,7 @@ class AccountOps:
             return Decision(Code.TRADING_HALTED, "trading is halted: cancels only")
         if self._st.settings(account, symbol).margin_mode == cmd.margin_mode:
             return Decision()
-        if symbol in account.positions:
+        if account.symbol_positions(symbol):
             reason = f"{symbol} has an open position (Binance -4048)"
             return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason)
         if any(o.symbol == symbol for o in account.orders.values()):
@@ -156,13 +166,37 @@ class AccountOps:
             return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason)
         return Decision()
 
+    def set_position_mode(self, cmd: SetPositionModeCmd) -> None:
+        """One-way or hedge mode, account-wide (Binance -4067/-4068: only with nothing open)."""
+        account = self._st.account(cmd.account)
+        if account.position_mode == cmd.position_mode:
+            return  # Binance -4059 "No need to change position side": a no-op
+        if account.state == TradingState.HALTED:
+            decision = Decision(Code.TRADING_HALTED, "trading is halted: cancels only")
+        elif account.positions:
+            held = ", ".join(sorted({p.symbol for p in account.positions.values()}))
+            decision = Decision(
+                Code.POSITION_MODE_CHANGE_WITH_OPEN_POSITION,
+                f"the account has open positions ({held}) (Binance -4068)",
+            )
+        elif account.orders:
+            decision = Decision(
+                Code.POSITION_MODE_CHANGE_WITH_OPEN_POSITION,
+                f"the account has {len(account.orders)} open orders (Binance -4067)",
+            )
+        else:
+            account.position_mode = cmd.position_mode
+            self._st.emit("position_mode_changed", account, positionMode=cmd.position_mode)
+            return
+        self._st.reject(account, None, decision, positionMode=cmd.position_mode)
+
     def adjust_margin(self, cmd: MarginCmd) -> None:
         account = self._st.account(cmd.account)
         decision = self._margin_transfer_decision(account, cmd)
         if not decision.ok:
             self._st.reject(account, None, decision, symbol=cmd.symbol)
             return
-        pos = account.positions[cmd.symbol]
+        pos = account.positions[position_key(cmd.symbol, cmd.position_side)]
         delta = cmd.amount if cmd.add else -cmd.amount
         pos.isolated_wallet += delta
         account.wallet -= delta
@@ -172,12 +206,19 @@ class AccountOps:
             symbol=cmd.symbol,
             amount=delta,
             isolatedWallet=pos.isolated_wallet,
+            **({"positionSide": pos.position_side} if pos.position_side else {}),
         )
         after_change(self._st, account, pos)
 
     def _margin_transfer_decision(self, account: Account, cmd: MarginCmd) -> Decision:
         """Adding and removing isolated margin (docs/rules.md §8.4)."""
-        pos = account.positions.get(cmd.symbol)
+        if account.hedged and cmd.position_side is None:
+            reason = "the account is in hedge mode: positionSide must be long or short"
+            return Decision(Code.POSITION_SIDE_REQUIRED, reason)
+        if not account.hedged and cmd.position_side is not None:
+            reason = f"positionSide {cmd.position_side!r} needs hedge mode; the account is one-way"
+            return Decision(Code.INVALID_ORDER, reason)
+        pos = account.positions.get(position_key(cmd.symbol, cmd.position_side))
         if pos is None or not pos.isolated:
             what = "no open position" if pos is None else "a cross position"
             reason = (
@@ -224,7 +265,7 @@ class AccountOps:
         market = self._st.market(cmd.symbol)
         market.funding_rate = cmd.rate
         mark = market.mark
-        holders = [(a, p) for a, p in market.cross.items()] + [
+        holders = [(a, p) for p, a in market.cross.items()] + [
             (a, p) for p, a in market.isolated.items()
         ]
         holders.sort(key=lambda ap: ap[0].id)
@@ -246,7 +287,13 @@ class AccountOps:
             account.ledger.funding += amount
             account.daily.add(self._st.ts, amount)
             self._st.emit(
-                "funding", account, symbol=cmd.symbol, rate=cmd.rate, markPrice=mark, amount=amount
+                "funding",
+                account,
+                symbol=cmd.symbol,
+                rate=cmd.rate,
+                markPrice=mark,
+                amount=amount,
+                **({"positionSide": pos.position_side} if pos.position_side else {}),
             )
             after_change(self._st, account, pos)
             check_daily_loss(self._st, account)

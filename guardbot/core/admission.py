@@ -5,6 +5,7 @@ Every check returns a :class:`Decision` with a code from docs/contracts.md §2; 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from guardbot.core import margin
@@ -18,7 +19,7 @@ from guardbot.core.guards import Decision, TradingState
 from guardbot.core.market import BPS, Market
 from guardbot.core.num import ZERO, fmt, fmt_brief
 from guardbot.core.orders import Order
-from guardbot.core.position import Position
+from guardbot.core.position import Position, position_key
 from guardbot.core.state import market_of, symbol_settings
 
 __all__ = ["Admission"]
@@ -44,12 +45,29 @@ class Admission:
         assert mark is not None, "a position exists only where a price was seen"
         return mark
 
+    @staticmethod
+    def as_placed(account: Account, cmd: OrderCmd) -> OrderCmd:
+        """``cmd`` as the account's position mode reads it: in a hedged account an order against
+        its side (``sell`` + ``long``, ``buy`` + ``short``) only reduces that side, so it is
+        reduce-only (docs/rules.md §9.3)."""
+        if (
+            account.hedged
+            and cmd.position_side is not None
+            and not cmd.reduce_only
+            and (cmd.side < 0) == (cmd.position_side == "long")
+        ):
+            return replace(cmd, reduce_only=True)
+        return cmd
+
     def check(self, account: Account, cmd: OrderCmd) -> Decision:
         table = self.config.tiers.get(cmd.symbol)
         if table is None:
             return Decision(
                 Code.UNKNOWN_SYMBOL, f"no tier table for {cmd.symbol}: the engine does not trade it"
             )
+        sided = self._position_side_decision(account, cmd)
+        if sided is not None:
+            return sided
         market = market_of(self.config, self.markets, cmd.symbol)
         conditional = self.conditional(cmd)
         if cmd.post_only and cmd.order_type == "market":
@@ -76,7 +94,8 @@ class Admission:
                 "stopLossPrice/takeProfitPrice cannot be attached to a trigger order",
             )
         state = account.state
-        pos = account.positions.get(cmd.symbol)
+        key = position_key(cmd.symbol, cmd.position_side)
+        pos = account.positions.get(key)
         reduces = (
             pos is not None
             and pos.sign == -cmd.side
@@ -102,7 +121,8 @@ class Admission:
             if pos.sign == cmd.side:
                 return Decision(
                     Code.REDUCE_ONLY_WOULD_INCREASE_POSITION,
-                    f"a {'buy' if cmd.side > 0 else 'sell'} would increase the {pos.side} position",
+                    f"a {'buy' if cmd.side > 0 else 'sell'} would increase the {pos.side} position"
+                    + (" (a reduce-only order must close its side)" if account.hedged else ""),
                 )
             if not conditional:
                 oversize = self._oversize_decision(account, pos, cmd)
@@ -110,7 +130,7 @@ class Admission:
                     return oversize
         opening = ZERO if cmd.reduce_only else self.opening_contracts(pos, cmd.side, cmd.amount)
         guards = self.config.guards
-        has_stop = cmd.stop_loss_price is not None or self._has_stop(account, cmd.symbol, -cmd.side)
+        has_stop = cmd.stop_loss_price is not None or self._has_stop(account, key, -cmd.side)
         if guards.require_stop_loss and opening > 0 and not has_stop and not conditional:
             return Decision(Code.STOP_LOSS_REQUIRED, "an opening order needs params.stopLossPrice")
         crossed = self._crossed_triggers(cmd, watched)
@@ -120,10 +140,33 @@ class Admission:
             return Decision()
         return self._risk(account, market, cmd, opening, check_margin=not conditional)
 
+    @staticmethod
+    def _position_side_decision(account: Account, cmd: OrderCmd) -> Decision | None:
+        """A hedged account needs ``params.positionSide`` long or short; a one-way account takes
+        none or ``both`` (docs/contracts.md §2)."""
+        invalid = cmd.position_side_invalid
+        if invalid is not None:
+            return Decision(
+                Code.INVALID_ORDER,
+                f"params.positionSide must be long, short or both, got {invalid!r}",
+            )
+        if account.hedged and cmd.position_side is None:
+            return Decision(
+                Code.POSITION_SIDE_REQUIRED,
+                "the account is in hedge mode: params.positionSide must be long or short",
+            )
+        if not account.hedged and cmd.position_side is not None:
+            return Decision(
+                Code.INVALID_ORDER,
+                f"params.positionSide {cmd.position_side!r} needs hedge mode; the account is"
+                " one-way (positionSide absent or both)",
+            )
+        return None
+
     def _oversize_decision(self, account: Account, pos: Position, cmd: OrderCmd) -> Decision | None:
         policy = self.config.guards.reduce_only_oversize or self.profile.reduce_only_excess
         resting = (
-            self._resting_reduce_only(account, cmd.symbol, cmd.side)
+            self._resting_reduce_only(account, pos.key, cmd.side)
             if cmd.order_type == "limit"
             else ZERO
         )
@@ -141,9 +184,10 @@ class Admission:
             )
         return None
 
-    def _has_stop(self, account: Account, symbol: str, side: int) -> bool:
+    @staticmethod
+    def _has_stop(account: Account, key: str, side: int) -> bool:
         return any(
-            o.symbol == symbol and o.kind in ("stop_loss", "trailing_stop") and o.side == side
+            o.key == key and o.kind in ("stop_loss", "trailing_stop") and o.side == side
             for o in account.orders.values()
         )
 
@@ -167,23 +211,29 @@ class Admission:
                 )
         return None
 
+    @staticmethod
     def _after_order(
-        self, account: Account, symbol: str, side: int, amount: Decimal
+        account: Account, key: str, side: int, amount: Decimal
     ) -> tuple[Decimal, Decimal]:
         """(contracts of the position that stay, contracts the order opens) if it fills."""
-        pos = account.positions.get(symbol)
+        pos = account.positions.get(key)
         if pos is None or pos.sign == 0 or pos.sign == side:
             return (pos.contracts if pos else ZERO), amount
         return max(ZERO, pos.contracts - amount), max(ZERO, amount - pos.contracts)
 
     def exposure(
-        self, account: Account, symbol: str, side: int, amount: Decimal, price: Decimal
+        self, account: Account, key: str, symbol: str, side: int, amount: Decimal, price: Decimal
     ) -> Decimal:
-        """What selects the tier for the leverage check: the position left after the order (at
-        mark) plus what the order and the other resting opening orders add (at their prices);
-        contracts for tiers keyed on contracts. Binance counts position and open orders (-2027)."""
+        """What selects the tier for the leverage check: the position ``key`` left after the
+        order (at mark) plus what the order and the other resting opening orders add (at their
+        prices); contracts for tiers keyed on contracts. Binance counts position and open orders
+        (-2027), and long and short together in hedge mode (docs/rules.md §2.2)."""
         market = self.markets[symbol]
-        stay, opening = self._after_order(account, symbol, side, amount)
+        stay, opening = self._after_order(account, key, side, amount)
+        if account.hedged:
+            for other in account.symbol_positions(symbol):
+                if other.key != key:
+                    stay += other.contracts
         others = ZERO
         other_value = ZERO
         for o in account.orders.values():
@@ -218,7 +268,8 @@ class Admission:
             return Decision(Code.PRICE_STALE, f"no price to fill {cmd.symbol}")
         table = market.table
         assert table is not None
-        exposure = self.exposure(account, symbol, cmd.side, cmd.amount, price)
+        key = position_key(symbol, cmd.position_side)
+        exposure = self.exposure(account, key, symbol, cmd.side, cmd.amount, price)
         tier_max = table.max_leverage_for(exposure)
         if leverage > tier_max:
             unit = "contracts" if self.profile.tier_basis == "contracts" else "USDT"
@@ -229,8 +280,7 @@ class Admission:
             )
         size = market.contract_size
         guards = self.config.guards
-        account.positions.get(symbol)
-        stay, opens = self._after_order(account, symbol, cmd.side, cmd.amount)
+        stay, opens = self._after_order(account, key, cmd.side, cmd.amount)
         assert market.mark is not None
         after = (stay * market.mark + opens * price) * size
         if guards.max_position_notional is not None and after > guards.max_position_notional:
@@ -241,9 +291,12 @@ class Admission:
             )
         if guards.max_account_exposure is not None:
             total = after + self._open_order_value(account, symbol)
+            seen = {symbol}
             for other, p in account.positions.items():
-                if other != symbol:
-                    total += p.qty * self._mark(other) + self._open_order_value(account, other)
+                if other != key:
+                    orders = ZERO if p.symbol in seen else self._open_order_value(account, p.symbol)
+                    seen.add(p.symbol)
+                    total += p.qty * self._mark(p.symbol) + orders
             if total > guards.max_account_exposure:
                 return Decision(
                     Code.EXPOSURE_EXCEEDS_MAX,
@@ -336,16 +389,16 @@ class Admission:
         """Trim a reduce-only amount to what the position (less resting reduce-only) allows."""
         room = pos.contracts
         if resting:
-            room -= self._resting_reduce_only(account, pos.symbol, side)
+            room -= self._resting_reduce_only(account, pos.key, side)
         return min(amount, room)
 
     @staticmethod
-    def _resting_reduce_only(account: Account, symbol: str, side: int) -> Decimal:
+    def _resting_reduce_only(account: Account, key: str, side: int) -> Decimal:
         return sum(
             (
                 o.amount
                 for o in account.orders.values()
-                if o.symbol == symbol and o.side == side and o.reduce_only and o.kind is None
+                if o.key == key and o.side == side and o.reduce_only and o.kind is None
             ),
             ZERO,
         )
@@ -383,7 +436,7 @@ class Admission:
     def order_reserve(self, account: Account, order: Order) -> Decimal:
         if order.reduce_only or order.price is None:
             return ZERO
-        pos = account.positions.get(order.symbol)
+        pos = account.positions.get(order.key)
         opening = self.opening_contracts(pos, order.side, order.amount)
         if opening <= 0:
             return ZERO
@@ -407,7 +460,7 @@ class Admission:
         since it was placed (a flip it was to close is gone), so its opening part may have grown."""
         if order.reduce_only:
             return Decision()
-        opening = self.opening_contracts(account.positions.get(order.symbol), order.side, amount)
+        opening = self.opening_contracts(account.positions.get(order.key), order.side, amount)
         if opening <= 0:
             return Decision()
         return self._risk(account, market, order.as_command(amount), opening, check_margin=True)

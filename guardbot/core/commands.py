@@ -28,6 +28,7 @@ __all__ = [
     "OrderCmd",
     "SetLeverageCmd",
     "SetMarginModeCmd",
+    "SetPositionModeCmd",
     "SetTradingStateCmd",
     "TickCmd",
     "parse_command",
@@ -64,6 +65,10 @@ class OrderCmd:
     trailing_trigger_price: Decimal | None = None
     time_in_force: str = "GTC"
     post_only: bool = False
+    #: ``params.positionSide``: None (absent or ``both``: one-way), ``long`` or ``short``.
+    position_side: str | None = None
+    #: ``params.positionSide`` was given and is not long, short or both: INVALID_ORDER.
+    position_side_invalid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +92,18 @@ class SetMarginModeCmd:
 
 
 @dataclass(frozen=True, slots=True)
+class SetPositionModeCmd:
+    account: str | None
+    position_mode: str  # oneway | hedged
+
+
+@dataclass(frozen=True, slots=True)
 class MarginCmd:
     account: str | None
     symbol: str
     amount: Decimal
     add: bool
+    position_side: str | None = None  # which side of a hedged account
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,7 @@ Command = (
     | CancelCmd
     | SetLeverageCmd
     | SetMarginModeCmd
+    | SetPositionModeCmd
     | MarginCmd
     | BalanceCmd
     | FundingCmd
@@ -227,6 +240,22 @@ def _choice(obj: Mapping[str, object], key: str, choices: tuple[str, ...]) -> st
     return value
 
 
+def _position_side(obj: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """``positionSide`` case-insensitively (ccxt's Binance param is ``LONG``/``SHORT``/``BOTH``):
+    (long | short | None, the raw value when it names no side)."""
+    value = obj.get("positionSide")
+    if value is None:
+        return None, None
+    if not isinstance(value, str):
+        raise InputError("positionSide", f"must be long, short or both, got {shown(value)}")
+    side = value.lower()
+    if side in ("long", "short"):
+        return side, None
+    if side == "both":
+        return None, None
+    return None, value
+
+
 def parse_tick(obj: Mapping[str, object]) -> TickCmd:
     return TickCmd(
         symbol=_symbol(obj),
@@ -272,6 +301,7 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
         price_type = params.get("triggerPriceType")
         if price_type is not None and price_type not in ("mark", "last"):
             raise InputError("triggerPriceType", f"must be mark or last, got {shown(price_type)}")
+        position_side, invalid_side = _position_side(params)
         trailing = _num(params, "trailingPercent", required=False)
         if trailing is not None and trailing >= 100:
             raise InputError("trailingPercent", f"must be > 0 and < 100, got {trailing}")
@@ -293,6 +323,8 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
             trailing_trigger_price=_num(params, "trailingTriggerPrice", required=False),
             time_in_force="PO" if post_only and tif == "GTC" else str(tif),
             post_only=post_only,
+            position_side=position_side,
+            position_side_invalid=invalid_side,
         )
     except InputError as exc:
         if exc.field in {"account", "symbol", "id"}:
@@ -333,8 +365,14 @@ def parse_command(obj: Mapping[str, object], *, strict: bool = True) -> Command:
     if kind == "set_margin_mode":
         mode = _choice(obj, "marginMode", ("cross", "isolated"))
         return SetMarginModeCmd(account, _symbol(obj), mode)
+    if kind == "set_position_mode":
+        return SetPositionModeCmd(account, _choice(obj, "positionMode", ("oneway", "hedged")))
     if kind in ("add_margin", "reduce_margin"):
-        return MarginCmd(account, _symbol(obj), _req_num(obj, "amount"), kind == "add_margin")
+        side, invalid = _position_side(obj)
+        if invalid is not None:
+            raise InputError("positionSide", f"must be long, short or both, got {shown(invalid)}")
+        amount = _req_num(obj, "amount")
+        return MarginCmd(account, _symbol(obj), amount, kind == "add_margin", side)
     if kind in ("deposit", "withdraw"):
         return BalanceCmd(account, _req_num(obj, "amount"), kind == "deposit")
     if kind == "funding":

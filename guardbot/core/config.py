@@ -13,7 +13,10 @@ from guardbot.core.profiles import PROFILES, Profile
 from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
 
-__all__ = ["AccountConfig", "EngineConfig", "Fees"]
+__all__ = ["POSITION_MODES", "AccountConfig", "EngineConfig", "Fees"]
+
+#: Account position modes: one position per symbol, or a long and a short side per symbol.
+POSITION_MODES = ("oneway", "hedged")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,8 @@ class AccountConfig:
     default_margin_mode: str = "cross"
     default_leverage: Decimal = Decimal(10)
     fees: Fees | None = None  # None: the engine's fees
+    #: ``oneway`` (one position per symbol) or ``hedged`` (a long and a short side per symbol).
+    position_mode: str = "oneway"
 
     def __post_init__(self) -> None:
         if self.wallet < 0:
@@ -45,6 +50,10 @@ class AccountConfig:
             )
         if self.default_leverage < 1:
             raise InputError("default_leverage", f"must be >= 1, got {self.default_leverage}")
+        if self.position_mode not in POSITION_MODES:
+            raise InputError(
+                "position_mode", f"must be oneway or hedged, got {self.position_mode!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

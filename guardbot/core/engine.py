@@ -27,6 +27,7 @@ from guardbot.core.commands import (
     OrderCmd,
     SetLeverageCmd,
     SetMarginModeCmd,
+    SetPositionModeCmd,
     SetTradingStateCmd,
     TickCmd,
 )
@@ -94,6 +95,8 @@ class Engine:
                 self._ops.set_leverage(command)
             elif isinstance(command, SetMarginModeCmd):
                 self._ops.set_margin_mode(command)
+            elif isinstance(command, SetPositionModeCmd):
+                self._ops.set_position_mode(command)
             elif isinstance(command, MarginCmd):
                 self._ops.adjust_margin(command)
             elif isinstance(command, BalanceCmd):
@@ -174,7 +177,7 @@ class Engine:
     def _tick(self, tick: TickCmd) -> None:
         st = self._st
         st.tick_moved_orders = False
-        market = st.market(tick.symbol)
+        market = st.markets.get(tick.symbol) or st.market(tick.symbol)
         mark = market.mark = tick.mark
         if tick.last is not None:
             market.last = tick.last
@@ -198,8 +201,10 @@ class Engine:
                 if pos.is_open:
                     evaluate_isolated(st, account, pos)
         if market.cross:
-            due_accounts = []
-            for account, pos in market.cross.items():
+            # an account holds one cross position per symbol, two when hedged: the last one
+            # visited sees its complete sums, and a dict evaluates the account once
+            due_accounts: dict[Account, None] = {}
+            for pos, account in market.cross.items():
                 # cross sums move by this position's delta; the requirement is linear in the
                 # notional inside a tier (R = n * rate - cum), so the delta is exact
                 notional = pos.qty * mark
@@ -222,7 +227,7 @@ class Engine:
                     or req >= account.up_level * balance
                     or (down is not None and req < down * balance)
                 ):
-                    due_accounts.append(account)
+                    due_accounts[account] = None
             for account in due_accounts:
                 evaluate_cross(st, account)
         if market.has_due_triggers():

@@ -69,6 +69,8 @@ def _emit_crossings(
     levels = alerts.levels
     if pos is not None:
         scope_fields: dict[str, object] = {"scope": "position", "symbol": pos.symbol}
+        if pos.position_side is not None:
+            scope_fields["positionSide"] = pos.position_side
         liq = isolated_liquidation_price(st.profile, account, pos)
         liq_symbol: str | None = pos.symbol
     else:

@@ -56,7 +56,7 @@ class Market:
         self.ts: int | None = None
         self.stale = False
         self.isolated: dict[Position, Account] = {}
-        self.cross: dict[Account, Position] = {}
+        self.cross: dict[Position, Account] = {}
         # triggers[source] = (fire-when-price-falls heap, fire-when-price-rises heap)
         self.triggers: dict[str, tuple[list[tuple[Decimal, int, Order]], ...]] = {
             "mark": ([], []),

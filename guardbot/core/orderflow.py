@@ -17,7 +17,7 @@ from guardbot.core.guards import Decision
 from guardbot.core.market import BPS, HUNDRED, Market
 from guardbot.core.num import ZERO, money
 from guardbot.core.orders import Order
-from guardbot.core.position import Position
+from guardbot.core.position import Position, position_key
 from guardbot.core.state import EngineState
 from guardbot.core.trading import check_daily_loss, roll_day
 
@@ -39,6 +39,11 @@ def _push(heap: list[tuple[Decimal, int, Order]], entry: tuple[Decimal, int, Ord
         if 2 * len(live) < size:
             heap[:] = live
             heapq.heapify(heap)
+
+
+def _side_field(position_side: str | None) -> dict[str, object]:
+    """``positionSide`` for the events of a hedged account's positions (none in one-way)."""
+    return {"positionSide": position_side} if position_side is not None else {}
 
 
 class OrderFlow:
@@ -65,13 +70,14 @@ class OrderFlow:
                 symbol=cmd.symbol,
             )
             return
+        cmd = self._admission.as_placed(account, cmd)
         decision = self._admission.check(account, cmd)
         if not decision.ok:
             self._st.reject(account, cmd.id, decision, symbol=cmd.symbol)
             return
         market = self._st.markets[cmd.symbol]
         amount = cmd.amount
-        pos = account.positions.get(cmd.symbol)
+        pos = account.positions.get(position_key(cmd.symbol, cmd.position_side))
         if cmd.reduce_only and pos is not None and not self._admission.conditional(cmd):
             amount = self._admission.reduce_only_room(
                 account, pos, cmd.side, amount, resting=cmd.order_type == "limit"
@@ -93,6 +99,7 @@ class OrderFlow:
             stop_loss_price=cmd.stop_loss_price,
             take_profit_price=cmd.take_profit_price,
             trigger_source=cmd.trigger_price_type or self._st.config.trigger_price,
+            position_side=cmd.position_side,
         )
         if (
             cmd.reduce_only
@@ -267,8 +274,9 @@ class OrderFlow:
             triggerPrice=order.trigger_price,
             price=price,
             priceType=order.trigger_source,
+            **_side_field(order.position_side),
         )
-        pos = account.positions.get(order.symbol)
+        pos = account.positions.get(order.key)
         amount = order.amount
         if order.reduce_only or order.close_position:
             if pos is None or pos.sign == order.side:
@@ -295,7 +303,7 @@ class OrderFlow:
     def _limit_fill_amount(self, account: Account, order: Order) -> Decimal | None:
         if not order.reduce_only:
             return order.amount
-        pos = account.positions.get(order.symbol)
+        pos = account.positions.get(order.key)
         if pos is None or pos.sign == order.side:
             self._st.emit(
                 "order_cancelled", account, id=order.id, reason="no position left to reduce"
@@ -315,7 +323,7 @@ class OrderFlow:
         table = market.table
         assert table is not None
         settings = self._st.settings(account, symbol)
-        pos = account.positions.get(symbol)
+        pos = account.positions.get(order.key)
         if pos is None:
             pos = Position(
                 symbol=symbol,
@@ -323,6 +331,7 @@ class OrderFlow:
                 margin_mode=settings.margin_mode,
                 leverage=settings.leverage,
                 contract_size=market.contract_size,
+                position_side=order.position_side,
             )
             pos.alert.reset(self._st.config.alerts)
         before_sign, before_qty, before_wallet = pos.sign, pos.qty, pos.isolated_wallet
@@ -360,17 +369,18 @@ class OrderFlow:
             realizedPnl=fill.realized_pnl,
             reduceOnly=order.reduce_only,
             liquidity=liquidity,
-            positionSide=pos.side,
+            # the side the position is on after the fill; a hedged side keeps its name at 0
+            positionSide=pos.position_side or pos.side,
             positionContracts=pos.contracts,
         )
         if not pos.is_open:
             self._st.close_out(account, pos, "position closed")
         else:
-            account.positions[symbol] = pos
+            account.positions[pos.key] = pos
             if fill.flipped or (before_sign != 0 and before_sign != pos.sign):
                 self._st.cancel_where(
                     account,
-                    lambda o: o.symbol == symbol and (o.reduce_only or o.close_position),
+                    lambda o: o.key == pos.key and (o.reduce_only or o.close_position),
                     "position flipped",
                 )
             if fill.opened_qty:
@@ -392,7 +402,7 @@ class OrderFlow:
             for old in [
                 o
                 for o in account.orders.values()
-                if o.symbol == pos.symbol and o.close_position and o.kind == kind
+                if o.key == pos.key and o.close_position and o.kind == kind
             ]:
                 self._st.release(account, old, "canceled")
                 self._st.emit("order_cancelled", account, id=old.id, reason="replaced")
@@ -415,6 +425,7 @@ class OrderFlow:
                 trigger_source=order.trigger_source,
                 close_position=True,
                 parent=order.id,
+                position_side=pos.position_side,
             )
             self._st.emit("order_accepted", account, **protective.describe())
             self._rest_trigger(account, market, protective)
@@ -426,7 +437,7 @@ class OrderFlow:
         resting = [
             o
             for o in account.orders.values()
-            if o.symbol == pos.symbol and o.reduce_only and o.kind is None and o.side == side
+            if o.key == pos.key and o.reduce_only and o.kind is None and o.side == side
         ]
         total = sum((o.amount for o in resting), ZERO)
         if total <= pos.contracts:

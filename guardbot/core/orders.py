@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from guardbot.core.commands import OrderCmd
 from guardbot.core.num import ZERO
+from guardbot.core.position import position_key
 
 __all__ = ["Order"]
 
@@ -46,6 +47,13 @@ class Order:
     parent: str | None = None
     reserved: Decimal = ZERO  # initial margin held for a resting order
     status: str = "open"
+    position_side: str | None = None  # long | short in a hedged account
+    #: Where the position this order opens or reduces is kept (``position_key``).
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = position_key(self.symbol, self.position_side)
 
     def as_command(self, amount: Decimal) -> OrderCmd:
         """This order, for ``amount`` contracts, as a plain order command (for re-checks)."""
@@ -57,6 +65,7 @@ class Order:
             side=self.side,
             amount=amount,
             price=self.price,
+            position_side=self.position_side,
         )
 
     @property
@@ -91,4 +100,6 @@ class Order:
             out["takeProfitPrice"] = self.take_profit_price
         if self.parent is not None:
             out["parent"] = self.parent
+        if self.position_side is not None:
+            out["positionSide"] = self.position_side
         return out

@@ -1,4 +1,8 @@
-"""A one-way position: signed size, average entry, margin mode, leverage, isolated wallet."""
+"""A position: signed size, average entry, margin mode, leverage, isolated wallet.
+
+In a one-way account the position of a symbol is long, short or flat; in a hedged account each
+side of a symbol is a position of its own that only its own orders open and reduce.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from guardbot.core.alerts import AlertState
 from guardbot.core.num import ONE, ZERO, money
 from guardbot.core.tiers import TierTable
 
-__all__ = ["Fill", "Position"]
+__all__ = ["Fill", "Position", "position_key"]
+
+
+def position_key(symbol: str, position_side: str | None) -> str:
+    """Where an account keeps a position: the symbol, and in a hedged account its side too
+    (``BTC/USDT:USDT#long``)."""
+    return symbol if position_side is None else f"{symbol}#{position_side}"
 
 
 @dataclass(slots=True)
@@ -49,6 +59,13 @@ class Position:
     band_lo: Decimal = ZERO  # isolated: mark prices strictly inside (band_lo, band_hi)
     band_hi: Decimal = ZERO  # change no alert level and liquidate nothing
     alert: AlertState = field(default_factory=AlertState)
+    #: ``long`` or ``short`` in a hedged account (the side never changes); None in one-way.
+    position_side: str | None = None
+    key: str = ""  # where the account keeps it: symbol, or symbol#side when hedged
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = position_key(self.symbol, self.position_side)
 
     @property
     def isolated(self) -> bool:

@@ -25,6 +25,7 @@ IsolatedLeverageChange = Literal["reject_decrease", "rebalance"]
 MaxRemovableRule = Literal["binance_current", "binance_older", "im_plus_close_fee"]
 OrderCostModel = Literal["im_plus_open_loss", "im_plus_two_way_fee", "im"]
 FundingSource = Literal["isolated_wallet", "available_first"]
+LiquidationSteps = Literal["full", "tiered"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ class Profile:
     order_cost_model: OrderCostModel
     upnl_profit_counts_for_available: bool
     isolated_funding_source: FundingSource
+    #: ``full``: a due position goes whole; ``tiered``: a position above its lowest tier is first
+    #: reduced into the tier below, step by step while still due (docs/rules.md §7.1).
+    liquidation_steps: LiquidationSteps
 
     def with_options(
         self, options: Mapping[str, object], field: str = "profile_options"
@@ -97,6 +101,7 @@ PROFILES: dict[str, Profile] = {
         order_cost_model="im_plus_open_loss",
         upnl_profit_counts_for_available=True,
         isolated_funding_source="isolated_wallet",
+        liquidation_steps="tiered",
     ),
     "bybit": Profile(
         name="bybit",
@@ -112,6 +117,7 @@ PROFILES: dict[str, Profile] = {
         order_cost_model="im_plus_two_way_fee",
         upnl_profit_counts_for_available=True,
         isolated_funding_source="available_first",
+        liquidation_steps="tiered",
     ),
     "okx": Profile(
         name="okx",
@@ -127,6 +133,7 @@ PROFILES: dict[str, Profile] = {
         order_cost_model="im",
         upnl_profit_counts_for_available=True,
         isolated_funding_source="isolated_wallet",
+        liquidation_steps="tiered",
     ),
 }
 
@@ -143,6 +150,7 @@ _OPTION_CHOICES: dict[str, object] = {
     "order_cost_model": get_args(OrderCostModel),
     "upnl_profit_counts_for_available": bool,
     "isolated_funding_source": get_args(FundingSource),
+    "liquidation_steps": get_args(LiquidationSteps),
 }
 
 #: ccxt exchange ids whose rules each profile reproduces.

@@ -113,7 +113,11 @@ class EngineState:
 
     def new_account(self, account_id: str, config: AccountConfig) -> Account:
         account = Account(
-            id=account_id, config=config, fees=config.fees or self.config.fees, wallet=config.wallet
+            id=account_id,
+            config=config,
+            fees=config.fees or self.config.fees,
+            wallet=config.wallet,
+            position_mode=config.position_mode,
         )
         account.ledger.initial = config.wallet
         account.alert.reset(self.config.alerts)
@@ -187,22 +191,19 @@ class EngineState:
             return
         if pos.isolated:
             market.isolated[pos] = account
-            market.cross.pop(account, None)
+            market.cross.pop(pos, None)
         else:
-            market.cross[account] = pos
+            market.cross[pos] = account
             market.isolated.pop(pos, None)
 
     def close_out(self, account: Account, pos: Position, reason: str) -> None:
         """Forget a position that went flat: its protective and reduce-only orders go too."""
         self.cancel_where(
-            account,
-            lambda o: o.symbol == pos.symbol and (o.reduce_only or o.close_position),
-            reason,
+            account, lambda o: o.key == pos.key and (o.reduce_only or o.close_position), reason
         )
         pos.set_size(0, ZERO, ZERO)
         pos.alert.reset(self.config.alerts)
-        account.positions.pop(pos.symbol, None)
+        account.positions.pop(pos.key, None)
         market = self.markets[pos.symbol]
         market.isolated.pop(pos, None)
-        if market.cross.get(account) is pos:
-            del market.cross[account]
+        market.cross.pop(pos, None)
