@@ -122,6 +122,7 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
                 default_margin_mode=spec.get("default_margin_mode", "cross"),
                 default_leverage=leverage if leverage is not None else Decimal(10),
                 fees=own_fees,
+                position_mode=spec.get("position_mode", "oneway"),
             )
         except InputError as exc:
             raise exc.under(where) if not exc.field.startswith(where) else exc from None

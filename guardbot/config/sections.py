@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from guardbot.config.secret import Secret
 from guardbot.core.alerts import AlertConfig
-from guardbot.core.config import AccountConfig, EngineConfig, Fees
+from guardbot.core.config import POSITION_MODES, AccountConfig, EngineConfig, Fees
 from guardbot.core.guards import GuardConfig
 from guardbot.core.num import ZERO
 from guardbot.core.profiles import PROFILES, Profile
@@ -168,6 +168,12 @@ class AccountSection:
         example="0.0005",
         doc="Taker fee rate, a fraction in [0, 1): 0.0005 = 0.05 %.",
     )
+    position_mode: str = setting(
+        "oneway",
+        choices=POSITION_MODES,
+        doc='"oneway" (one position per symbol) or "hedged" (a long and a short side per symbol,'
+        " every order naming params.positionSide).",
+    )
 
     @property
     def fees(self) -> Fees | None:
@@ -182,6 +188,7 @@ class AccountSection:
             default_margin_mode=self.default_margin_mode,
             default_leverage=self.default_leverage,
             fees=self.fees,
+            position_mode=self.position_mode,
         )
 
 

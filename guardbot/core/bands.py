@@ -121,17 +121,17 @@ def nearest_cross_liquidation(
 ) -> tuple[Decimal | None, str | None]:
     """The cross liquidation price closest to its mark, relatively, and its symbol."""
     best: tuple[Decimal, Decimal, str] | None = None
-    for symbol in sorted(account.positions):
-        pos = account.positions[symbol]
+    for key in sorted(account.positions):
+        pos = account.positions[key]
         if pos.isolated:
             continue
         liq = cross_liquidation_price(profile, markets, account, pos)
         if liq is None:
             continue
-        mark = _mark(markets, symbol)
+        mark = _mark(markets, pos.symbol)
         distance = abs(mark - liq) / mark
         if best is None or distance < best[0]:
-            best = (distance, liq, symbol)
+            best = (distance, liq, pos.symbol)
     if best is None:
         return None, None
     return best[1], best[2]

@@ -48,6 +48,9 @@ CODE_EXCEPTIONS: Mapping[str, type[Exception]] = MappingProxyType(
         Code.ORDER_WOULD_TRIGGER_IMMEDIATELY: ccxt.OrderImmediatelyFillable,
         # transient (the feed lost the price): a NetworkError, which strategies retry
         Code.PRICE_STALE: ccxt.ExchangeNotAvailable,
+        # Binance -4067/-4068 (position mode with open orders/positions), -4061 (position side)
+        Code.POSITION_MODE_CHANGE_WITH_OPEN_POSITION: ccxt.BadRequest,
+        Code.POSITION_SIDE_REQUIRED: ccxt.InvalidOrder,
     }
 )
 

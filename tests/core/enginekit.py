@@ -102,6 +102,7 @@ def config(
     guards: Mapping[str, Any] | None = None,
     alerts: Mapping[str, Any] | None = None,
     trigger_price: str | None = None,
+    profile_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``config`` line (docs/contracts.md §2) with one account ``a`` unless ``accounts`` is
     given."""
@@ -126,6 +127,8 @@ def config(
         obj["alerts"] = dict(alerts)
     if trigger_price is not None:
         obj["trigger_price"] = trigger_price
+    if profile_options is not None:
+        obj["profile_options"] = dict(profile_options)
     return obj
 
 

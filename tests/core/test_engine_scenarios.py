@@ -84,6 +84,10 @@ def test_ex20_fees_realized_pnl_and_funding(mode: str) -> None:
     sim.check_ledger()
 
 
+#: Full liquidation pinned: these are the worked examples of one-step settlement (§7.2).
+FULL = {"liquidation_steps": "full"}
+
+
 def test_ex20_short_side_receives_positive_funding_and_loses_the_move() -> None:
     sim = Sim(wallet=100_000, taker="0.0005")
     sim.tick(40000, bid=40000, ask=40000)
@@ -477,7 +481,7 @@ def test_short_take_profit_and_buy_trailing_stop() -> None:
 def test_isolated_liquidation_binance_clearance_fee(
     qty: int, lev: int, mark: int, fee: Decimal, returned: Decimal, fund: Decimal
 ) -> None:
-    sim = Sim(wallet=100_000, mode="isolated", leverage=lev)
+    sim = Sim(wallet=100_000, mode="isolated", leverage=lev, profile_options=FULL)
     sim.tick(30000)
     sim.order("open", "buy", qty)
     iwb = D(qty * 30000) / lev
@@ -497,7 +501,9 @@ def test_isolated_liquidation_binance_clearance_fee(
     assert liq["insuranceFundDelta"] == fund
     assert fee + min(D(qty) * (mark - 30000) + iwb - fee, 0) == fund
     account = sim.account()
-    assert account.insurance_fund == fund
+    # a deficit beyond what the simulated fund holds (0) is auto-deleveraged (§7.5)
+    assert [e["amount"] for e in of_type(events, "adl")] == ([-fund] if fund < 0 else [])
+    assert account.insurance_fund == max(fund, 0)
     assert account.wallet == cross_before + returned
     assert sim.position() is None
     sim.check_ledger()
@@ -506,7 +512,7 @@ def test_isolated_liquidation_binance_clearance_fee(
 def test_isolated_short_liquidation_binance() -> None:
     # short 10 @30000 20x: IWB 15000, notional in tier 3 (mmr 0.01, cum 1300).
     # LP = (IWB + cum + Q*EP)/(Q*(mmr + 1)) = (15000 + 1300 + 300000)/10.1 = 31316.83 (§5.1)
-    sim = Sim(wallet=100_000, mode="isolated", leverage=20)
+    sim = Sim(wallet=100_000, mode="isolated", leverage=20, profile_options=FULL)
     sim.tick(30000)
     sim.order("open", "sell", 10)
     assert sim.position().isolated_wallet == 15000
@@ -557,20 +563,22 @@ def test_isolated_liquidation_cancels_the_symbols_orders_and_frees_their_margin(
 def test_isolated_liquidation_bybit_bankruptcy_settlement(
     side: str, safe: int, mark: int, bankrupt: int, fund: int
 ) -> None:
-    sim = Sim(profile="bybit", wallet=10_000, mode="isolated", leverage=50)
+    sim = Sim(profile="bybit", wallet=10_000, mode="isolated", leverage=50, profile_options=FULL)
     sim.tick(20000)
     sim.order("open", side, 1)
     assert sim.position().isolated_wallet == 400
     assert sim.account().wallet == 9600
     assert not of_type(sim.tick(safe), "liquidation")
-    liq = one(sim.tick(mark), "liquidation")
+    events = sim.tick(mark)
+    liq = one(events, "liquidation")
     assert liq["scope"] == "position"
+    assert [e["amount"] for e in of_type(events, "adl")] == ([-fund] if fund < 0 else [])
     # the trader loses the whole isolated wallet; the position is taken over at P_bk
     assert liq["loss"] == 400
     assert liq["price"] == bankrupt
     assert liq["insuranceFundDelta"] == fund
     assert sim.account().wallet == 9600
-    assert sim.account().insurance_fund == fund
+    assert sim.account().insurance_fund == max(fund, 0)
     sim.check_ledger()
 
 
@@ -578,7 +586,8 @@ def test_cross_liquidation_floors_wallet_and_spares_isolated() -> None:
     sim = Sim(
         accounts={
             "a": {"wallet": "10000", "default_margin_mode": "cross", "default_leverage": "10"}
-        }
+        },
+        profile_options=FULL,
     )
     sim.tick(30000, symbol=BTC)
     sim.tick(2000, symbol=ETH)
@@ -604,7 +613,10 @@ def test_cross_liquidation_floors_wallet_and_spares_isolated() -> None:
     assert sum(e["loss"] for e in liqs) == 9900
     # the margin balance was -3100: nothing left for a clearance fee, the fund covers -3100
     assert sum(e["insuranceFundDelta"] for e in liqs) == -3100
-    assert account.insurance_fund == -3100
+    # the simulated fund holds nothing: the deficit (on BTC, the last, losing one) is
+    # auto-deleveraged (§7.5) and the fund stays at 0
+    assert [(e["symbol"], e["amount"]) for e in of_type(events, "adl")] == [(BTC, 3100)]
+    assert account.insurance_fund == 0
     # the isolated SOL position and its wallet are untouched (§7.3)
     sol = sim.position(SOL)
     assert (sol.contracts, sol.isolated_wallet) == (10, 100)

@@ -21,7 +21,10 @@ MARKS = [30000, 31000, 32000, 32000, 31400, 29900, 30000, 29000, 28500, 28300]
 
 @pytest.fixture
 async def run() -> tuple[object, object, object]:
-    exchange, recorded = make_exchange(wallet=10_000, leverage=10)
+    # one liquidation in one step (the stepwise kind has its own tests in tests/core)
+    exchange, recorded = make_exchange(
+        wallet=10_000, leverage=10, profile_options={"liquidation_steps": "full"}
+    )
     strategy = load_strategy(f"{STRATEGY}:Scripted")({})
     runner = StrategyRunner(strategy, exchange)
     await runner.start()
