@@ -496,7 +496,7 @@ def test_cli_prints_config_problems_one_per_line(
     assert err.splitlines() == [
         f"guardbot run: invalid configuration {path} (2 problems):",
         "  accounts.main.walet: unknown key (known: default_leverage, default_margin_mode, "
-        "maker_fee, taker_fee, wallet); did you mean 'wallet'?",
+        "maker_fee, position_mode, taker_fee, wallet); did you mean 'wallet'?",
         "  guards.max_leverage: must be >= 1, got 0",
     ]
 

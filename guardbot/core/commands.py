@@ -151,8 +151,9 @@ COMMAND_FIELDS: Mapping[str, frozenset[str]] = {
         "cancel": ("account", "id"),
         "set_leverage": ("account", "symbol", "leverage"),
         "set_margin_mode": ("account", "symbol", "marginMode"),
-        "add_margin": ("account", "symbol", "amount"),
-        "reduce_margin": ("account", "symbol", "amount"),
+        "set_position_mode": ("account", "positionMode"),
+        "add_margin": ("account", "symbol", "amount", "positionSide"),
+        "reduce_margin": ("account", "symbol", "amount", "positionSide"),
         "deposit": ("account", "amount"),
         "withdraw": ("account", "amount"),
         "funding": ("symbol", "rate"),
@@ -172,6 +173,7 @@ ORDER_PARAMS = frozenset(
         "trailingTriggerPrice",
         "timeInForce",
         "postOnly",
+        "positionSide",
     }
 )
 #: ccxt order params that venues know and guardbot does not model, accepted and ignored because
