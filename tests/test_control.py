@@ -115,7 +115,8 @@ ORDER = {
             payload(**{**ORDER, "params": {"stopLosPrice": "29000"}}),
             BAD_COMMAND,
             "r-1",
-            "params.stopLosPrice: unknown key (known: positionSide, postOnly, reduceOnly, stopLossPrice,",
+            "params.stopLosPrice: unknown key (known: positionSide, postOnly, reduceOnly,"
+            " stopLossPrice,",
         ),
         (
             payload(**{**ORDER, "params": {"reduceonly": True}}),

@@ -49,7 +49,7 @@ class Admission:
     def as_placed(account: Account, cmd: OrderCmd) -> OrderCmd:
         """``cmd`` as the account's position mode reads it: in a hedged account an order against
         its side (``sell`` + ``long``, ``buy`` + ``short``) only reduces that side, so it is
-        reduce-only (docs/rules.md §9.3)."""
+        reduce-only (docs/rules.md §8.6)."""
         if (
             account.hedged
             and cmd.position_side is not None
