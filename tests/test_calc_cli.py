@@ -360,7 +360,7 @@ BAD_INPUTS: list[Any] = [
     ),
     pytest.param(
         edit(lambda o: o.__setitem__("tier", o["tiers"])),
-        "tier: unknown key (known: account, fees, positions, profile, tiers); "
+        "tier: unknown key (known: account, fees, positionMode, positions, profile, tiers); "
         "did you mean 'tiers'?",
         id="unknown-top-key",
     ),
@@ -386,7 +386,7 @@ BAD_INPUTS: list[Any] = [
     ),
     pytest.param(
         edit(pos0("hedged", True)),
-        "positions[0].hedged: hedge-mode positions are not modelled, got true",
+        "positions[0].hedged: must be false with positionMode 'oneway', got true",
         id="hedged",
     ),
     pytest.param(

@@ -44,7 +44,7 @@ _SYMBOL = re.compile(
 
 BundledLoader = Callable[[str], BundledTiers]
 
-_TOP_FIELDS = ("profile", "tiers", "fees", "account", "positions")
+_TOP_FIELDS = ("profile", "positionMode", "tiers", "fees", "account", "positions")
 _POSITION_FIELDS = (
     "symbol",
     "side",
@@ -125,6 +125,8 @@ class PositionInput:
     table: TierTable
     #: ``asOf`` of the bundled snapshot the table came from; None for a table given in the input.
     bundled_as_of: str | None
+    #: ``long`` or ``short`` in a hedged request (each side its own position); None in one-way.
+    position_side: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,7 @@ class CalcInput:
     taker_fee: Decimal
     wallet: Decimal
     positions: tuple[PositionInput, ...]
+    hedged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +164,25 @@ def compute(request: CalcInput) -> CalcResult:
     with decimal_context():
         positions = []
         for p in request.positions:
-            pos = Position(p.symbol, p.table, p.margin_mode, p.leverage, p.contract_size)
+            pos = Position(
+                p.symbol,
+                p.table,
+                p.margin_mode,
+                p.leverage,
+                p.contract_size,
+                position_side=p.position_side,
+            )
             pos.set_size(p.sign, p.contracts, p.entry_price)
             pos.isolated_wallet = p.isolated_wallet
             positions.append(pos)
         marks = [p.mark_price for p in request.positions]
         views, account = snapshot(
-            request.profile, request.taker_fee, request.wallet, positions, marks
+            request.profile,
+            request.taker_fee,
+            request.wallet,
+            positions,
+            marks,
+            hedged=request.hedged,
         )
     return CalcResult(request, views, account)
 
@@ -187,11 +202,21 @@ def parse_calc_input(obj: object, *, bundled: BundledLoader = load_bundled) -> C
         raw_profile = obj.get("profile")
         profile = get_profile("binance" if raw_profile is None else raw_profile, "profile")
         maker, taker = _parse_fees(obj.get("fees"))
+        hedged = _parse_position_mode(obj.get("positionMode"))
         tables = _parse_tiers(obj.get("tiers"), profile)
-        positions = _parse_positions(obj, profile, tables, bundled)
+        positions = _parse_positions(obj, profile, tables, bundled, hedged)
         has_cross = any(p.margin_mode == "cross" for p in positions)
         wallet = _parse_wallet(obj.get("account"), has_cross)
-    return CalcInput(profile, maker, taker, wallet, positions)
+    return CalcInput(profile, maker, taker, wallet, positions, hedged)
+
+
+def _parse_position_mode(raw: object) -> bool:
+    """``positionMode``: ``oneway`` (the default) or ``hedged``; True when hedged."""
+    if raw is None or raw == "oneway":
+        return False
+    if raw == "hedged":
+        return True
+    raise InputError("positionMode", f"must be oneway or hedged, got {shown(raw)}")
 
 
 # --- sections ---------------------------------------------------------------------------------
@@ -239,6 +264,7 @@ def _parse_positions(
     profile: Profile,
     tables: Mapping[str, TierTable],
     bundled: BundledLoader,
+    hedged: bool,
 ) -> tuple[PositionInput, ...]:
     raw = obj.get("positions")
     if raw is None:
@@ -246,38 +272,65 @@ def _parse_positions(
     if not isinstance(raw, Sequence) or isinstance(raw, str):
         raise InputError("positions", f"must be a list, got {shown(raw)}")
     resolver = _TableResolver(profile, tables, bundled)
-    seen: set[str] = set()
+    seen: dict[str, PositionInput] = {}
     result = []
     for i, item in enumerate(raw):
-        position = _parse_position(item, f"positions[{i}]", resolver, seen)
-        seen.add(position.symbol)
+        where = f"positions[{i}]"
+        position = _parse_position(item, where, resolver, seen, hedged)
+        other = seen.get(position.symbol)
+        if other is not None and (other.margin_mode, other.leverage) != (
+            position.margin_mode,
+            position.leverage,
+        ):
+            raise InputError(
+                where,
+                f"both sides of {position.symbol} have the margin mode and leverage of the"
+                f" symbol ({other.margin_mode}, {other.leverage}); got {position.margin_mode},"
+                f" {position.leverage}",
+            )
+        seen.setdefault(position.symbol, position)
+        if hedged:
+            seen[f"{position.symbol}#{position.position_side}"] = position
         result.append(position)
     return tuple(result)
 
 
 def _parse_position(
-    raw: object, where: str, resolver: _TableResolver, seen: set[str]
+    raw: object,
+    where: str,
+    resolver: _TableResolver,
+    seen: Mapping[str, PositionInput],
+    hedged: bool,
 ) -> PositionInput:
     if not isinstance(raw, Mapping):
         raise InputError(where, f"must be an object, got {shown(raw)}")
     check_keys(raw, _POSITION_FIELDS, where, ignored=CCXT_POSITION_OUTPUTS)
-    if raw.get("hedged") not in (None, False):
+    flag = raw.get("hedged")
+    if flag is not None and flag is not hedged:
+        mode = "hedged" if hedged else "oneway"
         raise InputError(
-            f"{where}.hedged", f"hedge-mode positions are not modelled, got {shown(raw['hedged'])}"
+            f"{where}.hedged",
+            f"must be {str(hedged).lower()} with positionMode {mode!r}, got {shown(flag)}"
+            + ("" if hedged else ' (give "positionMode": "hedged" for hedge-mode positions)'),
         )
     symbol = raw.get("symbol")
     if symbol is None:
         raise InputError(f"{where}.symbol", "is required")
     if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol):
         raise InputError(f"{where}.symbol", _symbol_message(symbol))
-    if symbol in seen:
+    side = _choice(raw, "side", where, ("long", "short"))
+    if not hedged and symbol in seen:
         raise InputError(
             f"{where}.symbol",
             f"duplicate position for {symbol} (one-way mode holds one position per symbol)",
         )
+    if hedged and f"{symbol}#{side}" in seen:
+        raise InputError(
+            f"{where}.side",
+            f"duplicate {side} position for {symbol} (hedge mode holds one position per side)",
+        )
     table, default_size, as_of = resolver.resolve(symbol, f"{where}.symbol")
 
-    side = _choice(raw, "side", where, ("long", "short"))
     contracts = _number(raw, "contracts", where, positive=True)
     contract_size = _number(raw, "contractSize", where, positive=True, default=default_size)
     entry = _number(raw, "entryPrice", where, positive=True)
@@ -313,6 +366,7 @@ def _parse_position(
         isolated_wallet=isolated_wallet,
         table=table,
         bundled_as_of=as_of,
+        position_side=side if hedged else None,
     )
 
 

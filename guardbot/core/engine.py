@@ -136,6 +136,7 @@ class Engine:
                 positions,
                 marks,
                 open_order_margin=account.order_margin,
+                hedged=account.hedged,
             )
 
     def state(self, account: Account) -> dict[str, object]:

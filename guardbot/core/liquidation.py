@@ -30,17 +30,18 @@ __all__ = ["liquidate_cross", "liquidate_isolated", "step_down_contracts"]
 _LOT = Decimal("1e-8")
 
 
-def step_down_contracts(pos: Position, tier_by_contracts: bool, mark: Decimal) -> Decimal | None:
+def step_down_contracts(pos: Position, tier_by_contracts: bool, price: Decimal) -> Decimal | None:
     """The size a tiered liquidation step reduces ``pos`` to: the most contracts that sit in the
-    tier below the current one at ``mark``; None in the lowest tier (the position goes whole)."""
+    tier below the current one, valued at ``price`` (the price its requirement is taken at);
+    None in the lowest tier (the position goes whole)."""
     table = pos.table
     if tier_by_contracts:
         i = table.index_for(pos.contracts)
         return min(table.tiers[i - 1].cap, pos.contracts) if i else None
-    i = table.index_for(pos.qty * mark)
+    i = table.index_for(pos.qty * price)
     if not i:
         return None
-    target = (table.tiers[i - 1].cap / (mark * pos.contract_size)).quantize(_LOT, ROUND_DOWN)
+    target = (table.tiers[i - 1].cap / (price * pos.contract_size)).quantize(_LOT, ROUND_DOWN)
     return target if 0 < target < pos.contracts else None
 
 
@@ -72,8 +73,10 @@ def liquidate_isolated(st: EngineState, account: Account, pos: Position) -> None
     mark = st.mark_of(pos.symbol)
     if st.profile.liquidation_steps == "tiered":
         by_contracts = st.profile.tier_basis == "contracts"
+        # Bybit values an isolated position's tier at its entry (docs/rules.md §5.4)
+        at_entry = st.profile.isolated_mm_price == "at_entry"
         while _isolated_due(st, account, pos):
-            target = step_down_contracts(pos, by_contracts, mark)
+            target = step_down_contracts(pos, by_contracts, pos.entry_price if at_entry else mark)
             if target is None or not _partial(st, account, pos, target, mark, "position"):
                 break
     if not _isolated_due(st, account, pos):  # cured (docs/rules.md §7.1)

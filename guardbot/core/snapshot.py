@@ -41,6 +41,8 @@ class PositionView:
     bankruptcy_price: Decimal | None
     leverage: Decimal
     liquidated: bool
+    #: ccxt's ``hedged``: the position is one side of a hedge-mode account.
+    hedged: bool = False
 
     @property
     def distance_percent(self) -> Decimal | None:
@@ -53,6 +55,7 @@ class PositionView:
         return {
             "symbol": self.symbol,
             "side": self.side,
+            "hedged": self.hedged,
             "marginMode": self.margin_mode,
             "contracts": fmt(self.contracts),
             "contractSize": fmt(self.contract_size),
@@ -112,6 +115,7 @@ def snapshot(
     marks: Sequence[Decimal],
     *,
     open_order_margin: Decimal = ZERO,
+    hedged: bool = False,
 ) -> tuple[list[PositionView], AccountView]:
     """Views of ``positions`` (in order) at ``marks`` and of the account's cross part.
 
@@ -201,6 +205,7 @@ def snapshot(
                 bankruptcy_price=bankrupt,
                 leverage=pos.leverage,
                 liquidated=liquidated,
+                hedged=hedged,
             )
         )
     return views, account

@@ -103,6 +103,7 @@ def config(
     alerts: Mapping[str, Any] | None = None,
     trigger_price: str | None = None,
     profile_options: Mapping[str, Any] | None = None,
+    position_mode: str | None = None,
 ) -> dict[str, Any]:
     """A ``config`` line (docs/contracts.md §2) with one account ``a`` unless ``accounts`` is
     given."""
@@ -129,6 +130,9 @@ def config(
         obj["trigger_price"] = trigger_price
     if profile_options is not None:
         obj["profile_options"] = dict(profile_options)
+    if position_mode is not None:
+        for spec in obj["accounts"].values():
+            spec["position_mode"] = position_mode
     return obj
 
 

@@ -615,6 +615,8 @@ class Checker:
         """A partial liquidation leaves the position in a lower tier (docs/rules.md §7.1),
         keeps its entry and side, and takes only what it reports."""
         symbol, mark = e["symbol"], e["markPrice"]
+        if self.profile == "bybit" and e["scope"] == "position":
+            mark = e["entryPrice"]  # bybit tiers an isolated position at its entry (§5.4)
         before, after = e["contracts"] + e["remainingContracts"], e["remainingContracts"]
         assert e["contracts"] > 0 and after > 0, self._fail("empty partial step", obj, events)
         if self.profile == "okx":
