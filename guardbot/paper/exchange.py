@@ -375,10 +375,12 @@ class PaperExchange:
             info["availableBalance"] = self._engine.views(account)[1].available_balance
         return st.balance_structure(balance, timestamp=self._now or None, info=info)
 
-    def _protection(self, account: Account, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+    def _protection(
+        self, account: Account, symbol: str, side: str | None = None
+    ) -> tuple[Decimal | None, Decimal | None]:
         stop_loss = take_profit = None
         for order in account.orders.values():
-            if order.symbol == symbol and order.close_position:
+            if order.symbol == symbol and order.close_position and order.position_side == side:
                 if order.kind == "stop_loss":
                     stop_loss = order.trigger_price
                 elif order.kind == "take_profit":
@@ -398,7 +400,8 @@ class PaperExchange:
             if wanted is not None and view.symbol not in wanted:
                 continue
             market = self._engine.markets[view.symbol]
-            stop_loss, take_profit = self._protection(account, view.symbol)
+            side = view.side if view.hedged else None
+            stop_loss, take_profit = self._protection(account, view.symbol, side)
             out.append(
                 st.position_structure(
                     view, timestamp=market.ts, stop_loss=stop_loss, take_profit=take_profit
@@ -491,16 +494,37 @@ class PaperExchange:
         self._raise_refusal(events, None)
         return {"info": to_jsonable(events), "symbol": symbol, "marginMode": mode}
 
-    async def _margin(self, symbol: str, amount: Number, add: bool) -> dict[str, Any]:
+    async def set_position_mode(
+        self, hedged: bool, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        """One-way or hedge mode for the whole account, as ccxt's ``set_position_mode``
+        (``symbol`` is ignored: the mode is account-wide, as on Binance)."""
+        if not isinstance(hedged, bool):
+            raise ccxt.BadRequest(
+                f"guardbot setPositionMode() hedged must be a bool, got {hedged!r}"
+            )
+        mode = "hedged" if hedged else "oneway"
+        events = await self._run({"type": "set_position_mode", "positionMode": mode})
+        self._raise_refusal(events, None)
+        return {"info": to_jsonable(events), "hedged": hedged}
+
+    async def fetch_position_mode(
+        self, symbol: str | None = None, params: Mapping[str, Any] = _NO_PARAMS
+    ) -> dict[str, Any]:
+        account = self._account()
+        mode = account.position_mode if account is not None else "oneway"
+        return {"info": {"positionMode": mode}, "hedged": mode == "hedged"}
+
+    async def _margin(
+        self, symbol: str, amount: Number, add: bool, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         self.market(symbol)
         value = _dec(amount, "amount")
-        events = await self._run(
-            {
-                "type": "add_margin" if add else "reduce_margin",
-                "symbol": symbol,
-                "amount": fmt(value),
-            }
-        )
+        command = {"type": "add_margin" if add else "reduce_margin", "symbol": symbol}
+        command["amount"] = fmt(value)
+        if params.get("positionSide") is not None:  # the side of a hedged account
+            command["positionSide"] = params["positionSide"]
+        events = await self._run(command)
         self._raise_refusal(events, None)
         changed = next((e for e in events if e.get("type") == "margin_changed"), None)
         return {
@@ -519,12 +543,12 @@ class PaperExchange:
     async def add_margin(
         self, symbol: str, amount: Number, params: Mapping[str, Any] = _NO_PARAMS
     ) -> dict[str, Any]:
-        return await self._margin(symbol, amount, True)
+        return await self._margin(symbol, amount, True, params)
 
     async def reduce_margin(
         self, symbol: str, amount: Number, params: Mapping[str, Any] = _NO_PARAMS
     ) -> dict[str, Any]:
-        return await self._margin(symbol, amount, False)
+        return await self._margin(symbol, amount, False, params)
 
     def _leverage(self, symbol: str) -> dict[str, Any]:
         mode, leverage = self._settings(symbol)

@@ -192,7 +192,7 @@ def position_structure(
     stop_loss: Decimal | None,
     take_profit: Decimal | None,
 ) -> dict[str, Any]:
-    """A ccxt position from the engine's margin view of it (one-way mode: never hedged)."""
+    """A ccxt position from the engine's margin view of it (``hedged`` in a hedged account)."""
     notional = view.notional
     percentage = view.unrealized_pnl / view.initial_margin * 100 if view.initial_margin else None
     return {
@@ -217,7 +217,7 @@ def position_structure(
         "datetime": iso8601(timestamp),
         "marginMode": view.margin_mode,
         "side": view.side,
-        "hedged": False,
+        "hedged": view.hedged,
         "percentage": num(percentage),
         "stopLossPrice": num(stop_loss),
         "takeProfitPrice": num(take_profit),

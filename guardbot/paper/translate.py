@@ -135,9 +135,15 @@ def order_params(
     for key in params:
         if key not in _ORDER_PARAMS and key not in _IGNORED_PARAMS:
             raise ccxt.NotSupported(f"guardbot createOrder() does not support params.{key}")
-    if params.get("hedged") or params.get("positionSide") not in (None, "BOTH"):
-        raise ccxt.NotSupported("guardbot supports one-way positions only (no hedge mode)")
     out: dict[str, Any] = {}
+    position_side = params.get("positionSide")
+    if position_side is not None:
+        # Binance's LONG / SHORT / BOTH, any case; the account's position mode decides
+        out["positionSide"] = position_side
+    elif params.get("hedged"):
+        raise ccxt.ArgumentsRequired(
+            "guardbot createOrder() in hedge mode needs params.positionSide (long or short)"
+        )
     reduce_only = bool(params.get("reduceOnly", False))
     if reduce_only:
         out["reduceOnly"] = True

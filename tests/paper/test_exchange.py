@@ -114,7 +114,8 @@ async def test_not_supported_and_bad_arguments() -> None:
         await exchange.create_order(BTC, "stop_market", "buy", 1)
     with pytest.raises(ccxt.NotSupported, match=r"params\.trailingAmount"):
         await exchange.create_order(BTC, "market", "buy", 1, None, {"trailingAmount": 10})
-    with pytest.raises(ccxt.NotSupported, match="hedge"):
+    # a one-way account: positionSide LONG is refused by the engine (INVALID_ORDER)
+    with pytest.raises(ccxt.InvalidOrder, match="needs hedge mode"):
         await exchange.create_order(BTC, "market", "buy", 1, None, {"positionSide": "LONG"})
     with pytest.raises(ccxt.NotSupported, match="fetch_order_book"):
         await exchange.fetch_order_book(BTC)
