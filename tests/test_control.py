@@ -184,6 +184,8 @@ def test_gate_accepts_order_exactly() -> None:
         ({"type": "set_margin_mode", "symbol": BTC, "marginMode": "isolated"}, object),
         ({"type": "add_margin", "symbol": BTC, "amount": "10"}, object),
         ({"type": "reduce_margin", "symbol": BTC, "amount": "10"}, object),
+        ({"type": "set_position_mode", "positionMode": "hedged"}, object),
+        ({"type": "add_margin", "symbol": BTC, "amount": "10", "positionSide": "SHORT"}, object),
     ],
 )
 def test_gate_accepts_other_commands(fields: dict[str, Any], kind: type) -> None:
@@ -461,6 +463,20 @@ def test_render_status_calls_a_feed_fresh_only_within_stale_after_s() -> None:
     assert f"{BTC}  fresh  12.0s" in render_status(status, {}, NOW)
     assert f"{BTC}  stale  12.0s" in render_status(status, {}, NOW, stale_after_s=10)
     assert f"{BTC}  fresh  12.0s" in render_status(status, {}, NOW, stale_after_s=15)
+
+
+def test_render_status_shows_the_sides_of_a_hedged_symbol() -> None:
+    side = {"symbol": BTC, "entryPrice": "30000", "markPrice": "29000", "hedged": True}
+    account = {
+        "wallet": "10000",
+        "positions": [
+            {**side, "side": "long", "contracts": "2", "liquidationPrice": "25000"},
+            {**side, "side": "short", "contracts": "1", "liquidationPrice": "40000"},
+        ],
+    }
+    text = render_status({"state": "online"}, {"h": account}, NOW)
+    assert f"h        {BTC}  long   2          30,000  29,000  25,000" in text
+    assert f"h        {BTC}  short  1          30,000  29,000  40,000" in text
 
 
 def test_render_status_missing_keys() -> None:

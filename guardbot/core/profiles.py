@@ -52,7 +52,7 @@ class Profile:
     isolated_funding_source: FundingSource
     #: ``full``: a due position goes whole; ``tiered``: a position above its lowest tier is first
     #: reduced into the tier below, step by step while still due (docs/rules.md §7.1).
-    liquidation_steps: LiquidationSteps
+    liquidation_steps: LiquidationSteps = "tiered"
 
     def with_options(
         self, options: Mapping[str, object], field: str = "profile_options"

@@ -93,6 +93,7 @@ ALLOWED_TYPES = (
     "cancel",
     "set_leverage",
     "set_margin_mode",
+    "set_position_mode",
     "add_margin",
     "reduce_margin",
 )
