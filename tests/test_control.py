@@ -343,6 +343,12 @@ def test_order_command_fields() -> None:
     }
 
 
+def test_order_command_position_side_for_hedge_mode() -> None:
+    args = parse(add_order_arguments, [BTC, "sell", "1", "--position-side", "long"])
+    [request] = order_requests(args)
+    assert request.body["params"] == {"positionSide": "long"}
+
+
 def test_order_with_margin_mode_and_leverage_sends_them_first() -> None:
     args = parse(
         add_order_arguments, [ETH, "sell", "2", "--leverage", "20", "--margin-mode", "isolated"]

@@ -116,6 +116,12 @@ def add_order_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--price", metavar="P", default=None, help="limit price")
     _add_account(parser)
     parser.add_argument("--reduce-only", action="store_true", help="may only reduce a position")
+    parser.add_argument(
+        "--position-side",
+        choices=("long", "short"),
+        default=None,
+        help="the side of a hedged account the order opens (buy long) or reduces (sell long)",
+    )
     parser.add_argument("--stop-loss", metavar="P", default=None, help="attached stop-loss price")
     parser.add_argument(
         "--take-profit", metavar="P", default=None, help="attached take-profit price"
@@ -211,6 +217,8 @@ def order_requests(args: argparse.Namespace) -> list[Request]:
     params: dict[str, Any] = {}
     if args.reduce_only:
         params["reduceOnly"] = True
+    if args.position_side is not None:
+        params["positionSide"] = args.position_side
     for key, value, name in (
         ("stopLossPrice", args.stop_loss, "--stop-loss"),
         ("takeProfitPrice", args.take_profit, "--take-profit"),
