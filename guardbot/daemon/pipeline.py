@@ -168,10 +168,13 @@ class StepPipeline:
         symbol = event.get("symbol") or event.get("liquidationSymbol")
         if account is None or not isinstance(symbol, str):
             return None
-        position = account.positions.get(symbol)
-        if position is None or not position.is_open:
-            return None
-        return {"side": position.side, "contracts": position.contracts}
+        open_ = [p for p in account.symbol_positions(symbol) if p.is_open]
+        side = event.get("positionSide")
+        if side is not None:  # a hedged account's alert names its side
+            open_ = [p for p in open_ if p.side == side]
+        if len(open_) != 1:
+            return None  # both sides of a hedged symbol: the sentence names the symbol only
+        return {"side": open_[0].side, "contracts": open_[0].contracts}
 
     async def commit(
         self,
