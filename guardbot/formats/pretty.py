@@ -108,13 +108,20 @@ def _describe(event: Mapping[str, Any]) -> str:
         below = f", below the {pct(g('threshold'))} level" if g("threshold") is not None else ""
         return f"{where}: margin ratio back to {pct(g('marginRatio'))}{below}"
     if kind == "liquidation":
+        step = f" (partial: {num(g('remainingContracts'))} left)" if event.get("partial") else ""
         return (
             f"{g('scope')} {g('symbol')} {g('side')} {num(g('contracts'))} at {num(g('price'))}"
-            f" (mark {num(g('markPrice'))})  loss {num(g('loss'))}"
+            f" (mark {num(g('markPrice'))}){step}  loss {num(g('loss'))}"
             f"  insurance fund {num(g('insuranceFundDelta'))}"
         )
+    if kind == "adl":
+        return f"{g('symbol')} {g('side')}: {num(g('amount'))} beyond the insurance fund"
     if kind == "funding":
-        return f"{g('symbol')} rate {g('rate')} at mark {num(g('markPrice'))}: {num(g('amount'))}"
+        side = f" {event['positionSide']}" if event.get("positionSide") else ""
+        return (
+            f"{g('symbol')}{side} rate {g('rate')} at mark {num(g('markPrice'))}:"
+            f" {num(g('amount'))}"
+        )
     if kind == "leverage_changed":
         return f"{g('symbol')} leverage {num(g('leverage'))}x"
     if kind == "margin_mode_changed":

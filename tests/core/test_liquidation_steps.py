@@ -8,13 +8,16 @@ rates in contracts of 0.001 BTC with tier 1 up to 1,000 contracts.
 
 from __future__ import annotations
 
+import json
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from guardbot.cli.simulate import build_config
+from guardbot.cli.simulate import build_config, simulate_lines
 from guardbot.core.engine import Engine
+from guardbot.core.events import to_jsonable
 from tests.core.enginekit import BTC, Sim, of_type, types
 
 D = Decimal
@@ -170,3 +173,20 @@ def test_a_hedged_cross_account_steps_each_side_by_its_own_tier(profile: str) ->
     )
     assert sim.account().wallet >= 0
     sim.check_ledger()
+
+
+def test_the_hedge_example_runs_byte_identical_with_its_steps() -> None:
+    """examples/scenarios/hedge.jsonl: a hedged isolated account, a refused order without a
+    side, funding per side, then the long liquidated in two steps; the same bytes every run."""
+    path = Path(__file__).parents[2] / "examples" / "scenarios" / "hedge.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first = [json.dumps(to_jsonable(e)) for e in simulate_lines(lines)]
+    assert first == [json.dumps(to_jsonable(e)) for e in simulate_lines(lines)]
+    events = [json.loads(line) for line in first]
+    assert [e["code"] for e in events if e["type"] == "order_rejected"] == [
+        "POSITION_SIDE_REQUIRED"
+    ]
+    funding = [(e["positionSide"], e["amount"]) for e in events if e["type"] == "funding"]
+    assert funding == [("long", "-9"), ("short", "3")]
+    steps = [(e["partial"], e["remainingContracts"]) for e in events if e["type"] == "liquidation"]
+    assert steps == [(True, "0.85178875"), (False, "0")]
