@@ -76,6 +76,14 @@ def cross_liquidation_price(
     profile: Profile, markets: dict[str, Market], account: Account, pos: Position
 ) -> Decimal | None:
     mark = _mark(markets, pos.symbol)
+    legs = [p for p in account.symbol_positions(pos.symbol) if not p.isolated]
+    if len(legs) > 1:  # both sides of a hedged symbol share one price (docs/rules.md §5.6)
+        req = upnl = ZERO
+        for leg in legs:
+            req += margin.requirement(profile, leg, mark, account.fees.taker)[0]
+            upnl += margin.unrealized_pnl(leg, mark)
+        wallet = account.wallet - (account.c_req - req) + (account.c_upnl - upnl)
+        return margin.shared_level_price(profile, legs, wallet, account.fees.taker, mark)
     upnl = margin.unrealized_pnl(pos, mark)
     req, _mm, _tier = margin.requirement(profile, pos, mark, account.fees.taker)
     wallet = account.wallet - (account.c_req - req) + (account.c_upnl - upnl)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from itertools import product
 from typing import Protocol
 
 from guardbot.core.num import ONE, ZERO
@@ -33,6 +34,7 @@ __all__ = [
     "order_cost",
     "requirement",
     "requirement_pieces",
+    "shared_level_price",
     "solve_level_price",
     "unrealized_pnl",
 ]
@@ -208,6 +210,50 @@ def level_price(
     if solved is None:
         return None
     return solved[0], solved[1].tier
+
+
+def shared_level_price(
+    profile: Profile,
+    legs: Sequence[PositionLike],
+    wallet: Decimal,
+    taker_fee: Decimal,
+    near: Decimal,
+    level: Decimal = ONE,
+) -> Decimal | None:
+    """The price where the cross positions ``legs`` of one symbol (the long and the short of a
+    hedged account), moving together, bring the ratio to ``level``: Binance's hedge-mode
+    formula (docs/rules.md §5.6), each leg in the tier that contains its own notional at that
+    price (§5.2). ``wallet`` backs them net of everything else, as in :func:`solve_level_price`.
+
+    The margin surplus of a hedged pair need not be monotone in the price (a nearly balanced
+    pair can be liquidated by a rise and by a fall), so every self-consistent solution is found
+    and the one nearest to ``near`` (the mark: the one the price reaches first) is returned;
+    None when there is none above zero.
+    """
+    found: list[Decimal] = []
+    pieces = [requirement_pieces(profile, leg, taker_fee) for leg in legs]
+    for combo in product(*pieces):
+        den = ZERO
+        num = level * wallet
+        for leg, piece in zip(legs, combo, strict=True):
+            den += leg.qty * piece.rate - level * leg.sign * leg.qty
+            num += piece.amount - level * leg.sign * leg.qty * leg.entry_price
+        if den == 0:
+            continue
+        price = num / den
+        if price > 0 and all(
+            _in_piece(leg.qty * price, piece, options)
+            for leg, piece, options in zip(legs, combo, pieces, strict=True)
+        ):
+            found.append(price)
+    return min(found, key=lambda p: abs(p - near)) if found else None
+
+
+def _in_piece(notional: Decimal, piece: Piece, pieces: Sequence[Piece]) -> bool:
+    if piece.floor is None or piece.cap is None:
+        return True
+    first, last = piece is pieces[0], piece is pieces[-1]
+    return (notional <= piece.cap or last) and (notional > piece.floor or first)
 
 
 def bankruptcy_price(pos: PositionLike, wallet: Decimal) -> Decimal:

@@ -107,6 +107,33 @@ def _positive_or_none(sign: int, price: Decimal | None) -> Decimal | None:
     return price
 
 
+def _shared_prices(
+    profile: Profile,
+    taker_fee: Decimal,
+    cross_wallet: Decimal,
+    cross_upnl: Decimal,
+    cross_req: Decimal,
+    positions: Sequence[Position],
+    rows: Sequence[tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]],
+) -> dict[str, Decimal | None]:
+    """The one liquidation price of both cross sides of a hedged symbol (docs/rules.md §5.6):
+    they move with the same mark, so neither can be solved with the other held still."""
+    legs: dict[str, list[int]] = {}
+    for i, pos in enumerate(positions):
+        if not pos.isolated and pos.position_side is not None:
+            legs.setdefault(pos.symbol, []).append(i)
+    prices: dict[str, Decimal | None] = {}
+    for symbol, index in legs.items():
+        if len(index) < 2:
+            continue
+        pair = [positions[i] for i in index]
+        wallet = cross_wallet - (cross_req - sum((rows[i][1] for i in index), ZERO))
+        wallet += cross_upnl - sum((rows[i][0] for i in index), ZERO)
+        mark = rows[index[0]][5]
+        prices[symbol] = margin.shared_level_price(profile, pair, wallet, taker_fee, mark)
+    return prices
+
+
 def snapshot(
     profile: Profile,
     taker_fee: Decimal,
@@ -163,6 +190,9 @@ def snapshot(
         unrealized_pnl=cross_upnl,
     )
 
+    shared = _shared_prices(
+        profile, taker_fee, cross_wallet, cross_upnl, cross_req, positions, rows
+    )
     views = []
     for pos, (upnl, req, mm, mmr, im, mark) in zip(positions, rows, strict=True):
         if pos.isolated:
@@ -180,8 +210,11 @@ def snapshot(
             lp_wallet = cross_wallet - (cross_req - req) + others_upnl
             bk_wallet = cross_wallet + others_upnl
             isolated_wallet = None
-        solved = margin.liquidation_price(profile, pos, lp_wallet, taker_fee)
-        liq = _positive_or_none(pos.sign, solved[0] if solved else None)
+        if pos.symbol in shared:
+            liq = shared[pos.symbol]
+        else:
+            solved = margin.liquidation_price(profile, pos, lp_wallet, taker_fee)
+            liq = _positive_or_none(pos.sign, solved[0] if solved else None)
         bankrupt = _positive_or_none(pos.sign, margin.bankruptcy_price(pos, bk_wallet))
         views.append(
             PositionView(

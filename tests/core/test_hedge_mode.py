@@ -231,3 +231,38 @@ def test_isolated_sides_liquidate_alone() -> None:
     short = sim.position(f"{BTC}#short")
     assert (short.contracts, short.isolated_wallet) == (1, 600)
     sim.check_ledger()
+
+
+def test_the_two_cross_sides_of_a_symbol_share_one_liquidation_price() -> None:
+    # Binance cross hedge (docs/rules.md §5.6): long 1 and short 0.5 @30000, wallet 10,000,
+    # both in tier 1 (0.4 %, cum 0) at the answer. Both legs move with the mark P:
+    #   10000 + 1*(P - 30000) - 0.5*(P - 30000) = 0.004*P + 0.004*0.5*P
+    #   -> 0.494 P = 5000 -> P = 10121.4574898785...
+    # (holding the short still, the long alone would say 20,140.56, and the short 49,561.75:
+    # a net long is never liquidated by a rise)
+    side = {"symbol": BTC, "markPrice": 30000, "entryPrice": 30000, "marginMode": "cross"}
+    side["leverage"] = 10
+    request = {
+        "positionMode": "hedged",
+        "tiers": {BTC: TIERS[BTC]},
+        "account": {"wallet": 10000},
+        "positions": [
+            {**side, "side": "long", "contracts": 1},
+            {**side, "side": "short", "contracts": "0.5"},
+        ],
+    }
+    long, short = run_calc(request)["positions"]  # type: ignore[misc]
+    with decimal_context():
+        expected = D(5000) / D("0.494")
+    assert D(long["liquidationPrice"]) == D(short["liquidationPrice"]) == expected
+    # at that mark the account is exactly at ratio 1
+    at = {**request, "positions": [{**p, "markPrice": str(expected)} for p in request["positions"]]}
+    ratio = D(run_calc(at)["account"]["marginRatio"])  # type: ignore[index]
+    assert abs(ratio - 1) < D("1e-30")
+    # the engine's alerts name the same price
+    sim = _hedged(wallet=10_000, leverage=10)
+    sim.tick(30000)
+    sim.order("l", "buy", 1, positionSide="long")
+    sim.order("s", "sell", "0.5", positionSide="short")
+    alert = one(sim.tick(10200), "margin_alert")  # MM 61.2 / MB 100: ratio 0.612
+    assert alert["liquidationPrice"] == expected
