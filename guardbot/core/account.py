@@ -8,6 +8,7 @@ from decimal import Decimal
 from guardbot.core.alerts import AlertState
 from guardbot.core.config import AccountConfig, Fees
 from guardbot.core.guards import DailyLoss, TradingState
+from guardbot.core.mirror import MirrorState
 from guardbot.core.num import ZERO
 from guardbot.core.orders import Order
 from guardbot.core.position import Position, position_key
@@ -88,6 +89,8 @@ class Account:
             return [pos] if pos is not None else []
         keys = (position_key(symbol, "long"), position_key(symbol, "short"))
         return [p for p in map(self.positions.get, keys) if p is not None]
+
+    mirror: MirrorState | None = None  # set for a mirror of a real exchange account
 
     def total_wallet(self) -> Decimal:
         return self.wallet + sum(

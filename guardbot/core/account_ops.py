@@ -270,7 +270,8 @@ class AccountOps:
         ]
         holders.sort(key=lambda ap: ap[0].id)
         for account, pos in holders:
-            if not pos.is_open:
+            # a mirror's wallet is the exchange's, funding included (its next report has it)
+            if not pos.is_open or account.mirror is not None:
                 continue
             assert mark is not None
             amount = -pos.signed_qty * mark * cmd.rate

@@ -29,3 +29,6 @@ class Code(StrEnum):
     # Binance -4067 (open orders) / -4068 (position), Bybit 110024 / 110028
     POSITION_MODE_CHANGE_WITH_OPEN_POSITION = "POSITION_MODE_CHANGE_WITH_OPEN_POSITION"
     POSITION_SIDE_REQUIRED = "POSITION_SIDE_REQUIRED"  # hedged account, no params.positionSide
+    MIRROR_READ_ONLY = (
+        "MIRROR_READ_ONLY"  # the account mirrors a real one: guardbot never changes it
+    )

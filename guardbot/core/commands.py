@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from guardbot.core.keys import check_keys
+from guardbot.core.mirror import MirrorCmd, parse_mirror
 from guardbot.core.num import parse_decimal, shown
 from guardbot.errors import InputError
 
@@ -137,6 +138,7 @@ Command = (
     | BalanceCmd
     | FundingCmd
     | SetTradingStateCmd
+    | MirrorCmd
 )
 
 _TIME_IN_FORCE = {"GTC", "IOC", "FOK", "PO"}
@@ -352,6 +354,8 @@ def parse_command(obj: Mapping[str, object], *, strict: bool = True) -> Command:
         return parse_tick(obj)
     if kind == "order":
         return parse_order(obj)
+    if kind == "mirror":  # what an exchange reports of a mirror account (guardbot.core.mirror)
+        return parse_mirror(obj)
     account = _str(obj, "account", required=False)
     if kind == "cancel":
         order_id = obj.get("id")

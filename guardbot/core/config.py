@@ -39,6 +39,12 @@ class AccountConfig:
     fees: Fees | None = None  # None: the engine's fees
     #: ``oneway`` (one position per symbol) or ``hedged`` (a long and a short side per symbol).
     position_mode: str = "oneway"
+    #: A mirror of a real exchange account: the exchange's reports replace its state
+    #: (guardbot.core.mirror); the engine never trades, fills or liquidates it.
+    mirror: bool = False
+    #: Liquidation price difference (guardbot's vs the exchange's) that raises mirror_drift,
+    #: as a share of the mark price.
+    mirror_tolerance: Decimal = Decimal("0.005")
 
     def __post_init__(self) -> None:
         if self.wallet < 0:
@@ -53,6 +59,10 @@ class AccountConfig:
         if self.position_mode not in POSITION_MODES:
             raise InputError(
                 "position_mode", f"must be oneway or hedged, got {self.position_mode!r}"
+            )
+        if not ZERO < self.mirror_tolerance < ONE:
+            raise InputError(
+                "mirror_tolerance", f"must be > 0 and < 1, got {self.mirror_tolerance}"
             )
 
 

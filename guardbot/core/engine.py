@@ -36,6 +36,8 @@ from guardbot.core.evaluation import evaluate_cross, evaluate_isolated
 from guardbot.core.events import Event
 from guardbot.core.guards import TradingState
 from guardbot.core.market import Market
+from guardbot.core.mirror import MirrorCmd
+from guardbot.core.mirroring import adopt_priced, apply_mirror, mirror_view, refuse_if_mirror
 from guardbot.core.num import ZERO, decimal_context
 from guardbot.core.orderflow import OrderFlow
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
@@ -62,6 +64,8 @@ class Engine:
         self.admission = Admission(config, st.markets)
         self._orders = OrderFlow(st, self.admission)
         self._ops = AccountOps(st, self.admission)
+        #: mirror accounts come from the configuration only (never auto-created)
+        self._mirrors = any(a.mirror for a in config.accounts.values())
 
     @property
     def tick_moved_orders(self) -> bool:
@@ -87,6 +91,10 @@ class Engine:
         with decimal_context():
             if isinstance(command, TickCmd):
                 self._tick(command)
+            elif self._mirrors and refuse_if_mirror(st, command):
+                pass
+            elif isinstance(command, MirrorCmd):
+                apply_mirror(st, command)
             elif isinstance(command, OrderCmd):
                 self._orders.place(command)
             elif isinstance(command, CancelCmd):
@@ -154,6 +162,8 @@ class Engine:
                 account.wallet - view.initial_margin - account.order_margin,
             )
             ledger = account.ledger
+            mirror = mirror_view(account)
+            extra: dict[str, object] = {"mirror": mirror} if mirror is not None else {}
             return {
                 "wallet": account.wallet,
                 "balance": {"USDT": {"free": free, "used": total - free, "total": total}},
@@ -173,12 +183,14 @@ class Engine:
                     "funding": ledger.funding,
                     "liquidationLosses": ledger.liquidation_losses,
                 },
+                **extra,
             }
 
     def _tick(self, tick: TickCmd) -> None:
         st = self._st
         st.tick_moved_orders = False
         market = st.markets.get(tick.symbol) or st.market(tick.symbol)
+        first_price = market.mark is None
         mark = market.mark = tick.mark
         if tick.last is not None:
             market.last = tick.last
@@ -191,6 +203,8 @@ class Engine:
         if tick.funding_rate is not None:
             market.funding_rate = tick.funding_rate
         market.ts = st.ts
+        if first_price and self._mirrors:
+            adopt_priced(st, tick.symbol)  # mirror positions that waited for a price
         if market.isolated:
             # a position leaves its quiet band only when something may change: evaluate those
             due = [

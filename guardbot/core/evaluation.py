@@ -36,7 +36,10 @@ def evaluate_cross(st: EngineState, account: Account) -> None:
     req = account.c_req
     crossings = account.alert.update(config.alerts, req, balance)
     _emit_crossings(st, account, None, crossings, req, balance)
-    if balance <= 0 or req >= balance:
+    due = balance <= 0 or req >= balance
+    if account.mirror is not None:
+        _imminent(st, account, None, due, req, balance)
+    elif due:
         liquidate_cross(st, account)
     set_cross_thresholds(config, account)
 
@@ -48,10 +51,58 @@ def evaluate_isolated(st: EngineState, account: Account, pos: Position) -> None:
     balance = pos.isolated_wallet + margin.unrealized_pnl(pos, mark)
     crossings = pos.alert.update(st.config.alerts, req, balance)
     _emit_crossings(st, account, pos, crossings, req, balance)
-    if balance <= 0 or req >= balance:
+    due = balance <= 0 or req >= balance
+    if account.mirror is not None:
+        _imminent(st, account, pos, due, req, balance)
+    elif due:
         liquidate_isolated(st, account, pos)
         return
     set_band(st.profile, st.config.alerts, account, pos)
+
+
+def _imminent(
+    st: EngineState,
+    account: Account,
+    pos: Position | None,
+    due: bool,
+    req: Decimal,
+    balance: Decimal,
+) -> None:
+    """A mirror account is never liquidated by guardbot: where it would be, the exchange is about
+    to, and ``liquidation_imminent`` says so, once until the scope's ratio falls below 1 again."""
+    assert account.mirror is not None
+    scope = pos.key if pos is not None else ""
+    if not due:
+        account.mirror.imminent.discard(scope)
+        return
+    if scope in account.mirror.imminent:
+        return
+    account.mirror.imminent.add(scope)
+    if pos is not None:
+        liq: Decimal | None = isolated_liquidation_price(st.profile, account, pos)
+        symbol: str | None = pos.symbol
+        theirs = account.mirror.exchange_liquidation.get(pos.key)
+    else:
+        liq, symbol = nearest_cross_liquidation(st.profile, st.markets, account)
+        # by symbol; in hedge mode both sides of a cross symbol share one liquidation price
+        theirs = next(
+            (
+                price
+                for key, price in sorted(account.mirror.exchange_liquidation.items())
+                if symbol is not None and key.split("#")[0] == symbol and price is not None
+            ),
+            None,
+        )
+    st.emit(
+        "liquidation_imminent",
+        account,
+        scope="position" if pos is not None else "account",
+        symbol=symbol,
+        marginRatio=req / balance if balance > 0 else None,
+        liquidationPrice=liq,
+        exchangeLiquidationPrice=theirs,
+        markPrice=st.markets[symbol].mark if symbol else None,
+    )
 
 
 def _emit_crossings(

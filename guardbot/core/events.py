@@ -29,6 +29,15 @@ ALERT_TYPES = frozenset(
         "feed_recovered",
         # Daemon-level: the tier tables in use are a fallback (cache or bundled snapshot).
         "tier_tables",
+        # Mirror accounts (guardbot.core.mirroring): the exchange would liquidate now, a
+        # position the exchange closed, guardbot's liquidation price off the exchange's, a
+        # guard the real account breaks.
+        "liquidation_imminent",
+        "position_closed",
+        "mirror_drift",
+        "guard_violation",
+        # Daemon-level: the exchange refused a mirror account's keys.
+        "mirror_failed",
     }
 )
 
@@ -37,9 +46,11 @@ def severity_of(event: Mapping[str, Any]) -> str:
     kind = event.get("type")
     if kind in ("margin_alert", "tier_tables"):
         return str(event.get("severity", "warning"))
-    if kind == "liquidation":
+    if kind in ("liquidation", "liquidation_imminent", "mirror_failed"):
         return "critical"
-    if kind in ("order_rejected", "feed_stale", "trading_state"):
+    if kind == "position_closed":
+        return "warning" if event.get("reason") in ("liquidation", "adl") else "info"
+    if kind in ("order_rejected", "feed_stale", "trading_state", "mirror_drift", "guard_violation"):
         return "warning"
     return "info"
 

@@ -22,7 +22,7 @@ JSON form (journal, ``simulate``), every number an exact string::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "MirrorCmd",
     "MirrorOrder",
     "MirrorPosition",
+    "MirrorState",
     "mirror_to_json",
     "parse_mirror",
 ]
@@ -258,7 +259,8 @@ def _close(obj: Mapping[str, object]) -> MirrorClose:
 def parse_mirror(obj: Mapping[str, object]) -> MirrorCmd:
     """Parse the JSON form; unknown keys, bad types and impossible values are refused."""
     check_keys(
-        obj, {"type", "account", "wallet", "hedged", "positions", "orders", "closes", "source"}
+        obj,
+        {"type", "ts", "account", "wallet", "hedged", "positions", "orders", "closes", "source"},
     )
     parsed: list[Any] = []
     for key, parse in (("positions", _position), ("orders", _order), ("closes", _close)):
@@ -282,3 +284,31 @@ def parse_mirror(obj: Mapping[str, object]) -> MirrorCmd:
         hedged=_flag(obj, "hedged", False),
         source=_text(obj, "source", ("rest", "stream")) if "source" in obj else "rest",
     )
+
+
+# ---- the engine's side --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MirrorState:
+    """What the engine keeps about a mirrored account besides its wallet and positions."""
+
+    tolerance: Decimal  # |guardbot's - exchange's liquidation price| allowed, as a share of mark
+    orders: tuple[MirrorOrder, ...] = ()
+    hedged: bool = False
+    #: the exchange's liquidation price of each modelled position (None: it gave none)
+    exchange_liquidation: dict[str, Decimal | None] = field(default_factory=dict)
+    #: guardbot's at the last comparison, and (guardbot's - exchange's) / mark
+    liquidation: dict[str, Decimal | None] = field(default_factory=dict)
+    drift: dict[str, Decimal | None] = field(default_factory=dict)
+    #: positions whose symbol has no price (or no tier table) yet: kept, not evaluated
+    unpriced: dict[str, MirrorPosition] = field(default_factory=dict)
+    #: alerts raised once until their condition clears: drifting symbols, scopes whose
+    #: liquidation is imminent ("" for the cross part), guard violations by rule and symbol
+    drifting: set[str] = field(default_factory=set)
+    imminent: set[str] = field(default_factory=set)
+    violations: set[str] = field(default_factory=set)
+    #: the UTC day and the total wallet at its first update (the daily loss is measured from it)
+    day: int | None = None
+    day_start_wallet: Decimal | None = None
+    updates: int = 0

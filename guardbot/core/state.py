@@ -20,6 +20,7 @@ from guardbot.core.config import AccountConfig, EngineConfig
 from guardbot.core.events import Event
 from guardbot.core.guards import Decision
 from guardbot.core.market import Market
+from guardbot.core.mirror import MirrorState
 from guardbot.core.num import ONE, ZERO, decimal_context
 from guardbot.core.orders import Order
 from guardbot.core.position import Position
@@ -120,6 +121,8 @@ class EngineState:
             position_mode=config.position_mode,
         )
         account.ledger.initial = config.wallet
+        if config.mirror:
+            account.mirror = MirrorState(tolerance=config.mirror_tolerance)
         account.alert.reset(self.config.alerts)
         set_cross_thresholds(self.config, account)
         self.accounts[account_id] = account

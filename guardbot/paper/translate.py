@@ -51,6 +51,8 @@ CODE_EXCEPTIONS: Mapping[str, type[Exception]] = MappingProxyType(
         # Binance -4067/-4068 (position mode with open orders/positions), -4061 (position side)
         Code.POSITION_MODE_CHANGE_WITH_OPEN_POSITION: ccxt.BadRequest,
         Code.POSITION_SIDE_REQUIRED: ccxt.InvalidOrder,
+        # a strategy on the paper exchange never trades a mirror account
+        Code.MIRROR_READ_ONLY: ccxt.PermissionDenied,
     }
 )
 
