@@ -201,7 +201,7 @@ def test_unknown_keys_and_sections(tmp_path: Path) -> None:
     )
     assert found[1].startswith("exchange.symbolz: unknown key (known: ccxt, id, profile,")
     assert problems(tmp_path, "[accounts.main]\nwalet = 1\n")[0].startswith(
-        "accounts.main.walet: unknown key (known: default_leverage, default_margin_mode,"
+        "accounts.main.walet: unknown key (known: api_key_env, default_leverage,"
     )
 
 
@@ -495,8 +495,9 @@ def test_cli_prints_config_problems_one_per_line(
     # Issue 11: the problems were joined into one long line.
     assert err.splitlines() == [
         f"guardbot run: invalid configuration {path} (2 problems):",
-        "  accounts.main.walet: unknown key (known: default_leverage, default_margin_mode, "
-        "maker_fee, position_mode, taker_fee, wallet); did you mean 'wallet'?",
+        "  accounts.main.walet: unknown key (known: api_key_env, default_leverage, "
+        "default_margin_mode, maker_fee, mirror, mirror_poll_s, mirror_tolerance, "
+        "password_env, position_mode, secret_env, taker_fee, wallet); did you mean 'wallet'?",
         "  guards.max_leverage: must be >= 1, got 0",
     ]
 

@@ -117,12 +117,18 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
             )
             leverage = _opt_num(spec, "default_leverage", where)
             wallet = _opt_num(spec, "wallet", where)
+            mirror = spec.get("mirror", False)
+            if not isinstance(mirror, bool):
+                raise InputError(f"{where}.mirror", f"must be true or false, got {mirror!r}")
+            tolerance = _opt_num(spec, "mirror_tolerance", where)
             accounts[str(account_id)] = AccountConfig(
                 wallet=wallet if wallet is not None else Decimal(10000),
                 default_margin_mode=spec.get("default_margin_mode", "cross"),
                 default_leverage=leverage if leverage is not None else Decimal(10),
                 fees=own_fees,
                 position_mode=spec.get("position_mode", "oneway"),
+                mirror=mirror,
+                mirror_tolerance=tolerance if tolerance is not None else Decimal("0.005"),
             )
         except InputError as exc:
             raise exc.under(where) if not exc.field.startswith(where) else exc from None

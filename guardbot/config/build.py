@@ -5,6 +5,7 @@ key, or the environment, live here, one function per section that has any.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from guardbot.config.reader import Problems, Table, describe
 from guardbot.config.schema import Section, sections
 from guardbot.config.secret import EXCHANGE_SECRET_ENV, Secret
 from guardbot.config.sections import (
+    AccountSection,
     Config,
     ControlSection,
     ExchangeSection,
@@ -33,6 +35,7 @@ from guardbot.core.keys import unknown_key
 from guardbot.core.profiles import PROFILES, get_profile, profile_for_exchange
 from guardbot.errors import ConfigError, InputError
 from guardbot.formats.jsonio import loads_exact
+from guardbot.mirror.venues import mirror_venue
 from guardbot.mqtt.commands import ALLOWED_TYPES
 from guardbot.runtime.net import is_loopback_host, parse_host_port
 
@@ -74,7 +77,7 @@ def _section(
     if sec.name == "seed":
         return _seed(raw.get("seed"), p)
     if sec.name == "accounts":
-        return _named(sec, raw.get(sec.name), p)
+        return _named(sec, raw.get(sec.name), p, env, built)
     if sec.info.optional and sec.name not in raw:
         return None
     assert sec.cls is not None
@@ -92,8 +95,10 @@ def _section(
         return None
 
 
-def _named(sec: Section, raw: object, p: Problems) -> dict[str, Any]:
-    """``[accounts.<name>]`` tables."""
+def _named(
+    sec: Section, raw: object, p: Problems, env: Mapping[str, str], built: dict[str, Any]
+) -> dict[str, Any]:
+    """``[accounts.<name>]`` tables; a mirror account's venue and keys are checked here."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -105,8 +110,43 @@ def _named(sec: Section, raw: object, p: Problems) -> dict[str, Any]:
         where = f"{sec.name}.{name}"
         if not _NAME.match(name):
             p.add(where, "account name must be letters, digits, _ or - (it goes into MQTT topics)")
-        out[name] = sec.cls(**Table(spec, where, p, sec.cls).values())
+        account = sec.cls(**Table(spec, where, p, sec.cls).values())
+        if getattr(account, "mirror", False):
+            account = _mirror_account(account, where, p, env, built.get("exchange"))
+        out[name] = account
     return out
+
+
+def _mirror_account(
+    account: AccountSection,
+    where: str,
+    p: Problems,
+    env: Mapping[str, str],
+    exchange: ExchangeSection | None,
+) -> AccountSection:
+    """A mirror account: the exchange must have mirror support, its keys must be set."""
+    if exchange is not None:
+        try:
+            mirror_venue(exchange.id, where=f"{where}.mirror")
+        except ConfigError as exc:
+            p.add(f"{where}.mirror", str(exc).split(": ", 1)[-1])
+    found: dict[str, Secret | None] = {}
+    for attr, required in (("api_key_env", True), ("secret_env", True), ("password_env", False)):
+        var = getattr(account, attr)
+        value = env.get(var)
+        if required and not value:
+            p.add(
+                f"{where}.{attr}",
+                f"the environment variable {var} is not set (the mirror account's "
+                f"{'API key' if attr == 'api_key_env' else 'API secret'}; a read-only key will do)",
+            )
+        found[attr] = Secret(value) if value else None
+    return dataclasses.replace(
+        account,
+        api_key=found["api_key_env"],
+        secret=found["secret_env"],
+        password=found["password_env"],
+    )
 
 
 def _exchange(

@@ -174,6 +174,52 @@ class AccountSection:
         doc='"oneway" (one position per symbol) or "hedged" (a long and a short side per symbol,'
         " every order naming params.positionSide).",
     )
+    mirror: bool = setting(
+        False,
+        doc="Mirror the real exchange account whose API keys are in the environment, read-only: "
+        "its wallet, positions and stops replace this account's; wallet and the defaults do "
+        "not apply; guardbot never sends it anything.",
+    )
+    api_key_env: str = setting(
+        "GUARDBOT_EXCHANGE_API_KEY",
+        pattern=r"[A-Za-z_][A-Za-z0-9_]*\Z",
+        what="an environment variable name",
+        doc="mirror: the environment variable holding the (read-only) API key.",
+    )
+    secret_env: str = setting(
+        "GUARDBOT_EXCHANGE_SECRET",
+        pattern=r"[A-Za-z_][A-Za-z0-9_]*\Z",
+        what="an environment variable name",
+        doc="mirror: the environment variable holding the API secret.",
+    )
+    password_env: str = setting(
+        "GUARDBOT_EXCHANGE_PASSWORD",
+        pattern=r"[A-Za-z_][A-Za-z0-9_]*\Z",
+        what="an environment variable name",
+        doc="mirror: the environment variable holding the API passphrase (venues that have one).",
+    )
+    mirror_poll_s: float = setting(
+        30.0,
+        gt=0,
+        doc="mirror: seconds between REST reconciliations of the whole account (also done at "
+        "start and after every reconnect of the private stream).",
+    )
+    mirror_tolerance: Decimal = setting(
+        Decimal("0.005"),
+        gt=0,
+        lt=1,
+        doc="mirror: liquidation price difference (guardbot's vs the exchange's), as a share of "
+        "the mark price, above which mirror_drift is raised: 0.005 = 0.5 %.",
+    )
+    #: mirror: the credentials read from the environment (never from the file)
+    api_key: Secret | None = None
+    secret: Secret | None = None
+    password: Secret | None = None
+
+    def credentials(self) -> dict[str, str]:
+        """The ccxt constructor credentials of a mirror account."""
+        values = {"apiKey": self.api_key, "secret": self.secret, "password": self.password}
+        return {key: value.reveal() for key, value in values.items() if value is not None}
 
     @property
     def fees(self) -> Fees | None:
@@ -189,6 +235,8 @@ class AccountSection:
             default_leverage=self.default_leverage,
             fees=self.fees,
             position_mode=self.position_mode,
+            mirror=self.mirror,
+            mirror_tolerance=self.mirror_tolerance,
         )
 
 

@@ -1,0 +1,218 @@
+"""The engine with a mirror account: worked examples on Binance's BTCUSDT tiers (docs/rules.md).
+
+One cross long: wallet 1,000 USDT, 0.5 BTC at 60,000, notional 30,000 (tier 1, mmr 0.4 %, no fee
+in the requirement here). Binance's one-position formula (docs/rules.md, support FAQ
+360033525271): LP = (WB + cum - q*EP) / (q*mmr - q) = (1000 - 30000) / (0.002 - 0.5)
+= 58232.9317269076... The engine solves the same equation.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from guardbot.core.mirror import MirrorClose, MirrorCmd, MirrorOrder, MirrorPosition, mirror_to_json
+from tests.core.enginekit import BTC, ETH, Sim, exact_div
+
+LIQ = exact_div(-29000, "-0.498")  # 58232.93172690763052208835341365461847389...
+
+
+def sim(**guards: Any) -> Sim:
+    return Sim(
+        accounts={"m": {"mirror": True, "mirror_tolerance": "0.005"}, "p": {"wallet": "1000"}},
+        guards=guards or None,
+    )
+
+
+def long_btc(
+    liq: object = "58232.93",
+    *,
+    wallet: str = "1000",
+    leverage: str = "20",
+    orders: tuple[MirrorOrder, ...] = (),
+    closes: tuple[MirrorClose, ...] = (),
+    positions: tuple[MirrorPosition, ...] | None = None,
+) -> dict[str, Any]:
+    pos = MirrorPosition(
+        BTC,
+        "long",
+        Decimal("0.5"),
+        Decimal(60000),
+        Decimal(leverage),
+        "cross",
+        Decimal(0),
+        Decimal(str(liq)) if liq is not None else None,
+    )
+    return mirror_to_json(
+        MirrorCmd(
+            "m",
+            Decimal(wallet),
+            (pos,) if positions is None else positions,
+            orders,
+            closes,
+        )
+    )
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    return [str(e["type"]) for e in events]
+
+
+def test_mirror_is_evaluated_never_liquidated() -> None:
+    s = sim()
+    s.tick(60000)
+    assert kinds(s.line(long_btc())) == []
+    view = s.engine.state(s.engine.account("m"))["mirror"]
+    assert isinstance(view, dict)
+    ours = view["positions"][BTC]["liquidationPrice"]
+    assert abs(ours - LIQ) < Decimal("1e-34")
+    assert view["positions"][BTC]["exchangeLiquidationPrice"] == Decimal("58232.93")
+    alerts = s.tick(58300)  # ratio 116.6 / 150 = 0.777
+    assert "margin_alert" in kinds(alerts)
+    assert alerts[-1]["liquidationPrice"] == ours
+    imminent = s.tick(58200)  # below 58232.93: the exchange liquidates now, guardbot does not
+    assert "liquidation_imminent" in kinds(imminent)
+    (event,) = [e for e in imminent if e["type"] == "liquidation_imminent"]
+    assert event["exchangeLiquidationPrice"] == Decimal("58232.93")
+    assert event["liquidationPrice"] == ours and event["markPrice"] == 58200
+    assert "liquidation" not in kinds(imminent) and "fill" not in kinds(imminent)
+    assert kinds(s.tick(58100)) == []  # once until it recovers
+    assert s.engine.account("m").positions[BTC].contracts == Decimal("0.5")
+    s.tick(59500)
+    assert "liquidation_imminent" in kinds(s.tick(58000))
+    assert not any(e["type"] in ("liquidation", "fill") for e in s.events)
+
+
+def test_position_closed_with_the_exchange_reason() -> None:
+    s = sim()
+    s.tick(60000)
+    s.line(long_btc())
+    gone = s.line(
+        long_btc(positions=(), wallet="2", closes=(MirrorClose(BTC, "long", "liquidation"),))
+    )
+    assert [(e["type"], e["reason"], e["side"], e["contracts"]) for e in gone] == [
+        ("position_closed", "liquidation", "long", Decimal("0.5"))
+    ]
+    assert s.engine.account("m").positions == {}
+    assert s.engine.account("m").wallet == 2
+    s.line(long_btc())
+    (closed,) = s.line(long_btc(positions=()))
+    assert closed["reason"] == "unknown"
+
+
+def test_drift_once_until_back_within_tolerance() -> None:
+    s = sim()
+    s.tick(60000)
+    off = LIQ * Decimal("0.9")  # 10 % off: 9.7 % of the mark
+    (drift,) = s.line(long_btc(off))
+    assert drift["type"] == "mirror_drift"
+    assert drift["exchangeLiquidationPrice"] == Decimal(str(off))
+    assert abs(drift["liquidationPrice"] - LIQ) < Decimal("1e-34")
+    assert drift["driftPercent"] == ((LIQ - Decimal(str(off))) / 60000 * 100).quantize(
+        Decimal("0.0001")
+    )
+    assert drift["tolerancePercent"] == Decimal("0.500")
+    assert s.line(long_btc(off, wallet="1000.5")) == []  # still off: said once
+    assert s.line(long_btc()) == []  # back within 0.5 % of mark
+    assert kinds(s.line(long_btc(off))) == ["mirror_drift"]
+    state = s.engine.account("m").mirror
+    assert state is not None and state.drift[BTC] is not None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"type": "order", "account": "m", "id": "x", "symbol": BTC, "orderType": "market",
+         "side": "sell", "amount": "0.1"},
+        {"type": "cancel", "account": "m", "id": "x"},
+        {"type": "set_leverage", "account": "m", "symbol": BTC, "leverage": "5"},
+        {"type": "set_margin_mode", "account": "m", "symbol": BTC, "marginMode": "isolated"},
+        {"type": "add_margin", "account": "m", "symbol": BTC, "amount": "10"},
+        {"type": "reduce_margin", "account": "m", "symbol": BTC, "amount": "10"},
+        {"type": "deposit", "account": "m", "amount": "10"},
+        {"type": "withdraw", "account": "m", "amount": "10"},
+    ],
+)  # fmt: skip
+def test_commands_that_would_change_a_mirror_are_refused(command: dict[str, Any]) -> None:
+    s = sim()
+    s.tick(60000)
+    s.line(long_btc())
+    before = s.engine.state(s.engine.account("m"))
+    (refused,) = s.line(command)
+    assert refused["type"] == "order_rejected" and refused["code"] == "MIRROR_READ_ONLY"
+    assert "'m'" in refused["reason"]
+    assert s.engine.state(s.engine.account("m")) == before
+    # the paper account next to it still trades
+    assert s.line({**command, "account": "p"}) != [refused]
+
+
+def test_guards_become_alerts_once() -> None:
+    s = sim(
+        require_stop_loss=True,
+        max_leverage="10",
+        max_position_notional="20000",
+        max_account_exposure="25000",
+        daily_loss_limit="100",
+    )
+    s.tick(60000)
+    first = s.line(long_btc())
+    assert sorted(e["rule"] for e in first if e["type"] == "guard_violation") == [
+        "EXPOSURE_EXCEEDS_MAX",
+        "LEVERAGE_EXCEEDS_MAX",
+        "NOTIONAL_EXCEEDS_MAX",
+        "STOP_LOSS_REQUIRED",
+    ]
+    assert s.line(long_btc()) == []
+    stop = MirrorOrder("9", BTC, "stop_loss", "sell", Decimal(58500), None)
+    assert s.line(long_btc(orders=(stop,), leverage="5")) == []  # cleared, nothing to say
+    (loss,) = s.line(long_btc(orders=(stop,), leverage="5", wallet="880"))
+    assert (loss["rule"], loss["value"], loss["limit"]) == ("DAILY_LOSS_LIMIT", 120, 100)
+    # a stop on the wrong side protects nothing
+    wrong = MirrorOrder("9", BTC, "stop_loss", "buy", Decimal(61000), None)
+    (missing,) = s.line(long_btc(orders=(wrong,), leverage="5", wallet="880"))
+    assert missing["rule"] == "STOP_LOSS_REQUIRED" and missing["symbol"] == BTC
+
+
+def test_a_position_waits_for_its_first_price() -> None:
+    s = sim()
+    s.tick(60000)
+    eth = MirrorPosition(
+        ETH, "short", Decimal(2), Decimal(3000), Decimal(10), "isolated", Decimal(300), None
+    )
+    s.line(mirror_to_json(MirrorCmd("m", Decimal(1000), (eth,))))
+    account = s.engine.account("m")
+    assert account.positions == {}
+    assert account.mirror is not None and ETH in account.mirror.unpriced
+    s.tick(3000, symbol=ETH)
+    assert account.positions[ETH].isolated_wallet == 300
+    assert account.mirror.unpriced == {}
+    view = s.engine.state(account)["mirror"]
+    assert isinstance(view, dict) and ETH in view["positions"]
+
+
+def test_funding_leaves_the_mirror_wallet_to_the_exchange() -> None:
+    s = sim()
+    s.tick(60000)
+    s.line(long_btc())
+    assert s.line({"type": "funding", "symbol": BTC, "rate": "0.001"}) == []
+    assert s.engine.account("m").wallet == 1000
+
+
+def test_replay_rebuilds_the_same_events() -> None:
+    s = sim(require_stop_loss=True)
+    s.tick(60000)
+    s.line(long_btc(LIQ * Decimal("0.9")))
+    s.tick(58200)
+    s.line(long_btc(positions=(), closes=(MirrorClose(BTC, "long", "stop_loss"),)))
+    again = sim(require_stop_loss=True)
+    for line in s.lines[1:]:
+        again.line({k: v for k, v in line.items() if k != "ts"}, ts=line["ts"])
+    assert again.events == s.events
+    assert {e["type"] for e in s.events} >= {
+        "mirror_drift",
+        "liquidation_imminent",
+        "guard_violation",
+        "position_closed",
+    }
