@@ -668,8 +668,12 @@ def _render_accounts(accounts: Mapping[str, Any]) -> list[str]:
     account_rows: list[list[str]] = []
     position_rows: list[list[str]] = []
     order_rows: list[list[str]] = []
+    # mirrored accounts (a real exchange account, read-only) get both liquidation prices
+    any_mirror = any("mirror" in _mapping(accounts[n]) for n in accounts)
     for name in sorted(accounts):
         snap = _mapping(accounts[name])
+        mirror = _mapping(snap.get("mirror")) if "mirror" in snap else None
+        mirrored = _mapping(mirror.get("positions")) if mirror is not None else {}
         positions = [_mapping(p) for p in snap.get("positions") or [] if isinstance(p, Mapping)]
         total = _dec(_mapping(_mapping(snap.get("balance")).get("USDT")).get("total"))
         if total is None:
@@ -681,7 +685,7 @@ def _render_accounts(accounts: Mapping[str, Any]) -> list[str]:
         ratio = _dec(snap.get("marginRatio"))
         account_rows.append(
             [
-                name,
+                f"{name} (mirror)" if mirror is not None else name,
                 num(_dec(snap.get("wallet")), 2),
                 num(equity, 2),
                 pct(ratio),
@@ -696,24 +700,28 @@ def _render_accounts(accounts: Mapping[str, Any]) -> list[str]:
             if mark is not None:
                 marks[symbol] = mark
             liq = _dec(pos.get("liquidationPrice"))
-            position_rows.append(
-                [
-                    name,
-                    symbol,
-                    str(pos.get("side") or "-"),
-                    people_number(_dec(pos.get("contracts"))),
-                    price_at(_dec(pos.get("entryPrice")), at),
-                    price_at(mark, at),
-                    price_at(liq, at),
-                    _distance(mark, liq),
-                ]
-            )
+            row = [
+                name,
+                symbol,
+                str(pos.get("side") or "-"),
+                people_number(_dec(pos.get("contracts"))),
+                price_at(_dec(pos.get("entryPrice")), at),
+                price_at(mark, at),
+                price_at(liq, at),
+                _distance(mark, liq),
+            ]
+            if any_mirror:
+                theirs = _mapping(mirrored.get(symbol)).get("exchangeLiquidationPrice")
+                row.append(price_at(_dec(theirs), at) if mirror is not None else "")
+            position_rows.append(row)
         for order in _list(snap.get("openOrders")):
             order_rows.append(_order_row(name, order, marks, places))
     headers = ["ACCOUNT", "WALLET", "EQUITY", "MARGIN RATIO", "STATE"]
     lines = ["", "accounts", *_table(headers, account_rows)]
     if position_rows:
         headers = ["ACCOUNT", "SYMBOL", "SIDE", "CONTRACTS", "ENTRY", "MARK", "LIQ PRICE", "DIST"]
+        if any_mirror:
+            headers.append("EXCHANGE LIQ")
         lines += ["", "positions", *_table(headers, position_rows)]
     if order_rows:
         headers = ["ACCOUNT", "ID", "SYMBOL", "KIND", "SIDE", "AMOUNT", "TRIGGER", "PRICE", "DIST"]

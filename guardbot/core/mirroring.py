@@ -15,8 +15,8 @@ never trades, triggers, funds or liquidates them:
 - commands that would change the account are refused with ``MIRROR_READ_ONLY``.
 
 Positions in a symbol without a price (or tier table) yet are kept in ``unpriced`` and adopted
-on the symbol's first tick. The engine models one-way positions: in hedge mode, a symbol with
-both sides open keeps the larger side modelled and the other in ``unpriced`` (not evaluated).
+on the symbol's first tick. A hedge-mode account is mirrored in hedge mode (positions kept by
+``symbol#side``); the mode follows the exchange's while the account is flat.
 """
 
 from __future__ import annotations

@@ -25,7 +25,9 @@ __all__ = ["NOT_REPLAYED", "RECOVERY_EXTEND_S", "RECOVERY_PROGRESS_S", "Recovere
 _log = structlog.get_logger("guardbot.daemon")
 
 #: Input kinds that are journaled but not re-applied to the engine on recovery.
-NOT_REPLAYED = frozenset({"feed_stale", "feed_recovered", "tier_tables", "refused_command"})
+NOT_REPLAYED = frozenset(
+    {"feed_stale", "feed_recovered", "tier_tables", "refused_command", "mirror_failed"}
+)
 #: While the journal is replayed at start: how often (seconds) to log the progress and tell
 #: systemd (STATUS, EXTEND_TIMEOUT_USEC), and by how much each report pushes back its start
 #: deadline (TimeoutStartSec=), so that a large journal does not get the unit killed mid-replay.

@@ -82,6 +82,7 @@ from guardbot.daemon.feed_loop import (
     default_feed,
 )
 from guardbot.daemon.integrations import HomeAssistantBridge, build_notifier
+from guardbot.daemon.mirror_loop import MirrorLoop, mirror_loops
 from guardbot.daemon.outbox import AccountSnapshots, Outbox
 from guardbot.daemon.pipeline import StepPipeline, tick_body
 from guardbot.daemon.recovery import RECOVERY_PROGRESS_S, recover
@@ -90,11 +91,13 @@ from guardbot.daemon.status_report import StatusReport
 from guardbot.daemon.tier_tables import TierTables
 from guardbot.errors import ConfigError
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, TickUpdate
+from guardbot.feeds.exchange import ExchangeFactory
 from guardbot.metrics.prometheus import (
     Metrics,
     MetricsServer,
     engine_liquidation_rows,
     engine_margin_rows,
+    engine_mirror_rows,
 )
 from guardbot.mqtt.client import BrokerSettings
 from guardbot.mqtt.commands import CommandGate, RecentReplies
@@ -159,6 +162,7 @@ class Daemon:
         status_interval: float = 5.0,
         tier_fetcher: Fetcher | None = None,
         notifier: Notifier | None = None,
+        mirror_factory: ExchangeFactory | None = None,
     ) -> None:
         self.config = config
         self.instance = config.guardbot.instance
@@ -218,6 +222,10 @@ class Daemon:
         self.ready = asyncio.Event()
         #: How many inputs recovery re-applied.
         self.recovered_inputs = 0
+        #: One follower task per ``[accounts.<name>] mirror = true`` (guardbot.mirror).
+        self.mirrors: list[MirrorLoop] = mirror_loops(
+            config, self.pipeline, now_ms=self._now_ms, factory=mirror_factory
+        )
 
     @property
     def engine(self) -> Engine:
@@ -511,6 +519,8 @@ class Daemon:
         m.add_refresh_hook(
             lambda: m.set_liquidation_distances(engine_liquidation_rows(self.engine))
         )
+        if self.mirrors:
+            m.add_refresh_hook(lambda: m.set_mirrors(engine_mirror_rows(self.engine)))
 
     def _extra_tasks(self, group: asyncio.TaskGroup, journal: Journal) -> list[asyncio.Task[None]]:
         """The optional tasks beside the feed: systemd watchdog, daily tier refresh, commands."""
@@ -535,6 +545,8 @@ class Daemon:
         if self.notify is not None:
             self._notify_task = group.create_task(self.notify.run(), name="notify")
             tasks.append(self._notify_task)
+        for loop in self.mirrors:
+            tasks.append(group.create_task(loop.run(), name=f"mirror-{loop.name}"))
         return tasks
 
     def _strategy_runner(self) -> StrategyRunner | None:

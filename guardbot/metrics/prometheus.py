@@ -153,6 +153,16 @@ class LiquidationRow(NamedTuple):
     distance: Decimal | None
 
 
+class MirrorRow(NamedTuple):
+    """A mirrored position's liquidation price by guardbot and by the exchange, and the drift."""
+
+    account: str
+    symbol: str
+    ours: Decimal | None
+    theirs: Decimal | None
+    drift: Decimal | None
+
+
 class _SymbolStats:
     """Plain per-symbol tick counts: an attribute increment per tick, no lock (see
     :class:`_TickCollector`)."""
@@ -342,6 +352,19 @@ class Metrics:
             ["account", "symbol", "side"],
             registry=r,
         )
+        self._mirror_liq = Gauge(
+            "guardbot_mirror_liquidation_price",
+            "Liquidation price of a mirrored position: source=guardbot (recomputed locally) or "
+            "source=exchange (as the exchange reported it); absent when unknown.",
+            ["account", "symbol", "source"],
+            registry=r,
+        )
+        self._mirror_drift = Gauge(
+            "guardbot_mirror_liquidation_drift_ratio",
+            "(guardbot's - exchange's liquidation price) / mark of a mirrored position.",
+            ["account", "symbol"],
+            registry=r,
+        )
         self._mqtt_connected = Gauge(
             "guardbot_mqtt_connected",
             "1 while connected to the MQTT broker, else 0.",
@@ -361,6 +384,8 @@ class Metrics:
         self._margin_keys: set[tuple[str, str]] = set()
         self._position_keys: set[str] = set()
         self._distance_keys: set[tuple[str, str, str]] = set()
+        self._mirror_liq_keys: set[tuple[str, str, str]] = set()
+        self._mirror_drift_keys: set[tuple[str, str]] = set()
         self._pending_publish: dict[Hashable, float] = {}
         self._max_pending_publish = max_pending_publish
         self._hooks: list[RefreshHook] = []
@@ -560,6 +585,25 @@ class Metrics:
             self._liq_distance.remove(*key)
         self._distance_keys = keys
 
+    def set_mirrors(self, rows: Iterable[MirrorRow]) -> None:
+        """Replace the mirror gauges with ``rows``; series of closed positions are removed."""
+        liq_keys: set[tuple[str, str, str]] = set()
+        drift_keys: set[tuple[str, str]] = set()
+        for row in rows:
+            for source, price in (("guardbot", row.ours), ("exchange", row.theirs)):
+                if price is not None:
+                    key = (row.account, row.symbol, source)
+                    liq_keys.add(key)
+                    self._mirror_liq.labels(*key).set(float(price))
+            if row.drift is not None:
+                drift_keys.add((row.account, row.symbol))
+                self._mirror_drift.labels(row.account, row.symbol).set(float(row.drift))
+        for key in self._mirror_liq_keys - liq_keys:
+            self._mirror_liq.remove(*key)
+        for pair in self._mirror_drift_keys - drift_keys:
+            self._mirror_drift.remove(*pair)
+        self._mirror_liq_keys, self._mirror_drift_keys = liq_keys, drift_keys
+
     # -- scrape-time refresh --------------------------------------------------------------------
 
     def add_refresh_hook(self, hook: RefreshHook) -> None:
@@ -615,6 +659,27 @@ def engine_liquidation_rows(engine: Engine) -> list[LiquidationRow]:
             rows.append(
                 LiquidationRow(
                     account.id, v.symbol, v.side, None if percent is None else percent / 100
+                )
+            )
+    return rows
+
+
+def engine_mirror_rows(engine: Engine) -> list[MirrorRow]:
+    """Both liquidation prices and the drift of every mirrored position, for
+    :meth:`Metrics.set_mirrors`."""
+    rows: list[MirrorRow] = []
+    for account in engine.iter_accounts():
+        state = account.mirror
+        if state is None:
+            continue
+        for symbol in sorted(account.positions):
+            rows.append(
+                MirrorRow(
+                    account.id,
+                    symbol,
+                    state.liquidation.get(symbol),
+                    state.exchange_liquidation.get(symbol),
+                    state.drift.get(symbol),
                 )
             )
     return rows

@@ -187,7 +187,13 @@ class AccountBook:
         wallet = self.venue.cross_wallet(balance)
         if wallet is not None:
             if wallet != self.wallet:
-                self.needs_positions = True  # a cross liquidation price moves with the wallet
+                # a cross liquidation price moves with the wallet: the exchange's figure is
+                # stale until the positions are fetched again (comparing with it would be drift
+                # that is not there)
+                for pos in self.positions.values():
+                    if pos.margin_mode == "cross":
+                        pos.liquidation = None
+                self.needs_positions = True
             self.wallet = wallet
 
     def apply_stream_orders(self, updates: Iterable[Mapping[str, Any]]) -> None:

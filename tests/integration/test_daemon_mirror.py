@@ -1,0 +1,237 @@
+"""End to end on the real ccxt path: private stand-in -> ccxt.pro -> daemon -> Mosquitto.
+
+The daemon is configured as a user would (``[accounts.real] mirror = true``, keys in the
+environment it is given, the stand-in's URLs in ``[exchange.ccxt]``). The stand-in records every
+request: nothing but GETs and the listen key may reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guardbot.config import load_config
+from guardbot.daemon.service import Daemon
+from tests.integration.conftest import Mosquitto
+from tests.integration.test_daemon import Subscriber, journal_rows
+from tests.integration.test_daemon_ccxt import _until, write_ccxt_config
+from tests.standin.binance_private import API_KEY, SECRET, StandinBinancePrivate
+
+pytestmark = pytest.mark.integration
+
+BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
+KEYS = {"GUARDBOT_EXCHANGE_API_KEY": API_KEY, "GUARDBOT_EXCHANGE_SECRET": SECRET}
+MIRROR = """
+[accounts.real]
+mirror = true
+mirror_poll_s = 1
+"""
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[StandinBinancePrivate]:
+    async with StandinBinancePrivate((BTC, ETH), wallet="1000") as server:
+        yield server
+
+
+@asynccontextmanager
+async def running(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    standin: StandinBinancePrivate,
+    env: dict[str, str] = KEYS,
+    instance: str = "live",
+) -> AsyncIterator[tuple[Daemon, Subscriber]]:
+    # write_ccxt_config brings a paper account "main" too: paper and mirror side by side
+    config = load_config(
+        write_ccxt_config(tmp_path, mosquitto, standin, instance=instance, extra=MIRROR), env
+    )
+    daemon = Daemon(config, snapshot_interval=0.1)
+    stop = asyncio.Event()
+    async with Subscriber(mosquitto, [f"guardbot/{instance}/#"]) as sub:
+        task = asyncio.create_task(daemon.run(stop))
+        try:
+            await standin.wait_subscribed("btcusdt@markPrice@1s")
+            await standin.wait_subscribed("ethusdt@markPrice@1s")
+            await standin.set_price(ETH, mark="3000", bid="2999.9", ask="3000.1", last="3000")
+            await standin.set_price(BTC, mark="60000", bid="59999.9", ask="60000.1", last="60000")
+            yield daemon, sub
+        finally:
+            stop.set()
+            assert await task == 0
+
+
+def snapshot_has(account: str, check: Callable[[dict[str, Any]], bool]) -> Any:
+    def predicate(topic: str, payload: dict[str, Any]) -> bool:
+        return topic.endswith(f"/accounts/{account}") and check(payload)
+
+    return predicate
+
+
+def severity_of(sub: Subscriber, kind: str) -> str:
+    """The severity level of the first ``kind`` alert's topic (``.../alerts/<severity>/<type>``)."""
+    topic = next(t for t, p in sub.received if "/alerts/" in t and p.get("type") == kind)
+    return topic.split("/")[-2]
+
+
+def alert_of(kind: str) -> Any:
+    return lambda topic, payload: "/alerts/" in topic and payload.get("type") == kind
+
+
+async def mark(standin: StandinBinancePrivate, price: int) -> None:
+    await standin.set_price(BTC, mark=str(price), bid=str(price - 1), ask=str(price + 1))
+
+
+async def test_mirror_end_to_end(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    standin: StandinBinancePrivate,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    async with asyncio.timeout(90), running(tmp_path, mosquitto, standin) as (daemon, sub):
+        (loop,) = daemon.mirrors
+        await _until(
+            lambda: loop.follower is not None and standin.open_private_sockets > 0, "stream"
+        )
+        # 1. A position opened on the exchange appears in the retained snapshot within seconds.
+        started = time.monotonic()
+        await standin.set_position(BTC, "0.5", "60000", leverage=20)
+
+        def has_btc(p: dict[str, Any]) -> bool:
+            return any(q["symbol"] == BTC for q in p.get("positions", []))
+
+        await sub.until(snapshot_has("real", has_btc))
+        appeared_s = time.monotonic() - started
+        assert appeared_s < 3.0
+        print(f"position on the exchange -> retained snapshot: {appeared_s * 1000:.0f} ms")
+
+        # 2. The mark falls: margin alerts with guardbot's liquidation price, which matches the
+        #    exchange's within mirror_tolerance, then liquidation_imminent, never a liquidation.
+        theirs = standin.liquidation_price(BTC)
+        assert theirs is not None
+        await sub.until(snapshot_has("real", lambda p: bool(p.get("mirror", {}).get("positions"))))
+        for price in range(59500, 57000, -250):
+            await mark(standin, price)
+            if any(p["type"] == "liquidation_imminent" for p in sub.alerts()):
+                break
+            await asyncio.sleep(0.05)
+        await sub.until(alert_of("liquidation_imminent"))
+        margin = [p for p in sub.alerts() if p["type"] == "margin_alert" and p["account"] == "real"]
+        assert margin, "margin alerts before the liquidation"
+        for alert in margin:
+            ours = Decimal(alert["liquidationPrice"])
+            assert abs(ours - theirs) <= Decimal("0.005") * Decimal(alert["markPrice"])
+        (imminent,) = [p for p in sub.alerts() if p["type"] == "liquidation_imminent"]
+        assert imminent["account"] == "real"
+        assert severity_of(sub, "liquidation_imminent") == "critical"
+        assert Decimal(imminent["exchangeLiquidationPrice"]) == theirs
+        own = [t for t, p in sub.received if p.get("account") == "real" and
+               p.get("type") in ("liquidation", "fill", "stop_triggered")]  # fmt: skip
+        assert own == []
+        assert daemon.engine.account("real").positions[BTC].contracts == Decimal("0.5")
+
+        # 3. An account update pushed by the exchange is reflected at once.
+        await mark(standin, 60000)
+        await standin.set_wallet("1500")
+        await sub.until(snapshot_has("real", lambda p: Decimal(p["wallet"]) == 1500))
+
+        # 4. The exchange reports a liquidation price 10 % off: mirror_drift with both values.
+        standin.set_liquidation_price(BTC, (theirs * Decimal("0.9")).quantize(Decimal("0.01")))
+        await sub.until(alert_of("mirror_drift"))
+        (drift,) = [p for p in sub.alerts() if p["type"] == "mirror_drift"]
+        assert Decimal(drift["exchangeLiquidationPrice"]) == (theirs * Decimal("0.9")).quantize(
+            Decimal("0.01")
+        )
+        assert drift["liquidationPrice"] is not None
+        assert severity_of(sub, "mirror_drift") == "warning"
+
+        # 5. The private socket drops: a REST reconciliation follows the reconnect, and what the
+        #    exchange did meanwhile arrives.
+        assert loop.follower is not None
+        full = loop.follower.rest_full
+        connects = standin.private_connects
+        standin.serve_private_ws = False
+        await standin.drop_private_sockets()
+        await standin.set_position(ETH, "-2", "3000", push=False)
+        standin.serve_private_ws = True
+        await standin.wait_private(lambda: standin.private_connects > connects, timeout=30)
+        await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 2))
+        assert loop.follower.rest_full > full
+        assert loop.follower.connects >= 2
+
+        # 6. The position closes on the exchange (a stop): position_closed with its reason.
+        await standin.close_position(ETH, how="STOP_MARKET")
+        await sub.until(alert_of("position_closed"))
+        (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
+        assert (closed["symbol"], closed["side"], closed["reason"]) == (ETH, "short", "stop_loss")
+
+        # 7. Commands that would change the mirror are refused by the engine.
+        events = await daemon.control_command(
+            {"type": "set_leverage", "account": "real", "symbol": BTC, "leverage": "5"}
+        )
+        assert [(e["type"], e["code"]) for e in events] == [("order_rejected", "MIRROR_READ_ONLY")]
+
+    # Read-only: nothing but GETs and the listen key reached the exchange.
+    assert standin.writes() == []
+    assert standin.unknown_paths == []
+    assert standin.listen_keys and standin.auth_failures == 0
+    # Keys never in logs, the journal or MQTT.
+    logs = capfd.readouterr()
+    database = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir() if p.is_file())
+    published = repr(sub.received)
+    for secret in (API_KEY, SECRET):
+        assert secret not in logs.out and secret not in logs.err
+        assert secret.encode() not in database
+        assert secret not in published
+    kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
+    assert "mirror" in kinds
+
+
+async def test_wrong_keys_one_clear_error(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    standin: StandinBinancePrivate,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    env = {"GUARDBOT_EXCHANGE_API_KEY": "not-the-key-4242", "GUARDBOT_EXCHANGE_SECRET": "nope-777"}
+    async with asyncio.timeout(60), running(tmp_path, mosquitto, standin, env) as (daemon, sub):
+        await sub.until(alert_of("mirror_failed"))
+        failures = standin.auth_failures
+        await asyncio.sleep(2.5)  # two and a half mirror_poll_s: a retry would show
+        assert standin.auth_failures == failures
+        assert daemon.status_info()["state"] in ("online", "degraded")
+    (failed,) = [p for p in sub.alerts() if p["type"] == "mirror_failed"]
+    assert failed["account"] == "real" and severity_of(sub, "mirror_failed") == "critical"
+    assert "'real'" in failed["reason"] and "GUARDBOT_EXCHANGE_API_KEY" in failed["reason"]
+    logs = capfd.readouterr()
+    for secret in ("not-the-key-4242", "nope-777"):
+        assert secret not in failed["reason"]
+        assert secret not in logs.out and secret not in logs.err
+    # one signed request refused, not a storm (the tier fetch of the feed shares the key)
+    assert standin.auth_failures <= 2
+
+
+async def test_restart_rebuilds_from_the_exchange(
+    tmp_path: Path, mosquitto: Mosquitto, standin: StandinBinancePrivate
+) -> None:
+    await standin.set_position(BTC, "0.5", "60000", push=False)
+    async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
+        await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 1))
+    # Meanwhile, on the exchange: BTC closed, an ETH short opened.
+    await standin.set_position(BTC, "0", "0", push=False)
+    await standin.set_position(ETH, "-2", "3000", push=False)
+    async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
+        await sub.until(alert_of("position_closed"))
+        await _until(lambda: ETH in daemon.engine.account("real").positions, "the ETH short")
+        assert BTC not in daemon.engine.account("real").positions
+        assert daemon.recovered_inputs > 0  # the old state was replayed first, then replaced
+    (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
+    assert (closed["symbol"], closed["reason"]) == (BTC, "unknown")
