@@ -140,4 +140,28 @@ def alert_text(event: Mapping[str, Any], position: Mapping[str, Any] | None = No
         return f"price feed back for {g('symbol') or 'every symbol'}"
     if kind == "tier_tables":
         return f"tier tables: {g('reason')}"
+    if kind == "liquidation_imminent":
+        where = g("symbol") or f"{g('account') or 'account'} cross margin"
+        return (
+            f"{where}: liquidation imminent on the exchange: margin ratio "
+            f"{people_percent(g('marginRatio'))}, mark {people_price(g('markPrice'))}, "
+            f"liquidation {people_price(g('liquidationPrice'))} "
+            f"(exchange {people_price(g('exchangeLiquidationPrice'))})"
+        )
+    if kind == "position_closed":
+        return (
+            f"{g('symbol')} {g('side')} {people_number(g('contracts'))} closed on the exchange "
+            f"({_words(g('reason') or 'unknown')})"
+        )
+    if kind == "mirror_drift":
+        return (
+            f"{g('symbol')}: guardbot's liquidation price {people_price(g('liquidationPrice'))} "
+            f"differs from the exchange's {people_price(g('exchangeLiquidationPrice'))} by "
+            f"{people_percent(g('driftPercent'), is_percent=True)} of mark "
+            f"(tolerance {people_percent(g('tolerancePercent'), is_percent=True)})"
+        )
+    if kind == "guard_violation":
+        return f"guard {g('rule')}: {g('reason')}"
+    if kind == "mirror_failed":
+        return f"mirror account {g('account')} stopped: {g('reason')}"
     return _words(kind or "alert")

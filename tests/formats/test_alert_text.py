@@ -123,6 +123,52 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None, str]] = [
         None,
         "tier tables: BTC/USDT:USDT: bundled snapshot",
     ),
+    (
+        "mirror: liquidation imminent",
+        {
+            "type": "liquidation_imminent", "account": "real", "symbol": None,
+            "marginRatio": D("1.02"), "markPrice": D("58200"),
+            "liquidationPrice": D("58232.93172"), "exchangeLiquidationPrice": D("58232.93"),
+        },
+        None,
+        "real cross margin: liquidation imminent on the exchange: margin ratio 102 %, "
+        "mark 58,200, liquidation 58,233 (exchange 58,233)",
+    ),
+    (
+        "mirror: position closed",
+        {
+            "type": "position_closed", "account": "real", "symbol": "ETH/USDT:USDT",
+            "side": "short", "contracts": "2.000", "reason": "stop_loss",
+        },
+        None,
+        "ETH/USDT:USDT short 2 closed on the exchange (stop loss)",
+    ),
+    (
+        "mirror: drift",
+        {
+            "type": "mirror_drift", "account": "real", "symbol": "BTC/USDT:USDT",
+            "liquidationPrice": "57228.91", "exchangeLiquidationPrice": "51506.02",
+            "driftPercent": "9.5381", "tolerancePercent": "0.500",
+        },
+        None,
+        "BTC/USDT:USDT: guardbot's liquidation price 57,229 differs from the exchange's 51,506 "
+        "by 9.5 % of mark (tolerance 0.5 %)",
+    ),
+    (
+        "mirror: guard violation",
+        {
+            "type": "guard_violation", "account": "real", "rule": "STOP_LOSS_REQUIRED",
+            "reason": "BTC/USDT:USDT long has no stop-loss on the exchange",
+        },
+        None,
+        "guard STOP_LOSS_REQUIRED: BTC/USDT:USDT long has no stop-loss on the exchange",
+    ),
+    (
+        "mirror: keys refused",
+        {"type": "mirror_failed", "account": "real", "reason": "the exchange refused its key"},
+        None,
+        "mirror account real stopped: the exchange refused its key",
+    ),
 ]  # fmt: skip
 
 
