@@ -100,7 +100,7 @@ def test_status_marks_mirrors_with_both_liquidation_prices() -> None:
     assert "real (mirror)" in text and "paper (mirror)" not in text
     assert "EXCHANGE LIQ" in text
     row = next(line.split() for line in text.splitlines() if "BTC/USDT:USDT" in line)
-    assert row[0] == "real" and row[-3:] == ["57,228.91", "3%", "57,230"]
+    assert row[0] == "real" and row[-3:] == ["57,229", "3%", "57,230"]
     plain = render_status({"state": "online"}, {"paper": accounts["paper"]}, 0)
     assert "EXCHANGE LIQ" not in plain
 
