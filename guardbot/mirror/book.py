@@ -72,6 +72,7 @@ class AccountBook:
         self.needs_positions = False  # a stream change left liquidation prices stale
         self._reasons: dict[Key, str] = {}  # closing orders seen, by (symbol, side they close)
         self._closes: list[MirrorClose] = []  # positions gone since the last command
+        self._deferred: set[Key] = set()  # gone from REST, kept one more answer (apply_rest)
 
     # ---- REST --------------------------------------------------------------------------------
     def apply_rest(
@@ -95,6 +96,15 @@ class AccountBook:
             pos = self._rest_position(raw)
             if pos is not None:
                 fresh[(pos.symbol, pos.side)] = pos
+        # A position REST no longer lists, with no closing order seen: the order's stream update
+        # may be on its way (REST can read the account between the two frames Binance sends).
+        # It is kept until the next REST answer, which then decides (reason or ``unknown``).
+        deferred: set[Key] = set()
+        for key in self.positions.keys() - fresh.keys():
+            if key not in self._reasons and key not in self._deferred:
+                fresh[key] = self.positions[key]
+                deferred.add(key)
+        self._deferred = deferred
         self._replace_positions(fresh)
         if hedged is not None:
             self.hedged = hedged
@@ -106,8 +116,10 @@ class AccountBook:
                 order = self._order(raw)
                 if order is not None:
                     self.orders[order.id] = order
-            self._reasons.clear()  # a complete picture: older closing orders explain nothing new
-        self.needs_positions = False
+            # a complete picture: older closing orders explain nothing new (those of deferred
+            # positions still may)
+            self._reasons = {k: v for k, v in self._reasons.items() if k in deferred}
+        self.needs_positions = bool(deferred)
         if self.wallet is not None and balance is not None and orders is not None:
             self.ready = True
 

@@ -94,6 +94,8 @@ class MirrorFollower:
         self._refresh_at: float | None = None
         self._last: MirrorCmd | None = None
         self._failed: MirrorAuthError | None = None
+        #: (id, status, filled) of the order updates applied, so ccxt's cache is read once each
+        self._seen_orders: set[tuple[Any, Any, Any]] = set()
         # observable counters (status, metrics, tests)
         self.connects = 0
         self.rest_full = 0
@@ -219,6 +221,7 @@ class MirrorFollower:
         balance = await ex.fetch_balance()
         orders = await self.venue.fetch_open_orders(ex)
         positions = await ex.fetch_positions()
+        self._orders_from_cache()
         self.book.apply_rest(
             positions=positions, balance=balance, orders=orders, settings=settings, hedged=hedged
         )
@@ -229,6 +232,7 @@ class MirrorFollower:
 
     async def _positions_only(self) -> None:
         positions = await self.exchange.fetch_positions()
+        self._orders_from_cache()
         self.book.apply_rest(positions=positions)
         self.rest_positions += 1
         self._emit("rest")
@@ -272,13 +276,34 @@ class MirrorFollower:
                 pass
 
     async def _watch_positions(self) -> None:
-        self.book.apply_stream_positions(await self.exchange.watch_positions())
+        positions = await self.exchange.watch_positions()
+        # The closing order's update comes just before the position's, but the orders watcher
+        # may not have been waiting for it (reconnecting, or not scheduled yet): ccxt keeps it
+        # in its order cache, so the close reason is taken from there first.
+        self._orders_from_cache()
+        self.book.apply_stream_positions(positions)
 
     async def _watch_balance(self) -> None:
         self.book.apply_stream_balance(await self.exchange.watch_balance())
 
     async def _watch_orders(self) -> None:
-        self.book.apply_stream_orders(await self.exchange.watch_orders())
+        orders = await self.exchange.watch_orders()
+        self._orders_from_cache()
+        self.book.apply_stream_orders(self._unseen(orders))
+
+    def _unseen(self, orders: Any) -> list[Mapping[str, Any]]:
+        fresh = []
+        for order in orders or ():
+            key = (order.get("id"), order.get("status"), order.get("filled"))
+            if key not in self._seen_orders:
+                self._seen_orders.add(key)
+                fresh.append(order)
+        return fresh
+
+    def _orders_from_cache(self) -> None:
+        cache = getattr(self.exchange, "orders", None)
+        if cache:
+            self.book.apply_stream_orders(self._unseen(list(cache)))
 
     async def _watch(self, what: str, once: Callable[[], Awaitable[None]]) -> None:
         import ccxt
