@@ -216,3 +216,34 @@ def test_replay_rebuilds_the_same_events() -> None:
         "guard_violation",
         "position_closed",
     }
+
+
+def test_a_hedge_mode_account_is_mirrored_in_hedge_mode() -> None:
+    s = sim()
+    s.tick(60000)
+    long_ = MirrorPosition(
+        BTC, "long", Decimal("0.5"), Decimal(60000), Decimal(20), "cross", Decimal(0), None, True
+    )
+    short = MirrorPosition(
+        BTC, "short", Decimal("0.2"), Decimal(61000), Decimal(20), "cross", Decimal(0), None, True
+    )
+    assert s.line(mirror_to_json(MirrorCmd("m", Decimal(1000), (long_, short), hedged=True))) == []
+    account = s.engine.account("m")
+    assert account.hedged
+    assert {k: (p.side, p.contracts) for k, p in account.positions.items()} == {
+        f"{BTC}#long": ("long", Decimal("0.5")),
+        f"{BTC}#short": ("short", Decimal("0.2")),
+    }
+    (closed,) = s.line(
+        mirror_to_json(
+            MirrorCmd(
+                "m",
+                Decimal(1000),
+                (long_,),
+                closes=(MirrorClose(BTC, "short", "take_profit"),),
+                hedged=True,
+            )
+        )
+    )
+    assert (closed["side"], closed["reason"]) == ("short", "take_profit")
+    assert list(account.positions) == [f"{BTC}#long"]
