@@ -20,7 +20,10 @@ What each side computes per tick:
 
 Two figures per side: **whole command** (process start to exit: reading the text file,
 building the data, the run, writing results) and **loop only** (the engine run over data already
-in memory). Ratios are guardbot / nautilus (> 1: guardbot is faster).
+in memory). guardbot's whole command is also timed reading the same ticks as tick columns
+(``guardbot record --out X.gbt``). Ratios are guardbot / nautilus (> 1: guardbot is faster).
+Wall-clock and CPU seconds (user + system of the process; on a machine shared with other work
+the wall clock measures the neighbours too) are both printed, with the ratios of each.
 
     python bench/vs_nautilus.py [--ticks 1000000] [--nautilus-python PATH] [--skip-nautilus]
 
@@ -37,6 +40,7 @@ import asyncio
 import gc
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -130,26 +134,43 @@ def _patch_tiers() -> None:
     replay_cli._engine = engine  # type: ignore[assignment]
 
 
-def guardbot_whole(ticks: Path, config: Path, work: Path) -> tuple[float, dict[str, Any]]:
+def _child(command: list[str]) -> tuple[float, float, str]:
+    """Wall-clock and CPU (user + system) seconds of a child process, and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{command[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def guardbot_whole(ticks: Path, config: Path, work: Path) -> tuple[float, float, dict[str, Any]]:
     out = work / "guardbot-run"
     shutil.rmtree(out, ignore_errors=True)
-    env = dict(os.environ)
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, __file__, "--guardbot-child", str(ticks), str(config), str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+    wall, cpu, _ = _child(
+        [sys.executable, __file__, "--guardbot-child", str(ticks), str(config), str(out)]
     )
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise SystemExit(f"guardbot replay failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds, json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return wall, cpu, json.loads((out / "summary.json").read_text(encoding="utf-8"))
 
 
-def guardbot_loop(ticks: Path, config: Path, work: Path) -> float:
-    """The replay loop over ticks already decoded (``read_ticks`` swapped for a list)."""
+def to_columns(ticks: Path, out: Path) -> Path:
+    """The same ticks as tick columns (what ``guardbot record --out X.gbt`` writes)."""
+    from guardbot.formats.tickcolumns import ColumnsWriter
+
+    writer = ColumnsWriter(out)
+    with ticks.open(encoding="utf-8") as file:
+        for line in file:
+            writer.write(line)
+    writer.close()
+    return out
+
+
+def guardbot_loop(ticks: Path, config: Path, work: Path) -> tuple[float, float]:
+    """The replay loop over ticks already decoded (``decode_lines`` swapped for a list):
+    wall-clock and CPU seconds."""
     import guardbot.cli.replay as replay_cli
     from guardbot.config import load_config
     from guardbot.formats import ticklines
@@ -164,17 +185,17 @@ def guardbot_loop(ticks: Path, config: Path, work: Path) -> float:
     replay_cli.decode_lines = lambda _file: iter(decoded)  # type: ignore[assignment]
     try:
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         summary = asyncio.run(
             replay_cli.replay(
                 ticks, f"{Path(__file__).resolve()}:Hold20", out, config=loaded, progress=False
             )
         )
-        seconds = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         replay_cli.decode_lines = original  # type: ignore[assignment]
     assert summary["ticks"] == len(decoded), summary
-    return seconds
+    return wall, cpu
 
 
 # ---------------------------------------------------------------------------------- nautilus
@@ -295,13 +316,13 @@ for inst in instruments:
 engine.add_data(ticks)
 strategy = Hold20()
 engine.add_strategy(strategy)
-t_run = time.perf_counter()
+t_run, c_run = time.perf_counter(), time.process_time()
 engine.run()
-t_done = time.perf_counter()
+t_done, c_done = time.perf_counter(), time.process_time()
 positions = len(engine.cache.positions_open())
 orders = len(engine.cache.orders_open())
 print(json.dumps({"ticks": strategy.count, "load_s": t_loaded - t_start, "run_s": t_done - t_run,
-                  "positions": positions, "orders": orders}))
+                  "run_cpu_s": c_done - c_run, "positions": positions, "orders": orders}))
 """
 
 
@@ -356,23 +377,21 @@ def nautilus_python(explicit: str | None) -> tuple[str | None, str]:
     return str(venv_python), ""
 
 
-def nautilus_run(python: str, ticks: Path, work: Path) -> tuple[float, dict[str, Any]]:
+def nautilus_run(python: str, ticks: Path, work: Path) -> tuple[float, float, dict[str, Any]]:
     from replay_throughput import BASES
 
     script = work / "nautilus_child.py"
     script.write_text(NAUTILUS_CHILD, encoding="utf-8")
     args = [json.dumps(BASES), str(NOTIONAL), str(STOP_BELOW), str(LEVERAGE), str(WALLET)]
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        [python, "-W", "ignore", str(script), str(ticks), *args],
-        capture_output=True,
-        text=True,
-        check=False,
+    wall, cpu, stdout = _child([python, "-W", "ignore", str(script), str(ticks), *args])
+    return wall, cpu, json.loads(stdout.strip().splitlines()[-1])
+
+
+def _line(who: str, what: str, n: int, wall: float, cpu: float) -> None:
+    print(
+        f"{who:<16} {what:<30} {wall:7.2f} s {n / wall:>9,.0f} ticks/s wall-clock, "
+        f"{cpu:7.2f} s {n / cpu:>9,.0f} ticks/s CPU"
     )
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise SystemExit(f"nautilus run failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds, json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,13 +417,17 @@ def main(argv: list[str] | None = None) -> int:
             f"one cross account, a strategy on every tick; Python {sys.version.split()[0]}",
             flush=True,
         )
-        g_whole, summary = guardbot_whole(ticks, config, work)
+        g_whole, g_whole_cpu, summary = guardbot_whole(ticks, config, work)
         assert summary["ticks"] == args.ticks and summary["strategyErrors"] == 0, summary
         assert summary["trades"] == len(SYMBOLS) and summary["liquidations"] == 0, summary
-        g_loop = guardbot_loop(ticks, config, work)
+        g_loop, g_loop_cpu = guardbot_loop(ticks, config, work)
+        columns = to_columns(ticks, work / "ticks.gbt")
+        g_col, g_col_cpu, summary_c = guardbot_whole(columns, config, work)
+        assert summary_c["ticks"] == args.ticks, summary_c
         n = args.ticks
-        print(f"guardbot replay   whole command {g_whole:7.2f} s {n / g_whole:>10,.0f} ticks/s")
-        print(f"guardbot replay   loop only     {g_loop:7.2f} s {n / g_loop:>10,.0f} ticks/s")
+        _line("guardbot replay", "whole command", n, g_whole, g_whole_cpu)
+        _line("", "whole command, tick columns", n, g_col, g_col_cpu)
+        _line("", "loop only", n, g_loop, g_loop_cpu)
         if args.skip_nautilus:
             print("nautilus_trader: skipped (--skip-nautilus)")
             return 0
@@ -412,15 +435,20 @@ def main(argv: list[str] | None = None) -> int:
         if python is None:
             print(f"nautilus_trader: skipped: {reason}")
             return 0
-        n_whole, result = nautilus_run(python, ticks, work)
+        n_whole, n_whole_cpu, result = nautilus_run(python, ticks, work)
         assert result["ticks"] == n and result["positions"] == len(SYMBOLS), result
-        n_loop = result["run_s"]
-        print(f"nautilus_trader   whole command {n_whole:7.2f} s {n / n_whole:>10,.0f} ticks/s")
-        print(f"nautilus_trader   loop only     {n_loop:7.2f} s {n / n_loop:>10,.0f} ticks/s")
-        print(
-            f"ratio guardbot/nautilus (ticks/s): whole command {n_whole / g_whole:.2f}x, "
-            f"loop only {n_loop / g_loop:.2f}x"
-        )
+        _line("nautilus_trader", "whole command", n, n_whole, n_whole_cpu)
+        _line("", "loop only (engine.run)", n, result["run_s"], result["run_cpu_s"])
+        for label, ours, theirs in (
+            ("wall-clock", (g_whole, g_col, g_loop), (n_whole, n_whole, result["run_s"])),
+            ("CPU", (g_whole_cpu, g_col_cpu, g_loop_cpu), (n_whole_cpu, n_whole_cpu,
+                                                            result["run_cpu_s"])),
+        ):  # fmt: skip
+            print(
+                f"ratio guardbot/nautilus, ticks/s of {label}: whole command "
+                f"{theirs[0] / ours[0]:.2f}x (tick columns {theirs[1] / ours[1]:.2f}x), "
+                f"loop only {theirs[2] / ours[2]:.2f}x"
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -14,7 +14,9 @@ Each line is one merged tick exactly as the feed handed it to the engine
      "bid":"59999.9","ask":"60000.2","index":"59998.7","fundingRate":"0.0001"}
 
 Numbers are decimal strings, so a replay sees the very ``Decimal`` values the live feed produced.
-A name ending in ``.gz`` is gzip-compressed. The file is flushed about once a second and closed
+A name ending in ``.gz`` is gzip-compressed; a name ending in ``.gbt`` gets tick columns
+(:mod:`guardbot.formats.tickcolumns`: the same ticks, digit for digit, faster to load for long
+replays; written when recording ends). The text file is flushed about once a second and closed
 (gzip trailer written) on every way out: ``--count`` ticks written, ``--duration`` elapsed,
 SIGINT/SIGTERM, or an error.
 
@@ -46,6 +48,7 @@ from typing import IO, Any, Literal, TextIO
 from guardbot.errors import ConfigError, GuardbotError, InputError
 from guardbot.feeds.base import Feed, FeedRecovered, FeedStale, TickUpdate
 from guardbot.formats import ticklines
+from guardbot.formats.tickcolumns import ColumnsWriter
 
 __all__ = [
     "RecordSummary",
@@ -132,19 +135,29 @@ class _Writer:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = _open_output(path)
+        # a .gbt name: tick columns (formats/tickcolumns.py), written at close
+        self._columns = ColumnsWriter(path) if path.name.endswith(".gbt") else None
+        self._file = _open_output(path) if self._columns is None else None
         self._dirty = False
 
     def write(self, line: str) -> None:
+        if self._columns is not None:
+            self._columns.write(line)
+            return
+        assert self._file is not None
         self._file.write(line + "\n")
         self._dirty = True
 
     def flush(self) -> None:
-        if self._dirty:
+        if self._dirty and self._file is not None:
             self._file.flush()
             self._dirty = False
 
     def close(self) -> None:
+        if self._columns is not None:
+            self._columns.close()
+            return
+        assert self._file is not None
         # TextIOWrapper.close flushes and closes the GzipFile, which writes the gzip trailer.
         self._file.close()
 
@@ -320,7 +333,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         metavar="FILE",
         required=True,
-        help="JSON Lines output, replaced if it exists; gzip-compressed if it ends in .gz",
+        help="output, replaced if it exists: JSON Lines (gzip-compressed if it ends in .gz) "
+        "or, ending in .gbt, tick columns (faster to replay)",
     )
     parser.add_argument(
         "-c",

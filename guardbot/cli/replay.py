@@ -25,18 +25,20 @@ import gc
 import json
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 from guardbot.config import Config, load_config
 from guardbot.core.account import Account
+from guardbot.core.commands import TickCmd
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event, to_jsonable
 from guardbot.core.num import ZERO, decimal_context, fmt, fmt_opt
 from guardbot.core.snapshot import PositionView
 from guardbot.errors import InputError
+from guardbot.formats.tickcolumns import is_columns_file, read_columns
 from guardbot.formats.ticklines import decode_lines, open_ticks, read_ticks
 from guardbot.paper.apply import engine_apply
 from guardbot.paper.exchange import PaperExchange
@@ -53,7 +55,10 @@ SAMPLE_INTERVAL_MS = 1000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``guardbot replay`` (the lead's cli adds the subcommand)."""
     parser.add_argument(
-        "--ticks", required=True, metavar="FILE", help="replay-format ticks (JSON Lines, .gz ok)"
+        "--ticks",
+        required=True,
+        metavar="FILE",
+        help="recorded ticks: JSON Lines (.gz ok) or tick columns (guardbot record --out X.gbt)",
     )
     parser.add_argument(
         "--strategy",
@@ -149,6 +154,14 @@ class _Progress:
     def close(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
+
+
+def ticks_of(path: Path, file: IO[str]) -> Iterator[tuple[int, TickCmd]]:
+    """The ticks of ``path``: a tick-columns file (see :mod:`guardbot.formats.tickcolumns`,
+    known by its first bytes) or tick lines read from ``file``."""
+    if is_columns_file(path):
+        return read_columns(path)
+    return decode_lines(file)
 
 
 def _wallet_equity(account: Account, views: Sequence[PositionView]) -> tuple[Decimal, Decimal]:
@@ -348,7 +361,7 @@ async def replay(
     gc.freeze()
     try:
         with open_ticks(ticks_path, raw) as file:
-            for ts, tick in decode_lines(file):
+            for ts, tick in ticks_of(ticks_path, file):
                 now[0] = ts
                 if start_ts is None:
                     start_ts = ts

@@ -35,6 +35,7 @@ from guardbot.formats.jsonio import EXACT_DECODER, loads_exact
 
 __all__ = [
     "OPTIONAL_FIELDS",
+    "PLAIN",
     "TickDecoder",
     "open_ticks",
     "parse_ts",
@@ -91,13 +92,13 @@ def parse_ts(raw: object) -> int:
     return ts
 
 
-#: A number the fast path takes at a glance: up to 18 digits each side of an optional dot (a
-#: funding rate may be negative), so that a value is within the input bounds (1e-18 .. 1e18 in
-#: magnitude, or zero) by construction.
-_PLAIN = re.compile(r"-?\d{1,18}(?:\.\d{1,18})?\Z", re.ASCII).match
+#: ``PLAIN(text)``: a number the fast path takes at a glance: up to 18 digits each side of an
+#: optional dot (a funding rate may be negative), so that a value is within the input bounds
+#: (1e-18 .. 1e18 in magnitude, or zero) by construction.
+PLAIN = re.compile(r"-?\d{1,18}(?:\.\d{1,18})?\Z", re.ASCII).match
 #: Symbols in ccxt's unified form take the fast path; any other string the full check.
 _SYMBOL = r'"([A-Za-z0-9][A-Za-z0-9/:._-]*)"'
-#: Loose on purpose (a cheap scan): each number is checked by ``_PLAIN`` on first sight.
+#: Loose on purpose (a cheap scan): each number is checked by ``PLAIN`` on first sight.
 _NUMBER = r'"(-?[0-9.]{1,38})"'
 _TS = r"(0|[1-9][0-9]{0,14})"
 
@@ -148,8 +149,8 @@ class TickDecoder:
         self._match: Callable[[str], Any] = _no_shape
 
     def _price(self, text: str) -> Decimal | None:
-        """``text`` as a Decimal if it is a plain price (see ``_PLAIN``; > 0), else None."""
-        if text[0] == "-" or not _PLAIN(text):
+        """``text`` as a Decimal if it is a plain price (see ``PLAIN``; > 0), else None."""
+        if text[0] == "-" or not PLAIN(text):
             return None
         value = Decimal(text)
         if not value:
@@ -163,7 +164,7 @@ class TickDecoder:
     def _rate(self, text: str) -> Decimal | None:
         """``text`` as a Decimal if it is a plain funding rate (any sign, 0 too), else None."""
         value = self._rates.get(text)
-        if value is None and _PLAIN(text):
+        if value is None and PLAIN(text):
             rates = self._rates
             if len(rates) >= _CACHE_LIMIT:
                 rates.clear()
