@@ -591,3 +591,13 @@ def test_every_guardbot_metric_is_documented() -> None:
     assert "guardbot_feed_backlog" in names and "guardbot_outbox_depth" in names
     missing = sorted({n for n in names if f"`{n}`" not in docs})
     assert missing == [], f"not in docs/metrics.md: {missing}"
+
+
+def test_engine_margin_rows_keep_the_two_isolated_sides_of_a_hedged_symbol_apart() -> None:
+    sim = Sim(wallet=10_000, mode="isolated", leverage=20, position_mode="hedged")
+    sim.tick(30000)
+    sim.order("l", "buy", "0.1", positionSide="long")
+    sim.order("s", "sell", "0.1", positionSide="short")
+    rows, counts = engine_margin_rows(sim.engine)
+    assert counts == {"a": 2}
+    assert [r.symbol for r in rows] == [None, f"{BTC}#long", f"{BTC}#short"]

@@ -640,8 +640,9 @@ def engine_margin_rows(engine: Engine) -> tuple[list[MarginRow], dict[str, int]]
         views, view = engine.views(account)
         counts[account.id] = len(views)
         rows.append(MarginRow(account.id, None, view.margin_ratio))
+        # the two isolated sides of a hedged symbol are two series: symbol#long, symbol#short
         rows.extend(
-            MarginRow(account.id, v.symbol, v.margin_ratio)
+            MarginRow(account.id, f"{v.symbol}#{v.side}" if v.hedged else v.symbol, v.margin_ratio)
             for v in views
             if v.margin_mode == "isolated"
         )
