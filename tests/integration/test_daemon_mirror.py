@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from guardbot.cli.control import render_status
 from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
 from tests.integration.conftest import Mosquitto
@@ -137,6 +138,17 @@ async def test_mirror_end_to_end(
                p.get("type") in ("liquidation", "fill", "stop_triggered")]  # fmt: skip
         assert own == []
         assert daemon.engine.account("real").positions[BTC].contracts == Decimal("0.5")
+
+        # guardbot status, from the retained snapshots: the mirror marked, both prices
+        snaps = {t.rsplit("/", 1)[1]: p for t, p in sub.received if "/accounts/" in t}
+        table = render_status({"state": "online"}, snaps, 0)
+        assert "real (mirror)" in table and "main (mirror)" not in table
+        row = next(
+            line.split()
+            for line in table.splitlines()
+            if line.startswith("  real ") and BTC in line
+        )
+        assert row[-1] == f"{theirs:,.0f}"  # the exchange's, beside guardbot's
 
         # 3. An account update pushed by the exchange is reflected at once.
         await mark(standin, 60000)
