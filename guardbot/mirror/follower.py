@@ -119,7 +119,18 @@ class MirrorFollower:
                 self._watch("orders", self._watch_orders), name=f"mirror-{self.account}-ord"
             ),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
         return self
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A reading task that died of an unexpected error ends :meth:`updates` with it: a
+        mirror that silently stopped following would be worse than a loud failure."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._queue.put_nowait(exc)
 
     async def __aexit__(
         self,

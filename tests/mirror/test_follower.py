@@ -258,3 +258,17 @@ def test_venue_without_positions_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="not supported on 'bybit'"):
         mirror_venue("bybit")
     assert mirror_venue("binanceusdm").id == "binanceusdm"
+
+
+async def test_an_unexpected_error_ends_the_updates_loudly(standin: StandinBinancePrivate) -> None:
+    async with following(standin) as (follower, updates):
+        await next_cmd(updates)
+
+        def broken(_positions: object) -> None:
+            raise RuntimeError("a bug in the book")
+
+        follower.book.apply_stream_positions = broken  # type: ignore[method-assign]
+        await standin.wait_for(lambda: standin.open_private_sockets >= 1)
+        await standin.set_position(BTC, "0.1", "60000")
+        with pytest.raises(RuntimeError, match="a bug in the book"):
+            await next_cmd(updates)
