@@ -360,6 +360,8 @@ def price_chart(
     # the y range the price lines may widen: as far again as the marks' own range, so that a
     # liquidation price far away does not flatten the price path into a line
     floor, ceiling = low - span, high + span
+    # what the y axis must show: the marks, the markers, and the price lines where in range
+    shown_low, shown_high = low, high
     holders = sorted(key for key in data.position_size if key[1] == symbol)
     for n, key in enumerate(holders):
         account = key[0]
@@ -384,7 +386,12 @@ def price_chart(
                 drawstyle=STEPS,
                 label=f"{account} {what}" if labelled else None,
             )
-            beyond = values[np.isfinite(values) & ((values < floor) | (values > ceiling))]
+            finite = values[np.isfinite(values)]
+            inside = finite[(finite >= floor) & (finite <= ceiling)]
+            if inside.size:
+                shown_low = min(shown_low, float(inside.min()))
+                shown_high = max(shown_high, float(inside.max()))
+            beyond = finite[(finite < floor) | (finite > ceiling)]
             if beyond.size:
                 notes.append(
                     f"{account} {what} partly off the chart"
@@ -425,8 +432,12 @@ def price_chart(
         )
     ax.set_ylabel(f"{symbol} mark (USDT)")
     ax.ticklabel_format(axis="y", useOffset=False, style="plain")
-    bottom, top = ax.get_ylim()
-    ax.set_ylim(max(bottom, floor), min(top, ceiling))
+    for marker in markers:
+        if marker.price is not None and floor <= marker.price <= ceiling:
+            shown_low = min(shown_low, marker.price)
+            shown_high = max(shown_high, marker.price)
+    pad = max(shown_high - shown_low, abs(shown_high) * 0.001) * 0.05
+    ax.set_ylim(shown_low - pad, shown_high + pad)
     _time_axis(ax)
     _legend(fig, ax)
     _save(fig, out_dir, name)
