@@ -197,7 +197,8 @@ def test_unknown_keys_and_sections(tmp_path: Path) -> None:
     found = problems(tmp_path, "[exchange]\nsymbolz = []\n[exchanges]\nid = 'x'\n")
     assert found[0] == (
         "exchanges: unknown key (known: accounts, alerts, control, exchange, feed, guardbot, "
-        "guards, homeassistant, metrics, mqtt, notify, seed, strategy); did you mean 'exchange'?"
+        "guards, homeassistant, metrics, mqtt, notify, seed, store, strategy); "
+        "did you mean 'exchange'?"
     )
     assert found[1].startswith("exchange.symbolz: unknown key (known: ccxt, id, profile,")
     assert problems(tmp_path, "[accounts.main]\nwalet = 1\n")[0].startswith(

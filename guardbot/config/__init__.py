@@ -29,6 +29,7 @@ from guardbot.config.sections import (
     GuardbotSection,
     MetricsSection,
     MqttSection,
+    StoreSection,
     StrategySection,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "MetricsSection",
     "MqttSection",
     "Secret",
+    "StoreSection",
     "StrategySection",
     "load_config",
 ]

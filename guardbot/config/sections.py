@@ -40,6 +40,7 @@ __all__ = [
     "MetricsSection",
     "MqttSection",
     "NotifySection",
+    "StoreSection",
     "StrategySection",
 ]
 
@@ -380,6 +381,22 @@ class NotifySection:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSection:
+    checkpoint_interval_s: float = setting(
+        300.0,
+        ge=1,
+        doc="Seconds between checkpoints of the engine state in the database (also written at "
+        "a clean stop); start-up loads the newest one and re-applies only later inputs.",
+    )
+    retention_days: float = setting(
+        30.0,
+        gt=0,
+        doc="Inputs older than this and older than the newest checkpoint are pruned; the "
+        "alerts and events history is kept this many days.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class StrategySection:
     path: str = setting(
         pattern=r".+\.py:[A-Za-z_][A-Za-z0-9_]*\Z",
@@ -428,6 +445,9 @@ class Config:
         doc="A user strategy run on the paper exchange.", optional=True
     )
     metrics: MetricsSection = section(MetricsSection, doc="Prometheus metrics.")
+    store: StoreSection = section(
+        StoreSection, doc="The database: checkpoints and how long history is kept."
+    )
     homeassistant: HomeAssistantSection = section(
         HomeAssistantSection, doc="Home Assistant MQTT discovery."
     )

@@ -56,7 +56,24 @@ class Engine:
     """
 
     def __init__(self, config: EngineConfig) -> None:
-        st = self._st = EngineState(config)
+        self._wire(EngineState(config))
+
+    @classmethod
+    def from_state(cls, state: EngineState) -> Engine:
+        """An engine over ``state`` as it is (a checkpoint's, see :mod:`guardbot.core.checkpoint`):
+        nothing is created or reset."""
+        engine = cls.__new__(cls)
+        engine._wire(state)
+        return engine
+
+    @property
+    def state_root(self) -> EngineState:
+        """Everything the engine knows, in one object (what a checkpoint saves)."""
+        return self._st
+
+    def _wire(self, st: EngineState) -> None:
+        self._st = st
+        config = st.config
         self.config = config
         self.profile = config.profile
         self.markets = st.markets

@@ -38,6 +38,9 @@ ALERT_TYPES = frozenset(
         "guard_violation",
         # Daemon-level: the exchange refused a mirror account's keys.
         "mirror_failed",
+        # Daemon-level: a checkpoint could not be used at start (damaged, another format or
+        # configuration); the state came from an older one or from the journal.
+        "checkpoint",
     }
 )
 

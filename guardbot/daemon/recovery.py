@@ -15,9 +15,13 @@ import time
 
 import structlog
 
+from guardbot.core import checkpoint
+from guardbot.core.checkpoint import CheckpointError, DaemonState
 from guardbot.core.commands import parse_command
+from guardbot.core.engine import Engine
 from guardbot.daemon.pipeline import StepPipeline
 from guardbot.daemon.sdnotify import Notifier
+from guardbot.errors import StoreError
 from guardbot.store.journal import Journal
 
 __all__ = ["NOT_REPLAYED", "RECOVERY_EXTEND_S", "RECOVERY_PROGRESS_S", "Recovered", "recover"]
@@ -36,14 +40,96 @@ RECOVERY_EXTEND_S = 60.0
 
 
 class Recovered:
-    """What :func:`recover` did: ``applied`` inputs re-applied, ``last_seq`` the newest seq read
-    (0: an empty journal, a first start)."""
+    """What :func:`recover` did: ``applied`` inputs re-applied, ``last_seq`` the newest seq
+    (0: an empty journal, a first start), ``checkpoint_seq``/``checkpoint_ts`` of the checkpoint
+    loaded (0/None: none), ``warnings`` about checkpoints skipped."""
 
-    __slots__ = ("applied", "last_seq")
+    __slots__ = ("applied", "checkpoint_seq", "checkpoint_ts", "last_seq", "warnings")
 
-    def __init__(self, applied: int, last_seq: int) -> None:
+    def __init__(
+        self,
+        applied: int,
+        last_seq: int,
+        checkpoint_seq: int = 0,
+        checkpoint_ts: int | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
         self.applied = applied
         self.last_seq = last_seq
+        self.checkpoint_seq = checkpoint_seq
+        self.checkpoint_ts = checkpoint_ts
+        self.warnings = warnings or []
+
+
+async def load_checkpoint(
+    journal: Journal, pipeline: StepPipeline
+) -> tuple[int, int | None, list[str]]:
+    """Install the newest usable checkpoint into ``pipeline``.
+
+    Returns ``(input_seq, checkpoint ts, warnings)``: ``input_seq`` 0 when none was used (replay
+    from the start). A checkpoint is skipped, with a warning, when its digest does not match
+    (damaged), it cannot be decoded in this code (another format), it was made under another
+    engine configuration or other tier tables while the journal can still rebuild the state
+    under today's (a replay would rebuild something else), or the inputs after it are no longer
+    all stored. A journal whose start was pruned must load a checkpoint: if none is usable the
+    start fails with a :class:`StoreError` naming the database, never a silently empty state.
+    """
+    first = await journal.first_input_seq()
+    complete = first is None or first <= 1
+    fingerprint = checkpoint.config_fingerprint(pipeline.engine.config)
+    warnings: list[str] = []
+    fallback: tuple[int, int, int, DaemonState] | None = None
+    for cp_id, input_seq, ts, fmt, sha256, body in await journal.checkpoints():
+        where = f"checkpoint {cp_id} (after input {input_seq})"
+        if first is not None and first > input_seq + 1:
+            warnings.append(f"{where}: inputs after it were pruned")
+            continue
+        if checkpoint.digest(body) != sha256:
+            warnings.append(f"{where}: damaged (digest mismatch)")
+            continue
+        try:
+            state = checkpoint.loads(body)
+        except CheckpointError as exc:
+            warnings.append(f"{where}: unusable ({exc}; format {fmt})")
+            continue
+        if not isinstance(state, DaemonState):
+            warnings.append(f"{where}: unusable (not a daemon checkpoint)")
+            continue
+        if checkpoint.config_fingerprint(state.engine.config) != fingerprint:
+            if complete:
+                warnings.append(
+                    f"{where}: made under another configuration or other tier tables; "
+                    "the journal is replayed under today's"
+                )
+                continue
+            if fallback is None:
+                fallback = (cp_id, input_seq, ts, state)
+            continue
+        _install(pipeline, state)
+        return input_seq, ts, warnings
+    if fallback is not None:
+        cp_id, input_seq, ts, state = fallback
+        warnings.append(
+            f"checkpoint {cp_id} (after input {input_seq}) was made under another configuration "
+            "or other tier tables, and the journal before it is pruned: its configuration and "
+            "tables stay in force until the state is rebuilt"
+        )
+        _install(pipeline, state)
+        return input_seq, ts, warnings
+    if not complete:
+        raise StoreError(
+            journal.path,
+            f"no usable checkpoint and the journal starts at input {first} (older inputs were "
+            f"pruned): the state cannot be rebuilt ({'; '.join(warnings) or 'no checkpoint'}) "
+            "— restore the database from a backup, or move it aside to start empty",
+        )
+    return 0, None, warnings
+
+
+def _install(pipeline: StepPipeline, state: DaemonState) -> None:
+    pipeline.engine = Engine.from_state(state.engine)
+    pipeline.funding = state.funding
+    pipeline.last_tick = {s: (ts, tick, True) for s, (ts, tick) in state.last_ticks.items()}
 
 
 async def recover(
@@ -52,14 +138,21 @@ async def recover(
     notifier: Notifier,
     *,
     progress_s: float = RECOVERY_PROGRESS_S,
+    use_checkpoints: bool = True,
 ) -> Recovered:
-    """Re-apply every stored input to ``pipeline.engine`` in order; set the pipeline's next seq."""
+    """Load the newest usable checkpoint (see :func:`load_checkpoint`), then re-apply every
+    stored input after it to ``pipeline.engine`` in order; set the pipeline's next seq."""
+    start: int = 0
+    cp_ts: int | None = None
+    warnings: list[str] = []
+    if use_checkpoints:
+        start, cp_ts, warnings = await load_checkpoint(journal, pipeline)
     count = 0
-    last_seq = 0
+    last_seq = start
     read = 0
     reported = time.monotonic()
     engine = pipeline.engine
-    async for seq, ts, kind, body in journal.inputs_after(0):
+    async for seq, ts, kind, body in journal.inputs_after(start):
         last_seq = seq
         read += 1
         now = time.monotonic()
@@ -74,5 +167,8 @@ async def recover(
         engine.apply(ts, command)
         pipeline.replayed(ts, command)
         count += 1
+    last = await journal.last_input()
+    if last is not None:
+        last_seq = max(last_seq, last[0])
     pipeline.next_seq = last_seq + 1
-    return Recovered(count, last_seq)
+    return Recovered(count, last_seq, start, cp_ts, warnings)

@@ -62,6 +62,7 @@ into a journaled ``funding`` input applied just before that tick.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -73,6 +74,7 @@ import structlog
 from guardbot.config import Config
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event
+from guardbot.daemon.checkpoints import Checkpointer, CheckpointInfo
 from guardbot.daemon.errors import first_error, guardbot_error
 from guardbot.daemon.feed_loop import (
     DEFAULT_SIM_PRICES,
@@ -85,7 +87,7 @@ from guardbot.daemon.integrations import HomeAssistantBridge, build_notifier
 from guardbot.daemon.mirror_loop import MirrorLoop, mirror_loops
 from guardbot.daemon.outbox import AccountSnapshots, Outbox
 from guardbot.daemon.pipeline import StepPipeline, tick_body
-from guardbot.daemon.recovery import RECOVERY_PROGRESS_S, recover
+from guardbot.daemon.recovery import RECOVERY_PROGRESS_S, Recovered, recover
 from guardbot.daemon.sdnotify import Notifier, watchdog_loop
 from guardbot.daemon.status_report import StatusReport
 from guardbot.daemon.tier_tables import TierTables
@@ -220,12 +222,15 @@ class Daemon:
         self.snapshot_interval = snapshot_interval
         #: Set once recovery and the initial commands are done (tests wait on it).
         self.ready = asyncio.Event()
-        #: How many inputs recovery re-applied.
+        #: How many inputs recovery re-applied, and what else it did (set by :meth:`run`).
         self.recovered_inputs = 0
         #: One follower task per ``[accounts.<name>] mirror = true`` (guardbot.mirror).
         self.mirrors: list[MirrorLoop] = mirror_loops(
             config, self.pipeline, now_ms=self._now_ms, factory=mirror_factory
         )
+        self.recovered: Recovered | None = None
+        #: Checkpoints and retention (set by :meth:`run` once the journal is open).
+        self.checkpointer: Checkpointer | None = None
 
     @property
     def engine(self) -> Engine:
@@ -292,11 +297,30 @@ class Daemon:
                 journal, pipeline, self._notifier, progress_s=self.recovery_progress_s
             )
             self.recovered_inputs = recovered.applied
+            self.recovered = recovered
+            store = self.config.store
+            checkpointer = Checkpointer(
+                pipeline,
+                journal,
+                interval_s=store.checkpoint_interval_s,
+                retention_days=store.retention_days,
+                now_ms=self._now_ms,
+            )
+            self.checkpointer = checkpointer
+            if recovered.checkpoint_seq:
+                checkpointer.latest = CheckpointInfo(
+                    recovered.checkpoint_seq, recovered.checkpoint_ts or self._now_ms()
+                )
+            # The state just rebuilt lives as long as the process: out of the collector's
+            # generations, so that a collection's cost does not grow with it.
+            gc.collect()
+            gc.freeze()
             if recovered.last_seq == 0:
                 pipeline.pending_seed = [dict(c) for c in self.config.seed]
                 for obj in self._initial_commands:
                     await pipeline.apply_command(obj)
             await self.tiers.warn(pipeline, warnings)
+            await self._warn_checkpoints(recovered.warnings)
             outbox = Outbox(journal, self._wake, self.metrics)
             self.outbox = outbox
             self.snapshots = AccountSnapshots(
@@ -352,6 +376,7 @@ class Daemon:
                     group.create_task(
                         self.status.run(outbox.emptied, self._republish_status), name="status"
                     ),
+                    group.create_task(checkpointer.run(), name="checkpoint"),
                     *self._extra_tasks(group, journal),
                 ]
                 group.create_task(
@@ -359,6 +384,7 @@ class Daemon:
                     name="shutdown",
                 )
             await pipeline.flush_ticks()
+            await checkpointer.write()  # a clean stop: the next start replays nothing
             _log.info("guardbot daemon stopped", pending=await outbox.depth())
         pipeline.journal = None
         self.status.journal = None
@@ -415,6 +441,21 @@ class Daemon:
             event = await self.pipeline.feed_health(item)
             if runner is not None:
                 await runner.on_events([event])
+
+    async def _warn_checkpoints(self, warnings: Sequence[str]) -> None:
+        """One ``checkpoint`` warning alert when start-up skipped a checkpoint (its reasons)."""
+        if not warnings:
+            return
+        for text in warnings:
+            _log.warning("checkpoint skipped", detail=text)
+        event: Event = {
+            "type": "checkpoint",
+            "ts": self._now_ms(),
+            "account": None,
+            "severity": "warning",
+            "reason": "; ".join(warnings),
+        }
+        await self.pipeline.alert(event)
 
     def _feed_health_changed(self, item: FeedStale | FeedRecovered) -> None:
         self.feed_health.mark(item)

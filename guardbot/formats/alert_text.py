@@ -164,4 +164,6 @@ def alert_text(event: Mapping[str, Any], position: Mapping[str, Any] | None = No
         return f"guard {g('rule')}: {g('reason')}"
     if kind == "mirror_failed":
         return f"mirror account {g('account')} stopped: {g('reason')}"
+    if kind == "checkpoint":
+        return f"checkpoint: {g('reason')}"
     return _words(kind or "alert")

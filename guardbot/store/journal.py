@@ -100,6 +100,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (exchange, symbol)
         )""",
     ),
+    (
+        # Checkpoints of the engine state (guardbot.core.checkpoint): the state after input
+        # ``input_seq``; start-up loads the newest good one and re-applies only later inputs.
+        """CREATE TABLE checkpoints (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            input_seq INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            format INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_ts ON events(ts)",
+    ),
 )
 
 #: The schema version this code writes; a database with a newer one is refused.
@@ -445,6 +458,86 @@ class Journal:
                 )
                 rows = await cursor.fetchall()
         return [json.loads(row[0]) for row in rows]
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    async def put_checkpoint(
+        self, *, input_seq: int, ts: int, fmt: int, sha256: str, body: str, keep: int = 3
+    ) -> int:
+        """Store a checkpoint of the state after input ``input_seq`` and drop all but the
+        newest ``keep`` (older ones are the fallback if the newest turns out unreadable); one
+        transaction. Returns its id."""
+        async with self._use() as conn, self._transaction(conn, "cannot write a checkpoint"):
+            cursor = await conn.execute(
+                "INSERT INTO checkpoints (input_seq, ts, format, sha256, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (input_seq, ts, fmt, sha256, body),
+            )
+            new_id = cursor.lastrowid
+            assert new_id is not None
+            await conn.execute(
+                "DELETE FROM checkpoints WHERE id NOT IN "
+                "(SELECT id FROM checkpoints ORDER BY id DESC LIMIT ?)",
+                (keep,),
+            )
+        return new_id
+
+    async def checkpoints(self) -> list[tuple[int, int, int, int, str, str]]:
+        """Every stored checkpoint, newest first: ``(id, input_seq, ts, format, sha256, body)``."""
+        async with self._use() as conn:
+            with self._wrap("cannot read the checkpoints"):
+                cursor = await conn.execute(
+                    "SELECT id, input_seq, ts, format, sha256, body FROM checkpoints "
+                    "ORDER BY id DESC"
+                )
+                rows = await cursor.fetchall()
+        return [(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]), str(r[5])) for r in rows]
+
+    async def first_input_seq(self) -> int | None:
+        """The oldest stored input's seq (above 1 once inputs were pruned), or None."""
+        async with self._use() as conn:
+            with self._wrap("cannot read the journal"):
+                cursor = await conn.execute("SELECT MIN(seq) FROM inputs")
+                row = await cursor.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def prune(self, *, through_seq: int, before_ts: int) -> tuple[int, int]:
+        """Delete inputs up to ``through_seq`` (covered by a checkpoint) that are older than
+        ``before_ts``, with their events, and events and sent outbox rows older than
+        ``before_ts``; unsent rows are kept whatever their age. Returns (inputs, events)
+        deleted."""
+        async with self._use() as conn, self._transaction(conn, "cannot prune the journal"):
+            cursor = await conn.execute(
+                "SELECT MAX(seq) FROM inputs WHERE seq <= ? AND ts < ?", (through_seq, before_ts)
+            )
+            row = await cursor.fetchone()
+            last = None if row is None or row[0] is None else int(row[0])
+            events = 0
+            inputs = 0
+            if last is not None:
+                # Everything up to the newest prunable input: a replay never starts mid-gap.
+                cursor = await conn.execute("DELETE FROM events WHERE input_seq <= ?", (last,))
+                events += max(cursor.rowcount, 0)
+                cursor = await conn.execute("DELETE FROM inputs WHERE seq <= ?", (last,))
+                inputs = max(cursor.rowcount, 0)
+            cursor = await conn.execute("DELETE FROM events WHERE ts < ?", (before_ts,))
+            events += max(cursor.rowcount, 0)
+            await conn.execute(
+                "DELETE FROM outbox WHERE sent_ts IS NOT NULL AND created_ts < ?", (before_ts,)
+            )
+        return inputs, events
+
+    async def stats(self) -> dict[str, int]:
+        """``inputs`` (journal length), ``db_bytes`` (database file plus its WAL)."""
+        async with self._use() as conn:
+            with self._wrap("cannot read the journal"):
+                cursor = await conn.execute("SELECT COUNT(*) FROM inputs")
+                row = await cursor.fetchone()
+        size = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with suppress(OSError):
+                size += path.stat().st_size
+        return {"inputs": int(row[0]) if row else 0, "db_bytes": size}
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -169,6 +169,12 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any] | None, str]] = [
         None,
         "mirror account real stopped: the exchange refused its key",
     ),
+    (
+        "checkpoint",
+        {"type": "checkpoint", "reason": "checkpoint 3 (input 120): damaged; loaded checkpoint 2"},
+        None,
+        "checkpoint: checkpoint 3 (input 120): damaged; loaded checkpoint 2",
+    ),
 ]  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -332,6 +333,12 @@ def time_shifted(daemon: Daemon, seconds: float) -> Iterator[None]:
         health.monotonic = real
 
 
+def forget_checkpoints(data_dir: Path) -> None:
+    """Delete every checkpoint, so that the next start replays the whole journal."""
+    with sqlite3.connect(data_dir / "guardbot.db") as conn:
+        conn.execute("DELETE FROM checkpoints")
+
+
 class HealthSpy:
     """Wraps ``daemon.feed_health.healthy`` (the watchdog's judgement) to count its verdicts."""
 
@@ -447,6 +454,7 @@ async def test_systemd_ready_watchdog_and_stopping(
     # A restart: READY only after the journal was replayed; while it is, each progress report
     # (here after every input) pushes systemd's start deadline back.
     feed2 = EventFeed()
+    forget_checkpoints(tmp_path / "data")  # as after a kill before the first checkpoint
     second = Daemon(config, feed_factory=lambda _c: feed2, notifier=ns.notifier(200_000))
     second.recovery_progress_s = 0.0
     stop2 = asyncio.Event()
@@ -663,7 +671,10 @@ def inputs(data_dir: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    config = make_config(tmp_path, mosquitto, extra=CONTROL)
+    # The feed's ticks are stamped years before the commands (the daemon's clock): a retention
+    # that keeps them, so that the journal alone can rebuild the state below.
+    keep = "\n[store]\nretention_days = 100000\n"
+    config = make_config(tmp_path, mosquitto, extra=CONTROL + keep)
     assert config.control.enabled and config.topic_base == "guardbot/t1"
     data_dir = tmp_path / "data"
     feed = EventFeed()
@@ -726,6 +737,13 @@ async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto
             await finish(task, stop)
     final = states(daemon)
 
+    # The clean stop wrote a checkpoint: the restart re-applies nothing and has the same state.
+    async with asyncio.timeout(LIMIT), running(config, EventFeed()) as from_checkpoint:
+        assert from_checkpoint.recovered_inputs == 0
+        assert from_checkpoint.recovered is not None
+        assert from_checkpoint.recovered.checkpoint_seq == 3
+        assert states(from_checkpoint) == final
+    forget_checkpoints(data_dir)  # the journal alone rebuilds the same state
     with capture_logs() as logged:
         async with asyncio.timeout(LIMIT), running(config, EventFeed()) as second:
             restored = states(second)

@@ -28,6 +28,7 @@ from guardbot.store.journal import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 V1_TABLES = {"inputs", "events", "outbox", "state", "tier_cache", "schema_version"}
+V2_TABLES = V1_TABLES | {"checkpoints"}
 
 
 @pytest.fixture
@@ -75,17 +76,17 @@ def test_public_surface_is_sorted_and_complete() -> None:
     assert all(hasattr(guardbot.store, name) for name in guardbot.store.__all__)
 
 
-async def test_migrations_create_v1_and_reopen_is_idempotent(db: Path) -> None:
+async def test_migrations_create_v2_and_reopen_is_idempotent(db: Path) -> None:
     async with Journal(db) as journal:
         seq = await step(journal, 1)
-    assert SCHEMA_VERSION == 1
-    assert tables(db) == V1_TABLES
-    assert versions(db) == [1]
+    assert SCHEMA_VERSION == 2
+    assert tables(db) == V2_TABLES
+    assert versions(db) == [1, 2]
     for _ in range(2):
         async with Journal.in_data_dir(db.parent) as journal:
             assert await journal.last_input() == (seq, 1)
-    assert versions(db) == [1]
-    assert tables(db) == V1_TABLES
+    assert versions(db) == [1, 2]
+    assert tables(db) == V2_TABLES
 
 
 async def test_newer_schema_is_refused_naming_both_versions(db: Path) -> None:
@@ -99,7 +100,7 @@ async def test_newer_schema_is_refused_naming_both_versions(db: Path) -> None:
     message = str(info.value)
     assert "version 7" in message and f"version {SCHEMA_VERSION}" in message
     assert str(db) in message
-    assert versions(db) == [1, 7]  # refused without touching anything
+    assert versions(db) == [1, 2, 7]  # refused without touching anything
 
 
 async def test_wal_mode_synchronous_full_and_foreign_keys(db: Path) -> None:

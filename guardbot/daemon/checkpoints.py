@@ -1,0 +1,113 @@
+"""Checkpoints and retention for the daemon (the codec is :mod:`guardbot.core.checkpoint`).
+
+Every ``[store] checkpoint_interval_s`` and at a clean stop, the engine state, the funding
+schedule and each symbol's newest tick are encoded under the step lock (so the checkpoint is the
+state after exactly input ``next_seq - 1``: no input is between the engine and the journal then)
+and stored in the journal's database in one transaction with its SHA-256. After each checkpoint,
+inputs older than it and older than ``retention_days`` are pruned, with the events and sent
+outbox rows older than ``retention_days`` (ages are counted back from the newest input's time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from guardbot.core import checkpoint
+from guardbot.core.checkpoint import DaemonState
+from guardbot.daemon.pipeline import StepPipeline
+from guardbot.store.journal import Journal
+
+__all__ = ["CheckpointInfo", "Checkpointer"]
+
+_log = structlog.get_logger("guardbot.daemon")
+
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class CheckpointInfo:
+    """The newest checkpoint written or loaded: its input seq and time (epoch ms)."""
+
+    input_seq: int
+    ts: int
+
+
+def snapshot_text(pipeline: StepPipeline) -> str:
+    """The pipeline's state as checkpoint text (call it holding the step lock)."""
+    st = pipeline.engine.state_root
+    out, st.out = st.out, []  # the last input's event buffer is not state
+    try:
+        state = DaemonState(
+            engine=st,
+            funding=pipeline.funding,
+            last_ticks={s: (ts, tick) for s, (ts, tick, _j) in pipeline.last_tick.items()},
+        )
+        return checkpoint.dumps(state)
+    finally:
+        st.out = out
+
+
+class Checkpointer:
+    """Writes checkpoints of ``pipeline`` into ``journal`` and prunes what they cover."""
+
+    def __init__(
+        self,
+        pipeline: StepPipeline,
+        journal: Journal,
+        *,
+        interval_s: float,
+        retention_days: float,
+        now_ms: Callable[[], int],
+    ) -> None:
+        self._pipeline = pipeline
+        self._journal = journal
+        self.interval_s = interval_s
+        self.retention_ms = int(retention_days * DAY_MS)
+        self._now_ms = now_ms
+        #: The newest checkpoint (None before the first).
+        self.latest: CheckpointInfo | None = None
+        #: Seconds the last checkpoint took to encode (under the lock) and to store.
+        self.last_encode_s = 0.0
+        self.last_store_s = 0.0
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self.write()
+
+    async def write(self) -> CheckpointInfo | None:
+        """Write one checkpoint now (nothing when no input came since the last one)."""
+        pipeline = self._pipeline
+        async with pipeline.lock:
+            seq = pipeline.next_seq - 1
+            if seq <= 0 or (self.latest is not None and self.latest.input_seq == seq):
+                return self.latest
+            started = time.perf_counter()
+            text = snapshot_text(pipeline)
+            self.last_encode_s = time.perf_counter() - started
+        ts = self._now_ms()
+        started = time.perf_counter()
+        await self._journal.put_checkpoint(
+            input_seq=seq, ts=ts, fmt=checkpoint.FORMAT, sha256=checkpoint.digest(text), body=text
+        )
+        self.last_store_s = time.perf_counter() - started
+        self.latest = CheckpointInfo(seq, ts)
+        # Age is measured against the newest input's time, not the wall clock: a replayed or
+        # simulated feed's old timestamps must not make its fresh history look expired.
+        newest = await self._journal.last_input()
+        horizon = (newest[1] if newest is not None else ts) - self.retention_ms
+        inputs, events = await self._journal.prune(through_seq=seq, before_ts=horizon)
+        _log.info(
+            "checkpoint written",
+            input_seq=seq,
+            bytes=len(text),
+            encode_ms=round(self.last_encode_s * 1000, 1),
+            pruned_inputs=inputs,
+            pruned_events=events,
+        )
+        return self.latest
