@@ -522,7 +522,7 @@ def test_notify_section(tmp_path: Path) -> None:
         "notify.urls_env: environment variable NOPE_UNSET is not set"
     ]
     assert problems(tmp_path, '[notify]\ntypes = ["margin_alrt"]\n')[0].startswith(
-        "notify.types: unknown alert type 'margin_alrt'; known: feed_recovered, "
+        "notify.types: unknown alert type 'margin_alrt'; known: checkpoint, feed_recovered, "
     )
     assert problems(tmp_path, '[notify]\nmin_severity = "loud"\n') == [
         "notify.min_severity: must be one of info, warning, margin_call, critical, got 'loud'"

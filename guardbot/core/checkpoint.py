@@ -29,6 +29,7 @@ import importlib
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -113,7 +114,9 @@ class _Encoder:
             return {"r": ref}
         if isinstance(value, list):
             return {"o": ref, "l": [self.walk(v) for v in value]}
-        if isinstance(value, dict):
+        if isinstance(value, dict | MappingProxyType):
+            # A read-only view is written as the dict it shows (read back as a dict: the engine
+            # never writes its configuration's mappings).
             return {"o": ref, "m": [[self.walk(k), self.walk(v)] for k, v in value.items()]}
         if isinstance(value, set):
             return {"o": ref, "s": [self.walk(v) for v in value]}

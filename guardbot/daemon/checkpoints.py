@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from guardbot.core import checkpoint
-from guardbot.core.checkpoint import DaemonState
+from guardbot.core.checkpoint import CheckpointError, DaemonState
 from guardbot.daemon.pipeline import StepPipeline
 from guardbot.store.journal import Journal
 
@@ -87,8 +87,15 @@ class Checkpointer:
             seq = pipeline.next_seq - 1
             if seq <= 0 or (self.latest is not None and self.latest.input_seq == seq):
                 return self.latest
+            _log.info("checkpoint starting", input_seq=seq)
             started = time.perf_counter()
-            text = snapshot_text(pipeline)
+            try:
+                text = snapshot_text(pipeline)
+            except CheckpointError as exc:
+                # A state the codec cannot walk is a bug to report, not a reason to stop
+                # guarding: the journal still holds every input; retention waits.
+                _log.error("checkpoint not written", error=str(exc))
+                return self.latest
             self.last_encode_s = time.perf_counter() - started
         ts = self._now_ms()
         started = time.perf_counter()

@@ -121,15 +121,18 @@ class StepPipeline:
         return events
 
     async def _apply_seed(self, ts: int) -> list[Event]:
-        """Apply the ``[[seed]]`` commands (validated by the config loader) at ``ts``."""
+        """Apply the ``[[seed]]`` commands (validated by the config loader) at ``ts``, journaled
+        as ONE ``seed`` input: a kill in the middle of the seed must not leave it half applied
+        (a restart with a non-empty journal does not seed again)."""
         seed, self.pending_seed = self.pending_seed, []
         await self.flush_ticks()  # the prices the seed orders fill at must replay too
         caused: list[Event] = []
         for obj in seed:
-            events = await self._apply_locked(obj, parse_command(obj), ts)
+            events = self.engine.apply(ts, parse_command(obj))
             rejected = [e for e in events if e.get("type") == "order_rejected"]
             _log.info("seed command applied", type=obj.get("type"), rejected=len(rejected))
             caused += events
+        await self.commit(ts, "seed", {"type": "seed", "commands": seed}, caused)
         return caused
 
     # -- steps ----------------------------------------------------------------------------------

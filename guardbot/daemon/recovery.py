@@ -162,6 +162,11 @@ async def recover(
             notifier.extend_timeout(RECOVERY_EXTEND_S, status=f"recovering: {read} inputs read")
         if kind in NOT_REPLAYED:
             continue
+        if kind == "seed":  # the [[seed]] commands, journaled as one input
+            for obj in body["commands"]:
+                engine.apply(ts, parse_command(obj, strict=False))
+            count += 1
+            continue
         # Not strict: journals written before unknown keys were refused may hold some.
         command = parse_command(body, strict=False)
         engine.apply(ts, command)

@@ -212,6 +212,7 @@ class Daemon:
             lambda: self.tiers.sources,
             self._now_ms,
             status_interval,
+            checkpoint_ts=self._checkpoint_ts,
         )
         self._publisher: Publisher | None = None
         #: The ``.../cmd`` listener when ``[control] enabled = true`` (set by :meth:`run`).
@@ -246,6 +247,10 @@ class Daemon:
     def feed_restarts(self) -> int:
         """How often the feed was restarted after an unexpected error."""
         return self.feed_loop.restarts
+
+    def _checkpoint_ts(self) -> int | None:
+        latest = self.checkpointer.latest if self.checkpointer is not None else None
+        return None if latest is None else latest.ts
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -553,6 +558,9 @@ class Daemon:
             oldest = status.outbox_oldest_ms
             m.set_outbox(
                 status.outbox_depth, None if oldest is None else (self._now_ms() - oldest) / 1000
+            )
+            m.set_store(
+                status.db_bytes, status.journal_inputs, status.checkpoint_age_s(self._now_ms())
             )
 
         m.add_refresh_hook(outbox)

@@ -28,7 +28,12 @@ class StatusReport:
         tier_sources: Callable[[], Mapping[str, str]],
         now_ms: Callable[[], int],
         interval: float,
+        checkpoint_ts: Callable[[], int | None] = lambda: None,
     ) -> None:
+        self._checkpoint_ts = checkpoint_ts
+        #: Database size (file and WAL) and journal length, read by :meth:`refresh`.
+        self.db_bytes = 0
+        self.journal_inputs = 0
         self._symbols = symbols
         self._health = health
         self._last_ts = last_ts
@@ -56,13 +61,26 @@ class StatusReport:
         )
         del info["ts"], info["version"]  # the publisher stamps its own
         info["tiers"] = dict(self._tier_sources())
+        info["store"] = {
+            "dbBytes": self.db_bytes,
+            "journalInputs": self.journal_inputs,
+            "checkpointAgeS": self.checkpoint_age_s(now),
+        }
         return info
+
+    def checkpoint_age_s(self, now_ms: int) -> float | None:
+        """Seconds since the newest checkpoint (None before the first)."""
+        ts = self._checkpoint_ts()
+        return None if ts is None else max(0.0, (now_ms - ts) / 1000)
 
     async def refresh(self) -> None:
         """Read the outbox depth and its oldest row's age from the journal."""
         assert self.journal is not None
         self.outbox_depth = await self.journal.outbox_depth()
         self.outbox_oldest_ms = await self.journal.oldest_pending_ts()
+        stats = await self.journal.stats()
+        self.db_bytes = stats["db_bytes"]
+        self.journal_inputs = stats["inputs"]
 
     async def run(self, emptied: asyncio.Event, republish: Callable[[], None]) -> None:
         """Republish the retained status every ``interval`` s (health checks read its ``ts`` to

@@ -332,6 +332,21 @@ class Metrics:
             "Age of the oldest unsent outbox message; 0 when the outbox is empty.",
             registry=r,
         )
+        self._db_bytes = Gauge(
+            "guardbot_db_bytes",
+            "Size of the journal database (file and write-ahead log).",
+            registry=r,
+        )
+        self._journal_inputs = Gauge(
+            "guardbot_journal_inputs",
+            "Inputs stored in the journal (what a start without a checkpoint would replay).",
+            registry=r,
+        )
+        self._checkpoint_age = Gauge(
+            "guardbot_checkpoint_age_seconds",
+            "Age of the newest checkpoint of the engine state; -1 before the first.",
+            registry=r,
+        )
         self._positions = Gauge(
             "guardbot_open_positions",
             "Open positions, by account.",
@@ -542,6 +557,12 @@ class Metrics:
         """Outbox gauges; ``oldest_age_seconds`` is ``None`` (shown as 0) when nothing waits."""
         self._outbox_depth.set(depth)
         self._outbox_age.set(0.0 if oldest_age_seconds is None else max(0.0, oldest_age_seconds))
+
+    def set_store(self, db_bytes: int, journal_inputs: int, checkpoint_age_s: float | None) -> None:
+        """Database gauges; ``checkpoint_age_s`` ``None`` (shown as -1) before any checkpoint."""
+        self._db_bytes.set(db_bytes)
+        self._journal_inputs.set(journal_inputs)
+        self._checkpoint_age.set(-1.0 if checkpoint_age_s is None else checkpoint_age_s)
 
     # -- accounts -------------------------------------------------------------------------------
 

@@ -148,7 +148,7 @@ async def test_ccxt_feed_drives_alerts_and_liquidation(
     assert kinds[-1] == "liquidation"
     assert not _positions(daemon)
     inputs = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
-    assert inputs.count("order") == 1 and "tick" in inputs
+    assert inputs.count("seed") == 1 and "tick" in inputs
 
 
 async def test_websocket_drop_and_refusal_raise_feed_stale_then_recovered(

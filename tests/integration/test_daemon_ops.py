@@ -220,6 +220,11 @@ async def test_metrics_scrape_matches_what_happened(tmp_path: Path, mosquitto: M
     assert value(samples, "guardbot_feed_stale", symbol=BTC) == 0
     assert value(samples, "guardbot_mqtt_connected") == 1
     assert value(samples, "guardbot_metrics_refresh_errors_total") == 0
+    # The database: its size, the journal's length, no checkpoint yet (interval 300 s).
+    assert value(samples, "guardbot_db_bytes") > 0
+    stored = len(journal_rows(tmp_path / "data", "SELECT seq FROM inputs"))
+    assert 0 < value(samples, "guardbot_journal_inputs") <= stored  # a clean stop adds ticks
+    assert value(samples, "guardbot_checkpoint_age_seconds") == -1
     assert value(samples, "process_resident_memory_bytes") > 0
     assert values(samples, "guardbot_build_info") == [1.0]
     # Tick metrics: every pushed tick was received and applied once.
@@ -525,6 +530,9 @@ async def test_health_of_a_running_daemon(tmp_path: Path, mosquitto: Mosquitto) 
             [first, second] = [p for _t, p in sub.received[-2:]]
             assert second["ts"] > first["ts"]
             assert second["feeds"][BTC] == {"stale": False, "lastTs": feed.ts}
+            store = second["store"]  # what guardbot status --json shows of the database
+            assert store["dbBytes"] > 0 and store["journalInputs"] >= 1
+            assert store["checkpointAgeS"] is None  # none yet: the first comes after 300 s
             assert await check_health(config, timeout=5) == HealthReport(True, "healthy")
             assert await health_cli(tmp_path) == (0, "healthy\n")
 
