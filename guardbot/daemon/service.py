@@ -110,6 +110,7 @@ from guardbot.notify.notifier import Notifier as AlertNotifier
 from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
 from guardbot.runtime.net import is_loopback_host
 from guardbot.store.journal import Journal
+from guardbot.store.lock import DataDirLock
 from guardbot.tiers.fetch import Fetcher
 
 __all__ = [
@@ -289,6 +290,7 @@ class Daemon:
             ) from None
         pipeline = self.pipeline
         async with AsyncExitStack() as stack:
+            stack.enter_context(DataDirLock(self.data_dir))
             journal = await stack.enter_async_context(
                 Journal.in_data_dir(self.data_dir, instance=self.instance)
             )

@@ -7,7 +7,9 @@ commit) sees the rows the moment ``wake`` is called. A failed commit wakes nothi
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -19,10 +21,13 @@ import pytest
 from guardbot.config import Config, load_config
 from guardbot.core.commands import TickCmd
 from guardbot.daemon.pipeline import StepPipeline
+from guardbot.daemon.service import Daemon
 from guardbot.daemon.tier_tables import TierTables
+from guardbot.errors import StoreError
 from guardbot.feeds.base import FeedStale, TickUpdate
 from guardbot.metrics.prometheus import Metrics
 from guardbot.store.journal import DB_FILENAME, Journal
+from guardbot.store.lock import LOCK_FILENAME, DataDirLock
 
 BTC = "BTC/USDT:USDT"
 T0 = 1_700_000_000_000
@@ -165,3 +170,19 @@ async def test_control_command_journals_the_prices_it_saw_first(
     await pipeline.control_command({**ORDER, "id": "o2", "amount": "1000"})
     kinds = [kind async for _seq, _ts, kind, _body in journal.inputs_after(0)]
     assert kinds == ["tick", "order", "refused_command"]
+
+
+async def test_a_second_daemon_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    """Issue 16 ask 4: one clear error naming the lock file (exit 1 from guardbot run); the
+    first daemon goes on."""
+    config = make_config(tmp_path)
+    with DataDirLock(tmp_path / "data"):  # the first daemon's hold
+        second = Daemon(config)
+        with pytest.raises(StoreError) as info:
+            await asyncio.wait_for(second.run(asyncio.Event()), 10)
+    message = str(info.value)
+    assert str(tmp_path / "data" / LOCK_FILENAME) in message
+    assert "another guardbot daemon uses this data_dir" in message
+    assert f"pid {os.getpid()}" in message
+    with DataDirLock(tmp_path / "data"):  # released with its holder
+        pass
