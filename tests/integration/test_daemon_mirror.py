@@ -247,3 +247,25 @@ async def test_restart_rebuilds_from_the_exchange(
         assert daemon.recovered_inputs > 0  # the old state was replayed first, then replaced
     (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
     assert (closed["symbol"], closed["reason"]) == (BTC, "unknown")
+
+
+async def test_hedge_mode_account_is_mirrored_in_hedge_mode(
+    tmp_path: Path, mosquitto: Mosquitto, standin: StandinBinancePrivate
+) -> None:
+    await standin.set_position(BTC, "0.5", "60000", side="LONG", push=False)
+    await standin.set_position(BTC, "-0.2", "61000", side="SHORT", push=False)
+    async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
+
+        def both_sides(p: dict[str, Any]) -> bool:
+            return sorted(q["side"] for q in p.get("positions", [])) == ["long", "short"]
+
+        await sub.until(snapshot_has("real", both_sides))
+        account = daemon.engine.account("real")
+        assert account.hedged
+        await _until(lambda: standin.open_private_sockets > 0, "the user data stream")
+        await standin.close_position(BTC, side="SHORT", how="TAKE_PROFIT_MARKET")
+        await sub.until(alert_of("position_closed"))
+    (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
+    assert (closed["side"], closed["reason"]) == ("short", "take_profit")
+    assert [p.side for p in account.positions.values()] == ["long"]
+    assert standin.writes() == []
