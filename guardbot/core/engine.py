@@ -37,7 +37,13 @@ from guardbot.core.events import Event
 from guardbot.core.guards import TradingState
 from guardbot.core.market import Market
 from guardbot.core.mirror import MirrorCmd
-from guardbot.core.mirroring import adopt_priced, apply_mirror, mirror_view, refuse_if_mirror
+from guardbot.core.mirroring import (
+    adopt_priced,
+    apply_mirror,
+    mirror_tick,
+    mirror_view,
+    refuse_if_mirror,
+)
 from guardbot.core.num import ZERO, decimal_context
 from guardbot.core.orderflow import OrderFlow
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
@@ -264,6 +270,8 @@ class Engine:
                 evaluate_cross(st, account)
         if market.has_due_triggers():
             self._orders.run_triggers(market)
+        if self._mirrors:
+            mirror_tick(st, tick.symbol)
 
     def iter_accounts(self) -> Iterable[Account]:
         return (self.accounts[k] for k in sorted(self.accounts))

@@ -45,7 +45,7 @@ from guardbot.core.position import Position, position_key
 from guardbot.core.state import EngineState
 from guardbot.errors import InputError
 
-__all__ = ["adopt_priced", "apply_mirror", "mirror_view", "refuse_if_mirror"]
+__all__ = ["adopt_priced", "apply_mirror", "mirror_tick", "mirror_view", "refuse_if_mirror"]
 
 _CHANGING = (
     OrderCmd,
@@ -135,6 +135,17 @@ def apply_mirror(st: EngineState, cmd: MirrorCmd) -> None:
             continue
         _adopt(st, account, key, p)
     _evaluate(st, account)
+
+
+def mirror_tick(st: EngineState, symbol: str) -> None:
+    """After a tick of ``symbol``: the guards whose figures move with the price (notional,
+    exposure) are checked again for the mirror accounts holding it, as they are on every update
+    from the exchange (an unchanged account sends none)."""
+    market = st.markets[symbol]
+    holders = {a.id: a for a in market.cross.values() if a.mirror is not None}
+    holders.update({a.id: a for a in market.isolated.values() if a.mirror is not None})
+    for account_id in sorted(holders):
+        _guards(st, holders[account_id])
 
 
 def adopt_priced(st: EngineState, symbol: str) -> None:

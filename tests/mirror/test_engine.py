@@ -247,3 +247,21 @@ def test_a_hedge_mode_account_is_mirrored_in_hedge_mode() -> None:
     )
     assert (closed["side"], closed["reason"]) == ("short", "take_profit")
     assert list(account.positions) == [f"{BTC}#long"]
+
+
+def test_notional_and_exposure_guards_follow_the_price() -> None:
+    # 0.5 BTC: notional 30,000 at 60,000; the cap 31,000 is passed at 62,000 by price alone
+    s = sim(max_position_notional="31000", max_account_exposure="31500")
+    s.tick(60000)
+    assert s.line(long_btc()) == []
+    assert s.tick(61000) == []
+    crossed = s.tick(63100)
+    assert sorted(e["rule"] for e in crossed if e["type"] == "guard_violation") == [
+        "EXPOSURE_EXCEEDS_MAX",
+        "NOTIONAL_EXCEEDS_MAX",
+    ]
+    assert s.tick(63200) == []  # once
+    s.tick(61000)  # back under both caps: re-armed
+    assert [e["rule"] for e in s.tick(62500) if e["type"] == "guard_violation"] == [
+        "NOTIONAL_EXCEEDS_MAX"
+    ]
