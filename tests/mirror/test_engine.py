@@ -129,6 +129,7 @@ def test_drift_once_until_back_within_tolerance() -> None:
         {"type": "cancel", "account": "m", "id": "x"},
         {"type": "set_leverage", "account": "m", "symbol": BTC, "leverage": "5"},
         {"type": "set_margin_mode", "account": "m", "symbol": BTC, "marginMode": "isolated"},
+        {"type": "set_position_mode", "account": "m", "positionMode": "hedged"},
         {"type": "add_margin", "account": "m", "symbol": BTC, "amount": "10"},
         {"type": "reduce_margin", "account": "m", "symbol": BTC, "amount": "10"},
         {"type": "deposit", "account": "m", "amount": "10"},
