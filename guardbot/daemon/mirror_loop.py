@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from guardbot.config.sections import AccountSection, Config
 from guardbot.core.mirror import mirror_to_json
 from guardbot.daemon.pipeline import StepPipeline
-from guardbot.feeds.exchange import ExchangeFactory, ccxt_factory
 from guardbot.mirror.follower import MirrorAuthError, MirrorFollower, exchange_options
 from guardbot.mirror.venues import mirror_venue
+
+if TYPE_CHECKING:
+    from guardbot.feeds.exchange import ExchangeFactory
 
 __all__ = ["MirrorLoop", "mirror_loops"]
 
@@ -50,7 +52,13 @@ class MirrorLoop:
         self.config = config
         self.pipeline = pipeline
         self.venue = mirror_venue(config.exchange.id, where=f"accounts.{name}.mirror")
-        self._factory = factory or ccxt_factory(config.exchange.id)
+        if factory is None:
+            # Imported here: ccxt costs ~2 s and ~65 MB, which a daemon without mirror accounts
+            # (or in sim/replay mode) must not pay at start.
+            from guardbot.feeds.exchange import ccxt_factory
+
+            factory = ccxt_factory(config.exchange.id)
+        self._factory = factory
         self._now_ms = now_ms
         self.follower: MirrorFollower | None = None
         self.failed: str | None = None

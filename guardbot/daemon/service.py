@@ -67,7 +67,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -93,7 +93,6 @@ from guardbot.daemon.status_report import StatusReport
 from guardbot.daemon.tier_tables import TierTables
 from guardbot.errors import ConfigError
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, TickUpdate
-from guardbot.feeds.exchange import ExchangeFactory
 from guardbot.metrics.prometheus import (
     Metrics,
     MetricsServer,
@@ -107,7 +106,6 @@ from guardbot.mqtt.listener import ControlListener, handle_command
 from guardbot.mqtt.publisher import Publisher
 from guardbot.mqtt.topics import Message
 from guardbot.notify.notifier import Notifier as AlertNotifier
-from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
 from guardbot.runtime.net import is_loopback_host
 from guardbot.store.journal import Journal
 from guardbot.store.lock import DataDirLock
@@ -122,6 +120,10 @@ __all__ = [
     "guardbot_error",
     "tick_body",
 ]
+
+if TYPE_CHECKING:  # ccxt (~2 s, ~65 MB) is imported only by a feed or mirror that needs it
+    from guardbot.feeds.exchange import ExchangeFactory
+    from guardbot.paper import StrategyRunner
 
 _log = structlog.get_logger("guardbot.daemon")
 
@@ -607,6 +609,10 @@ class Daemon:
         section = self.config.strategy
         if section is None:
             return None
+        # Imported here: the paper exchange speaks ccxt's exceptions, and ccxt is not worth
+        # loading for a daemon without a strategy.
+        from guardbot.paper import PaperExchange, StrategyRunner, load_strategy
+
         strategy = load_strategy(section.path)(section.params)
         exchange = PaperExchange(
             self.engine,
