@@ -27,7 +27,6 @@ import enum
 import hashlib
 import importlib
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -278,18 +277,6 @@ def loads(text: str) -> Any:
 def digest(text: str) -> str:
     """SHA-256 of a checkpoint's text, stored beside it to tell a damaged one."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def iter_nodes(tree: Any) -> Iterator[Any]:  # pragma: no cover - a debugging aid
-    """Every node of an encoded tree, depth first."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
 
 
 @dataclasses.dataclass(slots=True)

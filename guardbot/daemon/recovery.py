@@ -1,4 +1,5 @@
-"""Restart recovery: the engine is rebuilt by re-applying the journal's stored inputs in order.
+"""Restart recovery: the newest usable checkpoint (:mod:`guardbot.daemon.checkpoints`) is loaded and
+the journal's inputs after it are re-applied in order (without a checkpoint: every input).
 
 Nothing is published while recovering: the inputs' events are journaled already, and outbox rows
 not yet sent are still delivered by the publisher, each once with its stored ``alertId``. Ticks

@@ -49,8 +49,10 @@ in :mod:`~guardbot.daemon.tier_tables`, the outbox and account snapshots in
 :mod:`~guardbot.daemon.outbox`, the status in :mod:`~guardbot.daemon.status_report`. This module
 holds start-up, the task group and shutdown.
 
-Restart recovery (:mod:`guardbot.daemon.recovery`): the engine is rebuilt by re-applying the
-journal's stored inputs in order with publishing suppressed. A clean stop journals the newest
+Restart recovery (:mod:`guardbot.daemon.recovery`): the engine is loaded from the newest usable
+checkpoint (written every ``[store] checkpoint_interval_s`` and at a clean stop,
+:mod:`guardbot.daemon.checkpoints`) and the journal's inputs after it are re-applied in order with
+publishing suppressed. A clean stop journals the newest
 unjournaled tick of each symbol, so after a clean stop the marks are restored too. A tick that
 moves a trailing stop without an event (``Engine.tick_moved_orders``) is journaled too, so the
 stops' extremes replay exactly.
