@@ -73,6 +73,7 @@ def test_shipped_live_file_loads() -> None:
     assert (main.maker_fee, main.taker_fee) == (Decimal("0.0002"), Decimal("0.0005"))
     assert config.guards.max_leverage == Decimal(20)
     assert config.guards.daily_loss_limit == Decimal(500)
+    assert config.guards.close_only_stops is True
     assert config.mqtt.embedded_broker == "auto"
     assert config.control.enabled is False
 
@@ -571,3 +572,11 @@ def test_a_key_can_hold_named_tables_of_its_own_keys() -> None:
         'accounts.main.symbols["ETH/USDT:USDT"].leverage: required',
         "accounts.main.symbols.x.leverage: must be >= 1, got 0",
     ]
+
+
+def test_close_only_stops_can_be_turned_off(tmp_path: Path) -> None:
+    # issue 11 item 4: on by default; off gives the venue's plain stop orders
+    off = load_config(write(tmp_path, "[guards]\nclose_only_stops = false\n"), {})
+    assert off.guards.close_only_stops is False
+    with pytest.raises(ConfigError, match=r"guards\.close_only_stops"):
+        load_config(write(tmp_path, '[guards]\nclose_only_stops = "no"\n'), {})

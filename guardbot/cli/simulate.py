@@ -144,6 +144,9 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
         require_sl = guards_obj.get("require_stop_loss", False)
         if not isinstance(require_sl, bool):
             raise InputError("require_stop_loss", "must be true or false")
+        close_only_stops = guards_obj.get("close_only_stops", True)
+        if not isinstance(close_only_stops, bool):
+            raise InputError("close_only_stops", "must be true or false")
         guards = GuardConfig(
             max_leverage=_opt_num(guards_obj, "max_leverage", "guards"),
             max_leverage_per_symbol=per_symbol,
@@ -152,6 +155,7 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
             max_account_exposure=_opt_num(guards_obj, "max_account_exposure", "guards"),
             daily_loss_limit=_opt_num(guards_obj, "daily_loss_limit", "guards"),
             reduce_only_oversize=guards_obj.get("reduce_only_oversize"),
+            close_only_stops=close_only_stops,
         )
     except InputError as exc:
         raise (exc if exc.field.startswith("guards.") else exc.under("guards")) from None

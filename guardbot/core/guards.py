@@ -80,6 +80,13 @@ class GuardConfig:
         example='"trim"',
         doc='Oversize reduce-only orders: "trim" or "reject". Defaults to the profile\'s rule.',
     )
+    #: Applied where ccxt's orders are translated (the paper exchange): the engine's own
+    #: stand-alone stop-loss and take-profit orders are reduce-only already.
+    close_only_stops: bool = setting(
+        True,
+        doc="Stop-loss and take-profit orders (ccxt's stopLossPrice/takeProfitPrice orders) are"
+        " reduce-only: one that fires after its position closed never opens a new one.",
+    )
 
     def __post_init__(self) -> None:
         if self.max_leverage is not None and self.max_leverage < 1:

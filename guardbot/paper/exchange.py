@@ -597,7 +597,9 @@ class PaperExchange:
     ) -> dict[str, Any]:
         self.market(symbol)
         type, side = order_type(type), order_side(side)
-        engine_params, mode, leverage = order_params(side, params)
+        engine_params, mode, leverage = order_params(
+            side, params, close_only_stops=self._engine.config.guards.close_only_stops
+        )
         if type == "limit" and price is None:
             raise ccxt.ArgumentsRequired("guardbot createOrder() requires a price for a limit")
         order_id = self._next_order_id()

@@ -130,10 +130,11 @@ def _opt_dec(params: Mapping[str, Any], key: str) -> Decimal | None:
 
 
 def order_params(
-    side: str, params: Mapping[str, Any]
+    side: str, params: Mapping[str, Any], *, close_only_stops: bool = True
 ) -> tuple[dict[str, Any], str | None, Decimal | None]:
     """ccxt order params -> (engine params, margin mode, leverage); the mapping is tabled in
-    examples/strategies/README.md."""
+    examples/strategies/README.md. ``close_only_stops`` (the guard of that name) makes every
+    stand-alone stop-loss and take-profit order reduce-only."""
     for key in params:
         if key not in _ORDER_PARAMS and key not in _IGNORED_PARAMS:
             raise ccxt.NotSupported(f"guardbot createOrder() does not support params.{key}")
@@ -165,7 +166,9 @@ def order_params(
             raise ccxt.InvalidOrder(
                 "guardbot createOrder(): triggerPrice excludes stopLossPrice/takeProfitPrice"
             )
-        if reduce_only:
+        if reduce_only or close_only_stops:
+            # reduce-only: cancelled with its position, never opening one when it fires late
+            out["reduceOnly"] = True
             out["stopLossPrice" if stop_loss is not None else "takeProfitPrice"] = fmt(
                 stop_loss if stop_loss is not None else take_profit  # type: ignore[arg-type]
             )

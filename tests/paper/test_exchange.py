@@ -171,9 +171,31 @@ async def test_ioc_limit_that_does_not_fill_expires() -> None:
     assert order["status"] == "expired" and order["filled"] == 0.0
 
 
-async def test_stop_loss_price_without_reduce_only_is_a_conditional_order() -> None:
-    # ccxt's stand-alone stop-loss (type 2): a sell stop fires when the price falls to it
+async def test_stop_loss_orders_close_only_by_default() -> None:
+    # issue 11: a ccxt stop-loss placed while a position was open fired after the position had
+    # closed and opened a 0.5 BTC short. close_only_stops (default on) makes it reduce-only.
     exchange = _ready()
+    await exchange.create_order(BTC, "market", "buy", 0.5)
+    stop = await exchange.create_stop_loss_order(BTC, "market", "sell", 0.5, None, 29000)
+    assert stop["reduceOnly"] is True and stop["stopLossPrice"] == 29000.0
+    take = await exchange.create_take_profit_order(BTC, "market", "sell", 0.5, None, 31000)
+    assert take["reduceOnly"] is True and take["takeProfitPrice"] == 31000.0
+    await exchange.create_order(BTC, "market", "sell", 0.5)  # closed by hand
+    assert [(await exchange.fetch_order(o["id"]))["status"] for o in (stop, take)] == [
+        "canceled",
+        "canceled",
+    ]
+    tick(exchange, 2000, 28000)
+    tick(exchange, 3000, 32000)
+    assert await exchange.fetch_positions() == []
+    with pytest.raises(ccxt.InvalidOrder, match="REDUCE_ONLY_NO_POSITION"):
+        await exchange.create_stop_loss_order(BTC, "market", "sell", 0.5, None, 29000)
+
+
+async def test_stop_loss_price_without_reduce_only_is_a_conditional_order() -> None:
+    # with close_only_stops off, ccxt's stand-alone stop-loss (type 2) is the venue's plain
+    # stop: a sell stop fires when the price falls to it, position or not
+    exchange = _ready(guards={"close_only_stops": False})
     order = await exchange.create_stop_loss_order(BTC, "market", "sell", 0.1, None, 29000)
     assert order["status"] == "open" and order["triggerPrice"] == 29000.0
     tick(exchange, 2000, 29500)
