@@ -349,6 +349,18 @@ def test_order_command_position_side_for_hedge_mode() -> None:
     assert request.body["params"] == {"positionSide": "long"}
 
 
+def test_order_command_widen_stop_loss() -> None:
+    # issue 11 item 3: widening the position's stop by an attached one is asked for explicitly
+    args = parse(add_order_arguments, [BTC, "buy", "0.01", "--stop-loss", "55000"])
+    [request] = order_requests(args)
+    assert request.body["params"] == {"stopLossPrice": "55000"}
+    args = parse(
+        add_order_arguments, [BTC, "buy", "0.01", "--stop-loss", "55000", "--widen-stop-loss"]
+    )
+    [request] = order_requests(args)
+    assert request.body["params"] == {"stopLossPrice": "55000", "widenStopLoss": True}
+
+
 def test_order_with_margin_mode_and_leverage_sends_them_first() -> None:
     args = parse(
         add_order_arguments, [ETH, "sell", "2", "--leverage", "20", "--margin-mode", "isolated"]

@@ -124,6 +124,12 @@ def add_order_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--stop-loss", metavar="P", default=None, help="attached stop-loss price")
     parser.add_argument(
+        "--widen-stop-loss",
+        action="store_true",
+        help="let --stop-loss replace the position's stop with a wider one"
+        " (refused with STOP_LOSS_WOULD_WIDEN otherwise)",
+    )
+    parser.add_argument(
         "--take-profit", metavar="P", default=None, help="attached take-profit price"
     )
     parser.add_argument(
@@ -219,6 +225,8 @@ def order_requests(args: argparse.Namespace) -> list[Request]:
         params["reduceOnly"] = True
     if args.position_side is not None:
         params["positionSide"] = args.position_side
+    if args.widen_stop_loss:
+        params["widenStopLoss"] = True
     for key, value, name in (
         ("stopLossPrice", args.stop_loss, "--stop-loss"),
         ("takeProfitPrice", args.take_profit, "--take-profit"),

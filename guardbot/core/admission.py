@@ -136,6 +136,16 @@ class Admission:
         crossed = self._crossed_triggers(cmd, watched)
         if crossed is not None:
             return crossed
+        if (
+            cmd.stop_loss_price is not None
+            and not cmd.reduce_only  # reduce-only: a stand-alone stop, which replaces nothing
+            and not cmd.widen_stop_loss
+            and pos is not None
+            and pos.sign == cmd.side  # an added order: its stop replaces the position's
+        ):
+            widened = self.widening(account, pos, cmd.stop_loss_price)
+            if widened is not None:
+                return widened
         if opening <= 0 or (conditional and cmd.reduce_only):
             return Decision()
         return self._risk(account, market, cmd, opening, check_margin=not conditional)
@@ -183,6 +193,28 @@ class Admission:
                 " a reduce-only order may close",
             )
         return None
+
+    @staticmethod
+    def widening(account: Account, pos: Position, stop_loss: Decimal) -> Decision | None:
+        """A refusal when an attached ``stop_loss`` would replace ``pos``'s close-all stop with
+        one farther from the price (issue 11: an added order's 55,000 stop silently replaced a
+        57,000 one); None when there is none or the new one is as tight or tighter."""
+        old = next(
+            (
+                o
+                for o in account.orders.values()
+                if o.key == pos.key and o.close_position and o.kind == "stop_loss"
+            ),
+            None,
+        )
+        if old is None or not old.widened_by(stop_loss):
+            return None
+        assert old.trigger_price is not None
+        return Decision(
+            Code.STOP_LOSS_WOULD_WIDEN,
+            f"stopLossPrice {fmt(stop_loss)} would widen the {pos.side} position's stop at"
+            f" {fmt(old.trigger_price)} (order {old.id}); set params.widenStopLoss to replace it",
+        )
 
     @staticmethod
     def _has_stop(account: Account, key: str, side: int) -> bool:

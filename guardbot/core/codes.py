@@ -32,3 +32,6 @@ class Code(StrEnum):
     MIRROR_READ_ONLY = (
         "MIRROR_READ_ONLY"  # the account mirrors a real one: guardbot never changes it
     )
+    # an attached stop-loss farther from the price than the position's stop, which it would
+    # replace, without params.widenStopLoss (no venue code: a venue replaces it silently)
+    STOP_LOSS_WOULD_WIDEN = "STOP_LOSS_WOULD_WIDEN"

@@ -70,6 +70,8 @@ class OrderCmd:
     position_side: str | None = None
     #: ``params.positionSide`` was given and is not long, short or both: INVALID_ORDER.
     position_side_invalid: str | None = None
+    #: ``params.widenStopLoss``: the attached stop-loss may replace a tighter one.
+    widen_stop_loss: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,7 @@ ORDER_PARAMS = frozenset(
         "timeInForce",
         "postOnly",
         "positionSide",
+        "widenStopLoss",  # guardbot's own: see Code.STOP_LOSS_WOULD_WIDEN
     }
 )
 #: ccxt order params that venues know and guardbot does not model, accepted and ignored because
@@ -329,6 +332,7 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
             post_only=post_only,
             position_side=position_side,
             position_side_invalid=invalid_side,
+            widen_stop_loss=_bool(params, "widenStopLoss"),
         )
     except InputError as exc:
         if exc.field in {"account", "symbol", "id"}:

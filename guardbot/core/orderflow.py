@@ -100,6 +100,7 @@ class OrderFlow:
             take_profit_price=cmd.take_profit_price,
             trigger_source=cmd.trigger_price_type or self._st.config.trigger_price,
             position_side=cmd.position_side,
+            widen_stop_loss=cmd.widen_stop_loss,
         )
         if (
             cmd.reduce_only
@@ -399,6 +400,12 @@ class OrderFlow:
         ):
             if price is None:
                 continue
+            if kind == "stop_loss" and not order.widen_stop_loss:
+                # a resting order that fills after the position got a tighter stop
+                widened = self._admission.widening(account, pos, price)
+                if widened is not None:
+                    self._st.reject(account, f"{order.id}-sl", widened, symbol=pos.symbol)
+                    continue
             for old in [
                 o
                 for o in account.orders.values()

@@ -50,6 +50,8 @@ class Order:
     position_side: str | None = None  # long | short in a hedged account
     #: Where the position this order opens or reduces is kept (``position_key``).
     key: str = ""
+    #: Its attached ``stop_loss_price`` may replace the position's tighter stop.
+    widen_stop_loss: bool = False
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -102,4 +104,12 @@ class Order:
             out["parent"] = self.parent
         if self.position_side is not None:
             out["positionSide"] = self.position_side
+        if self.widen_stop_loss:
+            out["widenStopLoss"] = True
         return out
+
+    def widened_by(self, stop_loss: Decimal) -> bool:
+        """Whether ``stop_loss`` in place of this protective stop-loss would lose more before
+        closing: lower for a long (this order sells), higher for a short."""
+        assert self.trigger_price is not None
+        return stop_loss < self.trigger_price if self.side < 0 else stop_loss > self.trigger_price

@@ -22,7 +22,9 @@ strategy authors):
   as an ``autoclose-N`` market order with its trade, as Binance reports it; closed orders and
   trades are kept in memory, the last 10,000 of each; time is the ticks' time, never the wall
   clock; funding rates carry no schedule.
-* One-way positions only; methods and params the engine does not model raise ``NotSupported``.
+* Positions are one-way unless ``set_position_mode(True)`` switches the account to hedge mode
+  (every order then names ``positionSide``); methods and params the engine does not model raise
+  ``NotSupported``.
 """
 
 from guardbot.paper.apply import ApplyFn, engine_apply, journaled_apply

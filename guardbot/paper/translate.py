@@ -53,6 +53,7 @@ CODE_EXCEPTIONS: Mapping[str, type[Exception]] = MappingProxyType(
         Code.POSITION_SIDE_REQUIRED: ccxt.InvalidOrder,
         # a strategy on the paper exchange never trades a mirror account
         Code.MIRROR_READ_ONLY: ccxt.PermissionDenied,
+        Code.STOP_LOSS_WOULD_WIDEN: ccxt.InvalidOrder,
     }
 )
 
@@ -80,6 +81,7 @@ _ORDER_PARAMS = frozenset(
         "clientOrderId",
         "positionSide",
         "hedged",
+        "widenStopLoss",  # guardbot's: an attached stopLoss may replace a tighter one
     }
 )
 
@@ -215,6 +217,8 @@ def order_params(
         out["timeInForce"] = "PO" if tif == "GTX" else tif  # Binance calls post-only GTX
     if params.get("postOnly"):
         out["postOnly"] = True
+    if params.get("widenStopLoss"):
+        out["widenStopLoss"] = True
     mode = params.get("marginMode")
     leverage = _opt_dec(params, "leverage")
     return out, (str(mode) if mode is not None else None), leverage

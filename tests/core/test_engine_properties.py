@@ -87,6 +87,7 @@ REJECTION_CODES = frozenset(
         "PRICE_STALE",
         "POSITION_MODE_CHANGE_WITH_OPEN_POSITION",
         "POSITION_SIDE_REQUIRED",
+        "STOP_LOSS_WOULD_WIDEN",
     }
 )
 

@@ -445,3 +445,26 @@ async def test_fetch_leverage_and_margin_mode() -> None:
     assert (mode["symbol"], mode["marginMode"]) == (BTC, "isolated")
     with pytest.raises(ccxt.BadSymbol):
         await exchange.fetch_leverage(NOPE)
+
+
+async def test_attached_stop_loss_may_not_widen_the_positions_stop() -> None:
+    # issue 11 item 3, through ccxt's attached stopLoss: refused as InvalidOrder unless asked for
+    exchange = _ready()
+    await exchange.create_order(
+        BTC, "market", "buy", 0.3, None, {"stopLoss": {"triggerPrice": 28500}}
+    )
+    with pytest.raises(ccxt.InvalidOrder, match="STOP_LOSS_WOULD_WIDEN"):
+        await exchange.create_order(
+            BTC, "market", "buy", 0.01, None, {"stopLoss": {"triggerPrice": 27500}}
+        )
+    assert (await exchange.fetch_position(BTC))["stopLossPrice"] == 28500.0
+    await exchange.create_order(
+        BTC,
+        "market",
+        "buy",
+        0.01,
+        None,
+        {"stopLoss": {"triggerPrice": 27500}, "widenStopLoss": True},
+    )
+    position = await exchange.fetch_position(BTC)
+    assert position["stopLossPrice"] == 27500.0 and position["contracts"] == 0.31
