@@ -514,3 +514,15 @@ def test_readme_report_path_is_where_the_report_goes() -> None:
     # `guardbot report RUN_DIR` writes RUN_DIR/report/report.html (the README said RUN_DIR/...).
     text = " ".join(README.read_text(encoding="utf-8").split())
     assert f"# runs/overleveraged/report/{REPORT_FILE}" in text
+
+
+def test_upper_case_order_type_and_side_are_accepted_as_ccxt_venues_accept_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, plain, _ = run(tmp_path, capsys, jsonl(CONFIG, TICK, order()))
+    shouted = order(orderType="MARKET", side="BUY")
+    status, out, err = run(tmp_path, capsys, jsonl(CONFIG, TICK, shouted))
+    assert (status, err) == (0, "")
+    assert out == plain  # reported in ccxt's unified lower case
+    status, _, err = run(tmp_path, capsys, jsonl(CONFIG, TICK, order(orderType="STOP")))
+    assert status == 2 and "orderType" in err

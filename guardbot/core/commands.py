@@ -237,10 +237,15 @@ def _bool(obj: Mapping[str, object], key: str) -> bool:
     return value
 
 
-def _choice(obj: Mapping[str, object], key: str, choices: tuple[str, ...]) -> str:
+def _choice(
+    obj: Mapping[str, object], key: str, choices: tuple[str, ...], *, any_case: bool = False
+) -> str:
     value = obj.get(key)
     if value is None:
         raise InputError(key, f"is required (one of {', '.join(choices)})")
+    if any_case and isinstance(value, str) and value.lower() in choices:
+        # ccxt's venues take 'MARKET' / 'BUY' as well as the unified lower case.
+        return value.lower()
     if value not in choices:
         raise InputError(key, f"must be one of {', '.join(choices)}, got {shown(value)}")
     assert isinstance(value, str)
@@ -281,8 +286,8 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
         raise InputError(
             "id", f"must be a non-empty string (client order id), got {shown(order_id)}"
         )
-    order_type = _choice(obj, "orderType", ("market", "limit"))
-    side = _choice(obj, "side", ("buy", "sell"))
+    order_type = _choice(obj, "orderType", ("market", "limit"), any_case=True)
+    side = _choice(obj, "side", ("buy", "sell"), any_case=True)
     amount = _req_num(obj, "amount")
     price = _num(obj, "price", required=False)
     if order_type == "limit" and price is None:
