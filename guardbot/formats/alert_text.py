@@ -13,8 +13,10 @@ Numbers may come as :class:`~decimal.Decimal` (engine events) or as decimal stri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from guardbot.formats.pretty import num
 
 __all__ = ["alert_text", "people_number", "people_percent", "people_price"]
 
@@ -36,14 +38,6 @@ def _decimal(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _grouped(value: Decimal, places: int) -> str:
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    text = f"{rounded:,f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def people_price(value: object) -> str:
     """Five significant digits, thousands separated: 58,950 · 3,012.5 · 0.12346 · ``-``."""
     number = _decimal(value)
@@ -52,7 +46,7 @@ def people_price(value: object) -> str:
     if number == 0:
         return "0"
     places = max(0, 4 - number.adjusted())
-    return _grouped(number, places)
+    return num(number, places)
 
 
 def people_number(value: object) -> str:
@@ -62,7 +56,7 @@ def people_number(value: object) -> str:
         return "-"
     exponent = number.normalize().as_tuple().exponent
     places = max(0, -exponent) if isinstance(exponent, int) else 0
-    return _grouped(number, min(places, 8))
+    return num(number, min(places, 8))
 
 
 def people_percent(ratio: object, *, is_percent: bool = False) -> str:
@@ -72,7 +66,7 @@ def people_percent(ratio: object, *, is_percent: bool = False) -> str:
         return "- %"
     value = number if is_percent else number * _HUNDRED
     places = 1 if abs(value) < 10 else 0
-    return f"{_grouped(value, places)} %"
+    return f"{num(value, places)} %"
 
 
 def _words(name: object) -> str:
