@@ -261,7 +261,7 @@ def render_message(base: str, topic: str, raw: str, *, json_mode: bool) -> tuple
     if kind == "status":
         return _render_status(raw), False
     severity = levels[1] if len(levels) > 1 and levels[1] else "unknown"
-    return f"{severity.upper():<8} {_render_alert(raw)}", True
+    return f"{severity.upper():<11} {_render_alert(raw)}", True  # MARGIN_CALL
 
 
 def _render_status(raw: str) -> str:
