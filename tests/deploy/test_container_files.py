@@ -191,7 +191,8 @@ def test_shipped_configuration_loads_with_the_compose_environment() -> None:
     assert config.mqtt.topic_prefix == "guardbot"  # the prefix the ACL is written for
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+def assert_compose_accepts(file: Path) -> None:
+    """``docker compose -f file config --quiet`` succeeds (skips without docker compose)."""
     docker = shutil.which("docker")
     probe = (
         subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30, check=False)
@@ -201,7 +202,7 @@ def test_docker_compose_config_accepts_the_file() -> None:
     if docker is None or probe is None or probe.returncode != 0:
         pytest.skip("docker compose is not installed")
     done = subprocess.run(
-        [docker, "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
+        [docker, "compose", "-f", str(file), "config", "--quiet"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -209,3 +210,7 @@ def test_docker_compose_config_accepts_the_file() -> None:
         env={"GUARDBOT_MQTT_PASSWORD": "x", "PATH": "/usr/bin:/bin:/usr/local/bin"},
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    assert_compose_accepts(DEPLOY / "compose.yaml")
