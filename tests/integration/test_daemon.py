@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import aiomqtt
 import pytest
@@ -36,6 +36,7 @@ from tests.integration.conftest import Mosquitto
 BTC = "BTC/USDT:USDT"
 T0 = 1_700_000_000_000
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 SEED = [
     {"type": "tick", "symbol": BTC, "mark": "60000"},
@@ -180,13 +181,14 @@ class EventFeed:
         await self.idle.wait()
 
 
-class Subscriber:
-    """An MQTT client collecting ``(topic, payload)`` from its subscriptions."""
+class Collector(Generic[T]):
+    """An MQTT client subscribed (QoS 1) to ``topics`` while entered; subclasses say what they
+    keep of each message in ``received``."""
 
     def __init__(self, broker: Mosquitto, topics: Sequence[str]) -> None:
         self.client = aiomqtt.Client(broker.host, broker.port)
         self.topics = topics
-        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.received: list[T] = []
 
     async def __aenter__(self) -> Self:
         await self.client.__aenter__()
@@ -196,6 +198,10 @@ class Subscriber:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.client.__aexit__(None, None, None)
+
+
+class Subscriber(Collector[tuple[str, dict[str, Any]]]):
+    """Collects ``(topic, payload)`` from its subscriptions."""
 
     async def until(self, predicate: Callable[[str, dict[str, Any]], bool]) -> None:
         """Collect messages until one satisfies ``predicate``."""

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-import aiomqtt
 import pytest
 
 from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
 from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import SEED, EventFeed, write_config
+from tests.integration.test_daemon import SEED, Collector, EventFeed, write_config
 from tests.notify.test_notifier import Webhook
 
 pytestmark = pytest.mark.integration
@@ -29,22 +28,8 @@ NODE = "homeassistant/{component}/guardbot_t1/{object_id}/config"
 POSITION = "demo_btc_usdt_usdt_long"
 
 
-class RawSubscriber:
+class RawSubscriber(Collector[tuple[str, str, bool]]):
     """Collects ``(topic, payload text, retain)`` from its subscriptions."""
-
-    def __init__(self, broker: Mosquitto, topics: Sequence[str]) -> None:
-        self.client = aiomqtt.Client(broker.host, broker.port)
-        self.topics = topics
-        self.received: list[tuple[str, str, bool]] = []
-
-    async def __aenter__(self) -> Self:
-        await self.client.__aenter__()
-        for topic in self.topics:
-            await self.client.subscribe(topic, qos=1)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.__aexit__(None, None, None)
 
     async def until(self, predicate: Callable[[], bool]) -> None:
         if predicate():
