@@ -7,8 +7,9 @@ listing every problem, one per line, as ``<key path>: <what is wrong>``.
 
 Each key is declared once, as a field of its section's dataclass (:mod:`.sections`, with
 :func:`guardbot.core.settings.setting`): default, type, rules and documentation. The schema
-(:mod:`.schema`), the reader (:mod:`.reader`), the environment overrides (:mod:`.env`) and the
-cross-key checks (:mod:`.build`) derive from those fields.
+(:mod:`.schema`), the reader (:mod:`.reader`), the environment overrides (:mod:`.env`), the
+cross-key checks (:mod:`.build`), ``guardbot init`` / ``config check`` and config/README.md's key
+table (:mod:`.render`) derive from those fields. :mod:`.discover` finds the file without ``-c``.
 
 Secrets never come from the file: exchange credentials, the MQTT password and the control token
 are read from environment variables into :class:`Secret`, whose ``repr`` hides the value.
