@@ -353,6 +353,8 @@ BAD_CASES: list[tuple[str, list[object], str, str]] = [
     ("config-key-typo", [{**CONFIG, "tier": {}}], "line 1.tier", "did you mean 'tiers'?"),
     ("config-guard-typo", [{**CONFIG, "guards": {"max_leverag": 5}}], "line 1.guards.max_leverag",
      "did you mean 'max_leverage'?"),
+    ("profile-option-typo", [{**CONFIG, "profile_options": {"reduce_only_exces": "trim"}}],
+     "line 1.profile_options.reduce_only_exces", "did you mean 'reduce_only_excess'?"),
     ("config-tier-row-key", [{**CONFIG, "tiers": {BTC: [{**BAD_TIERS[0], "mmr": 1}]}}],
      'line 1.tiers["BTC/USDT:USDT"][0].mmr', "unknown key"),
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal, get_args
 
+from guardbot.core.keys import unknown_key
 from guardbot.core.num import ZERO, parse_decimal
 from guardbot.errors import InputError
 
@@ -62,8 +63,7 @@ class Profile:
         for key, value in options.items():
             where = f"{field}.{key}"
             if key not in _OPTION_CHOICES:
-                known = ", ".join(sorted(_OPTION_CHOICES))
-                raise InputError(where, f"unknown profile option (known: {known})")
+                raise InputError(where, unknown_key(key, _OPTION_CHOICES))
             choices = _OPTION_CHOICES[key]
             if choices is bool:
                 if not isinstance(value, bool):
