@@ -353,11 +353,35 @@ BAD_CASES: list[tuple[str, list[object], str, str]] = [
     ("config-key-typo", [{**CONFIG, "tier": {}}], "line 1.tier", "did you mean 'tiers'?"),
     ("config-guard-typo", [{**CONFIG, "guards": {"max_leverag": 5}}], "line 1.guards.max_leverag",
      "did you mean 'max_leverage'?"),
+    # The config line's accounts/guards/alerts are read by the TOML sections' reader: the same
+    # keys, defaults, rules and messages (one definition per key).
+    ("config-account-mode", [{**CONFIG, "accounts": {"a": {"default_margin_mode": "portfolio"}}}],
+     "line 1.accounts.a.default_margin_mode", "must be one of cross, isolated"),
+    ("config-account-leverage", [{**CONFIG, "accounts": {"a": {"default_leverage": "0.5"}}}],
+     "line 1.accounts.a.default_leverage", "must be >= 1, got 0.5"),
+    ("config-guard-cap", [{**CONFIG, "guards": {"max_leverage_per_symbol": {BTC: 0}}}],
+     f'line 1.guards.max_leverage_per_symbol["{BTC}"]', "must be >= 1, got 0"),
+    ("config-guard-oversize", [{**CONFIG, "guards": {"reduce_only_oversize": "clip"}}],
+     "line 1.guards.reduce_only_oversize", "must be one of trim, reject, got 'clip'"),
+    ("config-alert-order", [{**CONFIG, "alerts": {"margin_ratio_levels": [0.7, 0.5]}}],
+     "line 1.alerts.margin_ratio_levels", "strictly increasing"),
+    ("config-alert-list", [{**CONFIG, "alerts": {"margin_ratio_levels": 0.5}}],
+     "line 1.alerts.margin_ratio_levels", "must be a list of ratios"),
     ("profile-option-typo", [{**CONFIG, "profile_options": {"reduce_only_exces": "trim"}}],
      "line 1.profile_options.reduce_only_exces", "did you mean 'reduce_only_excess'?"),
     ("config-tier-row-key", [{**CONFIG, "tiers": {BTC: [{**BAD_TIERS[0], "mmr": 1}]}}],
      'line 1.tiers["BTC/USDT:USDT"][0].mmr', "unknown key"),
 ]  # fmt: skip
+
+
+def test_config_line_nulls_mean_the_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, plain, _ = run(tmp_path, capsys, jsonl(CONFIG, TICK, order()))
+    nulls = {**CONFIG, "guards": {"max_leverage": None}, "alerts": {"hysteresis": None}}
+    status, out, err = run(tmp_path, capsys, jsonl(nulls, TICK, order()))
+    assert (status, err) == (0, "")
+    assert out == plain
 
 
 def test_listed_ccxt_pass_through_params_are_accepted_and_change_nothing(

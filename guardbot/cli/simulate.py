@@ -6,13 +6,14 @@ Bad input stops the run with an :class:`InputError` whose field starts with the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from guardbot.cli.calc import check_tier_rows
-from guardbot.config.schema import keys
+from guardbot.config.reader import read_table
 from guardbot.config.sections import AccountSection
 from guardbot.core.alerts import AlertConfig
 from guardbot.core.commands import Command, TickCmd, parse_command
@@ -48,10 +49,6 @@ _CONFIG_KEYS = {
     "trigger_price",
     "slippage_bps",
 }
-# The keys of the TOML sections of the same names (one definition: the section dataclasses).
-_ACCOUNT_KEYS = frozenset(f.name for f in keys(AccountSection))
-_GUARD_KEYS = frozenset(f.name for f in keys(GuardConfig))
-_ALERT_KEYS = frozenset(f.name for f in keys(AlertConfig))
 
 
 def _object(value: object, field: str) -> Mapping[str, Any]:
@@ -68,6 +65,17 @@ def _opt_num(obj: Mapping[str, Any], key: str, where: str) -> Decimal | None:
     if obj.get(key) is None:
         return None
     return parse_decimal(obj[key], f"{where}.{key}")
+
+
+_Section = TypeVar("_Section")
+
+
+def _core_section(raw: object, where: str, cls: type[_Section]) -> _Section:
+    values = read_table(_object(raw or {}, where), where, cls)
+    try:
+        return cls(**values)
+    except InputError as exc:  # a rule between keys (levels increasing, hysteresis below)
+        raise exc.under(where) from None
 
 
 def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
@@ -99,85 +107,22 @@ def build_config(obj: Mapping[str, Any] | None) -> EngineConfig:
         )
     except InputError as exc:
         raise exc.under("fees") from None
+    # accounts, guards and alerts: the keys, defaults and rules of the TOML sections of the same
+    # names, read by the same reader (guardbot.config), first problem raised.
     accounts: dict[str, AccountConfig] = {}
     for account_id, raw in _object(obj.get("accounts") or {}, "accounts").items():
         where = f"accounts.{account_id}"
-        spec = _object(raw or {}, where)
-        _unknown(spec, _ACCOUNT_KEYS, where)
-        try:
-            maker = _opt_num(spec, "maker_fee", where)
-            taker = _opt_num(spec, "taker_fee", where)
-            own_fees = (
-                Fees(
-                    maker if maker is not None else fees.maker,
-                    taker if taker is not None else fees.taker,
-                )
-                if maker is not None or taker is not None
-                else None
+        account = AccountSection(**read_table(_object(raw or {}, where), where, AccountSection))
+        own_fees = None
+        if account.maker_fee is not None or account.taker_fee is not None:
+            # A rate the account does not set is the config line's.
+            maker, taker = account.maker_fee, account.taker_fee
+            own_fees = Fees(
+                fees.maker if maker is None else maker, fees.taker if taker is None else taker
             )
-            leverage = _opt_num(spec, "default_leverage", where)
-            wallet = _opt_num(spec, "wallet", where)
-            mirror = spec.get("mirror", False)
-            if not isinstance(mirror, bool):
-                raise InputError(f"{where}.mirror", f"must be true or false, got {mirror!r}")
-            tolerance = _opt_num(spec, "mirror_tolerance", where)
-            accounts[str(account_id)] = AccountConfig(
-                wallet=wallet if wallet is not None else Decimal(10000),
-                default_margin_mode=spec.get("default_margin_mode", "cross"),
-                default_leverage=leverage if leverage is not None else Decimal(10),
-                fees=own_fees,
-                position_mode=spec.get("position_mode", "oneway"),
-                mirror=mirror,
-                mirror_tolerance=tolerance if tolerance is not None else Decimal("0.005"),
-            )
-        except InputError as exc:
-            raise exc.under(where) if not exc.field.startswith(where) else exc from None
-    guards_obj = _object(obj.get("guards") or {}, "guards")
-    _unknown(guards_obj, _GUARD_KEYS, "guards")
-    try:
-        per_symbol = {
-            str(sym): parse_decimal(cap, f'max_leverage_per_symbol["{sym}"]')
-            for sym, cap in _object(
-                guards_obj.get("max_leverage_per_symbol") or {}, "max_leverage_per_symbol"
-            ).items()
-        }
-        require_sl = guards_obj.get("require_stop_loss", False)
-        if not isinstance(require_sl, bool):
-            raise InputError("require_stop_loss", "must be true or false")
-        close_only_stops = guards_obj.get("close_only_stops", True)
-        if not isinstance(close_only_stops, bool):
-            raise InputError("close_only_stops", "must be true or false")
-        guards = GuardConfig(
-            max_leverage=_opt_num(guards_obj, "max_leverage", "guards"),
-            max_leverage_per_symbol=per_symbol,
-            require_stop_loss=require_sl,
-            max_position_notional=_opt_num(guards_obj, "max_position_notional", "guards"),
-            max_account_exposure=_opt_num(guards_obj, "max_account_exposure", "guards"),
-            daily_loss_limit=_opt_num(guards_obj, "daily_loss_limit", "guards"),
-            reduce_only_oversize=guards_obj.get("reduce_only_oversize"),
-            close_only_stops=close_only_stops,
-        )
-    except InputError as exc:
-        raise (exc if exc.field.startswith("guards.") else exc.under("guards")) from None
-    alerts_obj = _object(obj.get("alerts") or {}, "alerts")
-    _unknown(alerts_obj, _ALERT_KEYS, "alerts")
-    try:
-        levels_raw = alerts_obj.get("margin_ratio_levels")
-        if levels_raw is None:
-            levels = AlertConfig().levels
-        elif isinstance(levels_raw, list):
-            levels = tuple(
-                parse_decimal(v, f"margin_ratio_levels[{i}]") for i, v in enumerate(levels_raw)
-            )
-        else:
-            raise InputError("margin_ratio_levels", "must be a list of ratios")
-        hysteresis = _opt_num(alerts_obj, "hysteresis", "alerts")
-        alerts = AlertConfig(
-            levels=levels,
-            hysteresis=hysteresis if hysteresis is not None else AlertConfig().hysteresis,
-        )
-    except InputError as exc:
-        raise (exc if exc.field.startswith("alerts.") else exc.under("alerts")) from None
+        accounts[str(account_id)] = dataclasses.replace(account.account_config(), fees=own_fees)
+    guards = _core_section(obj.get("guards"), "guards", GuardConfig)
+    alerts = _core_section(obj.get("alerts"), "alerts", AlertConfig)
     slippage = _opt_num(obj, "slippage_bps", "config")
     return EngineConfig(
         profile=profile,

@@ -18,17 +18,21 @@ from guardbot.core.keys import unknown_key
 from guardbot.core.num import parse_decimal
 from guardbot.errors import InputError
 
-__all__ = ["Problems", "Table", "describe", "read_decimal"]
+__all__ = ["Problems", "Table", "describe", "read_decimal", "read_table"]
 
 
 class Problems:
     """Collects ``<key path>: <message>`` lines; notes the variable a value came from."""
 
-    def __init__(self, sources: Mapping[str, str]) -> None:
+    def __init__(self, sources: Mapping[str, str], *, first: bool = False) -> None:
         self.sources = sources
         self.items: list[str] = []
+        #: Raise :class:`InputError` at the first problem (one-line inputs such as simulate's).
+        self.first = first
 
     def add(self, path: str, message: str) -> None:
+        if self.first:
+            raise InputError(path, message)
         var = self.sources.get(path) or self.sources.get(path.split("[", 1)[0])
         self.items.append(f"{path}: {message}" + (f" (from {var})" if var else ""))
 
@@ -86,6 +90,14 @@ def read_decimal(
         problems.add(where, complaint)
         return None
     return number
+
+
+def read_table(raw: object, where: str, cls: type) -> dict[str, Any]:
+    """The values of one JSON object holding ``cls``'s keys (null: the default), by field name;
+    :class:`InputError` at the first problem, with the messages of the TOML file."""
+    if isinstance(raw, Mapping):
+        raw = {k: v for k, v in raw.items() if v is not None}
+    return Table(raw, where, Problems({}, first=True), cls).values()
 
 
 class Table:
