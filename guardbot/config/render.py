@@ -81,7 +81,8 @@ def commented_config(venue: str) -> str:
         "#",
         "# Every key below shows its default. Any scalar key can also be set from the environment",
         "# as GUARDBOT_<SECTION>_<KEY> (e.g. GUARDBOT_MQTT_URL). Secrets never go in this file:",
-        "# exchange credentials come from " + ", ".join(EXCHANGE_SECRET_ENV.values()) + ";",
+        "# exchange credentials come from",
+        "#   " + ", ".join(EXCHANGE_SECRET_ENV.values()) + ";",
         "# the MQTT password and the control token from the variables named below.",
         "# Check it with `guardbot config check -c <this file>`.",
     ]
