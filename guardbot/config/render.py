@@ -179,10 +179,9 @@ def _secret_source(section: str, attr: str, obj: Any) -> str:
         ccxt_name = {"api_key": "apiKey", "secret": "secret", "password": "password"}.get(attr)
         if ccxt_name is not None:
             return f", from {EXCHANGE_SECRET_ENV[ccxt_name]}"
-    named = {"password": "password_env", "token": "token_env"}.get(attr)
-    if named is not None and getattr(obj, named, None):
-        return f", from {getattr(obj, named)}"
-    return ""
+    # The key that names the variable: password_env, token_env, api_key_env, ...
+    named = getattr(obj, f"{attr}_env", None)
+    return f", from {named}" if isinstance(named, str) and named else ""
 
 
 # --- the key reference in config/README.md ------------------------------------------------------
