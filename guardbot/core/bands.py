@@ -42,24 +42,30 @@ def _mark(markets: dict[str, Market], symbol: str) -> Decimal:
 
 def retier(profile: Profile, account: Account, pos: Position, notional: Decimal) -> None:
     """Cache the requirement's rate, deduction and notional bounds of ``pos``'s tier."""
+    # a side tiered with its peer (docs/rules.md §8.6) sees the tier's bounds and deduction
+    # scaled by its share of the combined size, so a tick still moves only its own notional
+    share = pos.contracts / (pos.contracts + pos.tier_peer) if pos.tier_peer else ONE
     if profile.tier_basis == "contracts":
-        tier = pos.table.tier_for(pos.contracts)
+        tier = pos.table.tier_for(pos.contracts + pos.tier_peer)
         pos.c_floor, pos.c_cap = NEG_INF, INF  # a price move never changes the tier
     else:
         table = pos.table
-        i = table.index_for(notional)
+        combined = notional * (pos.contracts + pos.tier_peer) / pos.contracts
+        i = table.index_for(combined if pos.tier_peer else notional)
         tier = table.tiers[i]
-        pos.c_floor = tier.floor if i else NEG_INF
-        pos.c_cap = tier.cap if i < len(table.tiers) - 1 else INF
+        pos.c_floor = tier.floor * share if i else NEG_INF
+        pos.c_cap = tier.cap * share if i < len(table.tiers) - 1 else INF
     fee = account.fees.taker if profile.taker_fee_in_requirement else ZERO
     pos.c_rate = tier.mmr + fee
-    pos.c_cum = tier.cum if profile.deducts_cum else ZERO
+    pos.c_cum = tier.cum * share if profile.deducts_cum else ZERO
 
 
 def refresh_cross(profile: Profile, markets: dict[str, Market], account: Account) -> None:
     """Recompute the cross sums of ``account`` from scratch at the current marks."""
     upnl_sum = req_sum = ZERO
     count = 0
+    if account.position_mode == "hedged":
+        margin.link_hedge_sides(profile, account.positions.values())
     for pos in account.positions.values():
         if pos.isolated:
             continue

@@ -33,15 +33,23 @@ _LOT = Decimal("1e-8")
 def step_down_contracts(pos: Position, tier_by_contracts: bool, price: Decimal) -> Decimal | None:
     """The size a tiered liquidation step reduces ``pos`` to: the most contracts that sit in the
     tier below the current one, valued at ``price`` (the price its requirement is taken at);
-    None in the lowest tier (the position goes whole)."""
+    None in the lowest tier (the position goes whole).
+
+    A side tiered with its peer (``tier_peer``, docs/rules.md §8.6) is reduced until the two
+    sides together sit in the tier below; None when that would take all of this side."""
     table = pos.table
+    peer = pos.tier_peer
     if tier_by_contracts:
-        i = table.index_for(pos.contracts)
-        return min(table.tiers[i - 1].cap, pos.contracts) if i else None
-    i = table.index_for(pos.qty * price)
+        i = table.index_for(pos.contracts + peer)
+        if not i:
+            return None
+        target = min(table.tiers[i - 1].cap - peer, pos.contracts)
+        return target if target > 0 else None
+    i = table.index_for((pos.contracts + peer) * pos.contract_size * price)
     if not i:
         return None
-    target = (table.tiers[i - 1].cap / (price * pos.contract_size)).quantize(_LOT, ROUND_DOWN)
+    cap = table.tiers[i - 1].cap / (price * pos.contract_size) - peer
+    target = cap.quantize(_LOT, ROUND_DOWN)
     return target if 0 < target < pos.contracts else None
 
 

@@ -10,7 +10,7 @@ Every profile's margin ratio is ``requirement / margin balance`` and ``>= 1`` me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -27,6 +27,7 @@ __all__ = [
     "bankruptcy_price",
     "initial_margin",
     "level_price",
+    "link_hedge_sides",
     "liquidation_price",
     "maintenance",
     "margin_ratio",
@@ -59,6 +60,47 @@ class PositionLike(Protocol):
     def isolated_wallet(self) -> Decimal: ...
     @property
     def table(self) -> TierTable: ...
+    @property
+    def tier_peer(self) -> Decimal: ...
+
+
+class HedgeSide(Protocol):
+    """What :func:`link_hedge_sides` reads and sets."""
+
+    symbol: str
+    contracts: Decimal
+    tier_peer: Decimal
+    position_side: str | None
+
+    @property
+    def isolated(self) -> bool: ...
+    @property
+    def is_open(self) -> bool: ...
+
+
+def link_hedge_sides(profile: Profile, positions: Iterable[HedgeSide]) -> None:
+    """Set each position's ``tier_peer``: with ``hedge_tier_basis = "combined"``, the contracts
+    of the other open cross side of its symbol (docs/rules.md §8.6); 0 otherwise."""
+    sides = list(positions)
+    if profile.hedge_tier_basis == "side":
+        for pos in sides:
+            pos.tier_peer = ZERO
+        return
+    cross: dict[str, list[HedgeSide]] = {}
+    for pos in sides:
+        pos.tier_peer = ZERO
+        if pos.position_side is not None and pos.is_open and not pos.isolated:
+            cross.setdefault(pos.symbol, []).append(pos)
+    for pair in cross.values():
+        if len(pair) == 2:
+            pair[0].tier_peer, pair[1].tier_peer = pair[1].contracts, pair[0].contracts
+
+
+def _share(pos: PositionLike) -> Decimal:
+    """This side's part of the size its tier is chosen on (1 unless tiered with its peer)."""
+    if not pos.tier_peer:
+        return ONE
+    return pos.contracts / (pos.contracts + pos.tier_peer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +124,9 @@ def unrealized_pnl(pos: PositionLike, mark: Decimal) -> Decimal:
 
 def _tier(profile: Profile, pos: PositionLike, notional: Decimal) -> Tier:
     if profile.tier_basis == "contracts":
-        return pos.table.tier_for(pos.contracts)
+        return pos.table.tier_for(pos.contracts + pos.tier_peer)
+    if pos.tier_peer:
+        return pos.table.tier_for(notional * (pos.contracts + pos.tier_peer) / pos.contracts)
     return pos.table.tier_for(notional)
 
 
@@ -90,13 +134,15 @@ def maintenance(profile: Profile, pos: PositionLike, mark: Decimal) -> tuple[Dec
     """The exchange's maintenance margin and the tier it uses.
 
     Tier at mark (Binance, Bybit cross), at entry for Bybit isolated (its closed form), by
-    contracts for OKX (flat rate, no deduction).
+    contracts for OKX (flat rate, no deduction). A side tiered with its peer (``tier_peer``)
+    takes its share of the tier's deduction, so that the two sides add up to the requirement
+    of one position of their combined size.
     """
     price = pos.entry_price if _at_entry(profile, pos) else mark
     notional = pos.qty * price
     tier = _tier(profile, pos, notional)
     if profile.deducts_cum:
-        return notional * tier.mmr - tier.cum, tier
+        return notional * tier.mmr - tier.cum * _share(pos), tier
     return notional * tier.mmr, tier
 
 
@@ -130,20 +176,33 @@ def margin_ratio(req: Decimal, margin_balance: Decimal) -> Decimal | None:
 def requirement_pieces(
     profile: Profile, pos: PositionLike, taker_fee: Decimal
 ) -> tuple[Piece, ...]:
-    """The requirement of ``pos`` as a function of its own notional, piece by piece."""
+    """The requirement of ``pos`` as a function of its own notional, piece by piece.
+
+    A side tiered with its peer has the tier bounds and the deduction scaled by its share of the
+    combined size: its own notional is in a piece exactly when the combined one is in the tier.
+    """
     fee = taker_fee if profile.taker_fee_in_requirement else ZERO
+    share = _share(pos)
     if profile.tier_basis == "contracts":
-        tier = pos.table.tier_for(pos.contracts)
-        amount = tier.cum if profile.deducts_cum else ZERO
+        tier = pos.table.tier_for(pos.contracts + pos.tier_peer)
+        amount = tier.cum * share if profile.deducts_cum else ZERO
         return (Piece(tier.mmr + fee, amount, None, None, tier),)
-    return _table_pieces(pos.table, profile.deducts_cum, fee)
+    return _table_pieces(pos.table, profile.deducts_cum, fee, share)
 
 
 @lru_cache(maxsize=4096)
-def _table_pieces(table: TierTable, deducts_cum: bool, fee: Decimal) -> tuple[Piece, ...]:
-    # tables are immutable, so their pieces are built once per (table, formula, fee)
+def _table_pieces(
+    table: TierTable, deducts_cum: bool, fee: Decimal, share: Decimal = ONE
+) -> tuple[Piece, ...]:
+    # tables are immutable, so their pieces are built once per (table, formula, fee, share)
     return tuple(
-        Piece(tier.mmr + fee, tier.cum if deducts_cum else ZERO, tier.floor, tier.cap, tier)
+        Piece(
+            tier.mmr + fee,
+            tier.cum * share if deducts_cum else ZERO,
+            tier.floor * share,
+            tier.cap * share,
+            tier,
+        )
         for tier in table.tiers
     )
 

@@ -62,6 +62,10 @@ class Position:
     #: ``long`` or ``short`` in a hedged account (the side never changes); None in one-way.
     position_side: str | None = None
     key: str = ""  # where the account keeps it: symbol, or symbol#side when hedged
+    #: Contracts of the other cross side of this symbol that count in this side's tier (a
+    #: hedged account on a profile with ``hedge_tier_basis = "combined"``); set by
+    #: :func:`guardbot.core.margin.link_hedge_sides`, 0 otherwise.
+    tier_peer: Decimal = ZERO
 
     def __post_init__(self) -> None:
         if not self.key:

@@ -27,6 +27,7 @@ MaxRemovableRule = Literal["binance_current", "binance_older", "im_plus_close_fe
 OrderCostModel = Literal["im_plus_open_loss", "im_plus_two_way_fee", "im"]
 FundingSource = Literal["isolated_wallet", "available_first"]
 LiquidationSteps = Literal["full", "tiered"]
+HedgeTierBasis = Literal["side", "combined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,10 @@ class Profile:
     #: ``full``: a due position goes whole; ``tiered``: a position above its lowest tier is first
     #: reduced into the tier below, step by step while still due (docs/rules.md §7.1).
     liquidation_steps: LiquidationSteps = "tiered"
+    #: The size that picks the tier of each cross side of a hedged symbol: ``side`` its own size;
+    #: ``combined`` the long and the short together, the maintenance margin of the tier shared
+    #: between the two sides by size (docs/rules.md §8.6). Isolated sides always go by their own.
+    hedge_tier_basis: HedgeTierBasis = "side"
 
     def with_options(
         self, options: Mapping[str, object], field: str = "profile_options"
@@ -102,6 +107,7 @@ PROFILES: dict[str, Profile] = {
         upnl_profit_counts_for_available=True,
         isolated_funding_source="isolated_wallet",
         liquidation_steps="tiered",
+        hedge_tier_basis="side",
     ),
     "bybit": Profile(
         name="bybit",
@@ -118,6 +124,7 @@ PROFILES: dict[str, Profile] = {
         upnl_profit_counts_for_available=True,
         isolated_funding_source="available_first",
         liquidation_steps="tiered",
+        hedge_tier_basis="side",
     ),
     "okx": Profile(
         name="okx",
@@ -134,6 +141,7 @@ PROFILES: dict[str, Profile] = {
         upnl_profit_counts_for_available=True,
         isolated_funding_source="isolated_wallet",
         liquidation_steps="tiered",
+        hedge_tier_basis="combined",
     ),
 }
 
@@ -151,6 +159,7 @@ _OPTION_CHOICES: dict[str, object] = {
     "upnl_profit_counts_for_available": bool,
     "isolated_funding_source": get_args(FundingSource),
     "liquidation_steps": get_args(LiquidationSteps),
+    "hedge_tier_basis": get_args(HedgeTierBasis),
 }
 
 #: ccxt exchange ids whose rules each profile reproduces.

@@ -149,6 +149,8 @@ def snapshot(
     ``open_order_margin`` is the initial margin reserved by open orders, deducted from the
     available balance.
     """
+    if hedged:
+        margin.link_hedge_sides(profile, positions)
     cross_upnl = ZERO
     cross_upnl_for_available = ZERO
     cross_req = ZERO

@@ -182,7 +182,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     config: dict[str, Any] = {
         "type": "config",
         "profile": profile,
-        "profile_options": {"liquidation_steps": draw(st.sampled_from(["full", "tiered"]))},
+        "profile_options": {
+            "liquidation_steps": draw(st.sampled_from(["full", "tiered"])),
+            "hedge_tier_basis": draw(st.sampled_from(["side", "combined"])),
+        },
         "tiers": {s: ccxt_rows(tier_spec(profile, s)) for s in SYMBOLS},
         "fees": {"maker": fees[0], "taker": fees[1]},
         "accounts": {
@@ -610,22 +613,51 @@ class Checker:
                         events,
                     )
 
+    def _tier_peer(self, events: list[dict[str, Any]], e: Mapping[str, Any]) -> Decimal:
+        """The contracts of the other side that count in the tier of ``e``'s side when it was
+        stepped: what the other side holds now plus what this input liquidated of it later
+        (only liquidations follow a liquidation step within one input)."""
+        account = self.engine.accounts[e["account"]]
+        basis = self.engine.profile.hedge_tier_basis
+        if basis == "side" or not account.hedged or e["scope"] != "account":
+            return D(0)
+        other = "short" if e["positionSide"] == "long" else "long"
+        pos = account.positions.get(f"{e['symbol']}#{other}")
+        peer = pos.contracts if pos is not None and not pos.isolated else D(0)
+        later = events[next(i for i, x in enumerate(events) if x is e) + 1 :]
+        return peer + sum(
+            (
+                x["contracts"]
+                for x in later
+                if x["type"] == "liquidation"
+                and x["account"] == e["account"]
+                and x["symbol"] == e["symbol"]
+                and x["positionSide"] == other
+            ),
+            D(0),
+        )
+
     def _check_partial(
         self, obj: Mapping[str, Any], events: list[dict[str, Any]], e: Mapping[str, Any]
     ) -> None:
         """A partial liquidation leaves the position in a lower tier (docs/rules.md §7.1),
         keeps its entry and side, and takes only what it reports."""
         symbol, mark = e["symbol"], e["markPrice"]
+        at = mark
         if self.profile == "bybit" and e["scope"] == "position":
-            mark = e["entryPrice"]  # bybit tiers an isolated position at its entry (§5.4)
+            at = e["entryPrice"]  # bybit tiers an isolated position at its entry (§5.4)
         before, after = e["contracts"] + e["remainingContracts"], e["remainingContracts"]
         assert e["contracts"] > 0 and after > 0, self._fail("empty partial step", obj, events)
+        # The cross sides of a hedged symbol tiered together (docs/rules.md §8.6): the step
+        # takes the two together into a lower tier, the other side's size unchanged by it.
+        peer = self._tier_peer(events, e)
+        before, after = before + peer, after + peer
         if self.profile == "okx":
             tiers = (_tier_index("okx", symbol, before), _tier_index("okx", symbol, after))
         else:
             tiers = (
-                _tier_index(self.profile, symbol, before * mark),
-                _tier_index(self.profile, symbol, after * mark),
+                _tier_index(self.profile, symbol, before * at),
+                _tier_index(self.profile, symbol, after * at),
             )
         assert tiers[1] < tiers[0], self._fail(
             f"a partial liquidation of {symbol} went from tier {tiers[0]} to {tiers[1]}",
@@ -862,7 +894,10 @@ def squeezes(draw: st.DrawFn) -> Scenario:
     config: dict[str, Any] = {
         "type": "config",
         "profile": profile,
-        "profile_options": {"liquidation_steps": steps},
+        "profile_options": {
+            "liquidation_steps": steps,
+            "hedge_tier_basis": draw(st.sampled_from(["side", "combined"])),
+        },
         "tiers": {s: ccxt_rows(tier_spec(profile, s)) for s in SYMBOLS},
         "fees": {"maker": "0", "taker": draw(st.sampled_from(["0", "0.0005"]))},
         "accounts": {
