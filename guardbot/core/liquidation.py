@@ -20,6 +20,7 @@ from guardbot.core.bands import refresh_cross, set_band
 from guardbot.core.num import ZERO, money
 from guardbot.core.orders import Order
 from guardbot.core.position import Position
+from guardbot.core.profiles import Profile
 from guardbot.core.state import EngineState
 from guardbot.core.trading import check_daily_loss
 
@@ -30,25 +31,27 @@ __all__ = ["liquidate_cross", "liquidate_isolated", "step_down_contracts"]
 _LOT = Decimal("1e-8")
 
 
-def step_down_contracts(pos: Position, tier_by_contracts: bool, price: Decimal) -> Decimal | None:
+def step_down_contracts(pos: Position, profile: Profile, price: Decimal) -> Decimal | None:
     """The size a tiered liquidation step reduces ``pos`` to: the most contracts that sit in the
-    tier below the current one, valued at ``price`` (the price its requirement is taken at);
-    None in the lowest tier (the position goes whole).
+    tier ``liquidation_step_tiers`` below the current one (the lowest at most), valued at
+    ``price`` (the price its requirement is taken at); None below the profile's
+    ``liquidation_partial_from_tier`` (the position goes whole).
 
     A side tiered with its peer (``tier_peer``, docs/rules.md §8.6) is reduced until the two
-    sides together sit in the tier below; None when that would take all of this side."""
+    sides together sit in that tier; None when that would take all of this side."""
     table = pos.table
     peer = pos.tier_peer
-    if tier_by_contracts:
+    if profile.tier_basis == "contracts":
         i = table.index_for(pos.contracts + peer)
-        if not i:
-            return None
-        target = min(table.tiers[i - 1].cap - peer, pos.contracts)
-        return target if target > 0 else None
-    i = table.index_for((pos.contracts + peer) * pos.contract_size * price)
-    if not i:
+    else:
+        i = table.index_for((pos.contracts + peer) * pos.contract_size * price)
+    if i + 1 < profile.liquidation_partial_from_tier:
         return None
-    cap = table.tiers[i - 1].cap / (price * pos.contract_size) - peer
+    below = table.tiers[max(0, i - profile.liquidation_step_tiers)]
+    if profile.tier_basis == "contracts":
+        target = min(below.cap - peer, pos.contracts)
+        return target if target > 0 else None
+    cap = below.cap / (price * pos.contract_size) - peer
     target = cap.quantize(_LOT, ROUND_DOWN)
     return target if 0 < target < pos.contracts else None
 
@@ -80,11 +83,10 @@ def liquidate_isolated(st: EngineState, account: Account, pos: Position) -> None
     st.cancel_where(account, _holds_margin_in(st, account, pos.key), "liquidation")
     mark = st.mark_of(pos.symbol)
     if st.profile.liquidation_steps == "tiered":
-        by_contracts = st.profile.tier_basis == "contracts"
         # Bybit values an isolated position's tier at its entry (docs/rules.md §5.4)
         at_entry = st.profile.isolated_mm_price == "at_entry"
         while _isolated_due(st, account, pos):
-            target = step_down_contracts(pos, by_contracts, pos.entry_price if at_entry else mark)
+            target = step_down_contracts(pos, st.profile, pos.entry_price if at_entry else mark)
             if target is None or not _partial(st, account, pos, target, mark, "position"):
                 break
     if not _isolated_due(st, account, pos):  # cured (docs/rules.md §7.1)
@@ -130,9 +132,8 @@ def liquidate_cross(st: EngineState, account: Account) -> None:
     """Liquidate the cross part of ``account``, due at its cached sums."""
     st.cancel_where(account, _holds_margin_in(st, account, None), "liquidation")
     if st.profile.liquidation_steps == "tiered":
-        by_contracts = st.profile.tier_basis == "contracts"
         while _cross_due(account):
-            step = _next_cross_step(st, account, by_contracts)
+            step = _next_cross_step(st, account)
             if step is None:
                 break
             pos, target, mark = step
@@ -230,9 +231,7 @@ def _book_liquidation(
     st.close_out(account, pos, "liquidation")
 
 
-def _next_cross_step(
-    st: EngineState, account: Account, by_contracts: bool
-) -> tuple[Position, Decimal, Decimal] | None:
+def _next_cross_step(st: EngineState, account: Account) -> tuple[Position, Decimal, Decimal] | None:
     """The cross position a tiered step reduces next: of those above their lowest tier, the one
     with the largest requirement (ties: by key), with its target size and mark."""
     best: tuple[Decimal, str, Position, Decimal, Decimal] | None = None
@@ -240,7 +239,7 @@ def _next_cross_step(
         if pos.isolated:
             continue
         mark = st.mark_of(pos.symbol)
-        target = step_down_contracts(pos, by_contracts, mark)
+        target = step_down_contracts(pos, st.profile, mark)
         if target is None:
             continue
         req, _mm, _tier = margin.requirement(st.profile, pos, mark, account.fees.taker)

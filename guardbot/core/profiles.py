@@ -28,6 +28,8 @@ OrderCostModel = Literal["im_plus_open_loss", "im_plus_two_way_fee", "im"]
 FundingSource = Literal["isolated_wallet", "available_first"]
 LiquidationSteps = Literal["full", "tiered"]
 HedgeTierBasis = Literal["side", "combined"]
+LiquidationStepTiers = Literal[1, 2]
+PartialFromTier = Literal[2, 3]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,11 @@ class Profile:
     #: ``combined`` the long and the short together, the maintenance margin of the tier shared
     #: between the two sides by size (docs/rules.md §8.6). Isolated sides always go by their own.
     hedge_tier_basis: HedgeTierBasis = "side"
+    #: Tiers a ``tiered`` liquidation step goes down at a time (OKX and Bitget: two).
+    liquidation_step_tiers: LiquidationStepTiers = 1
+    #: The lowest tier (numbered from 1) a ``tiered`` liquidation reduces in steps; a position
+    #: below it goes whole (OKX: partial liquidation from tier 3, tiers 1-2 whole).
+    liquidation_partial_from_tier: PartialFromTier = 2
 
     def with_options(
         self, options: Mapping[str, object], field: str = "profile_options"
@@ -73,6 +80,12 @@ class Profile:
             if choices is bool:
                 if not isinstance(value, bool):
                     raise InputError(where, f"must be true or false, got {value!r}")
+                changes[key] = value
+            elif isinstance(choices, tuple) and all(isinstance(c, int) for c in choices):
+                # bool is an int to Python: true must not pass for 1
+                if isinstance(value, bool) or value not in choices:
+                    allowed = ", ".join(str(c) for c in choices)
+                    raise InputError(where, f"must be one of {allowed}, got {value!r}")
                 changes[key] = value
             elif choices is Decimal:
                 rate = parse_decimal(value, where)
@@ -108,6 +121,8 @@ PROFILES: dict[str, Profile] = {
         isolated_funding_source="isolated_wallet",
         liquidation_steps="tiered",
         hedge_tier_basis="side",
+        liquidation_step_tiers=1,
+        liquidation_partial_from_tier=2,
     ),
     "bybit": Profile(
         name="bybit",
@@ -125,6 +140,8 @@ PROFILES: dict[str, Profile] = {
         isolated_funding_source="available_first",
         liquidation_steps="tiered",
         hedge_tier_basis="side",
+        liquidation_step_tiers=1,
+        liquidation_partial_from_tier=2,
     ),
     "okx": Profile(
         name="okx",
@@ -142,6 +159,8 @@ PROFILES: dict[str, Profile] = {
         isolated_funding_source="isolated_wallet",
         liquidation_steps="tiered",
         hedge_tier_basis="combined",
+        liquidation_step_tiers=2,
+        liquidation_partial_from_tier=3,
     ),
 }
 
@@ -160,6 +179,8 @@ _OPTION_CHOICES: dict[str, object] = {
     "isolated_funding_source": get_args(FundingSource),
     "liquidation_steps": get_args(LiquidationSteps),
     "hedge_tier_basis": get_args(HedgeTierBasis),
+    "liquidation_step_tiers": get_args(LiquidationStepTiers),
+    "liquidation_partial_from_tier": get_args(PartialFromTier),
 }
 
 #: ccxt exchange ids whose rules each profile reproduces.

@@ -34,8 +34,11 @@ from tests.core.test_liquidation_steps import OKX_ROWS
 D = Decimal
 
 
-def _hedged(profile: str, basis: str | None, *, wallet: object, leverage: object) -> Sim:
-    options = {"hedge_tier_basis": basis} if basis is not None else {}
+def _hedged(
+    profile: str, basis: str | None, *, wallet: object, leverage: object, **options: object
+) -> Sim:
+    if basis is not None:
+        options["hedge_tier_basis"] = basis
     sim = Sim(
         profile=profile,
         wallet=wallet,
@@ -157,6 +160,8 @@ def test_shared_liquidation_price_uses_the_basis(basis: str, price: Decimal) -> 
 #   side: long 1,500 (tier 2) 217.125 + short 500 (tier 1) 57.9 = 275.025 >= 250: due. The
 #     long steps alone into tier 1 (1,000): 500 contracts realize -525, fee 7.2375: wallet
 #     767.7625, margin balance 242.7625 > 115.8 + 57.9 = 173.7: cured.
+# OKX steps from tier 3 (test_liquidation_step_size); these two-tier tables need steps from
+# tier 2 to show the basis, so the example sets liquidation_partial_from_tier = 2.
 @pytest.mark.parametrize(
     ("basis", "contracts", "remaining", "wallet"),
     [
@@ -167,7 +172,7 @@ def test_shared_liquidation_price_uses_the_basis(basis: str, price: Decimal) -> 
 def test_okx_step_takes_the_combined_size_into_the_lower_tier(
     basis: str, contracts: Decimal, remaining: Decimal, wallet: Decimal
 ) -> None:
-    sim = _hedged("okx", basis, wallet=1300, leverage=50)
+    sim = _hedged("okx", basis, wallet=1300, leverage=50, liquidation_partial_from_tier=2)
     sim.tick(30000)
     sim.order("l", "buy", 1500, positionSide="long")
     sim.order("s", "sell", 500, positionSide="short")

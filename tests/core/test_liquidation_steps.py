@@ -30,13 +30,18 @@ OKX_ROWS = [
 ]  # fmt: skip
 
 
-def _squeeze(profile: str, steps: str, mark: int, **kw: Any) -> tuple[Sim, list[dict[str, Any]]]:
+def _squeeze(
+    profile: str, steps: str, mark: int, *, partial_from: int | None = None, **kw: Any
+) -> tuple[Sim, list[dict[str, Any]]]:
+    options: dict[str, Any] = {"liquidation_steps": steps}
+    if partial_from is not None:
+        options["liquidation_partial_from_tier"] = partial_from
     sim = Sim(
         profile=profile,
         wallet=100_000,
         mode="isolated",
         leverage=50,
-        profile_options={"liquidation_steps": steps},
+        profile_options=options,
         **kw,
     )
     if profile == "okx":  # the okx table and contract size: a new engine on the edited config
@@ -116,8 +121,9 @@ def test_okx_steps_by_contracts() -> None:
     # 2,000 contracts (tier 2 by contracts); OKX's requirement is flat: 59000 * 0.005 = 295 plus
     # the taker rate (0 here) against MB 200: due. Step to tier 1's 1,000 contracts: 1 BTC at
     # 29500 realizes -500 and pays the 0.05 % fee 14.75; the wallet keeps 685.25. The rest:
-    # 29500 * 0.004 = 118 < 685.25 - 500 = 185.25: cured.
-    sim, events = _squeeze("okx", "tiered", 29500)
+    # 29500 * 0.004 = 118 < 685.25 - 500 = 185.25: cured. (OKX itself steps from tier 3 only,
+    # the okx default, test_liquidation_step_size; this two-tier table needs steps from tier 2.)
+    sim, events = _squeeze("okx", "tiered", 29500, partial_from=2)
     (liq,) = of_type(events, "liquidation")
     assert (liq["partial"], liq["contracts"], liq["remainingContracts"]) == (True, 1000, 1000)
     assert liq["fee"] == D("14.75")
