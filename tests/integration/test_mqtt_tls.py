@@ -246,10 +246,38 @@ async def test_mqtts_without_tls_ca_uses_the_system_cas(
                         isinstance(v, dict) and v.get("state") == "online" for v in seen.values()
                     ):
                         break
+                # The tools build their clients with the same factory: same TLS, same CAs.
+                status = await tool(config, pki.ca, "status")
+                health = await tool(config, pki.ca, "health", "--timeout", "10")
+                alerts = await tool(config, pki.ca, "alerts", "--timeout", "1", "--json")
                 process.terminate()
                 assert await process.wait() == 0
     account = seen["guardbot/t1/accounts/demo"]
     assert isinstance(account, dict) and account["account"] == "demo"
+    assert status[0] == 0 and "demo" in status[1], status
+    assert health == (0, "healthy\n", ""), health
+    assert alerts[0] == 0 and '"state":"online"' in alerts[1], alerts
+
+
+async def tool(config: Path, ca: Path, *args: str) -> tuple[int, str, str]:
+    """``guardbot <args> -c config`` trusting ``ca`` through SSL_CERT_FILE only."""
+    env = {
+        **os.environ,
+        "SSL_CERT_FILE": str(ca),
+        "SSL_CERT_DIR": str(ca.parent / "no-such-dir"),
+        "TEST_MQTT_PASSWORD": PASSWORD,
+        "PYTHONPATH": str(REPO),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "guardbot", args[0], "-c", str(config), *args[1:],
+        cwd=REPO, env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 async def test_wrong_password_over_tls_is_refused_with_a_clear_error(
