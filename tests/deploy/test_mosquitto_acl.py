@@ -32,7 +32,7 @@ import pytest
 from guardbot.cli.health import HealthReport, check_health
 from guardbot.config import Config, load_config
 from guardbot.store.journal import Journal
-from tests.integration.conftest import Mosquitto, _find_binary
+from tests.broker import Mosquitto, _find_binary
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 from guardbot.cli.control import render_status
 from guardbot.config import load_config
 from guardbot.metrics.prometheus import Metrics, MirrorRow
-from tests.test_config import problems, write
+from tests.config.test_config import problems, write
 
 KEYS = {"GUARDBOT_EXCHANGE_API_KEY": "k-123456", "GUARDBOT_EXCHANGE_SECRET": "s-654321"}
 

@@ -21,7 +21,7 @@ from guardbot.mqtt.topics import event_messages
 from guardbot.notify.notifier import STATE_KEY, AlertFilter, Notifier
 from guardbot.notify.sender import AppriseSender, describe_url, split_urls
 from guardbot.store.journal import Journal, OutboxRow
-from tests.integration.conftest import _free_port
+from tests.broker import _free_port
 
 LIMIT = 20.0
 T0 = 1_700_000_000_000

@@ -16,9 +16,9 @@ import aiomqtt
 import pytest
 
 from guardbot.daemon.service import Daemon
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import BTC, EventFeed, Subscriber, states
-from tests.integration.test_daemon_ops import (
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import BTC, EventFeed, Subscriber, states
+from tests.daemon.test_daemon_ops import (
     CONTROL,
     TOKEN,
     alive,

@@ -23,7 +23,7 @@ from guardbot.mqtt import MemoryOutbox, Message, Publisher, compact_json, status
 from guardbot.mqtt.broker import BrokerStartError, EmbeddedBroker, should_embed
 from guardbot.mqtt.client import BrokerSettings
 from guardbot.runtime.net import is_loopback_host
-from tests.integration.conftest import _free_port as free_port
+from tests.broker import _free_port as free_port
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import pytest
 
 from guardbot.config import Config
 from guardbot.daemon.service import Daemon
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import SEED, EventFeed, config_for, journal_rows
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import SEED, EventFeed, config_for, journal_rows
 
 pytestmark = pytest.mark.integration
 

@@ -41,8 +41,8 @@ from guardbot.errors import ConfigError, StoreError
 from guardbot.mqtt.client import BrokerSettings
 from guardbot.mqtt.commands import CommandGate, RecentReplies
 from guardbot.mqtt.listener import ControlListener, handle_command
+from tests.broker import Mosquitto, _free_port
 from tests.core.enginekit import BTC, ETH, Sim
-from tests.integration.conftest import Mosquitto, _free_port
 
 pytestmark = pytest.mark.integration
 

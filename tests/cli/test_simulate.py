@@ -522,7 +522,7 @@ def test_pretty_with_a_far_future_ts_does_not_crash(
         assert "balance_changed" in out
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_error_example_is_what_the_program_prints(

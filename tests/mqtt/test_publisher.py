@@ -37,7 +37,7 @@ from guardbot.mqtt import (
 )
 from guardbot.mqtt.client import BrokerSettings
 from guardbot.runtime.backoff import backoff_delay
-from tests.integration.conftest import Mosquitto, _free_port
+from tests.broker import Mosquitto, _free_port
 
 NOW = 1_700_000_000.123
 NOW_MS = 1_700_000_000_123

@@ -27,7 +27,7 @@ from guardbot.errors import GuardbotError, InputError
 from guardbot.tiers.source import BundledTiers, load_bundled, parse_bundled, read_bundled
 
 D = Decimal
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from guardbot.mqtt.client import BrokerSettings, ConnectError, connection
-from tests.integration.conftest import Mosquitto, _binary_or_skip, _free_port
+from tests.broker import Mosquitto, _binary_or_skip, _free_port
 
 pytestmark = pytest.mark.integration
 

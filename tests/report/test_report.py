@@ -29,7 +29,7 @@ from guardbot.report import add_arguments, build_report, main, run_report
 from guardbot.report.charts import HEIGHT, MAX_POINTS, WIDTH, downsample
 from guardbot.report.rundir import load_run
 
-SAMPLE = Path(__file__).parent / "data" / "run_sample"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "run_sample"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -553,7 +553,7 @@ def test_guardbot_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 # ------------------------------------------------ the overleveraged example (issue 11 item 9)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

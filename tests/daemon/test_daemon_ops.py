@@ -37,8 +37,8 @@ from guardbot.daemon.service import Daemon
 from guardbot.daemon.status import evaluate_status
 from guardbot.feeds.base import FeedRecovered, FeedStale
 from guardbot.metrics.prometheus import engine_margin_rows
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import (
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import (
     BTC,
     REPO,
     SEED,

@@ -31,7 +31,7 @@ from guardbot.daemon.service import Daemon, tick_body
 from guardbot.feeds.base import FeedEvent, TickUpdate
 from guardbot.runtime.logs import REDACTED, configure_logging
 from guardbot.store.journal import DB_FILENAME
-from tests.integration.conftest import Mosquitto
+from tests.broker import Mosquitto
 
 BTC = "BTC/USDT:USDT"
 T0 = 1_700_000_000_000
@@ -372,7 +372,7 @@ async def test_embedded_broker_always_on_a_taken_port_fails_in_one_line(
 
 async def test_embedded_broker_serves_a_fresh_machine(tmp_path: Path) -> None:
     """``embedded_broker = "auto"`` with nothing listening: the daemon brings its own broker."""
-    from tests.integration.conftest import _free_port
+    from tests.broker import _free_port
 
     class NoBroker:
         host = "127.0.0.1"

@@ -20,9 +20,9 @@ import pytest
 from guardbot.cli.control import render_status
 from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import Subscriber, journal_rows
-from tests.integration.test_daemon_ccxt import _until, write_ccxt_config
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import Subscriber, journal_rows
+from tests.daemon.test_daemon_ccxt import _until, write_ccxt_config
 from tests.standin.binance_private import API_KEY, SECRET, StandinBinancePrivate
 
 pytestmark = pytest.mark.integration

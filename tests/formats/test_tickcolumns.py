@@ -14,7 +14,7 @@ from guardbot.errors import InputError
 from guardbot.formats.tickcolumns import MAGIC, ColumnsWriter, is_columns_file, read_columns
 from guardbot.formats.ticklines import read_ticks, tick_line
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "ticks" / "btc_eth_crash.jsonl"
 
 

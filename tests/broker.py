@@ -18,9 +18,6 @@ from pathlib import Path
 
 import pytest
 
-# The stand-in exchange fixture, for daemon tests on the real ccxt code path.
-from tests.standin.conftest import standin  # noqa: F401
-
 _FALLBACK_BINARY = "/usr/sbin/mosquitto"
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0

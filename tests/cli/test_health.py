@@ -37,7 +37,7 @@ from guardbot.config import Config, load_config
 from guardbot.daemon.status import FeedStatus, evaluate_status, status_payload
 from guardbot.errors import ConfigError, InputError
 from guardbot.store.journal import DB_FILENAME, Journal
-from tests.integration.conftest import Mosquitto
+from tests.broker import Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE = "h1"

@@ -90,7 +90,7 @@ def test_relative_data_dir_is_beside_the_file_and_env_is_not(tmp_path: Path) -> 
 
 
 def test_demo_database_stays_in_the_repository_data_folder() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     data_dir = load_config(root / "config" / "demo.toml", {}).guardbot.data_dir
     assert data_dir.resolve() == (root / "data" / "demo").resolve()  # the README's data/demo/
 
@@ -242,7 +242,7 @@ def test_zsh_completion_uses_the_same_function(capsys: pytest.CaptureFixture[str
 def test_config_readme_lists_every_key_as_declared(tmp_path: Path) -> None:
     from guardbot.config.render import update_reference
 
-    readme = Path(__file__).resolve().parent.parent / "config" / "README.md"
+    readme = Path(__file__).resolve().parents[2] / "config" / "README.md"
     copy = tmp_path / "README.md"
     copy.write_text(readme.read_text(encoding="utf-8"), encoding="utf-8")
     assert not update_reference(copy), (
@@ -253,7 +253,7 @@ def test_config_readme_lists_every_key_as_declared(tmp_path: Path) -> None:
 
 def test_deploy_readme_operator_config_loads(tmp_path: Path) -> None:
     """deploy/README.md's configuration for running the tools from the host as the operator."""
-    readme = Path(__file__).resolve().parent.parent / "deploy" / "README.md"
+    readme = Path(__file__).resolve().parents[2] / "deploy" / "README.md"
     text = readme.read_text(encoding="utf-8")
     body = text.split("guardbot.toml <<'TOML'\n", 1)[1].split("\nTOML\n", 1)[0]
     path = tmp_path / "guardbot.toml"

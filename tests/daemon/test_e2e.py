@@ -22,9 +22,9 @@ from typing import Any, Self
 import aiomqtt
 import pytest
 
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import REPO, journal_rows
-from tests.integration.test_daemon_ccxt import exchange_toml
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import REPO, journal_rows
+from tests.daemon.test_daemon_ccxt import exchange_toml
 from tests.standin.binance import StandinBinance
 
 pytestmark = pytest.mark.integration

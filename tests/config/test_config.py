@@ -14,7 +14,7 @@ from guardbot.core.profiles import PROFILES
 from guardbot.core.settings import setting
 from guardbot.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 def write(tmp_path: Path, text: str) -> Path:

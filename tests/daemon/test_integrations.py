@@ -17,8 +17,8 @@ import pytest
 
 from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import SEED, Collector, EventFeed, write_config
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import SEED, Collector, EventFeed, write_config
 from tests.notify.test_notifier import Webhook
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.integration.conftest import Mosquitto
+from tests.broker import Mosquitto
 
 pytestmark = pytest.mark.integration
 

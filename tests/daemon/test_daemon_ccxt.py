@@ -16,8 +16,8 @@ import pytest
 
 from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import Subscriber, journal_rows
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import Subscriber, journal_rows
 from tests.standin.binance import StandinBinance
 
 pytestmark = pytest.mark.integration
