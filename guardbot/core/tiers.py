@@ -2,9 +2,15 @@
 
 Rows follow ccxt's unified leverage-tier structure (``tier``, ``minNotional``, ``maxNotional``,
 ``maintenanceMarginRate``, ``maxLeverage``) plus ``maintenanceAmount`` (Binance ``cum``, Bybit
-"MM deduction"). A value ``n`` belongs to tier ``k`` iff ``floor_k < n <= cap_k`` (cap inclusive,
-as the exchanges publish their tables) and ``n <= 0`` belongs to tier 1. For the ``okx`` profile
-the bounds are in contracts, as ccxt reports OKX tiers.
+"MM deduction"). A value ``n`` belongs to the first tier whose cap it does not exceed
+(``n <= cap_k``, cap inclusive, as the exchanges publish their tables); beyond the last cap, the
+last tier.
+
+Tables are accepted as venues publish them: a tier's ``minNotional`` may equal the previous
+``maxNotional`` (Binance, Bybit) or lie one step above it (OKX and ccxt: ``minSz`` = previous
+``maxSz`` + one lot, in contracts); a size in such a step belongs to the upper tier. Only
+overlapping tiers, bounds that do not increase and maintenance rates outside (0, 1) are errors.
+For contract-based profiles the bounds are in contracts, as ccxt reports those venues' tiers.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class Tier:
 
 
 class TierTable:
-    """An ordered, contiguous tier table for one symbol."""
+    """An ordered tier table for one symbol (steps between tiers allowed, no overlaps)."""
 
     __slots__ = ("_caps", "symbol", "tiers")
 
@@ -59,7 +65,8 @@ class TierTable:
         """Build a table from ccxt-style rows, validating every field.
 
         ``maintenanceAmount`` is taken when given and otherwise derived by the recursion
-        ``cum_1 = 0, cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1})``; with
+        ``cum_1 = 0, cum_k = cum_{k-1} + cap_{k-1} * (mmr_k - mmr_{k-1})`` (Binance's, whose
+        ``cap_{k-1}`` is ``floor_k``); with
         ``derive_cum=False`` (flat-tier profiles) it is always zero.
         """
         if not isinstance(rows, Sequence) or isinstance(rows, (str, bytes)):
@@ -82,23 +89,19 @@ class TierTable:
                 raise TierTableError(
                     f"{where}.maxNotional", f"must be > minNotional ({floor}), got {cap}"
                 )
-            if not ZERO <= mmr < 1:
+            if not ZERO < mmr < 1:
                 raise TierTableError(
-                    f"{where}.maintenanceMarginRate", f"must be >= 0 and < 1, got {mmr}"
+                    f"{where}.maintenanceMarginRate", f"must be > 0 and < 1, got {mmr}"
                 )
             if max_lev is None:
                 max_lev = prev.max_leverage if prev is not None else Decimal(1)
             if max_lev < 1:
                 raise TierTableError(f"{where}.maxLeverage", f"must be >= 1, got {max_lev}")
-            if prev is None:
-                if floor != 0:
-                    raise TierTableError(
-                        f"{where}.minNotional", f"the first tier must start at 0, got {floor}"
-                    )
-            elif floor != prev.cap:
+            if prev is not None and floor < prev.cap:
                 raise TierTableError(
                     f"{where}.minNotional",
-                    f"must equal the previous tier's maxNotional ({prev.cap}), got {floor}",
+                    f"overlaps the previous tier: must be >= its maxNotional ({prev.cap}), "
+                    f"got {floor}",
                 )
             if derive_cum:
                 given = row.get("maintenanceAmount")
@@ -109,7 +112,9 @@ class TierTable:
                 elif prev is None:
                     cum = ZERO
                 else:
-                    cum = prev.cum + floor * (mmr - prev.mmr)
+                    # continuity at the previous cap, the last value of the previous tier (the
+                    # same as at this floor when the tiers touch)
+                    cum = prev.cum + prev.cap * (mmr - prev.mmr)
             else:
                 cum = ZERO
             tier_no = row.get("tier", i + 1)

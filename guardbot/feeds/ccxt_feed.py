@@ -1,23 +1,33 @@
-"""Live prices from an injected ccxt.pro exchange: websocket streams, watchdog, REST fallback.
+"""Live prices from an injected ccxt.pro exchange: a stream plan per venue, watchdog, REST fallback.
 
 Facts this relies on (ccxt 4.5.90, docs/architecture.md §4):
 
 * A ``watch_*`` call returns only the latest values when awaited; updates arriving between two
   awaits are folded into the exchange's cache. Each return is therefore a *wake-up*: the feed reads
   the latest value per symbol from the returned dict and from the exchange cache
-  (``exchange.tickers`` for mark prices, ``exchange.bidsasks`` for book tickers), newest wins.
-* Mark-price and ticker updates overwrite each other in ``exchange.tickers``: full tickers are only
+  (``tickers``, ``bidsasks``, ``fundingRates``), newest wins.
+* Mark-price and ticker updates overwrite each other in ``exchange.tickers``: tickers are only
   watched on a separate ``ticker_exchange`` instance, and all fields are merged in guardbot's own
   :class:`~guardbot.feeds.base.SymbolState`.
 * ccxt does not reconnect by itself; the next ``watch_*`` call after a ``NetworkError`` does. Each
   stream loop retries with full-jitter exponential backoff (0.5 s doubling to 30 s), reset after a
   good update.
 
+The plan is decided at start from ``exchange.has`` (generic) and the venue's quirks
+(:mod:`guardbot.feeds.venues`): mark prices from ``watch_mark_prices`` / ``watch_mark_price``, best
+bid/ask from ``watch_bids_asks``, tickers (last, and on some venues mark, index, bid/ask, funding)
+from ``watch_tickers`` / ``watch_ticker``, funding from ``watch_funding_rates`` /
+``watch_funding_rate``. A stream that raises ``NotSupported`` is dropped from the plan (logged once,
+never retried). Funding rate, next funding time and interval come from whatever stream carries
+them; a REST poll (``fetch_funding_rates`` / ``fetch_funding_rate``) fills in at start and whenever
+a symbol's next funding time is unknown, passed, or not refreshed for ``funding_poll_s``.
+
 Staleness is judged on mark prices (the margin engine's input): no accepted mark for a symbol
 within ``stale_after_s`` emits :class:`FeedStale` once. While a symbol is stale *and* a websocket
-stream is failing (or the exchange has no watch methods at all), the feed polls
-``fetch_mark_prices`` / ``fetch_bids_asks`` every ``rest_poll_s`` (mode ``rest``) until a
-websocket stream delivers again. A quiet symbol on a healthy connection only raises the alert.
+stream is failing (or no planned stream carries marks), the feed polls REST every ``rest_poll_s``
+(mode ``rest``: ``fetch_mark_prices`` / ``fetch_mark_price``, ``fetch_bids_asks``, and
+``fetch_tickers`` where one of those is missing) until a websocket stream delivers marks again. A
+quiet symbol on a healthy connection only raises the alert.
 """
 
 from __future__ import annotations
@@ -35,10 +45,20 @@ import ccxt
 import structlog
 
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, SymbolState, TickUpdate
+from guardbot.feeds.fields import extract
+from guardbot.feeds.venues import Kind, Venue, venue_for
 from guardbot.runtime.backoff import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
 from guardbot.runtime.causes import root_cause
 
-__all__ = ["BACKOFF_BASE_S", "BACKOFF_MAX_S", "RETRYABLE", "CcxtFeed", "StreamStatus"]
+__all__ = [
+    "BACKOFF_BASE_S",
+    "BACKOFF_MAX_S",
+    "RETRYABLE",
+    "CcxtFeed",
+    "Stream",
+    "StreamStatus",
+    "plan_streams",
+]
 
 _log = structlog.get_logger("guardbot.feeds.ccxt")
 
@@ -53,7 +73,6 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     ccxt.RequestTimeout,
 )
 
-Source = Literal["mark", "book", "ticker"]
 Mode = Literal["ws", "rest"]
 
 
@@ -66,6 +85,17 @@ class StreamStatus:
     reconnects: int = 0
     failures: int = 0  # consecutive failed watch calls; 0 = healthy
     last_error: str | None = None
+    dropped: str | None = None  # why the stream left the plan (NotSupported), never retried
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One planned websocket stream: ``call()`` returns ``{symbol: entry}`` (a wake-up)."""
+
+    name: str
+    kind: Kind
+    call: Callable[[], Awaitable[Mapping[str, Any]]]
+    carries_mark: bool
 
 
 @dataclass(slots=True)
@@ -75,6 +105,8 @@ class _Symbol:
     stale: bool = False
     stale_since_s: float = 0.0
     next_funding_ts: int | None = None
+    funding_interval_ms: int | None = None
+    funding_seen_s: float | None = None  # local clock when a stream last told the funding time
 
 
 @dataclass(slots=True)
@@ -106,53 +138,73 @@ def _entry_ts(entry: Mapping[str, Any]) -> int | None:
     return ts if isinstance(ts, int) and not isinstance(ts, bool) else None
 
 
-def _funding(entry: Mapping[str, Any]) -> object:
-    rate = entry.get("fundingRate")
-    if rate is None:
-        info = entry.get("info")
-        if isinstance(info, Mapping):
-            rate = info.get("r", info.get("lastFundingRate"))
-    return rate
+#: Where ccxt caches what each kind of stream returns.
+_CACHE_ATTR: Mapping[Kind, str] = {
+    "mark": "tickers",
+    "book": "bidsasks",
+    "ticker": "tickers",
+    "funding": "fundingRates",
+}
 
 
-def _next_funding(entry: Mapping[str, Any]) -> int | None:
-    """The next funding time (ms) of a mark-price entry: ccxt's unified keys, else Binance's raw
-    ``T`` (mark price stream) / ``nextFundingTime`` (premiumIndex)."""
-    value = entry.get("nextFundingTimestamp") or entry.get("fundingTimestamp")
-    info = entry.get("info")
-    if value is None and isinstance(info, Mapping):
-        value = info.get("T", info.get("nextFundingTime"))
-    try:
-        number = int(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        return None
-    return number if number is not None and number > 0 else None
+def _single(
+    watch: Callable[..., Awaitable[Any]], symbol: str, *args: Any
+) -> Callable[[], Awaitable[Mapping[str, Any]]]:
+    async def call() -> Mapping[str, Any]:
+        return {symbol: await watch(symbol, *args)}
+
+    return call
 
 
-def _values(source: Source, entry: Mapping[str, Any]) -> dict[str, object] | None:
-    """The fields one source contributes, or ``None`` if the entry is not of that source."""
-    if source == "mark":
-        if entry.get("markPrice") is None:
-            return None  # e.g. a 24h ticker that overwrote the mark entry in ccxt's cache
-        return {
-            "mark": entry.get("markPrice"),
-            "index": entry.get("indexPrice"),
-            "funding_rate": _funding(entry),
-        }
-    if source == "book":
-        if entry.get("bid") is None and entry.get("ask") is None:
-            return None
-        return {"bid": entry.get("bid"), "ask": entry.get("ask")}
-    if entry.get("last") is None:
-        return None
-    return {"last": entry.get("last")}
+def _many(
+    watch: Callable[..., Awaitable[Any]], symbols: list[str], *args: Any
+) -> Callable[[], Awaitable[Mapping[str, Any]]]:
+    async def call() -> Mapping[str, Any]:
+        result = await watch(symbols, *args)
+        return result if isinstance(result, Mapping) else {}
+
+    return call
 
 
-def _valid(source: Source, entry: object) -> tuple[Mapping[str, Any], dict[str, object]] | None:
-    if not isinstance(entry, Mapping):
-        return None
-    values = _values(source, entry)
-    return None if values is None else (entry, values)
+def plan_streams(
+    exchange: Any, ticker_exchange: Any | None, symbols: Sequence[str], venue: Venue
+) -> list[Stream]:
+    """The websocket streams to run, from ``exchange.has`` and the venue's quirks.
+
+    One stream per kind: the multi-symbol watch where the exchange has it, else one per symbol.
+    Tickers run on ``ticker_exchange`` (ccxt's ``tickers`` cache is shared with mark prices).
+    """
+    syms = list(symbols)
+    plan: list[Stream] = []
+
+    def add(
+        kind: Kind, owner: Any, many: str, one: str, *args: Any, per_symbol: bool = False
+    ) -> None:
+        carries_mark = kind == "mark" or (kind == "ticker" and venue.ticker_has_mark)
+        if not per_symbol and _has(owner, many):
+            method = getattr(owner, _snake(many))
+            plan.append(Stream(_snake(many), kind, _many(method, syms, *args), carries_mark))
+        elif _has(owner, one):
+            method = getattr(owner, _snake(one))
+            for sym in syms:
+                name = f"{_snake(one)}:{sym}"
+                plan.append(Stream(name, kind, _single(method, sym, *args), carries_mark))
+
+    add("mark", exchange, "watchMarkPrices", "watchMarkPrice")
+    if _has(exchange, "watchBidsAsks"):
+        plan.append(Stream("watch_bids_asks", "book", _many(exchange.watch_bids_asks, syms), False))
+    if ticker_exchange is not None:
+        params = dict(venue.ticker_params)
+        add(
+            "ticker",
+            ticker_exchange,
+            "watchTickers",
+            "watchTicker",
+            *((params,) if params else ()),
+            per_symbol=venue.tickers_per_symbol,
+        )
+    add("funding", exchange, "watchFundingRates", "watchFundingRate")
+    return plan
 
 
 class CcxtFeed:
@@ -161,6 +213,7 @@ class CcxtFeed:
     ``exchange`` is constructed (and closed) by the caller, markets loaded. ``clock`` returns
     seconds (wall time: event timestamps are derived from it when the exchange gives none),
     ``sleep`` is ``asyncio.sleep``-like, ``random`` returns a float in [0, 1] for the jitter.
+    ``venue`` defaults to the quirks of ``exchange.id``.
     """
 
     def __init__(
@@ -170,32 +223,39 @@ class CcxtFeed:
         *,
         stale_after_s: float = 10.0,
         rest_poll_s: float = 2.0,
+        funding_poll_s: float = 60.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         random: Callable[[], float] = _random.random,
         ticker_exchange: Any | None = None,
+        venue: Venue | None = None,
     ) -> None:
         if not symbols:
             raise ValueError("CcxtFeed needs at least one symbol")
-        if stale_after_s <= 0 or rest_poll_s <= 0:
-            raise ValueError("stale_after_s and rest_poll_s must be > 0")
+        if stale_after_s <= 0 or rest_poll_s <= 0 or funding_poll_s <= 0:
+            raise ValueError("stale_after_s, rest_poll_s and funding_poll_s must be > 0")
         self._exchange = exchange
         self._ticker_exchange = ticker_exchange
+        self._venue = venue if venue is not None else venue_for(getattr(exchange, "id", None))
         self._symbols = list(dict.fromkeys(symbols))
         self._stale_after_s = stale_after_s
         self._rest_poll_s = rest_poll_s
+        self._funding_poll_s = funding_poll_s
         self._clock = clock
         self._sleep = sleep
         self._random = random
         self._queue: asyncio.Queue[FeedEvent] = asyncio.Queue()
         self._syms: dict[str, _Symbol] = {}
+        self._plan: dict[str, Stream] = {}
         self._streams: dict[str, StreamStatus] = {}
         self._backoffs: dict[str, _Backoff] = {}
         self._mode: Mode = "ws"
         self._rest_task: asyncio.Task[None] | None = None
         self._rest_polls = 0
         self._rest_errors = 0
+        self._rest_dropped: dict[str, str] = {}
         self._rest_since_s = 0.0
+        self._funding_polls = 0
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -210,24 +270,14 @@ class CcxtFeed:
         tg = asyncio.TaskGroup()
         await tg.__aenter__()
         self._tg = tg
-        ex = self._exchange
-        symbols = list(self._symbols)
-        if _has(ex, "watchMarkPrices"):
-            self._spawn_stream("watch_mark_prices", "mark", lambda: ex.watch_mark_prices(symbols))
-        elif _has(ex, "watchMarkPrice"):
-            for sym in symbols:
-                self._spawn_stream(
-                    f"watch_mark_price:{sym}", "mark", self._single(ex.watch_mark_price, sym)
-                )
-        if _has(ex, "watchBidsAsks"):
-            self._spawn_stream("watch_bids_asks", "book", lambda: ex.watch_bids_asks(symbols))
-        tex = self._ticker_exchange
-        if tex is not None and _has(tex, "watchTickers"):
-            self._spawn_stream(
-                "watch_tickers", "ticker", lambda: tex.watch_tickers(symbols, {"name": "ticker"})
-            )
+        plan = plan_streams(self._exchange, self._ticker_exchange, self._symbols, self._venue)
+        for stream in plan:
+            self._spawn_stream(stream)
+        _log.info("feed plan", venue=self._venue.name, streams=[s.name for s in plan])
         self._tasks.append(tg.create_task(self._watchdog(), name="feed:watchdog"))
-        if not any(s.name.startswith("watch_mark_price") for s in self._streams.values()):
+        if self._funding_rest() is not None:
+            self._tasks.append(tg.create_task(self._funding_loop(), name="feed:funding"))
+        if not self._marks_planned():
             self._start_rest("exchange has no mark-price websocket")
         return self
 
@@ -263,13 +313,18 @@ class CcxtFeed:
     def mode(self) -> Mode:
         return self._mode
 
+    @property
+    def venue(self) -> Venue:
+        return self._venue
+
     def pending(self) -> int:
         """Events queued and not yet taken from :meth:`updates`."""
         return self._queue.qsize()
 
     def status(self) -> dict[str, Any]:
-        """A JSON-able snapshot: mode, per-symbol freshness and drops, per-stream health, and the
-        backlog (events received and not yet taken by the daemon)."""
+        """A JSON-able snapshot: mode, per-symbol freshness, drops and funding schedule,
+        per-stream health (and streams dropped from the plan), and the backlog (events received
+        and not yet taken by the daemon)."""
         dropped: Counter[str] = Counter()
         symbols: dict[str, Any] = {}
         for sym, s in self._syms.items():
@@ -279,9 +334,12 @@ class CcxtFeed:
                 "last_mark_age_s": round(self._clock() - s.last_mark_s, 3),
                 "stale": s.stale,
                 "dropped": dict(s.state.dropped),
+                "next_funding_ts": s.next_funding_ts,
+                "funding_interval_ms": s.funding_interval_ms,
             }
         return {
             "mode": self._mode,
+            "venue": self._venue.name,
             "symbols": symbols,
             "streams": {
                 n: {
@@ -289,49 +347,56 @@ class CcxtFeed:
                     "reconnects": st.reconnects,
                     "failures": st.failures,
                     "last_error": st.last_error,
+                    **({"dropped": st.dropped} if st.dropped is not None else {}),
                 }
                 for n, st in self._streams.items()
             },
             "reconnects": sum(st.reconnects for st in self._streams.values()),
             "backlog": self.pending(),
             "dropped": dict(dropped),
-            "rest": {"polls": self._rest_polls, "errors": self._rest_errors},
+            "rest": {
+                "polls": self._rest_polls,
+                "errors": self._rest_errors,
+                **({"dropped": dict(self._rest_dropped)} if self._rest_dropped else {}),
+            },
+            "funding_polls": self._funding_polls,
         }
 
     # -- websocket streams -----------------------------------------------------------------
 
-    @staticmethod
-    def _single(
-        watch: Callable[[str], Awaitable[Mapping[str, Any]]], symbol: str
-    ) -> Callable[[], Awaitable[Mapping[str, Any]]]:
-        async def call() -> Mapping[str, Any]:
-            return {symbol: await watch(symbol)}
-
-        return call
-
-    def _spawn_stream(
-        self, name: str, source: Source, call: Callable[[], Awaitable[Mapping[str, Any]]]
-    ) -> None:
+    def _spawn_stream(self, stream: Stream) -> None:
         assert self._tg is not None
-        self._streams[name] = StreamStatus(name)
-        self._backoffs[name] = _Backoff(self._random)
-        task = self._tg.create_task(self._stream(name, source, call), name=f"feed:{name}")
+        self._plan[stream.name] = stream
+        self._streams[stream.name] = StreamStatus(stream.name)
+        self._backoffs[stream.name] = _Backoff(self._random)
+        task = self._tg.create_task(self._stream(stream), name=f"feed:{stream.name}")
         self._tasks.append(task)
 
     def backoff_delays(self, name: str) -> list[float]:
         """Backoff delays slept so far by stream ``name`` (for tests and diagnostics)."""
         return list(self._backoffs[name].delays)
 
-    async def _stream(
-        self, name: str, source: Source, call: Callable[[], Awaitable[Mapping[str, Any]]]
-    ) -> None:
-        status = self._streams[name]
-        backoff = self._backoffs[name]
-        cache_attr = {"mark": "tickers", "book": "bidsasks", "ticker": "tickers"}[source]
-        owner = self._ticker_exchange if source == "ticker" else self._exchange
+    def _marks_planned(self) -> bool:
+        return any(
+            s.carries_mark and self._streams[s.name].dropped is None for s in self._plan.values()
+        )
+
+    def _books_planned(self) -> bool:
+        return any(
+            s.kind == "book" and self._streams[s.name].dropped is None for s in self._plan.values()
+        )
+
+    async def _stream(self, stream: Stream) -> None:
+        status = self._streams[stream.name]
+        backoff = self._backoffs[stream.name]
+        owner = self._ticker_exchange if stream.kind == "ticker" else self._exchange
+        cache_attr = _CACHE_ATTR[stream.kind]
         while True:
             try:
-                returned = await call()
+                returned = await stream.call()
+            except ccxt.NotSupported as exc:
+                self._drop(stream, exc)
+                return
             except RETRYABLE as exc:
                 status.failures += 1
                 status.reconnects += 1
@@ -344,7 +409,7 @@ class CcxtFeed:
                 cause = root_cause(exc)
                 _log.info(
                     "exchange stream failed; reconnecting",
-                    stream=name,
+                    stream=stream.name,
                     cause=cause.kind,
                     error=cause.detail,
                     attempt=status.failures,
@@ -353,51 +418,76 @@ class CcxtFeed:
                 await self._sleep(delay)
                 continue
             cache = getattr(owner, cache_attr, None)
-            good = self._ingest(source, returned, cache if isinstance(cache, Mapping) else None)
-            if good:
+            marks = self._ingest(
+                stream.kind, returned, cache if isinstance(cache, Mapping) else None
+            )
+            if marks is not None:
                 status.updates += 1
                 status.failures = 0
                 backoff.reset()
-                if source == "mark" and self._mode == "rest":
+                if marks and self._mode == "rest":
                     self._stop_rest()
+
+    def _drop(self, stream: Stream, exc: BaseException) -> None:
+        """Take a stream the venue does not support out of the plan, once."""
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+        self._streams[stream.name].dropped = reason
+        _log.warning("feed stream not supported; dropped", stream=stream.name, reason=reason)
+        if not self._marks_planned():
+            self._start_rest(f"no mark-price stream left ({stream.name}: {reason})")
 
     def _ingest(
         self,
-        source: Source,
+        kind: Kind,
         returned: Mapping[str, Any] | None,
         cache: Mapping[str, Any] | None,
-    ) -> bool:
-        """Apply the newest entry per watched symbol; ``True`` if any update was accepted."""
-        good = False
+    ) -> bool | None:
+        """Apply the newest entry per watched symbol. ``None``: nothing accepted; else whether
+        an accepted entry carried a mark price."""
+        accepted: bool | None = None
         returned = returned if isinstance(returned, Mapping) else {}
+        venue = self._venue
         for sym, s in self._syms.items():
-            best = _valid(source, returned.get(sym))
-            cached = None if cache is None else _valid(source, cache.get(sym))
-            if cached is not None:
-                cached_ts = _entry_ts(cached[0])
-                known = s.state.source_ts.get(source)
+            entry = returned.get(sym)
+            best = extract(kind, entry, venue)
+            cached_entry = None if cache is None else cache.get(sym)
+            cached = extract(kind, cached_entry, venue)
+            if cached is not None and isinstance(cached_entry, Mapping):
+                cached_ts = _entry_ts(cached_entry)
+                known = s.state.source_ts.get(kind)
                 newer_than_known = cached_ts is not None and (known is None or cached_ts > known)
-                best_ts = None if best is None else _entry_ts(best[0])
+                best_ts = (
+                    _entry_ts(entry) if best is not None and isinstance(entry, Mapping) else None
+                )
                 if newer_than_known and (
                     best is None
                     or (best_ts is not None and cached_ts is not None and cached_ts > best_ts)
                 ):
-                    best = cached
-            if best is None:
+                    best, entry = cached, cached_entry
+            if best is None or not isinstance(entry, Mapping):
                 continue
-            entry, values = best
+            values = best.values
+            if kind == "ticker" and self._books_planned():
+                # the book stream owns bid/ask; a ticker's older quote must not flip it back
+                values = {k: v for k, v in values.items() if k not in ("bid", "ask")}
+                if not values:
+                    continue
             ts = _entry_ts(entry)
-            if s.state.apply(source, ts, values):
-                if source == "mark":  # only from an accepted entry: the cache repeats old ones
-                    s.next_funding_ts = _next_funding(entry) or s.next_funding_ts
-                good = True
-                self._accepted(sym, s, source, ts)
-        return good
+            if s.state.apply(kind, ts, values):
+                if best.next_funding_ts is not None:
+                    s.next_funding_ts = best.next_funding_ts
+                    s.funding_seen_s = self._clock()
+                if best.funding_interval_ms is not None:
+                    s.funding_interval_ms = best.funding_interval_ms
+                has_mark = "mark" in values
+                accepted = bool(accepted) or has_mark
+                self._accepted(sym, s, has_mark, ts)
+        return accepted
 
-    def _accepted(self, sym: str, s: _Symbol, source: Source, ts: int | None) -> None:
+    def _accepted(self, sym: str, s: _Symbol, has_mark: bool, ts: int | None) -> None:
         now = self._clock()
         now_ms = int(now * 1000)
-        if source == "mark":
+        if has_mark:
             s.last_mark_s = now
             if s.stale:
                 s.stale = False
@@ -406,7 +496,68 @@ class CcxtFeed:
         tick = s.state.tick()
         if tick is not None:
             event_ts = ts if ts is not None else now_ms
-            self._queue.put_nowait(TickUpdate(event_ts, tick, s.next_funding_ts))
+            self._queue.put_nowait(TickUpdate(event_ts, tick, self._next_funding(s, event_ts)))
+
+    @staticmethod
+    def _next_funding(s: _Symbol, ts: int) -> int | None:
+        """The venue's next funding time; from the interval alone (UTC grid) if that is all the
+        venue said."""
+        if s.next_funding_ts is not None and s.next_funding_ts > ts:
+            return s.next_funding_ts
+        if s.funding_interval_ms is not None:
+            return (ts // s.funding_interval_ms + 1) * s.funding_interval_ms
+        return s.next_funding_ts
+
+    # -- funding poll ----------------------------------------------------------------------
+
+    def _funding_rest(self) -> str | None:
+        ex = self._exchange
+        if _has(ex, "fetchFundingRates"):
+            return "fetch_funding_rates"
+        if _has(ex, "fetchFundingRate"):
+            return "fetch_funding_rate"
+        return None
+
+    def _funding_due(self, now: float) -> list[str]:
+        now_ms = int(now * 1000)
+        due = []
+        for sym, s in self._syms.items():
+            if (
+                s.next_funding_ts is None
+                or s.next_funding_ts <= now_ms
+                or s.funding_seen_s is None
+                or now - s.funding_seen_s >= self._funding_poll_s
+            ):
+                due.append(sym)
+        return due
+
+    async def _funding_loop(self) -> None:
+        """Funding rate, next time and interval by REST for the symbols no stream keeps
+        current (at start: all of them)."""
+        ex = self._exchange
+        while True:
+            method = self._funding_rest()
+            due = self._funding_due(self._clock())
+            if method is None:
+                return
+            if due:
+                self._funding_polls += 1
+                try:
+                    if method == "fetch_funding_rates":
+                        self._ingest("funding", await ex.fetch_funding_rates(due), None)
+                    else:
+                        for sym in due:
+                            self._ingest("funding", {sym: await ex.fetch_funding_rate(sym)}, None)
+                except ccxt.NotSupported as exc:
+                    self._drop_rest(method, exc)
+                except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
+                    _log.info("funding poll failed", reason=f"{type(exc).__name__}: {exc}"[:200])
+            await self._sleep(self._funding_poll_s)
+
+    def _drop_rest(self, method: str, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+        self._rest_dropped[method] = reason
+        _log.warning("REST method not supported; dropped", method=method, reason=reason)
 
     # -- watchdog and REST fallback --------------------------------------------------------
 
@@ -441,7 +592,7 @@ class CcxtFeed:
     def _maybe_rest(self) -> None:
         if self._mode == "rest" or not any(s.stale for s in self._syms.values()):
             return
-        failing = [st for st in self._streams.values() if st.failures > 0]
+        failing = [st for st in self._streams.values() if st.failures > 0 and st.dropped is None]
         if failing:
             self._start_rest(f"{failing[0].name} failing: {failing[0].last_error}")
 
@@ -466,16 +617,39 @@ class CcxtFeed:
                 self._tasks.remove(task)
         self._queue.put_nowait(FeedRecovered(None, int(self._clock() * 1000)))
 
+    def _rest_plan(self) -> list[tuple[str, Kind]]:
+        """REST methods for one poll: marks, bid/ask, and tickers where either is missing."""
+        ex = self._exchange
+
+        def usable(name: str) -> bool:
+            return _has(ex, name) and _snake(name) not in self._rest_dropped
+
+        calls: list[tuple[str, Kind]] = []
+        for name in ("fetchMarkPrices", "fetchMarkPrice"):
+            if usable(name):
+                calls.append((_snake(name), "mark"))
+                break
+        if usable("fetchBidsAsks"):
+            calls.append(("fetch_bids_asks", "book"))
+        if len(calls) < 2 and usable("fetchTickers"):
+            calls.append(("fetch_tickers", "ticker"))
+        return calls
+
     async def _rest_loop(self) -> None:
         ex = self._exchange
         symbols = list(self._symbols)
         while True:
             self._rest_polls += 1
-            try:
-                if _has(ex, "fetchMarkPrices"):
-                    self._ingest("mark", await ex.fetch_mark_prices(symbols), None)
-                if _has(ex, "fetchBidsAsks"):
-                    self._ingest("book", await ex.fetch_bids_asks(symbols), None)
-            except RETRYABLE:
-                self._rest_errors += 1
+            for method, kind in self._rest_plan():
+                try:
+                    if method == "fetch_mark_price":
+                        for sym in symbols:
+                            self._ingest(kind, {sym: await ex.fetch_mark_price(sym)}, None)
+                    else:
+                        self._ingest(kind, await getattr(ex, method)(symbols), None)
+                except ccxt.NotSupported as exc:
+                    self._drop_rest(method, exc)
+                except RETRYABLE:
+                    self._rest_errors += 1
+                    break
             await self._sleep(self._rest_poll_s)

@@ -654,10 +654,19 @@ class Journal:
     # -- tier cache -----------------------------------------------------------------------------
 
     async def put_tiers(
-        self, exchange: str, symbol: str, fetched_ts: int, rows: Sequence[Mapping[str, Any]]
+        self,
+        exchange: str,
+        symbol: str,
+        fetched_ts: int,
+        rows: Sequence[Mapping[str, Any]],
+        contract_size: str | None = None,
     ) -> None:
-        """Store (replace) the leverage-tier rows fetched for ``exchange``/``symbol``."""
-        body = dumps(list(rows))
+        """Store (replace) the leverage-tier rows fetched for ``exchange``/``symbol``, with the
+        market's contract size when known (tiers in contracts mean nothing without it)."""
+        tiers = list(rows)
+        body = dumps(
+            tiers if contract_size is None else {"tiers": tiers, "contractSize": contract_size}
+        )
         async with self._use() as conn, self._transaction(conn, "cannot write the tier cache"):
             await conn.execute(
                 "INSERT INTO tier_cache (exchange, symbol, fetched_ts, body) VALUES (?, ?, ?, ?) "
@@ -666,8 +675,13 @@ class Journal:
                 (exchange, symbol, fetched_ts, body),
             )
 
-    async def get_tiers(self, exchange: str, symbol: str) -> tuple[int, list[Any]] | None:
-        """``(fetched_ts, rows)`` cached for ``exchange``/``symbol``, or ``None``."""
+    async def get_tier_entry(
+        self, exchange: str, symbol: str
+    ) -> tuple[int, list[Any], str | None] | None:
+        """``(fetched_ts, rows, contract_size)`` cached for ``exchange``/``symbol``, or ``None``.
+
+        A body is the rows alone (written before contract sizes were cached) or
+        ``{"tiers": rows, "contractSize": size}``."""
         async with self._use() as conn:
             with self._wrap("cannot read the tier cache"):
                 cursor = await conn.execute(
@@ -675,7 +689,18 @@ class Journal:
                     (exchange, symbol),
                 )
                 row = await cursor.fetchone()
-        return None if row is None else (int(row[0]), list(json.loads(row[1])))
+        if row is None:
+            return None
+        body = json.loads(row[1])
+        if isinstance(body, dict):
+            size = body.get("contractSize")
+            return int(row[0]), list(body.get("tiers") or []), None if size is None else str(size)
+        return int(row[0]), list(body), None
+
+    async def get_tiers(self, exchange: str, symbol: str) -> tuple[int, list[Any]] | None:
+        """``(fetched_ts, rows)`` cached for ``exchange``/``symbol``, or ``None``."""
+        entry = await self.get_tier_entry(exchange, symbol)
+        return None if entry is None else (entry[0], entry[1])
 
     # -- health ---------------------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ serves them without keys, cached in SQLite with fetch time, refreshed daily; oth
 snapshot, with a warning alert"):
 
 1. a cached table fetched less than ``max_age_ms`` ago (one day by default);
-2. a table fetched now through ccxt ``fetch_leverage_tiers`` (Binance serves its brackets only
-   on a signed endpoint, so this needs API keys there; Bybit and OKX serve them publicly) and
-   stored in the cache;
+2. a table fetched now through ccxt ``fetch_leverage_tiers`` where the venue has it, else
+   ``fetch_market_leverage_tiers`` one symbol at a time (OKX, Bitget); Binance serves its
+   brackets only on a signed endpoint, so this needs API keys there. It is stored in the cache
+   together with the market's contract size (tiers in contracts mean nothing without it);
 3. an older cached table (with a warning);
 4. the bundled dated snapshot (with a warning);
 5. nothing: orders in that symbol are refused (with a warning).
@@ -72,21 +73,48 @@ def normalize_rows(rows: object) -> list[dict[str, str]]:
 
 
 def ccxt_fetcher(factory: Callable[[dict[str, Any]], Any], options: Mapping[str, Any]) -> Fetcher:
-    """A :data:`Fetcher` on a short-lived ccxt instance (closed after each fetch)."""
+    """A :data:`Fetcher` on a short-lived ccxt instance (closed after each fetch).
+
+    Contract sizes come from the markets even when the tiers cannot be fetched; a symbol whose
+    per-market fetch fails is left out (the others still count).
+    """
 
     async def fetch(symbols: Sequence[str]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
         exchange = factory(dict(options))
         try:
             markets = await exchange.load_markets()
             sizes = {s: markets[s].get("contractSize") for s in symbols if s in (markets or {})}
-            if not exchange.has.get("fetchLeverageTiers"):
-                return {}, sizes
-            tiers = await exchange.fetch_leverage_tiers(list(symbols))
-            return tiers or {}, sizes
+            return await _fetch_tiers(exchange, [s for s in symbols if s in sizes]), sizes
         finally:
             await exchange.close()
 
     return fetch
+
+
+async def _fetch_tiers(exchange: Any, symbols: list[str]) -> Mapping[str, Any]:
+    has = getattr(exchange, "has", {}) or {}
+    if not symbols:
+        return {}
+    try:
+        if has.get("fetchLeverageTiers"):
+            return await exchange.fetch_leverage_tiers(symbols) or {}
+    except Exception as exc:  # a failed fetch falls back (cache, snapshot); never fatal
+        _log.info("tier tables not fetched", reason=f"{type(exc).__name__}: {str(exc)[:160]}")
+        return {}
+    if not has.get("fetchMarketLeverageTiers"):
+        _log.info("tier tables not fetched", reason="the exchange publishes none through ccxt")
+        return {}
+    tiers: dict[str, Any] = {}
+    for symbol in symbols:
+        try:
+            tiers[symbol] = await exchange.fetch_market_leverage_tiers(symbol)
+        except Exception as exc:
+            _log.info(
+                "tier table not fetched",
+                symbol=symbol,
+                reason=f"{type(exc).__name__}: {str(exc)[:160]}",
+            )
+    return tiers
 
 
 async def resolve_tiers(
@@ -104,16 +132,21 @@ async def resolve_tiers(
     """Pick every symbol's table per the module docstring; never raises for a failed fetch."""
     result = ResolvedTiers()
     cached: dict[str, tuple[int, TierTable]] = {}
+    cached_sizes: dict[str, Decimal] = {}
     for symbol in symbols:
-        hit = await journal.get_tiers(exchange_id, symbol)
+        hit = await journal.get_tier_entry(exchange_id, symbol)
         if hit is None:
             continue
         try:
             cached[symbol] = (hit[0], TierTable.from_ccxt(symbol, hit[1], derive_cum=derive_cum))
         except InputError as exc:
             result.warnings.append(f"{symbol}: cached tier table unusable ({exc}); ignored")
+            continue
+        size = _contract_size(hit[2], symbol)
+        if size is not None:
+            cached_sizes[symbol] = size
     for symbol in symbols:
-        size = bundled.contract_sizes.get(symbol)
+        size = cached_sizes.get(symbol, bundled.contract_sizes.get(symbol))
         if size is not None:
             result.contract_sizes[symbol] = size
     wanted = [s for s in symbols if s not in cached or now_ms - cached[s][0] >= max_age_ms]
@@ -165,13 +198,9 @@ async def _fetch_into(
         _log.info("tier tables not fetched", reason=f"{type(exc).__name__}: {str(exc)[:160]}")
         return
     for symbol, size in sizes.items():
-        if size is not None and symbol in wanted:
-            try:
-                parsed = parse_decimal(size, f"contractSize[{symbol}]")
-            except InputError:
-                continue
-            if parsed > 0:  # as the bundled snapshot requires (tiersource.parse_bundled)
-                result.contract_sizes[symbol] = parsed
+        parsed = _contract_size(size, symbol) if symbol in wanted else None
+        if parsed is not None:
+            result.contract_sizes[symbol] = parsed
     for symbol in wanted:
         rows = tiers.get(symbol)
         if not rows:
@@ -182,6 +211,20 @@ async def _fetch_into(
         except InputError as exc:
             result.warnings.append(f"{symbol}: fetched tier table unusable ({exc})")
             continue
-        await journal.put_tiers(exchange_id, symbol, now_ms, clean)
+        size = result.contract_sizes.get(symbol) if symbol in sizes else None
+        await journal.put_tiers(
+            exchange_id, symbol, now_ms, clean, None if size is None else str(size)
+        )
         result.tables[symbol] = table
         result.sources[symbol] = "exchange"
+
+
+def _contract_size(value: object, symbol: str) -> Decimal | None:
+    """A usable contract size (> 0, as the bundled snapshot requires) or ``None``."""
+    if value is None:
+        return None
+    try:
+        parsed = parse_decimal(value, f"contractSize[{symbol}]")
+    except InputError:
+        return None
+    return parsed if parsed > 0 else None

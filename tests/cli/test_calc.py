@@ -411,9 +411,10 @@ BAD_INPUTS: list[Any] = [
         json.dumps([request()]), "input: must be a JSON object, got a list", id="top-list"
     ),
     pytest.param(
-        edit(lambda o: o["tiers"][BTC][1].__setitem__("minNotional", 60000)),
-        f'tiers["{BTC}"][1].minNotional: must equal the previous tier\'s maxNotional (50000)',
-        id="tiers-gap",
+        edit(lambda o: o["tiers"][BTC][1].__setitem__("minNotional", 40000)),
+        f'tiers["{BTC}"][1].minNotional: overlaps the previous tier: must be >= its '
+        "maxNotional (50000), got 40000",
+        id="tiers-overlap",
     ),
     pytest.param(
         edit(lambda o: o["tiers"][BTC][0].__setitem__("maxNotional", "NaN")),
@@ -807,8 +808,8 @@ def test_okx_bundled_tiers_have_no_deduction_and_a_contract_size() -> None:
         (bundled_doc(tiers={}), "tiers: must be a non-empty object"),
         (bundled_doc(contractSize={BTC: 0}), f'contractSize["{BTC}"]: must be > 0'),
         (
-            bundled_doc(tiers={BTC: [BTC_TIERS[0], dict(BTC_TIERS[2])]}),
-            f'tiers["{BTC}"][1].minNotional',
+            bundled_doc(tiers={BTC: [BTC_TIERS[1], dict(BTC_TIERS[0])]}),
+            f'tiers["{BTC}"][1].minNotional: overlaps the previous tier',
         ),
     ],
 )

@@ -138,15 +138,9 @@ def test_decimal_tier_numbers_are_accepted() -> None:
     ("table_rows", "field", "fragment"),
     [
         pytest.param(
-            rows((0, 50000, "0.004", 125), (60000, 250000, "0.005", 100)),
-            "[1].minNotional",
-            "previous tier's maxNotional (50000)",
-            id="gap",
-        ),
-        pytest.param(
             rows((0, 50000, "0.004", 125), (40000, 250000, "0.005", 100)),
             "[1].minNotional",
-            "previous tier's maxNotional",
+            "overlaps the previous tier: must be >= its maxNotional (50000), got 40000",
             id="overlap",
         ),
         pytest.param(
@@ -161,17 +155,15 @@ def test_decimal_tier_numbers_are_accepted() -> None:
             "must be > minNotional",
             id="cap-below-floor",
         ),
-        pytest.param(
-            rows((10, 50000, "0.004", 125)), "[0].minNotional", "must start at 0", id="first-floor"
-        ),
         pytest.param(rows((-1, 50000, "0.004", 125)), "[0].minNotional", ">= 0", id="neg-floor"),
         pytest.param(rows((0, 50000, "1", 125)), "[0].maintenanceMarginRate", "< 1", id="mmr-one"),
         pytest.param(
             rows((0, 50000, "1.5", 125)), "[0].maintenanceMarginRate", "< 1", id="mmr-above-one"
         ),
         pytest.param(
-            rows((0, 50000, "-0.1", 125)), "[0].maintenanceMarginRate", ">= 0", id="mmr-negative"
+            rows((0, 50000, "-0.1", 125)), "[0].maintenanceMarginRate", "> 0", id="mmr-negative"
         ),
+        pytest.param(rows((0, 50000, "0", 125)), "[0].maintenanceMarginRate", "> 0", id="mmr-zero"),
         pytest.param(
             rows((0, 50000, "0.004", 125), (50000, 250000, "0.005", "0.5")),
             "[1].maxLeverage",
@@ -202,7 +194,7 @@ def test_invalid_tables_are_refused(table_rows: object, field: str, fragment: st
 
 
 def test_table_errors_nest_under_a_prefix() -> None:
-    bad = rows((0, 50000, "0.004", 125), (60000, 250000, "0.005", 100))
+    bad = rows((0, 50000, "0.004", 125), (40000, 250000, "0.005", 100))
     with pytest.raises(InputError) as caught:
         try:
             TierTable.from_ccxt("X", bad)
@@ -255,3 +247,38 @@ def test_leverage_and_notional_limits_agree() -> None:
         if cap:
             assert table.max_leverage_for(cap) >= lev
             assert table.max_leverage_for(cap + D("0.01")) < lev
+
+
+# --- tables as venues publish them --------------------------------------------------------
+
+
+def test_okx_shaped_steps_between_tiers_are_accepted() -> None:
+    """OKX (and ccxt's okx) publish ``minSz`` as the previous ``maxSz`` plus one lot: BTC-USDT-SWAP
+    position tiers 0-500, 501-1000, ... contracts (docs/rules.md, OKX position tiers). A size in
+    the step (500 < n <= 501) belongs to the upper tier: the first whose cap it does not exceed."""
+    table = TierTable.from_ccxt(
+        "BTC/USDT:USDT",
+        rows((0, 500, "0.004", 100), (501, 1000, "0.005", 75), (1001, 2000, "0.01", 50)),
+        derive_cum=False,
+    )
+    assert [t.floor for t in table.tiers] == [0, 501, 1001]
+    assert table.tier_for(D(500)).tier == 1
+    assert table.tier_for(D("500.5")).tier == 2
+    assert table.tier_for(D(501)).tier == 2
+    assert table.tier_for(D(1001)).tier == 3
+    assert table.tier_for(D(5000)).tier == 3  # beyond the last cap: the last tier
+
+
+def test_a_first_tier_above_zero_covers_smaller_sizes() -> None:
+    table = TierTable.from_ccxt("X", rows((1, 500, "0.004", 100), (501, 1000, "0.005", 75)))
+    assert table.tier_for(D(0)).tier == 1 and table.tier_for(D("0.5")).tier == 1
+
+
+def test_derived_cum_is_continuous_across_a_step() -> None:
+    """With a step the MM formula n*mmr - cum must still agree at the previous cap."""
+    table = TierTable.from_ccxt(
+        "X", rows((0, 50000, "0.004", 125), (50001, 250000, "0.005", 100)), derive_cum=True
+    )
+    low, high = table.tiers
+    cap = low.cap
+    assert cap * low.mmr - low.cum == cap * high.mmr - high.cum

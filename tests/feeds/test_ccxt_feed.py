@@ -91,6 +91,9 @@ class Channel:
 
 
 class FakeExchange:
+    # Binance's quirks: the funding rate is read from the raw mark-price frame (``info.r``).
+    id = "binanceusdm"
+
     def __init__(self, *, watch: bool = True) -> None:
         self.has = {
             "watchMarkPrices": watch,
