@@ -274,11 +274,12 @@ def without(obj: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k != key}
 
 
+# tier 2 overlaps tier 1 (a step between tiers would be valid: OKX publishes them so)
 BAD_TIERS = [
     {"minNotional": 0, "maxNotional": 50000, "maintenanceMarginRate": 0.004, "maxLeverage": 125},
     {"minNotional": 40000, "maxNotional": 250000, "maintenanceMarginRate": 0.005,
      "maxLeverage": 100},
-]  # fmt: skip  (tier 2 overlaps tier 1; a step between tiers would be valid, as OKX publishes)
+]  # fmt: skip
 
 #: (id, input lines, the field path the one stderr line must name, a word of the message)
 BAD_CASES: list[tuple[str, list[object], str, str]] = [
