@@ -552,7 +552,16 @@ class CcxtFeed:
                     self._drop_rest(method, exc)
                 except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
                     _log.info("funding poll failed", reason=f"{type(exc).__name__}: {exc}"[:200])
-            await self._sleep(self._funding_poll_s)
+            await self._sleep(self._funding_sleep(self._clock()))
+
+    def _funding_sleep(self, now: float) -> float:
+        """Until the next poll: ``funding_poll_s``, or sooner, just after the earliest known
+        funding time (a venue whose streams do not say the next one is asked right after)."""
+        times = [s.next_funding_ts for s in self._syms.values() if s.next_funding_ts is not None]
+        if not times:
+            return self._funding_poll_s
+        after = min(times) / 1000 - now + 1.0
+        return self._funding_poll_s if after <= 0 else min(self._funding_poll_s, after)
 
     def _drop_rest(self, method: str, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:200]

@@ -5,8 +5,9 @@ serves them without keys, cached in SQLite with fetch time, refreshed daily; oth
 snapshot, with a warning alert"):
 
 1. a cached table fetched less than ``max_age_ms`` ago (one day by default);
-2. a table fetched now through ccxt ``fetch_leverage_tiers`` where the venue has it, else
-   ``fetch_market_leverage_tiers`` one symbol at a time (OKX, Bitget); Binance serves its
+2. a table fetched now through ccxt ``fetch_market_leverage_tiers`` one symbol at a time where
+   the venue has a native per-market endpoint (OKX, Bitget, Bybit, Gate, KuCoin), else the bulk
+   ``fetch_leverage_tiers`` (Binance, MEXC); Binance serves its
    brackets only on a signed endpoint, so this needs API keys there. It is stored in the cache
    together with the market's contract size (tiers in contracts mean nothing without it);
 3. an older cached table (with a warning);
@@ -92,18 +93,21 @@ def ccxt_fetcher(factory: Callable[[dict[str, Any]], Any], options: Mapping[str,
 
 
 async def _fetch_tiers(exchange: Any, symbols: list[str]) -> Mapping[str, Any]:
+    """One market at a time where the venue has a native per-market tier endpoint (it knows the
+    market's type; Gate's bulk fetch needs a type option, Bybit's pages through every market),
+    else the bulk ``fetch_leverage_tiers`` (Binance, MEXC: ccxt emulates the per-market one)."""
     has = getattr(exchange, "has", {}) or {}
     if not symbols:
         return {}
-    try:
-        if has.get("fetchLeverageTiers"):
+    if has.get("fetchMarketLeverageTiers") is not True:
+        if not has.get("fetchLeverageTiers"):
+            _log.info("tier tables not fetched", reason="the exchange publishes none through ccxt")
+            return {}
+        try:
             return await exchange.fetch_leverage_tiers(symbols) or {}
-    except Exception as exc:  # a failed fetch falls back (cache, snapshot); never fatal
-        _log.info("tier tables not fetched", reason=f"{type(exc).__name__}: {str(exc)[:160]}")
-        return {}
-    if not has.get("fetchMarketLeverageTiers"):
-        _log.info("tier tables not fetched", reason="the exchange publishes none through ccxt")
-        return {}
+        except Exception as exc:  # a failed fetch falls back (cache, snapshot); never fatal
+            _log.info("tier tables not fetched", reason=f"{type(exc).__name__}: {str(exc)[:160]}")
+            return {}
     tiers: dict[str, Any] = {}
     for symbol in symbols:
         try:

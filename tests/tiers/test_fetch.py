@@ -183,10 +183,13 @@ class FakeCcxt:
     ("has", "calls"),
     [
         pytest.param({"fetchLeverageTiers": True, "fetchMarketLeverageTiers": "emulated"},
-                     ["fetch_leverage_tiers"], id="binance-bybit-gate-mexc"),
+                     ["fetch_leverage_tiers"], id="binance-mexc"),
         pytest.param({"fetchLeverageTiers": False, "fetchMarketLeverageTiers": True},
                      [f"fetch_market_leverage_tiers:{BTC}", f"fetch_market_leverage_tiers:{ETH}"],
                      id="okx-bitget"),
+        pytest.param({"fetchLeverageTiers": True, "fetchMarketLeverageTiers": True},
+                     [f"fetch_market_leverage_tiers:{BTC}", f"fetch_market_leverage_tiers:{ETH}"],
+                     id="bybit-gate-kucoin"),
         pytest.param({}, [], id="none"),
     ],
 )  # fmt: skip
