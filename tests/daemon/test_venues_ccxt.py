@@ -28,6 +28,8 @@ from tests.integration.test_daemon import Subscriber, journal_rows
 from tests.integration.test_daemon_ccxt import toml_value
 from tests.standin.base import VenueStandin
 from tests.standin.bybit import StandinBybit
+from tests.standin.gate import StandinGate
+from tests.standin.okx import StandinOkx
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +39,8 @@ ETH = "ETH/USDT:USDT"
 #: venue -> (stand-in class, profile to use while the venue has no built-in one)
 VENUES: dict[str, tuple[Callable[[], VenueStandin], str | None]] = {
     "bybit": (StandinBybit, None),
+    "okx": (StandinOkx, None),
+    "gate": (StandinGate, "bybit"),  # until guardbot has a gate profile
 }
 
 
@@ -47,9 +51,7 @@ async def venue(request: pytest.FixtureRequest) -> AsyncIterator[VenueStandin]:
         yield server
 
 
-def write_config(
-    tmp_path: Path, broker: Mosquitto, venue: VenueStandin, *, instance: str, seed: str = ""
-) -> Path:
+def write_config(tmp_path: Path, broker: Mosquitto, venue: VenueStandin, *, instance: str) -> Path:
     ccxt_lines = "\n".join(
         f"{key} = {toml_value(value)}" for key, value in venue.ccxt_config().items()
     )
@@ -94,24 +96,19 @@ embedded_broker = "never"
 
 [metrics]
 enabled = false
-{seed}
 """,
         encoding="utf-8",
     )
     return path
 
 
-def long_btc(amount: Decimal) -> str:
-    return f"""
-[[seed]]
-type = "order"
-account = "main"
-id = "seed-long"
-symbol = "{BTC}"
-orderType = "market"
-side = "buy"
-amount = {amount}
-"""
+async def buy_btc(daemon: Daemon, amount: Decimal) -> None:
+    """A market buy through the control path (as an MQTT command would), once prices are in:
+    a seed would fill on the first mark, before a venue's separate book stream told the ask."""
+    await daemon.control_command(
+        {"type": "order", "account": "main", "id": "long", "symbol": BTC,
+         "orderType": "market", "side": "buy", "amount": amount}
+    )  # fmt: skip
 
 
 def contracts(venue: VenueStandin, base_amount: str) -> Decimal:
@@ -137,12 +134,20 @@ async def priced(venue: VenueStandin, daemon: Daemon) -> None:
     """Both symbols quoted after the feed subscribed; wait until the daemon saw BTC's tick."""
     await venue.wait_streaming([BTC, ETH], timeout=20)
     await quoted(venue)  # again, now that the feed listens: venues without a snapshot
-    await until(lambda: _tick(daemon, BTC, "60000"), "BTC at 60000 in the daemon")
+    await until(
+        lambda: _tick(daemon, BTC, "60000", bid="59999.9", ask="60000.1"),
+        "BTC at 60000 with its bid/ask in the daemon",
+    )
 
 
-def _tick(daemon: Daemon, symbol: str, mark: str) -> bool:
+def _tick(daemon: Daemon, symbol: str, mark: str, *, bid: str = "", ask: str = "") -> bool:
+    """The daemon's last tick of ``symbol`` has this mark (and bid/ask when given): mark and
+    bid/ask come from different streams on some venues, so one may lead the other."""
     last = daemon._last_tick.get(symbol)
-    return last is not None and last[1].mark == Decimal(mark)
+    if last is None or last[1].mark != Decimal(mark):
+        return False
+    tick = last[1]
+    return (not bid or tick.bid == Decimal(bid)) and (not ask or tick.ask == Decimal(ask))
 
 
 def positions(daemon: Daemon) -> list[Any]:
@@ -166,7 +171,7 @@ async def test_prices_fill_alerts_and_liquidation(
     tmp_path: Path, mosquitto: Mosquitto, venue: VenueStandin
 ) -> None:
     amount = contracts(venue, "0.3")
-    path = write_config(tmp_path, mosquitto, venue, instance="live", seed=long_btc(amount))
+    path = write_config(tmp_path, mosquitto, venue, instance="live")
     daemon = Daemon(load_config(path, {}))
     stop = asyncio.Event()
     async with asyncio.timeout(60):
@@ -175,7 +180,7 @@ async def test_prices_fill_alerts_and_liquidation(
             await priced(venue, daemon)
             _ts, tick, _journaled = daemon._last_tick[BTC]
             assert (tick.bid, tick.ask) == (Decimal("59999.9"), Decimal("60000.1"))
-            await until(lambda: positions(daemon), "the seeded position")
+            await buy_btc(daemon, amount)
             (position,) = positions(daemon)
             assert Decimal(str(position["entryPrice"])) == Decimal("60000.1")  # at the ask
             for mark in range(59000, 54000, -250):
@@ -196,17 +201,20 @@ async def test_prices_fill_alerts_and_liquidation(
 async def test_funding_settled_once_at_the_venue_time_with_its_rate(
     tmp_path: Path, mosquitto: Mosquitto, venue: VenueStandin
 ) -> None:
+    """The venue announces its next funding time (stream or REST, whichever it uses) a few
+    seconds ahead at 0.03 %; once it passes, the next tick (with the new period's rate) settles
+    the old rate, once."""
     amount = contracts(venue, "0.3")
-    path = write_config(tmp_path, mosquitto, venue, instance="live", seed=long_btc(amount))
+    path = write_config(tmp_path, mosquitto, venue, instance="live")
     daemon = Daemon(load_config(path, {}))
     stop = asyncio.Event()
+    funding_at = (now_ms() // 1000 + 5) * 1000  # whole seconds: Gate says it in seconds
+    await venue.set_price(BTC, funding_rate="0.0003", next_funding_time=funding_at)
     async with asyncio.timeout(60):
         async with Subscriber(mosquitto, ["guardbot/live/events/funding"]) as sub:
             task = await started(daemon, stop, venue)
             await priced(venue, daemon)
-            await until(lambda: positions(daemon), "the seeded position")
-            funding_at = now_ms() + 400
-            await venue.set_price(BTC, funding_rate="0.0003", next_funding_time=funding_at)
+            await buy_btc(daemon, amount)
             await until(
                 lambda: daemon._funding.next_time(BTC) == funding_at, "the venue's funding time"
             )

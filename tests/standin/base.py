@@ -39,6 +39,7 @@ __all__ = [
     "VenueStandin",
     "WsConn",
     "hour_grid_ms",
+    "local_urls",
     "now_ms",
 ]
 
@@ -56,6 +57,18 @@ def hour_grid_ms(hours: int, ts: int | None = None) -> int:
     """The next UTC multiple of ``hours`` after ``ts`` (now), in ms: a venue's next funding time."""
     step = hours * 3_600_000
     return ((now_ms() if ts is None else ts) // step + 1) * step
+
+
+def local_urls(api: Any, rest_root: str, ws_root: str) -> Any:
+    """A ccxt ``urls['api']`` tree with every ``https://host`` / ``wss://host`` replaced by the
+    stand-in's root, paths kept (so the stand-in serves the venue's own paths)."""
+    if isinstance(api, dict):
+        return {k: local_urls(v, rest_root, ws_root) for k, v in api.items()}
+    if isinstance(api, str) and "://" in api:
+        scheme, rest = api.split("://", 1)
+        path = "/" + rest.split("/", 1)[1] if "/" in rest else ""
+        return (ws_root if scheme.startswith("ws") else rest_root) + path
+    return api
 
 
 def _text(value: Number) -> str:

@@ -221,8 +221,9 @@ class StandinBybit(VenueStandin):
 
     def _risk_limit(self, request: web.Request) -> Any:
         self._category(request)
+        one = self.query_symbol(request)
         rows = []
-        for q in self.quotes.values():
+        for q in [one] if one is not None else self.quotes.values():
             for i, (value, mmr, imr, lev, deduction) in enumerate(RISK_LIMITS):
                 rows.append(
                     {
@@ -236,7 +237,7 @@ class StandinBybit(VenueStandin):
                         "mmDeduction": deduction,
                     }
                 )
-        half = len(RISK_LIMITS) * ((len(self.quotes) + 1) // 2)
+        half = len(RISK_LIMITS) * ((len(self.quotes) + 1) // 2) if one is None else len(rows)
         if request.query.get("cursor") == "risk2":
             page, cursor = rows[half:], ""
         else:
