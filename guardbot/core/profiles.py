@@ -1,4 +1,4 @@
-"""Exchange profiles: what differs between Binance, Bybit and OKX (docs/rules.md §10).
+"""Exchange profiles: what differs between the venues' margin rules (docs/rules.md §10, §14).
 
 A profile is data, not code: the margin functions read these switches. Unknown names are refused
 with the list of known ones.
@@ -162,6 +162,77 @@ PROFILES: dict[str, Profile] = {
         liquidation_step_tiers=2,
         liquidation_partial_from_tier=3,
     ),
+    # MEXC USDT-M futures (docs/rules.md §14.1): risk tiers in contracts (ccxt steps them by
+    # riskIncrVol), the tier's MMR on the whole position value at the fair price, liquidation
+    # when margin + uPnL <= MM + liquidation fees (the close fee, modelled as the taker rate),
+    # the positions taken over at the bankruptcy price.
+    "mexc": Profile(
+        name="mexc",
+        mm_formula="flat_tier",
+        tier_basis="contracts",
+        taker_fee_in_requirement=True,
+        isolated_mm_price="at_liquidation",
+        liquidation_settlement="bankruptcy",
+        liquidation_fee_rate=Decimal(0),
+        reduce_only_excess="trim",
+        isolated_leverage_change="rebalance",
+        max_removable_rule="im_plus_close_fee",
+        order_cost_model="im_plus_two_way_fee",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="isolated_wallet",
+    ),
+    # Bitget USDT-M futures (§14.2): MM = position value x the MMR of its tier (by value, no
+    # deduction); the close fee counts in the liquidation check.
+    "bitget": Profile(
+        name="bitget",
+        mm_formula="flat_tier",
+        tier_basis="notional",
+        taker_fee_in_requirement=True,
+        isolated_mm_price="at_liquidation",
+        liquidation_settlement="bankruptcy",
+        liquidation_fee_rate=Decimal(0),
+        reduce_only_excess="trim",
+        isolated_leverage_change="rebalance",
+        max_removable_rule="im_plus_close_fee",
+        order_cost_model="im_plus_two_way_fee",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="isolated_wallet",
+    ),
+    # Gate USDT futures (§14.3): since the 2025 risk-limit upgrade the MM is graduated by
+    # position value (each slice at its tier's MMR), i.e. Binance's deduction form.
+    "gate": Profile(
+        name="gate",
+        mm_formula="cum_deduction",
+        tier_basis="notional",
+        taker_fee_in_requirement=False,
+        isolated_mm_price="at_liquidation",
+        liquidation_settlement="bankruptcy",
+        liquidation_fee_rate=Decimal(0),
+        reduce_only_excess="trim",
+        isolated_leverage_change="rebalance",
+        max_removable_rule="binance_current",
+        order_cost_model="im_plus_open_loss",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="isolated_wallet",
+    ),
+    # Venues outside ccxt (CoinEx, Bitunix, ...): Binance's switches as a starting point; the
+    # user states the venue's rules in [exchange] profile_options and supplies tier tables
+    # (§14.4). Never chosen automatically.
+    "generic": Profile(
+        name="generic",
+        mm_formula="cum_deduction",
+        tier_basis="notional",
+        taker_fee_in_requirement=False,
+        isolated_mm_price="at_liquidation",
+        liquidation_settlement="clearance_fee",
+        liquidation_fee_rate=Decimal("0.005"),
+        reduce_only_excess="trim",
+        isolated_leverage_change="reject_decrease",
+        max_removable_rule="binance_current",
+        order_cost_model="im_plus_open_loss",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="isolated_wallet",
+    ),
 }
 
 _OPTION_CHOICES: dict[str, object] = {
@@ -191,6 +262,10 @@ _EXCHANGE_PROFILES = {
     "okx": "okx",
     "okex": "okx",
     "okex5": "okx",
+    "mexc": "mexc",
+    "bitget": "bitget",
+    "gate": "gate",
+    "gateio": "gate",
 }
 
 

@@ -1,6 +1,10 @@
 """Bundled leverage-tier snapshots: the last-resort tier source (docs/architecture.md §3).
 
-Each profile ships one dated snapshot, ``guardbot/data/tiers/<profile>.json``::
+Snapshots are keyed by exchange: one dated file per venue, ``guardbot/data/tiers/<venue>.json``
+(ccxt ids map to venues: ``binanceusdm`` -> ``binance``, ``gateio`` -> ``gate``, ...), whatever
+profile the user runs. A venue without a file (MEXC: no public table was found; ``generic``) has
+an empty snapshot: its symbols need fetched, cached or user-supplied tables. The file's
+``profile`` names the rules its rows follow (whether ``maintenanceAmount`` is derived)::
 
     {"profile": "binance", "asOf": "2024-05-01", "source": "...", "notes": "...",
      "tierBasis": "notional", "contractSize": {"BTC/USDT:USDT": 1},
@@ -28,7 +32,7 @@ from guardbot.core.profiles import PROFILES
 from guardbot.core.tiers import TierTable
 from guardbot.errors import GuardbotError, InputError
 
-__all__ = ["BundledTiers", "load_bundled", "parse_bundled", "read_bundled"]
+__all__ = ["BundledTiers", "load_bundled", "parse_bundled", "read_bundled", "snapshot_venue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +51,39 @@ class BundledTiers:
         return self.contract_sizes.get(symbol, Decimal(1))
 
 
-@functools.cache
-def load_bundled(profile: str) -> BundledTiers:
-    """The bundled snapshot of ``profile``, read once per process.
+#: ccxt exchange id -> the venue whose snapshot it uses (venue names map to themselves).
+_SNAPSHOT_VENUES = {
+    "binanceusdm": "binance",
+    "okex": "okx",
+    "okex5": "okx",
+    "gateio": "gate",
+}
 
-    Raises :class:`GuardbotError` when the profile is unknown or its snapshot is missing or
-    unusable.
+
+def snapshot_venue(name: str) -> str:
+    """The venue whose snapshot ``name`` (a ccxt exchange id or a venue/profile name) uses."""
+    lowered = name.lower()
+    return _SNAPSHOT_VENUES.get(lowered, lowered)
+
+
+def load_bundled(name: str) -> BundledTiers:
+    """The bundled snapshot for an exchange id (``binanceusdm``) or venue name (``binance``),
+    read once per process; an empty one for a known venue that ships none.
+
+    Raises :class:`GuardbotError` when the name is unknown or its snapshot is unusable.
     """
-    if profile not in PROFILES:
+    return _load(snapshot_venue(name))
+
+
+@functools.cache
+def _load(venue: str) -> BundledTiers:
+    if venue not in PROFILES:
         known = ", ".join(sorted(PROFILES))
-        raise GuardbotError(f"no bundled tiers for unknown profile {profile!r} (known: {known})")
-    resource = resources.files("guardbot") / "data" / "tiers" / f"{profile}.json"
-    return read_bundled(profile, resource)
+        raise GuardbotError(f"no bundled tiers for unknown profile {venue!r} (known: {known})")
+    resource = resources.files("guardbot") / "data" / "tiers" / f"{venue}.json"
+    if not resource.is_file():
+        return BundledTiers(venue, "", "", MappingProxyType({}), MappingProxyType({}))
+    return read_bundled(venue, resource)
 
 
 def read_bundled(profile: str, resource: Traversable) -> BundledTiers:

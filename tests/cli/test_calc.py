@@ -885,13 +885,30 @@ def test_missing_bundled_file_is_an_input_error_on_the_symbol() -> None:
     assert "not found" in caught.value.message
 
 
-@pytest.mark.parametrize("profile", sorted(PROFILES))
+SHIPPED = ("binance", "bybit", "okx", "bitget", "gate")
+
+
+@pytest.mark.parametrize("profile", SHIPPED)
 def test_packaged_snapshots_load(profile: str) -> None:
     tiers = load_bundled(profile)
     assert tiers is load_bundled(profile)  # cached
-    assert tiers.profile == profile and tiers.as_of
+    assert tiers.profile == profile and tiers.as_of and tiers.source
     assert BTC in tiers.tables
     assert tiers.contract_size(BTC) > 0
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "venue"),
+    [("binanceusdm", "binance"), ("okex5", "okx"), ("gateio", "gate"), ("BYBIT", "bybit")],
+)
+def test_snapshots_are_keyed_by_exchange(exchange_id: str, venue: str) -> None:
+    assert load_bundled(exchange_id) is load_bundled(venue)
+
+
+@pytest.mark.parametrize("venue", sorted(set(PROFILES) - set(SHIPPED)))
+def test_venues_without_a_published_table_ship_an_empty_snapshot(venue: str) -> None:
+    tiers = load_bundled(venue)
+    assert tiers.profile == venue and not tiers.tables and tiers.as_of == ""
 
 
 # --- robustness ----------------------------------------------------------------------------------

@@ -122,7 +122,10 @@ def test_numbers_are_exact_decimals(tmp_path: Path) -> None:
         ("[exchange]\nsymbols = ['BTCUSDT']", "exchange.symbols[0]: must be a ccxt unified symbol"),
         ("[exchange]\nsymbols = []", "exchange.symbols: must hold at least one symbol"),
         ("[exchange]\nid = 'kraken'", "exchange.profile: required: no built-in profile"),
-        ("[exchange]\nprofile = 'ftx'", "exchange.profile: must be one of binance, bybit, okx"),
+        (
+            "[exchange]\nprofile = 'ftx'",
+            "exchange.profile: must be one of binance, bitget, bybit, gate, generic, mexc, okx",
+        ),
         (
             "[exchange]\ntrigger_price = 'index'",
             "exchange.trigger_price: must be one of mark, last",

@@ -149,7 +149,8 @@ def cases(
     """A position (isolated or cross) and, for cross, other cross positions and a wallet."""
     profile = get_profile(profile_name)
     okx = profile.tier_basis == "contracts"
-    fee = draw(decimals(0, 1, 4)) / 1000 if okx else ZERO  # 0 .. 0.001 for OKX
+    # 0 .. 0.001 where the profile counts the close fee in the requirement (OKX, MEXC, Bitget)
+    fee = draw(decimals(0, 1, 4)) / 1000 if profile.taker_fee_in_requirement else ZERO
     table, other_table = (OKX_BTC, OKX_ETH) if okx else (BTC, ETH)
     size = D("0.01") if okx else D(1)
     isolated = draw(st.sampled_from(modes))
@@ -247,6 +248,30 @@ def test_binance_liquidation_price_balances_margin(case: Case) -> None:
 @PROPERTY_SETTINGS
 @given(cases("okx"))
 def test_okx_liquidation_price_balances_margin_with_fees(case: Case) -> None:
+    check_liquidation_price(case)
+
+
+@PROPERTY_SETTINGS
+@given(cases("mexc"))
+def test_mexc_liquidation_price_balances_margin_with_fees(case: Case) -> None:
+    check_liquidation_price(case)
+
+
+@PROPERTY_SETTINGS
+@given(cases("bitget"))
+def test_bitget_liquidation_price_balances_margin_with_fees(case: Case) -> None:
+    check_liquidation_price(case)
+
+
+@PROPERTY_SETTINGS
+@given(cases("gate"))
+def test_gate_liquidation_price_balances_margin(case: Case) -> None:
+    check_liquidation_price(case)
+
+
+@PROPERTY_SETTINGS
+@given(cases("generic"))
+def test_generic_liquidation_price_balances_margin(case: Case) -> None:
     check_liquidation_price(case)
 
 
