@@ -29,6 +29,7 @@ from tests.integration.test_daemon_ccxt import toml_value
 from tests.standin.base import VenueStandin
 from tests.standin.bybit import StandinBybit
 from tests.standin.gate import StandinGate
+from tests.standin.mexc import StandinMexc
 from tests.standin.okx import StandinOkx
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,8 @@ ETH = "ETH/USDT:USDT"
 VENUES: dict[str, tuple[Callable[[], VenueStandin], str | None]] = {
     "bybit": (StandinBybit, None),
     "okx": (StandinOkx, None),
-    "gate": (StandinGate, "bybit"),  # until guardbot has a gate profile
+    "gate": (StandinGate, None),
+    "mexc": (StandinMexc, None),
 }
 
 
