@@ -84,7 +84,8 @@ class ExchangeSection:
         PROFILES["binance"],
         kind="str",
         example='"binance"',
-        doc="Margin rules to reproduce: binance, bybit or okx. Defaults from the exchange id.",
+        doc="Margin rules to reproduce: binance, bybit, okx, mexc, bitget, gate or generic. "
+        "Defaults from the exchange id (generic is never chosen automatically).",
     )
     trigger_price: str = setting(
         "mark",
