@@ -44,7 +44,7 @@ from guardbot.paper.apply import engine_apply
 from guardbot.paper.exchange import PaperExchange
 from guardbot.paper.runner import StrategyError, StrategyRunner
 from guardbot.paper.strategy import load_strategy
-from guardbot.tiers.source import load_bundled
+from guardbot.tiers.source import bundled_for
 
 __all__ = ["add_arguments", "read_ticks", "replay", "run_replay", "sample"]
 
@@ -298,7 +298,7 @@ class _Run:
 
 
 def _engine(config: Config) -> Engine:
-    bundled = load_bundled(config.exchange.profile.name)
+    bundled = bundled_for(config.exchange.id, config.exchange.profile.name)
     return Engine(config.engine_config(bundled.tables, bundled.contract_sizes))
 
 

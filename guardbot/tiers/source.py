@@ -32,7 +32,14 @@ from guardbot.core.profiles import PROFILES
 from guardbot.core.tiers import TierTable
 from guardbot.errors import GuardbotError, InputError
 
-__all__ = ["BundledTiers", "load_bundled", "parse_bundled", "read_bundled", "snapshot_venue"]
+__all__ = [
+    "BundledTiers",
+    "bundled_for",
+    "load_bundled",
+    "parse_bundled",
+    "read_bundled",
+    "snapshot_venue",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,14 @@ def load_bundled(name: str) -> BundledTiers:
     Raises :class:`GuardbotError` when the name is unknown or its snapshot is unusable.
     """
     return _load(snapshot_venue(name))
+
+
+def bundled_for(exchange_id: str, profile: str) -> BundledTiers:
+    """The snapshot of the venue ``exchange_id`` names, whatever profile runs on it; a venue
+    guardbot has no snapshot mapping for (outside ccxt, ``generic``) falls back to the
+    profile's."""
+    venue = snapshot_venue(exchange_id)
+    return _load(venue if venue in PROFILES else snapshot_venue(profile))
 
 
 @functools.cache

@@ -24,7 +24,13 @@ from guardbot.core.num import decimal_context
 from guardbot.core.profiles import PROFILES
 from guardbot.core.tiers import TierTable
 from guardbot.errors import GuardbotError, InputError
-from guardbot.tiers.source import BundledTiers, load_bundled, parse_bundled, read_bundled
+from guardbot.tiers.source import (
+    BundledTiers,
+    bundled_for,
+    load_bundled,
+    parse_bundled,
+    read_bundled,
+)
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
@@ -903,6 +909,13 @@ def test_packaged_snapshots_load(profile: str) -> None:
 )
 def test_snapshots_are_keyed_by_exchange(exchange_id: str, venue: str) -> None:
     assert load_bundled(exchange_id) is load_bundled(venue)
+    # whatever profile runs on the venue (a user's profile = "generic" on binanceusdm)
+    assert bundled_for(exchange_id, "generic") is load_bundled(venue)
+
+
+def test_a_venue_outside_ccxt_uses_its_profile_snapshot() -> None:
+    assert bundled_for("coinex", "generic").tables == {}
+    assert bundled_for("coinex", "bybit") is load_bundled("bybit")
 
 
 @pytest.mark.parametrize("venue", sorted(set(PROFILES) - set(SHIPPED)))

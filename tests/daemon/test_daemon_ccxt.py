@@ -130,11 +130,13 @@ async def test_ccxt_feed_drives_alerts_and_liquidation(
             await seeded_position(standin, daemon)
             # 0.3 BTC long at 20x on 1,000 USDT: falls to 57,000 are margin alerts, then
             # liquidation somewhere below.
-            for mark in range(59000, 55000, -250):
+            for mark in range(59000, 55000, -50):  # fine steps: no alert level skipped
                 await standin.set_price(BTC, mark=str(mark), bid=str(mark - 1), ask=str(mark + 1))
                 if any(t.endswith("/liquidation") for t, _ in sub.received):
                     break
-                await asyncio.sleep(0)  # let the frame reach ccxt before the next one
+                # each mark reaches the engine before the next: ccxt folds frames that arrive
+                # between two awaits, and a folded mark would skip an alert level under load
+                await _until(lambda m=mark: _mark_seen(daemon, m), f"BTC at {mark}")
             await sub.until(lambda topic, _p: topic.endswith("/liquidation"))
             stop.set()
             assert await task == 0
@@ -225,6 +227,12 @@ async def seeded_position(standin: StandinBinance, daemon: Daemon) -> None:
     await standin.set_price(ETH, mark="3000", bid="2999.9", ask="3000.1", last="3000")
     await standin.set_price(BTC, mark="60000", bid="59999.9", ask="60000.1", last="60000")
     await _until(lambda: _positions(daemon), "the seeded position")
+
+
+def _mark_seen(daemon: Daemon, mark: int) -> bool:
+    """BTC's last tick has ``mark`` (or the position is gone: liquidated on an earlier tick)."""
+    last = daemon.pipeline.last_tick.get(BTC)
+    return (last is not None and last[1].mark == Decimal(mark)) or not _positions(daemon)
 
 
 def _positions(daemon: Daemon) -> list[Any]:

@@ -27,6 +27,7 @@ from tests.integration.conftest import Mosquitto
 from tests.integration.test_daemon import Subscriber, journal_rows
 from tests.integration.test_daemon_ccxt import toml_value
 from tests.standin.base import VenueStandin
+from tests.standin.bitget import StandinBitget
 from tests.standin.bybit import StandinBybit
 from tests.standin.gate import StandinGate
 from tests.standin.mexc import StandinMexc
@@ -43,6 +44,7 @@ VENUES: dict[str, tuple[Callable[[], VenueStandin], str | None]] = {
     "okx": (StandinOkx, None),
     "gate": (StandinGate, None),
     "mexc": (StandinMexc, None),
+    "bitget": (StandinBitget, None),
 }
 
 
@@ -145,7 +147,7 @@ async def priced(venue: VenueStandin, daemon: Daemon) -> None:
 def _tick(daemon: Daemon, symbol: str, mark: str, *, bid: str = "", ask: str = "") -> bool:
     """The daemon's last tick of ``symbol`` has this mark (and bid/ask when given): mark and
     bid/ask come from different streams on some venues, so one may lead the other."""
-    last = daemon._last_tick.get(symbol)
+    last = daemon.pipeline.last_tick.get(symbol)
     if last is None or last[1].mark != Decimal(mark):
         return False
     tick = last[1]
@@ -180,16 +182,21 @@ async def test_prices_fill_alerts_and_liquidation(
         async with Subscriber(mosquitto, ["guardbot/live/alerts/#"]) as sub:
             task = await started(daemon, stop, venue)
             await priced(venue, daemon)
-            _ts, tick, _journaled = daemon._last_tick[BTC]
+            _ts, tick, _journaled = daemon.pipeline.last_tick[BTC]
             assert (tick.bid, tick.ask) == (Decimal("59999.9"), Decimal("60000.1"))
             await buy_btc(daemon, amount)
             (position,) = positions(daemon)
             assert Decimal(str(position["entryPrice"])) == Decimal("60000.1")  # at the ask
-            for mark in range(59000, 54000, -250):
+            for mark in range(59000, 54000, -50):  # fine steps: no alert level skipped
                 await venue.set_price(BTC, mark=str(mark), bid=str(mark - 1), ask=str(mark + 1))
                 if any(t.endswith("/liquidation") for t, _ in sub.received):
                     break
-                await asyncio.sleep(0.01)
+                # each mark reaches the engine before the next (ccxt folds frames between two
+                # awaits; a folded mark would skip an alert level under load)
+                await until(
+                    lambda m=mark: _tick(daemon, BTC, str(m)) or not positions(daemon),
+                    f"BTC at {mark}",
+                )
             await sub.until(lambda topic, _p: topic.endswith("/liquidation"))
             stop.set()
             assert await task == 0
@@ -218,7 +225,8 @@ async def test_funding_settled_once_at_the_venue_time_with_its_rate(
             await priced(venue, daemon)
             await buy_btc(daemon, amount)
             await until(
-                lambda: daemon._funding.next_time(BTC) == funding_at, "the venue's funding time"
+                lambda: daemon.pipeline.funding.next_time(BTC) == funding_at,
+                "the venue's funding time",
             )
             await until(lambda: now_ms() > funding_at + 5, "the funding time", poll=0.05)
             await venue.set_price(
@@ -251,7 +259,7 @@ async def test_socket_drop_and_refusal_raise_stale_then_recovered(
             venue.refuse_connections(True)
             await venue.drop_websockets()
             await sub.until(lambda _t, p: p.get("type") == "feed_stale")
-            assert daemon._status_info()["state"] == "degraded"
+            assert daemon.status_info()["state"] == "degraded"
             venue.refuse_connections(False)
             await venue.wait_for(
                 lambda: all(venue.subscriptions[t] > n for t, n in before.items()), timeout=60
@@ -260,7 +268,8 @@ async def test_socket_drop_and_refusal_raise_stale_then_recovered(
             await venue.set_price(ETH, mark="3010", bid="3009", ask="3011")
             await sub.until(
                 lambda _t, _p: (
-                    any(p["type"] == "feed_recovered" for p in sub.alerts()) and not daemon._stale
+                    any(p["type"] == "feed_recovered" for p in sub.alerts())
+                    and not daemon.feed_health.stale
                 )
             )
             stop.set()
