@@ -34,6 +34,7 @@ from guardbot.core.guards import GuardConfig
 from guardbot.core.keys import unknown_key
 from guardbot.core.profiles import PROFILES, get_profile, profile_for_exchange
 from guardbot.errors import ConfigError, InputError
+from guardbot.feeds.venues import venue_for
 from guardbot.formats.jsonio import loads_exact
 from guardbot.mirror.venues import mirror_venue
 from guardbot.mqtt.commands import ALLOWED_TYPES
@@ -206,6 +207,11 @@ def _feed(
         t.problems.add(t.where("replay_file"), 'required when feed.mode is "replay"')
     if v["replay_file"] == Path():
         v["replay_file"] = None  # replay_file = "" means none
+    exchange = built.get("exchange")
+    if v["mode"] == "ccxt" and isinstance(exchange, ExchangeSection):
+        missing = venue_for(exchange.id).missing
+        if missing:
+            t.problems.add("exchange.id", f"{exchange.id!r} cannot be followed live: {missing}")
     return FeedSection(**v)
 
 

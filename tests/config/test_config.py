@@ -583,3 +583,23 @@ def test_close_only_stops_can_be_turned_off(tmp_path: Path) -> None:
     assert off.guards.close_only_stops is False
     with pytest.raises(ConfigError, match=r"guards\.close_only_stops"):
         load_config(write(tmp_path, '[guards]\nclose_only_stops = "no"\n'), {})
+
+
+def test_a_venue_ccxt_lacks_data_for_is_refused_live_naming_the_data(tmp_path: Path) -> None:
+    """Hyperliquid: ccxt 4.5.90 has no leverage tiers and no mark-price stream for it."""
+    live = problems(tmp_path, '[exchange]\nid = "hyperliquid"\nprofile = "generic"\n')
+    assert any(
+        line.startswith("exchange.id: 'hyperliquid' cannot be followed live")
+        and "leverage tiers" in line
+        and "mark-price" in line
+        for line in live
+    ), live
+    replayed = load_config(
+        write(
+            tmp_path,
+            '[exchange]\nid = "hyperliquid"\nprofile = "generic"\n'
+            '[feed]\nmode = "replay"\nreplay_file = "ticks.jsonl"\n',
+        ),
+        {},
+    )
+    assert replayed.exchange.profile.name == "generic"

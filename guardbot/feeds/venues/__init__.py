@@ -44,8 +44,9 @@ class Venue:
     ticker_params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: Watch tickers one symbol at a time (``watch_tickers`` subscribes to something else there).
     tickers_per_symbol: bool = False
-    #: Said in the README venue table and ``guardbot health``: what is not modelled.
-    notes: str = ""
+    #: Data guardbot needs that ccxt 4.5.90 does not carry for this venue; non-empty: live
+    #: (``[feed] mode = "ccxt"``) is refused at config load with this text.
+    missing: str = ""
 
     def __post_init__(self) -> None:
         for kind, fields in self.raw.items():
@@ -60,10 +61,19 @@ GENERIC = Venue("generic", ())
 
 
 def _registry() -> dict[str, Venue]:
-    from guardbot.feeds.venues import binance, bitget, bybit, gate, kucoinfutures, mexc, okx
+    from guardbot.feeds.venues import (
+        binance,
+        bitget,
+        bybit,
+        gate,
+        hyperliquid,
+        kucoinfutures,
+        mexc,
+        okx,
+    )
 
     table: dict[str, Venue] = {}
-    for module in (binance, bybit, okx, mexc, bitget, gate, kucoinfutures):
+    for module in (binance, bybit, okx, mexc, bitget, gate, kucoinfutures, hyperliquid):
         venue: Venue = module.VENUE
         for exchange_id in venue.exchange_ids:
             table[exchange_id] = venue
