@@ -603,3 +603,19 @@ def test_a_venue_ccxt_lacks_data_for_is_refused_live_naming_the_data(tmp_path: P
         {},
     )
     assert replayed.exchange.profile.name == "generic"
+
+
+@pytest.mark.parametrize("venue", ["bybit", "okx", "mexc", "bitget", "gate"])
+def test_every_venue_example_loads_with_its_own_profile(venue: str) -> None:
+    config = load_config(CONFIG_DIR / f"{venue}.toml", {})
+    assert config.exchange.id == venue and config.exchange.profile.name == venue
+    assert config.feed.mode == "ccxt"
+
+
+def test_the_readme_coinex_example_loads(tmp_path: Path) -> None:
+    """README 'A venue outside ccxt': the generic profile on a replay file."""
+    readme = (CONFIG_DIR.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index('id = "coinex"')
+    block = readme[readme.rindex("```toml", 0, start) + len("```toml") : readme.index("```", start)]
+    config = load_config(write(tmp_path, block), {})
+    assert config.exchange.profile.name == "generic" and config.feed.mode == "replay"
