@@ -133,6 +133,7 @@ class SymbolState:
     """
 
     __slots__ = (
+        "_raw",
         "dropped",
         "fields",
         "last_ts",
@@ -146,6 +147,9 @@ class SymbolState:
         self.source_ts: dict[str, int] = {}
         self.last_ts: int | None = None
         self.dropped: Counter[str] = Counter()
+        #: The exchange value each field was last converted from: most frames repeat most
+        #: fields (a ticker that only moved its bid), and an equal value needs no conversion.
+        self._raw: dict[str, object] = {}
 
     def apply(self, source: str, ts: int | None, values: Mapping[str, object]) -> bool:
         """Merge ``values`` (keys from ``mark, last, bid, ask, index, funding_rate``; ``None`` =
@@ -156,10 +160,15 @@ class SymbolState:
                 self.dropped[TIME_BACK] += 1
                 return False
         converted: dict[str, Decimal] = {}
+        seen = self._raw
         try:
             for name in _ALL_FIELDS:
                 raw = values.get(name)
-                if raw is not None:
+                if raw is None:
+                    continue
+                if type(raw) is type(seen.get(name)) and raw == seen[name]:
+                    converted[name] = self.fields[name]
+                else:
                     converted[name] = _convert(raw, positive=name != "funding_rate")
         except _Drop as exc:
             self.dropped[exc.reason] += 1
@@ -168,6 +177,8 @@ class SymbolState:
         if unknown:
             raise KeyError(f"unknown tick fields: {sorted(unknown)}")
         self.fields.update(converted)
+        for name in converted:
+            seen[name] = values[name]
         if ts is not None:
             self.source_ts[source] = ts
             self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)

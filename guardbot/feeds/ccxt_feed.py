@@ -96,6 +96,8 @@ class Stream:
     kind: Kind
     call: Callable[[], Awaitable[Mapping[str, Any]]]
     carries_mark: bool
+    #: The symbols the stream covers (a per-symbol watch: one).
+    symbols: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -183,16 +185,19 @@ def plan_streams(
         carries_mark = kind == "mark" or (kind == "ticker" and venue.ticker_has_mark)
         if not per_symbol and _has(owner, many):
             method = getattr(owner, _snake(many))
-            plan.append(Stream(_snake(many), kind, _many(method, syms, *args), carries_mark))
+            call = _many(method, syms, *args)
+            plan.append(Stream(_snake(many), kind, call, carries_mark, tuple(syms)))
         elif _has(owner, one):
             method = getattr(owner, _snake(one))
             for sym in syms:
                 name = f"{_snake(one)}:{sym}"
-                plan.append(Stream(name, kind, _single(method, sym, *args), carries_mark))
+                call = _single(method, sym, *args)
+                plan.append(Stream(name, kind, call, carries_mark, (sym,)))
 
     add("mark", exchange, "watchMarkPrices", "watchMarkPrice")
     if _has(exchange, "watchBidsAsks"):
-        plan.append(Stream("watch_bids_asks", "book", _many(exchange.watch_bids_asks, syms), False))
+        book = _many(exchange.watch_bids_asks, syms)
+        plan.append(Stream("watch_bids_asks", "book", book, False, tuple(syms)))
     if ticker_exchange is not None:
         params = dict(venue.ticker_params)
         add(
@@ -256,6 +261,7 @@ class CcxtFeed:
         self._rest_dropped: dict[str, str] = {}
         self._rest_since_s = 0.0
         self._funding_polls = 0
+        self._books_live = False  # a book stream is planned and not dropped
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -273,6 +279,7 @@ class CcxtFeed:
         plan = plan_streams(self._exchange, self._ticker_exchange, self._symbols, self._venue)
         for stream in plan:
             self._spawn_stream(stream)
+        self._books_live = self._books_planned()
         _log.info("feed plan", venue=self._venue.name, streams=[s.name for s in plan])
         self._tasks.append(tg.create_task(self._watchdog(), name="feed:watchdog"))
         if self._funding_rest() is not None:
@@ -419,7 +426,10 @@ class CcxtFeed:
                 continue
             cache = getattr(owner, cache_attr, None)
             marks = self._ingest(
-                stream.kind, returned, cache if isinstance(cache, Mapping) else None
+                stream.kind,
+                returned,
+                cache if isinstance(cache, Mapping) else None,
+                stream.symbols or None,
             )
             if marks is not None:
                 status.updates += 1
@@ -432,6 +442,7 @@ class CcxtFeed:
         """Take a stream the venue does not support out of the plan, once."""
         reason = f"{type(exc).__name__}: {exc}"[:200]
         self._streams[stream.name].dropped = reason
+        self._books_live = self._books_planned()
         _log.warning("feed stream not supported; dropped", stream=stream.name, reason=reason)
         if not self._marks_planned():
             self._start_rest(f"no mark-price stream left ({stream.name}: {reason})")
@@ -441,33 +452,37 @@ class CcxtFeed:
         kind: Kind,
         returned: Mapping[str, Any] | None,
         cache: Mapping[str, Any] | None,
+        symbols: Sequence[str] | None = None,
     ) -> bool | None:
-        """Apply the newest entry per watched symbol. ``None``: nothing accepted; else whether
-        an accepted entry carried a mark price."""
+        """Apply the newest entry per symbol (``symbols``: those the stream covers; default
+        all). ``None``: nothing accepted; else whether an accepted entry carried a mark price."""
         accepted: bool | None = None
         returned = returned if isinstance(returned, Mapping) else {}
         venue = self._venue
-        for sym, s in self._syms.items():
+        syms = self._syms
+        for sym in symbols if symbols is not None else syms:
+            s = syms[sym]
             entry = returned.get(sym)
             best = extract(kind, entry, venue)
             cached_entry = None if cache is None else cache.get(sym)
-            cached = extract(kind, cached_entry, venue)
-            if cached is not None and isinstance(cached_entry, Mapping):
+            # The cache holds what arrived after the awaited frame (folded by ccxt); it is read
+            # only when it is another, newer entry (usually it is the returned one itself).
+            if cached_entry is not entry and isinstance(cached_entry, Mapping):
                 cached_ts = _entry_ts(cached_entry)
                 known = s.state.source_ts.get(kind)
-                newer_than_known = cached_ts is not None and (known is None or cached_ts > known)
-                best_ts = (
-                    _entry_ts(entry) if best is not None and isinstance(entry, Mapping) else None
-                )
-                if newer_than_known and (
-                    best is None
-                    or (best_ts is not None and cached_ts is not None and cached_ts > best_ts)
+                best_ts = _entry_ts(entry) if isinstance(entry, Mapping) else None
+                if (
+                    cached_ts is not None
+                    and (known is None or cached_ts > known)
+                    and (best is None or (best_ts is not None and cached_ts > best_ts))
                 ):
-                    best, entry = cached, cached_entry
+                    cached = extract(kind, cached_entry, venue)
+                    if cached is not None:
+                        best, entry = cached, cached_entry
             if best is None or not isinstance(entry, Mapping):
                 continue
             values = best.values
-            if kind == "ticker" and self._books_planned():
+            if kind == "ticker" and self._books_live:
                 # the book stream owns bid/ask; a ticker's older quote must not flip it back
                 values = {k: v for k, v in values.items() if k not in ("bid", "ask")}
                 if not values:
