@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from guardbot.config.secret import Secret
 from guardbot.core.alerts import AlertConfig
-from guardbot.core.config import POSITION_MODES, AccountConfig, EngineConfig, Fees
+from guardbot.core.config import POSITION_MODES, AccountConfig, EngineConfig, Fees, SymbolDefaults
 from guardbot.core.guards import GuardConfig
 from guardbot.core.num import ZERO
 from guardbot.core.profiles import PROFILES, Profile
@@ -223,6 +223,14 @@ class AccountSection:
         values = {"apiKey": self.api_key, "secret": self.secret, "password": self.password}
         return {key: value.reveal() for key, value in values.items() if value is not None}
 
+    symbols: dict[str, Any] = setting(
+        factory=dict,
+        example='{ "BTC/USDT:USDT" = { margin_mode = "isolated", leverage = 5 } }',
+        doc="Per-symbol margin mode and leverage of new positions, one table per symbol: "
+        '[accounts.<name>.symbols."BTC/USDT:USDT"] margin_mode = "isolated", leverage = 5. '
+        "Either key may be left out; symbols not listed use the defaults above.",
+    )
+
     @property
     def fees(self) -> Fees | None:
         """The account's own fees, or None when it sets neither rate (the engine's fees)."""
@@ -239,6 +247,13 @@ class AccountSection:
             position_mode=self.position_mode,
             mirror=self.mirror,
             mirror_tolerance=self.mirror_tolerance,
+            symbols={
+                symbol: SymbolDefaults(
+                    own.get("margin_mode"),
+                    None if own.get("leverage") is None else Decimal(str(own["leverage"])),
+                )
+                for symbol, own in self.symbols.items()
+            },
         )
 
 

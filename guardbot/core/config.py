@@ -13,7 +13,7 @@ from guardbot.core.profiles import PROFILES, Profile
 from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
 
-__all__ = ["POSITION_MODES", "AccountConfig", "EngineConfig", "Fees"]
+__all__ = ["POSITION_MODES", "AccountConfig", "EngineConfig", "Fees", "SymbolDefaults"]
 
 #: Account position modes: one position per symbol, or a long and a short side per symbol.
 POSITION_MODES = ("oneway", "hedged")
@@ -32,6 +32,21 @@ class Fees:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolDefaults:
+    """An account's own margin mode and/or leverage for new positions in one symbol
+    (``None``: the account's default)."""
+
+    margin_mode: str | None = None
+    leverage: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.margin_mode is not None and self.margin_mode not in ("cross", "isolated"):
+            raise InputError("margin_mode", f"must be cross or isolated, got {self.margin_mode!r}")
+        if self.leverage is not None and self.leverage < 1:
+            raise InputError("leverage", f"must be >= 1, got {self.leverage}")
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     wallet: Decimal = Decimal(10000)
     default_margin_mode: str = "cross"
@@ -45,6 +60,8 @@ class AccountConfig:
     #: Liquidation price difference (guardbot's vs the exchange's) that raises mirror_drift,
     #: as a share of the mark price.
     mirror_tolerance: Decimal = Decimal("0.005")
+    #: Per-symbol margin mode and leverage ("cross for the hedged pairs, isolated for the rest").
+    symbols: Mapping[str, SymbolDefaults] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.wallet < 0:

@@ -48,15 +48,18 @@ def market_of(config: EngineConfig, markets: dict[str, Market], symbol: str) -> 
 
 def default_settings(config: EngineConfig, account: AccountConfig, symbol: str) -> SymbolSettings:
     """The margin mode and leverage an account with ``account`` starts with in ``symbol``: its
-    default leverage, capped by the guards and by the first tier's maximum."""
-    leverage = account.default_leverage
+    own for that symbol, else its defaults; the leverage capped by the guards and by the first
+    tier's maximum."""
+    own = account.symbols.get(symbol)
+    mode = own.margin_mode if own is not None and own.margin_mode else account.default_margin_mode
+    leverage = own.leverage if own is not None and own.leverage else account.default_leverage
     cap = config.guards.leverage_cap(symbol)
     table = config.tiers.get(symbol)
     if cap is not None:
         leverage = min(leverage, cap)
     if table is not None:
         leverage = min(leverage, table.tiers[0].max_leverage)
-    return SymbolSettings(account.default_margin_mode, leverage)
+    return SymbolSettings(mode, leverage)
 
 
 def symbol_settings(config: EngineConfig, account: Account, symbol: str) -> SymbolSettings:

@@ -502,7 +502,8 @@ def test_cli_prints_config_problems_one_per_line(
         f"guardbot run: invalid configuration {path} (2 problems):",
         "  accounts.main.walet: unknown key (known: api_key_env, default_leverage, "
         "default_margin_mode, maker_fee, mirror, mirror_poll_s, mirror_tolerance, "
-        "password_env, position_mode, secret_env, taker_fee, wallet); did you mean 'wallet'?",
+        "password_env, position_mode, secret_env, symbols, taker_fee, wallet); did you mean "
+        "'wallet'?",
         "  guards.max_leverage: must be >= 1, got 0",
     ]
 
@@ -619,3 +620,58 @@ def test_the_readme_coinex_example_loads(tmp_path: Path) -> None:
     block = readme[readme.rindex("```toml", 0, start) + len("```toml") : readme.index("```", start)]
     config = load_config(write(tmp_path, block), {})
     assert config.exchange.profile.name == "generic" and config.feed.mode == "replay"
+
+
+SYMBOL_TABLES = """
+[accounts.main]
+default_margin_mode = "cross"
+default_leverage = 10
+
+[accounts.main.symbols."ETH/USDT:USDT"]
+margin_mode = "isolated"
+leverage = 5
+
+[accounts.main.symbols."SOL/USDT:USDT"]
+leverage = 3
+"""
+
+
+def test_per_symbol_margin_mode_and_leverage_is_one_table(tmp_path: Path) -> None:
+    """Issue 12 item 5: "cross for the hedged pairs, isolated for the speculative ones"."""
+    from guardbot.core.state import default_settings
+
+    config = load_config(write(tmp_path, SYMBOL_TABLES), {})
+    engine = config.engine_config({}, {})
+    account = engine.accounts["main"]
+    got = {
+        s: (d.margin_mode, d.leverage)
+        for s in ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+        for d in [default_settings(engine, account, s)]
+    }
+    assert got == {
+        "BTC/USDT:USDT": ("cross", Decimal(10)),  # not listed: the defaults
+        "ETH/USDT:USDT": ("isolated", Decimal(5)),
+        "SOL/USDT:USDT": ("cross", Decimal(3)),  # only leverage given
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('margin_mode = "hedged"', 'accounts.main.symbols."ETH/USDT:USDT".margin_mode: must be'),
+        ("leverage = 0", 'accounts.main.symbols."ETH/USDT:USDT".leverage: must be a number >= 1'),
+        ('leverage = "5"', 'accounts.main.symbols."ETH/USDT:USDT".leverage: must be a number'),
+        ("levrage = 5", 'accounts.main.symbols."ETH/USDT:USDT".levrage: unknown key'),
+    ],
+)
+def test_per_symbol_settings_refuse_bad_values_naming_the_key(
+    tmp_path: Path, table: str, expected: str
+) -> None:
+    text = f'[accounts.main]\n[accounts.main.symbols."ETH/USDT:USDT"]\n{table}\n'
+    found = problems(tmp_path, text)
+    assert any(line.startswith(expected) for line in found), found
+
+
+def test_per_symbol_settings_refuse_a_non_unified_symbol(tmp_path: Path) -> None:
+    found = problems(tmp_path, "[accounts.main.symbols.BTCUSDT]\nleverage = 5\n")
+    assert any(line.startswith('accounts.main.symbols."BTCUSDT": must be a ccxt') for line in found)
