@@ -34,12 +34,13 @@ from guardbot.core.events import ALERT_TYPES
 from guardbot.core.guards import GuardConfig
 from guardbot.core.keys import unknown_key
 from guardbot.core.profiles import PROFILES, get_profile, profile_for_exchange
-from guardbot.errors import ConfigError, InputError
+from guardbot.errors import ConfigError, GuardbotError, InputError
 from guardbot.feeds.venues import venue_for
 from guardbot.formats.jsonio import loads_exact
 from guardbot.mirror.venues import mirror_venue
 from guardbot.mqtt.commands import ALLOWED_TYPES
 from guardbot.runtime.net import is_loopback_host, parse_host_port
+from guardbot.tiers.source import read_user_tiers
 
 __all__ = ["build"]
 
@@ -214,6 +215,18 @@ def _exchange(
                 f"required: no built-in profile for exchange {v['id']!r}; "
                 f"choose one of {', '.join(sorted(PROFILES))}",
             )
+    if profile is not None and v["profile_options"]:
+        try:
+            profile = profile.with_options(v["profile_options"], t.where("profile_options"))
+        except InputError as exc:
+            t.problems.add(exc.field, exc.message)
+    if v["tiers_file"] == Path():
+        v["tiers_file"] = None  # tiers_file = "" means none
+    if profile is not None and v["tiers_file"] is not None:
+        try:
+            read_user_tiers(v["tiers_file"], profile.name)
+        except GuardbotError as exc:
+            t.problems.add(t.where("tiers_file"), str(exc))
     for key, var in EXCHANGE_SECRET_ENV.items():
         if key in v["ccxt"]:
             t.problems.add(

@@ -87,6 +87,18 @@ class ExchangeSection:
         doc="Margin rules to reproduce: binance, bybit, okx, mexc, bitget, gate or generic. "
         "Defaults from the exchange id (generic is never chosen automatically).",
     )
+    profile_options: dict[str, Any] = setting(
+        factory=dict,
+        example='{ liquidation_fee_rate = 0.01, mm_formula = "flat_tier" }',
+        doc="Changes to single switches of the profile (docs/rules.md §10), e.g. for a venue "
+        "on the generic profile; unknown switches and bad values are refused.",
+    )
+    tiers_file: Path | None = setting(
+        None,
+        example='"./tiers/coinex.json"',
+        doc="Your own leverage-tier tables, in the bundled snapshot's JSON format (asOf, "
+        "source, tiers, contractSize); used instead of the bundled snapshot.",
+    )
     trigger_price: str = setting(
         "mark",
         choices=("mark", "last"),

@@ -16,7 +16,7 @@ from guardbot.core.tiers import Tier
 from guardbot.daemon.pipeline import StepPipeline
 from guardbot.store.journal import Journal
 from guardbot.tiers.fetch import DAY_MS, Fetcher, ResolvedTiers, ccxt_fetcher, resolve_tiers
-from guardbot.tiers.source import BundledTiers, bundled_for
+from guardbot.tiers.source import BundledTiers, bundled_for, read_user_tiers
 
 __all__ = ["TIER_REFRESH_S", "TierTables"]
 
@@ -32,7 +32,12 @@ class TierTables:
     def __init__(self, config: Config, fetcher: Fetcher | None = None) -> None:
         self._config = config
         self._fetcher = fetcher
-        self.bundled: BundledTiers = bundled_for(config.exchange.id, config.exchange.profile.name)
+        exchange = config.exchange
+        self.bundled: BundledTiers = (
+            read_user_tiers(exchange.tiers_file, exchange.profile.name)
+            if exchange.tiers_file is not None
+            else bundled_for(exchange.id, exchange.profile.name)
+        )
         #: symbol -> where its tier table came from (set by :meth:`resolve_at_start`).
         self.sources: dict[str, str] = {}
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from types import MappingProxyType
 
 from guardbot.core.num import decimal_context, parse_decimal
@@ -38,6 +39,7 @@ __all__ = [
     "load_bundled",
     "parse_bundled",
     "read_bundled",
+    "read_user_tiers",
     "snapshot_venue",
 ]
 
@@ -167,6 +169,27 @@ def parse_bundled(profile: str, data: object) -> BundledTiers:
         contract_sizes=MappingProxyType(sizes),
         notes=notes,
     )
+
+
+def read_user_tiers(path: Path, profile: str) -> BundledTiers:
+    """A user's tier file (``[exchange] tiers_file``), in the bundled snapshot's format; its
+    ``profile`` may be left out (the configured one is meant). :class:`GuardbotError` names the
+    file and the field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text, parse_float=Decimal)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GuardbotError(f"{path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise GuardbotError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if isinstance(data, dict):
+        data.setdefault("profile", profile)
+    try:
+        return parse_bundled(profile, data)
+    except InputError as exc:
+        raise GuardbotError(f"{path}: {exc}") from None
 
 
 def _text(data: Mapping[str, object], key: str, *, required: bool = False) -> str:

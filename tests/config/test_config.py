@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -189,7 +190,8 @@ def test_every_problem_is_listed_each_on_its_own_line(tmp_path: Path) -> None:
     )
     assert found == [
         "exchange.symbolz: unknown key "
-        "(known: ccxt, id, profile, slippage_bps, symbols, trigger_price); did you mean 'symbols'?",
+        "(known: ccxt, id, profile, profile_options, slippage_bps, symbols, tiers_file, "
+        "trigger_price); did you mean 'symbols'?",
         "accounts.main.wallet: must be >= 0, got -5",
         "guards.max_leverage: must be >= 1, got 0",
         "guards.daily_loss_limit: must be > 0, got -1",
@@ -618,6 +620,10 @@ def test_the_readme_coinex_example_loads(tmp_path: Path) -> None:
     readme = (CONFIG_DIR.parent / "README.md").read_text(encoding="utf-8")
     start = readme.index('id = "coinex"')
     block = readme[readme.rindex("```toml", 0, start) + len("```toml") : readme.index("```", start)]
+    tiers = tmp_path / "tiers" / "coinex.json"
+    tiers.parent.mkdir()
+    tiers.write_text(json.dumps(COINEX_TIERS), encoding="utf-8")
+    block = block.replace('"./tiers/coinex.json"', json.dumps(str(tiers)))
     config = load_config(write(tmp_path, block), {})
     assert config.exchange.profile.name == "generic" and config.feed.mode == "replay"
 
@@ -675,3 +681,68 @@ def test_per_symbol_settings_refuse_bad_values_naming_the_key(
 def test_per_symbol_settings_refuse_a_non_unified_symbol(tmp_path: Path) -> None:
     found = problems(tmp_path, "[accounts.main.symbols.BTCUSDT]\nleverage = 5\n")
     assert any(line.startswith('accounts.main.symbols."BTCUSDT": must be a ccxt') for line in found)
+
+
+COINEX_TIERS = {
+    "asOf": "2026-01-01",
+    "source": "the user's own copy of the venue's tier page",
+    "tiers": {
+        "BTC/USDT:USDT": [
+            {"minNotional": 0, "maxNotional": 100000, "maintenanceMarginRate": 0.005,
+             "maxLeverage": 100},
+            {"minNotional": 100000, "maxNotional": 1000000, "maintenanceMarginRate": 0.01,
+             "maxLeverage": 50},
+        ]
+    },
+    "contractSize": {"BTC/USDT:USDT": 1},
+}  # fmt: skip
+
+
+def test_generic_venue_takes_profile_options_and_a_tiers_file(tmp_path: Path) -> None:
+    """A venue outside ccxt (CoinEx): the generic profile with the user's switches and tiers."""
+    tiers = tmp_path / "coinex.json"
+    tiers.write_text(json.dumps(COINEX_TIERS), encoding="utf-8")
+    text = (
+        '[exchange]\nid = "coinex"\nprofile = "generic"\nsymbols = ["BTC/USDT:USDT"]\n'
+        f'tiers_file = "{tiers}"\n'
+        'profile_options = { liquidation_fee_rate = 0.01, reduce_only_excess = "reject" }\n'
+        '[feed]\nmode = "replay"\nreplay_file = "ticks.jsonl"\n'
+    )
+    config = load_config(write(tmp_path, text), {})
+    profile = config.exchange.profile
+    assert profile.name == "generic" and profile.liquidation_fee_rate == Decimal("0.01")
+    assert profile.reduce_only_excess == "reject"
+    from guardbot.daemon.tier_tables import TierTables
+
+    tables = TierTables(config)
+    assert tables.bundled.as_of == "2026-01-01"
+    assert [t.cap for t in tables.bundled.tables["BTC/USDT:USDT"].tiers] == [100000, 1000000]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('profile_options = { mm_formula = "cubic" }', "exchange.profile_options.mm_formula:"),
+        ("profile_options = { fee = 1 }", "exchange.profile_options.fee: unknown profile option"),
+        ('tiers_file = "missing.json"', "exchange.tiers_file: missing.json: cannot be read"),
+    ],
+)
+def test_generic_venue_options_are_refused_naming_the_key(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    found = problems(tmp_path, f'[exchange]\nid = "coinex"\nprofile = "generic"\n{line}\n')
+    assert any(line.startswith(expected) for line in found), found
+
+
+def test_a_tiers_file_with_an_overlap_is_refused_naming_the_row(tmp_path: Path) -> None:
+    bad = json.loads(json.dumps(COINEX_TIERS))
+    bad["tiers"]["BTC/USDT:USDT"][1]["minNotional"] = 50000
+    tiers = tmp_path / "bad.json"
+    tiers.write_text(json.dumps(bad), encoding="utf-8")
+    found = problems(
+        tmp_path, f'[exchange]\nid = "coinex"\nprofile = "generic"\ntiers_file = "{tiers}"\n'
+    )
+    assert any(
+        'tiers["BTC/USDT:USDT"][1].minNotional: overlaps the previous tier' in line
+        for line in found
+    ), found
