@@ -35,6 +35,7 @@ from guardbot.core.guards import GuardConfig
 from guardbot.core.keys import unknown_key
 from guardbot.core.profiles import PROFILES, get_profile, profile_for_exchange
 from guardbot.errors import ConfigError, GuardbotError, InputError
+from guardbot.feeds.plugin import FeedPluginError, load_feed_plugin
 from guardbot.feeds.venues import venue_for
 from guardbot.formats.jsonio import loads_exact
 from guardbot.mirror.venues import mirror_venue
@@ -255,6 +256,14 @@ def _feed(
         t.problems.add(t.where("replay_file"), 'required when feed.mode is "replay"')
     if v["replay_file"] == Path():
         v["replay_file"] = None  # replay_file = "" means none
+    if v["mode"] == "plugin":
+        if not v["plugin"]:
+            t.problems.add(t.where("plugin"), 'required when feed.mode is "plugin"')
+        else:
+            try:
+                load_feed_plugin(v["plugin"])
+            except FeedPluginError as exc:
+                t.problems.add(t.where("plugin"), str(exc))
     exchange = built.get("exchange")
     if v["mode"] == "ccxt" and isinstance(exchange, ExchangeSection):
         missing = venue_for(exchange.id).missing

@@ -134,8 +134,20 @@ class ExchangeSection:
 class FeedSection:
     mode: str = setting(
         "ccxt",
-        choices=("ccxt", "replay", "sim"),
-        doc='Where prices come from: "ccxt" (live exchange), "replay" (a recorded file) or "sim".',
+        choices=("ccxt", "replay", "sim", "plugin"),
+        doc='Where prices come from: "ccxt" (live exchange), "replay" (a recorded file), "sim" '
+        'or "plugin" (your own code, for venues outside ccxt).',
+    )
+    plugin: str | None = setting(
+        None,
+        example='"./myfeeds/coinex.py:make_feed"',
+        doc='mode = "plugin": file.py:name of a factory(symbols, options) returning a feed, or an '
+        "entry point name in the group guardbot.feeds.",
+    )
+    plugin_options: dict[str, Any] = setting(
+        factory=dict,
+        example='{ url = "wss://..." }',
+        doc="Passed to the feed plugin's factory as its options.",
     )
     stale_after_s: float = setting(
         10.0,

@@ -35,7 +35,7 @@ DEFAULT_SIM_PRICES: Mapping[str, Decimal] = {
 
 
 def default_feed(config: Config) -> Feed:
-    """The feed ``[feed] mode`` asks for: ``sim``, ``replay`` or ``ccxt``."""
+    """The feed ``[feed] mode`` asks for: ``sim``, ``replay``, ``plugin`` or ``ccxt``."""
     section = config.feed
     symbols = config.exchange.symbols
     if section.mode == "sim":
@@ -59,6 +59,12 @@ def default_feed(config: Config) -> Feed:
         if section.replay_file is None:  # pragma: no cover - load_config refuses it
             raise ConfigError('feed.replay_file: required when feed.mode is "replay"')
         return ReplayFeed(section.replay_file, speed=section.speed)
+    if section.mode == "plugin":
+        from guardbot.feeds.plugin import load_feed_plugin
+
+        if section.plugin is None:  # pragma: no cover - load_config refuses it
+            raise ConfigError('feed.plugin: required when feed.mode is "plugin"')
+        return load_feed_plugin(section.plugin)(list(symbols), dict(section.plugin_options))
     from guardbot.feeds.exchange import ExchangeFeed, ccxt_factory
 
     return ExchangeFeed(

@@ -170,8 +170,8 @@ def test_config_check_lists_every_problem_one_per_line(
     assert (status, out) == (2, "")
     assert err.splitlines() == [
         f"guardbot config: invalid configuration {path} (2 problems):",
-        "  feed.stale_after: unknown key (known: mode, replay_file, rest_poll_s, sim_seed, "
-        "speed, stale_after_s); did you mean 'stale_after_s'?",
+        "  feed.stale_after: unknown key (known: mode, plugin, plugin_options, replay_file, "
+        "rest_poll_s, sim_seed, speed, stale_after_s); did you mean 'stale_after_s'?",
         "  mqtt.qos: must be one of 0, 1, 2, got 3",
     ]
 
