@@ -414,7 +414,7 @@ async def test_bad_config_one_problem_per_line_exit_2(tmp_path: Path) -> None:
     # The header, then one problem per line (issue 11: they were joined into one line).
     assert lines == [
         f"guardbot run: invalid configuration {path} (1 problem):",
-        "  feed.mode: must be one of ccxt, replay, sim, got 'nope'",
+        "  feed.mode: must be one of ccxt, replay, sim, plugin, got 'nope'",
     ], lines
 
 
