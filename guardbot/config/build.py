@@ -9,7 +9,6 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -115,43 +114,16 @@ def _named(
         if not _NAME.match(name):
             p.add(where, "account name must be letters, digits, _ or - (it goes into MQTT topics)")
         values = Table(spec, where, p, sec.cls).values()
-        if isinstance(values.get("symbols"), dict):
-            values["symbols"] = _symbol_settings(f"{where}.symbols", values["symbols"], p)
+        for symbol in values.get("symbols") or {}:
+            if not _SYMBOL.match(symbol):
+                p.add(
+                    f'{where}.symbols["{symbol}"]',
+                    f"must be a ccxt unified symbol like 'BTC/USDT:USDT', got {symbol!r}",
+                )
         account = sec.cls(**values)
         if getattr(account, "mirror", False):
             account = _mirror_account(account, where, p, env, built.get("exchange"))
         out[name] = account
-    return out
-
-
-_SYMBOL_KEYS = ("leverage", "margin_mode")
-
-
-def _symbol_settings(where: str, raw: dict[str, Any], p: Problems) -> dict[str, Any]:
-    """``[accounts.<name>.symbols."BTC/USDT:USDT"]`` tables: margin_mode and/or leverage."""
-    out: dict[str, Any] = {}
-    for symbol, own in raw.items():
-        at = f'{where}."{symbol}"'
-        if not _SYMBOL.match(symbol):
-            p.add(at, f"must be a ccxt unified symbol like 'BTC/USDT:USDT', got {symbol!r}")
-            continue
-        if not isinstance(own, dict):
-            p.add(at, f"must be a table with margin_mode and/or leverage, got {describe(own)}")
-            continue
-        for key in own:
-            if key not in _SYMBOL_KEYS:
-                p.add(f"{at}.{key}", unknown_key(key, list(_SYMBOL_KEYS)))
-        mode = own.get("margin_mode")
-        if mode is not None and mode not in ("cross", "isolated"):
-            p.add(f"{at}.margin_mode", f'must be "cross" or "isolated", got {mode!r}')
-        leverage = own.get("leverage")
-        if leverage is not None and (
-            isinstance(leverage, bool)
-            or not isinstance(leverage, (int, float, Decimal))
-            or leverage < 1
-        ):
-            p.add(f"{at}.leverage", f"must be a number >= 1, got {leverage!r}")
-        out[symbol] = {k: own[k] for k in _SYMBOL_KEYS if k in own}
     return out
 
 

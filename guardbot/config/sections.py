@@ -170,6 +170,21 @@ class FeedSection:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolSection:
+    """``[accounts.<name>.symbols."BTC/USDT:USDT"]``: one symbol's own settings."""
+
+    margin_mode: str | None = setting(
+        None,
+        choices=("cross", "isolated"),
+        example='"isolated"',
+        doc='Margin mode of new positions in this symbol: "cross" or "isolated".',
+    )
+    leverage: Decimal | None = setting(
+        None, ge=1, example="5", doc="Leverage of new positions in this symbol."
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSection:
     wallet: Decimal = setting(
         Decimal(10000), ge=0, doc="Starting wallet balance in the settle currency (USDT)."
@@ -247,7 +262,7 @@ class AccountSection:
         values = {"apiKey": self.api_key, "secret": self.secret, "password": self.password}
         return {key: value.reveal() for key, value in values.items() if value is not None}
 
-    symbols: dict[str, Any] = setting(
+    symbols: dict[str, SymbolSection] = setting(
         factory=dict,
         example='{ "BTC/USDT:USDT" = { margin_mode = "isolated", leverage = 5 } }',
         doc="Per-symbol margin mode and leverage of new positions, one table per symbol: "
@@ -272,10 +287,7 @@ class AccountSection:
             mirror=self.mirror,
             mirror_tolerance=self.mirror_tolerance,
             symbols={
-                symbol: SymbolDefaults(
-                    own.get("margin_mode"),
-                    None if own.get("leverage") is None else Decimal(str(own["leverage"])),
-                )
+                symbol: SymbolDefaults(own.margin_mode, own.leverage)
                 for symbol, own in self.symbols.items()
             },
         )

@@ -664,10 +664,10 @@ def test_per_symbol_margin_mode_and_leverage_is_one_table(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("table", "expected"),
     [
-        ('margin_mode = "hedged"', 'accounts.main.symbols."ETH/USDT:USDT".margin_mode: must be'),
-        ("leverage = 0", 'accounts.main.symbols."ETH/USDT:USDT".leverage: must be a number >= 1'),
-        ('leverage = "5"', 'accounts.main.symbols."ETH/USDT:USDT".leverage: must be a number'),
-        ("levrage = 5", 'accounts.main.symbols."ETH/USDT:USDT".levrage: unknown key'),
+        ('margin_mode = "hedged"', 'accounts.main.symbols["ETH/USDT:USDT"].margin_mode: must be'),
+        ("leverage = 0", 'accounts.main.symbols["ETH/USDT:USDT"].leverage: must be >= 1'),
+        ("leverage = true", 'accounts.main.symbols["ETH/USDT:USDT"].leverage: must be'),
+        ("levrage = 5", 'accounts.main.symbols["ETH/USDT:USDT"].levrage: unknown key'),
     ],
 )
 def test_per_symbol_settings_refuse_bad_values_naming_the_key(
@@ -680,7 +680,9 @@ def test_per_symbol_settings_refuse_bad_values_naming_the_key(
 
 def test_per_symbol_settings_refuse_a_non_unified_symbol(tmp_path: Path) -> None:
     found = problems(tmp_path, "[accounts.main.symbols.BTCUSDT]\nleverage = 5\n")
-    assert any(line.startswith('accounts.main.symbols."BTCUSDT": must be a ccxt') for line in found)
+    assert any(
+        line.startswith('accounts.main.symbols["BTCUSDT"]: must be a ccxt') for line in found
+    )
 
 
 COINEX_TIERS = {
