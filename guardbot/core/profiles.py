@@ -197,6 +197,8 @@ PROFILES: dict[str, Profile] = {
         order_cost_model="im_plus_two_way_fee",
         upnl_profit_counts_for_available=True,
         isolated_funding_source="isolated_wallet",
+        # cross: long and short combined to pick the tier (docs/rules.md §14.2)
+        hedge_tier_basis="combined",
     ),
     # Gate USDT futures (§14.3): since the 2025 risk-limit upgrade the MM is graduated by
     # position value (each slice at its tier's MMR), i.e. Binance's deduction form.
