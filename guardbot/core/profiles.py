@@ -199,6 +199,8 @@ PROFILES: dict[str, Profile] = {
         isolated_funding_source="isolated_wallet",
         # cross: long and short combined to pick the tier (docs/rules.md §14.2)
         hedge_tier_basis="combined",
+        # partial liquidation two tiers at a time (docs/rules.md §14.2)
+        liquidation_step_tiers=2,
     ),
     # Gate USDT futures (§14.3): since the 2025 risk-limit upgrade the MM is graduated by
     # position value (each slice at its tier's MMR), i.e. Binance's deduction form.
