@@ -725,7 +725,7 @@ def test_generic_venue_takes_profile_options_and_a_tiers_file(tmp_path: Path) ->
     ("line", "expected"),
     [
         ('profile_options = { mm_formula = "cubic" }', "exchange.profile_options.mm_formula:"),
-        ("profile_options = { fee = 1 }", "exchange.profile_options.fee: unknown profile option"),
+        ("profile_options = { fee = 1 }", "exchange.profile_options.fee: unknown key"),
         ('tiers_file = "missing.json"', "exchange.tiers_file: missing.json: cannot be read"),
     ],
 )
