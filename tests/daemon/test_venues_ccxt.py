@@ -23,9 +23,9 @@ import pytest_asyncio
 
 from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
-from tests.integration.conftest import Mosquitto
-from tests.integration.test_daemon import Subscriber, journal_rows
-from tests.integration.test_daemon_ccxt import toml_value
+from tests.broker import Mosquitto
+from tests.daemon.test_daemon import Subscriber, journal_rows
+from tests.daemon.test_daemon_ccxt import toml_value
 from tests.standin.base import VenueStandin
 from tests.standin.bitget import StandinBitget
 from tests.standin.bybit import StandinBybit
