@@ -56,27 +56,9 @@ enableRateLimit = false
 {ccxt_lines}"""
 
 
-def write_ccxt_config(
-    tmp_path: Path,
-    broker: Mosquitto,
-    standin: StandinBinance,
-    *,
-    instance: str = "live",
-    seed: str = "",
-    extra: str = "",
-) -> Path:
-    path = tmp_path / "live.toml"
-    path.write_text(
-        f"""
-[guardbot]
-instance = "{instance}"
-data_dir = "{tmp_path / "data"}"
-log_format = "json"
-log_level = "warning"
-
-{exchange_toml(standin)}
-
-[feed]
+def daemon_sections(broker: Mosquitto) -> str:
+    """The [feed], [accounts.main], [alerts], [mqtt] and [metrics] tables every live test uses."""
+    return f"""[feed]
 mode = "ccxt"
 stale_after_s = 1.5
 rest_poll_s = 0.2
@@ -98,6 +80,30 @@ embedded_broker = "never"
 
 [metrics]
 enabled = false
+"""
+
+
+def write_ccxt_config(
+    tmp_path: Path,
+    broker: Mosquitto,
+    standin: StandinBinance,
+    *,
+    instance: str = "live",
+    seed: str = "",
+    extra: str = "",
+) -> Path:
+    path = tmp_path / "live.toml"
+    path.write_text(
+        f"""
+[guardbot]
+instance = "{instance}"
+data_dir = "{tmp_path / "data"}"
+log_format = "json"
+log_level = "warning"
+
+{exchange_toml(standin)}
+
+{daemon_sections(broker)}
 {seed}
 {extra}
 """,

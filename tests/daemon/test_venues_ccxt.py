@@ -25,7 +25,7 @@ from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
 from tests.broker import Mosquitto
 from tests.daemon.test_daemon import Subscriber, journal_rows
-from tests.daemon.test_daemon_ccxt import toml_value
+from tests.daemon.test_daemon_ccxt import daemon_sections, toml_value
 from tests.standin.base import VenueStandin
 from tests.standin.bitget import StandinBitget
 from tests.standin.bybit import StandinBybit
@@ -78,28 +78,7 @@ symbols = ["{BTC}", "{ETH}"]
 enableRateLimit = false
 {ccxt_lines}
 
-[feed]
-mode = "ccxt"
-stale_after_s = 1.5
-rest_poll_s = 0.2
-
-[accounts.main]
-wallet = 1000
-default_margin_mode = "cross"
-default_leverage = 20
-maker_fee = 0.0002
-taker_fee = 0.0005
-
-[alerts]
-margin_ratio_levels = [0.5, 0.7, 0.8]
-hysteresis = 0.05
-
-[mqtt]
-url = "mqtt://{broker.host}:{broker.port}"
-embedded_broker = "never"
-
-[metrics]
-enabled = false
+{daemon_sections(broker)}
 """,
         encoding="utf-8",
     )
