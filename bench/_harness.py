@@ -309,6 +309,7 @@ def daemon_toml(
     control: bool = False,
     guards: Mapping[str, Any] | None = None,
     stale_after_s: float = 10.0,
+    store: Mapping[str, Any] | None = None,
 ) -> str:
     """A ``guardbot run`` configuration: ccxt feed on the stand-in, the private broker."""
     parts = [
@@ -347,6 +348,8 @@ def daemon_toml(
             toml_table("metrics", {"enabled": True, "listen": f"127.0.0.1:{metrics_port}"})
         )
     parts.append(toml_table("control", {"enabled": control, "token_env": "GUARDBOT_CONTROL_TOKEN"}))
+    if store:
+        parts.append(toml_table("store", dict(store)))
     for command in seed:
         parts.append(toml_table("[seed]", command))
     return "\n".join(parts)

@@ -21,6 +21,10 @@ daemon's log and database; the summary (RSS slope after the warm-up by least squ
 on stdout.
 
     python bench/soak.py [--minutes 30] [--rate 200] [--symbols 20] [--out DIR]
+                         [--retention-days D] [--checkpoint-interval S]
+
+With ``--retention-days`` the database size (file + WAL, column ``db_mb``) should stay flat
+once a retention period and two checkpoints have passed; the summary prints its slope.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import contextlib
 
 from _harness import (
     Broker,
@@ -296,6 +302,7 @@ class Sample:
     alerts_raised: float
     alerts_received: int
     commands_sent: int
+    db_mb: float
 
 
 def least_squares_slope(xs: list[float], ys: list[float]) -> float:
@@ -395,6 +402,7 @@ async def amain(args: argparse.Namespace) -> int:
                 accounts=ACCOUNTS,
                 metrics_port=metrics_port,
                 control=True,
+                store=store_table(args),
             )
             db = out / "data" / "guardbot.db"
             for stale in (db, db.with_name("guardbot.db-wal"), db.with_name("guardbot.db-shm")):
@@ -474,6 +482,7 @@ async def amain(args: argparse.Namespace) -> int:
                             alerts_raised=metric_sum(m, "guardbot_alerts_total"),
                             alerts_received=len(sub.received),
                             commands_sent=commands.sent,
+                            db_mb=round(db_size(db) / 2**20, 3),
                         )
                         samples.append(s)
                         if k % max(1, int(60 / args.sample)) == 0:
@@ -481,7 +490,7 @@ async def amain(args: argparse.Namespace) -> int:
                                 f"  {s.t_s / 60:5.1f} min  rss {s.rss_mb:6.1f} MB  cpu "
                                 f"{s.cpu_pct:5.1f} %  outbox {s.outbox_depth:.0f}  ticks "
                                 f"{s.ticks_sent:,}  dropped {s.ticks_dropped:.0f}  alerts "
-                                f"{s.alerts_raised:.0f}/{s.alerts_received}",
+                                f"{s.alerts_raised:.0f}/{s.alerts_received}  db {s.db_mb:.1f} MB",
                                 flush=True,
                             )
 
@@ -541,6 +550,16 @@ async def amain(args: argparse.Namespace) -> int:
         f"{after[0].rss_mb if after else math.nan:.1f} MB, last {last.rss_mb:.1f} MB, "
         f"max {max(s.rss_mb for s in samples):.1f} MB"
     )
+    retained = [s for s in samples if s.t_s >= db_flat_from(args, duration)]
+    if len(retained) >= 2:
+        db_slope = least_squares_slope(
+            [s.t_s / 3600 for s in retained], [s.db_mb for s in retained]
+        )
+        print(
+            f"database (file + WAL): {samples[0].db_mb:.1f} MB first, "
+            f"{retained[0].db_mb:.1f} MB once retention applies, {last.db_mb:.1f} MB last, "
+            f"max {max(s.db_mb for s in samples):.1f} MB; slope since then {db_slope:+.2f} MB/hour"
+        )
     cpu = [s.cpu_pct for s in samples[1:]]
     if cpu:
         print(f"CPU: mean {sum(cpu) / len(cpu):.1f} %, max {max(cpu):.1f} % of one core")
@@ -572,6 +591,35 @@ async def amain(args: argparse.Namespace) -> int:
     return 0
 
 
+def store_table(args: argparse.Namespace) -> dict[str, float]:
+    """The ``[store]`` keys the command line sets (none: the daemon's defaults)."""
+    table: dict[str, float] = {}
+    if args.retention_days is not None:
+        table["retention_days"] = args.retention_days
+    if args.checkpoint_interval is not None:
+        table["checkpoint_interval_s"] = args.checkpoint_interval
+    return table
+
+
+def db_size(db: Path) -> int:
+    """Bytes of the journal on disk: the database file and its write-ahead log."""
+    total = 0
+    for path in (db, db.with_name(db.name + "-wal")):
+        with contextlib.suppress(FileNotFoundError):
+            total += path.stat().st_size
+    return total
+
+
+def db_flat_from(args: argparse.Namespace, duration: float) -> float:
+    """Seconds into the run from which the database should stay flat: one retention period
+    plus two checkpoint intervals (the first prune that reaches back a whole period), or the
+    warm-up's end when no retention was asked for."""
+    if args.retention_days is None:
+        return args.warmup_fraction * duration
+    interval = args.checkpoint_interval if args.checkpoint_interval is not None else 300.0
+    return args.retention_days * 86400 + 2 * interval
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="run time (30)")
@@ -586,6 +634,18 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup-fraction", type=float, default=0.2, help="start of the RSS fit (0.2)"
     )
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=None,
+        help="[store] retention_days (the daemon's default when not given); e.g. 0.01 = 14.4 min",
+    )
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=None,
+        help="[store] checkpoint_interval_s (the daemon's default when not given)",
+    )
     default_out = str(Path(tempfile.gettempdir()) / "guardbot-soak")
     parser.add_argument("--out", default=default_out, help=f"output directory ({default_out})")
     args = parser.parse_args(argv)
