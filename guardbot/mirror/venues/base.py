@@ -1,0 +1,85 @@
+"""What every venue's mirror support shares: :class:`MirrorVenue` (the defaults a venue overrides)
+and the exact-number conversion of exchange fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["MirrorVenue", "info_of", "to_decimal"]
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """An exchange number as an exact Decimal (floats through ``str``); None for missing/bad."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def info_of(structure: Mapping[str, Any]) -> Mapping[str, Any]:
+    info = structure.get("info")
+    return info if isinstance(info, Mapping) else {}
+
+
+class MirrorVenue:
+    """Reading one venue's account through ccxt; see the module docstring."""
+
+    id: str = ""
+    settle: str = "USDT"
+    #: Constructor options the mirror adds to ``[exchange.ccxt]``.
+    ccxt_options: Mapping[str, Any] = {}
+
+    async def fetch_open_orders(self, exchange: Any) -> list[dict[str, Any]]:
+        return list(await exchange.fetch_open_orders())
+
+    async def fetch_settings(self, exchange: Any) -> dict[str, tuple[Decimal | None, str | None]]:
+        """symbol -> (leverage, margin mode) as the account has them set."""
+        leverages = await exchange.fetch_leverages()
+        result: dict[str, tuple[Decimal | None, str | None]] = {}
+        for symbol, item in leverages.items():
+            leverage = to_decimal(item.get("longLeverage") or item.get("shortLeverage"))
+            result[symbol] = (leverage, item.get("marginMode"))
+        return result
+
+    async def fetch_hedged(self, exchange: Any) -> bool | None:
+        """Whether the account is in hedge (two-sided) mode; None if the venue cannot tell."""
+        if not exchange.has.get("fetchPositionMode"):
+            return None
+        mode = await exchange.fetch_position_mode()
+        return bool(mode.get("hedged"))
+
+    async def maintain(self, exchange: Any) -> None:
+        """Keep the private stream's session alive; called after every REST reconciliation."""
+
+    def cross_wallet(self, balance: Mapping[str, Any]) -> Decimal | None:
+        raise NotImplementedError
+
+    def isolated_wallet(self, position: Mapping[str, Any]) -> Decimal:
+        return to_decimal(position.get("positionMargin")) or Decimal(0)
+
+    def order_kind(self, order: Mapping[str, Any]) -> str | None:
+        if order.get("takeProfitPrice") is not None:
+            return "take_profit"
+        if order.get("stopLossPrice") is not None or order.get("triggerPrice") is not None:
+            return "stop_loss"
+        return None
+
+    def order_position_side(self, order: Mapping[str, Any]) -> str | None:
+        return None
+
+    def closes_whole_position(self, order: Mapping[str, Any]) -> bool:
+        return False
+
+    def close_reason(self, order: Mapping[str, Any]) -> str:
+        """Why a filled order closed a position (see ``CLOSE_REASONS``)."""
+        kind = self.order_kind(order)
+        if kind in ("stop_loss", "trailing_stop"):
+            return "stop_loss"
+        if kind == "take_profit":
+            return "take_profit"
+        return "order"
