@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from guardbot.core import margin
@@ -140,7 +141,7 @@ class AccountOps:
 
     def set_margin_mode(self, cmd: SetMarginModeCmd) -> None:
         account = self._st.account(cmd.account)
-        decision = self._margin_mode_decision(account, cmd)
+        decision, transfers = self._margin_mode_decision(account, cmd)
         if not decision.ok:
             self._st.reject(account, None, decision, symbol=cmd.symbol)
             return
@@ -148,23 +149,85 @@ class AccountOps:
         if settings.margin_mode == cmd.margin_mode:
             return  # Binance -4046 "No need to change margin type": a no-op
         settings.margin_mode = cmd.margin_mode
+        # open positions of the symbol switch with it (profile margin_mode_switch =
+        # "with_position", docs/rules.md §8.1.1): the margin moves between the cross wallet and
+        # each position's isolated wallet
+        for pos, transfer in transfers:
+            pos.margin_mode = cmd.margin_mode
+            pos.isolated_wallet += transfer
+            account.wallet -= transfer
+            pos.alert.reset(self._st.config.alerts)  # its alerts start over in the new scope
+            self._st.register(account, pos)  # the symbol's ticks visit it as the new mode
         self._st.emit("margin_mode_changed", account, symbol=cmd.symbol, marginMode=cmd.margin_mode)
+        for pos, _transfer in transfers:
+            after_change(self._st, account, pos)
 
-    def _margin_mode_decision(self, account: Account, cmd: SetMarginModeCmd) -> Decision:
+    def _margin_mode_decision(
+        self, account: Account, cmd: SetMarginModeCmd
+    ) -> tuple[Decision, list[tuple[Position, Decimal]]]:
+        """Whether ``cmd`` may switch the margin mode (docs/rules.md §8.1); with it, the open
+        positions of the symbol and the margin each one's isolated wallet gains (negative: the
+        wallet it gives back to the cross wallet)."""
         symbol = cmd.symbol
         if symbol not in self._st.config.tiers:
-            return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}")
+            return Decision(Code.UNKNOWN_SYMBOL, f"no tier table for {symbol}"), []
         if account.state == TradingState.HALTED:
-            return Decision(Code.TRADING_HALTED, "trading is halted: cancels only")
+            return Decision(Code.TRADING_HALTED, "trading is halted: cancels only"), []
         if self._st.settings(account, symbol).margin_mode == cmd.margin_mode:
-            return Decision()
-        if account.symbol_positions(symbol):
+            return Decision(), []
+        positions = [p for p in account.symbol_positions(symbol) if p.is_open]
+        with_position = self._st.profile.margin_mode_switch == "with_position"
+        if positions and not with_position:
             reason = f"{symbol} has an open position (Binance -4048)"
-            return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason)
+            return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason), []
         if any(o.symbol == symbol for o in account.orders.values()):
             reason = f"{symbol} has open orders (Binance -4047)"
-            return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason)
-        return Decision()
+            return Decision(Code.MARGIN_MODE_CHANGE_WITH_OPEN_POSITION, reason), []
+        if not positions:
+            return Decision(), []
+        if cmd.margin_mode == "cross":
+            # the isolated wallets go back to the cross wallet: the cross account gains each
+            # position's margin balance (above its requirement while it is open) and requirement
+            return Decision(), [(p, -p.isolated_wallet) for p in positions]
+        return self._to_isolated(account, positions)
+
+    def _to_isolated(
+        self, account: Account, positions: list[Position]
+    ) -> tuple[Decision, list[tuple[Position, Decimal]]]:
+        """Cross positions becoming isolated: each takes its initial margin at entry from the
+        cross wallet, as an isolated opening at the entry price would (docs/rules.md §8.1.1).
+        Refused when the cross account could not give it (available balance after the switch
+        below 0) or when a position would be due for liquidation with that wallet."""
+        profile = self._st.profile
+        symbol = positions[0].symbol
+        mark = self._st.market(symbol).mark
+        assert mark is not None  # a position was opened at a mark
+        counts_profit = profile.upnl_profit_counts_for_available
+        available = self._admission.available(account)
+        transfers: list[tuple[Position, Decimal]] = []
+        for pos in positions:
+            transfer = money(pos.qty * pos.entry_price / pos.leverage)
+            upnl = margin.unrealized_pnl(pos, mark)
+            # the position leaves the cross sums: its uPnL and IM no longer count there
+            counted = upnl if counts_profit else min(upnl, ZERO)
+            available -= counted - margin.initial_margin(profile, pos, mark) + transfer
+            alone = replace(pos, margin_mode="isolated", isolated_wallet=transfer, tier_peer=ZERO)
+            req, _mm, _tier = margin.requirement(profile, alone, mark, account.fees.taker)
+            if transfer + upnl <= req:
+                reason = (
+                    f"as an isolated position with {fmt_brief(transfer)} of margin,"
+                    f" {pos.key} would be liquidated at mark {fmt(mark)}"
+                )
+                return Decision(Code.MARGIN_INSUFFICIENT, reason), []
+            transfers.append((pos, transfer))
+        if available < 0:
+            needed = sum((t for _p, t in transfers), ZERO)
+            reason = (
+                f"isolating {symbol} needs {fmt_brief(needed)} of margin; the cross account"
+                f" would be {fmt_brief(-available)} short"
+            )
+            return Decision(Code.MARGIN_INSUFFICIENT, reason), []
+        return Decision(), transfers
 
     def set_position_mode(self, cmd: SetPositionModeCmd) -> None:
         """One-way or hedge mode, account-wide (Binance -4067/-4068: only with nothing open)."""

@@ -30,6 +30,7 @@ LiquidationSteps = Literal["full", "tiered"]
 HedgeTierBasis = Literal["side", "combined"]
 LiquidationStepTiers = Literal[1, 2]
 PartialFromTier = Literal[2, 3]
+MarginModeSwitch = Literal["flat", "with_position"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,10 @@ class Profile:
     #: The lowest tier (numbered from 1) a ``tiered`` liquidation reduces in steps; a position
     #: below it goes whole (OKX: partial liquidation from tier 3, tiers 1-2 whole).
     liquidation_partial_from_tier: PartialFromTier = 2
+    #: ``flat``: a margin-mode switch needs no position and no open order in the symbol
+    #: (Binance -4047/-4048); ``with_position``: only open orders block it, an open position
+    #: is converted in place (docs/rules.md §8.1.1; Bitunix, CoinEx).
+    margin_mode_switch: MarginModeSwitch = "flat"
 
     def with_options(
         self, options: Mapping[str, object], field: str = "profile_options"
@@ -256,6 +261,7 @@ _OPTION_CHOICES: dict[str, object] = {
     "hedge_tier_basis": get_args(HedgeTierBasis),
     "liquidation_step_tiers": get_args(LiquidationStepTiers),
     "liquidation_partial_from_tier": get_args(PartialFromTier),
+    "margin_mode_switch": get_args(MarginModeSwitch),
 }
 
 #: ccxt exchange ids whose rules each profile reproduces.

@@ -626,6 +626,8 @@ def test_the_readme_coinex_example_loads(tmp_path: Path) -> None:
     block = block.replace('"./tiers/coinex.json"', json.dumps(str(tiers)))
     config = load_config(write(tmp_path, block), {})
     assert config.exchange.profile.name == "generic" and config.feed.mode == "replay"
+    # the margin-mode switch with a position open that CoinEx and Bitunix's app allow
+    assert config.exchange.profile.margin_mode_switch == "with_position"
 
 
 SYMBOL_TABLES = """

@@ -185,6 +185,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         "profile_options": {
             "liquidation_steps": draw(st.sampled_from(["full", "tiered"])),
             "hedge_tier_basis": draw(st.sampled_from(["side", "combined"])),
+            # a margin-mode switch with a position open moves margin between the wallets
+            "margin_mode_switch": draw(st.sampled_from(["flat", "with_position"])),
         },
         "tiers": {s: ccxt_rows(tier_spec(profile, s)) for s in SYMBOLS},
         "fees": {"maker": fees[0], "taker": fees[1]},
