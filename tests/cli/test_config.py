@@ -4,9 +4,7 @@ init``, ``guardbot config check``, ``-V``, ``--log-level`` and the shell complet
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -196,47 +194,6 @@ def test_log_level_overrides_the_config_for_one_command(
     status, _, err = run(capsys, "--log-level", "loud", "config", "check")
     assert status == 2 and "--log-level" in err
     assert LOG_LEVELS == CONFIG_LOG_LEVELS
-
-
-# --- completion ----------------------------------------------------------------------------------
-
-
-def complete(capsys: pytest.CaptureFixture[str], tmp_path: Path, *words: str) -> list[str]:
-    assert run(capsys, "completion", "bash")[0] == 0  # warm: the script goes to stdout below
-    status, script, _ = run(capsys, "completion", "bash")
-    assert status == 0
-    (tmp_path / "guardbot.bash").write_text(script, encoding="utf-8")
-    line = " ".join(repr(w) for w in words)
-    program = (
-        f"source {tmp_path / 'guardbot.bash'}; COMP_WORDS=(guardbot {line}); "
-        f"COMP_CWORD={len(words)}; _guardbot; printf '%s\\n' \"${{COMPREPLY[@]}}\""
-    )
-    done = subprocess.run(
-        ["bash", "-c", program], capture_output=True, text=True, timeout=30, check=True
-    )
-    return done.stdout.split()
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
-def test_bash_completion(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert complete(capsys, tmp_path, "sta") == ["status"]
-    assert set(complete(capsys, tmp_path, "")) >= {"calc", "simulate", "run", "init", "config"}
-    assert complete(capsys, tmp_path, "init", "--venue", "b") == ["binanceusdm", "bybit"]
-    assert complete(capsys, tmp_path, "--log-level", "de") == ["debug"]
-    assert complete(capsys, tmp_path, "--log-level", "debug", "ru") == ["run"]
-    assert "--strategy" in complete(capsys, tmp_path, "run", "--s")
-    assert complete(capsys, tmp_path, "config", "ch") == ["check"]
-    assert complete(capsys, tmp_path, "completion", "") == ["bash", "zsh"]
-
-
-def test_zsh_completion_uses_the_same_function(capsys: pytest.CaptureFixture[str]) -> None:
-    status, script, _ = run(capsys, "completion", "zsh")
-    assert status == 0
-    assert script.startswith("#compdef guardbot\nautoload -U +X bashcompinit && bashcompinit\n")
-    assert "complete -o default -F _guardbot guardbot" in script
-    if shutil.which("zsh"):
-        checked = subprocess.run(["zsh", "-n"], input=script, text=True, capture_output=True)
-        assert checked.returncode == 0, checked.stderr
 
 
 def test_config_readme_lists_every_key_as_declared(tmp_path: Path) -> None:
