@@ -171,9 +171,10 @@ async def resolve_tiers(
             result.warnings.append(f"{symbol}: using a cached tier table {age_h:.0f} h old")
         elif symbol in bundled.tables:
             result.tables[symbol] = bundled.tables[symbol]
-            result.sources[symbol] = f"bundled {bundled.as_of}"
+            as_of = bundled.as_of_for(symbol)
+            result.sources[symbol] = f"bundled {as_of}"
             result.warnings.append(
-                f"{symbol}: using the bundled tier snapshot of {bundled.as_of}; the exchange's "
+                f"{symbol}: using the bundled tier snapshot of {as_of}; the exchange's "
                 "current table may differ"
             )
         else:

@@ -2,14 +2,21 @@
 
 Snapshots are keyed by exchange: one dated file per venue, ``guardbot/data/tiers/<venue>.json``
 (ccxt ids map to venues: ``binanceusdm`` -> ``binance``, ``gateio`` -> ``gate``, ...), whatever
-profile the user runs. A venue without a file (MEXC: no public table was found; ``generic``) has
-an empty snapshot: its symbols need fetched, cached or user-supplied tables. The file's
-``profile`` names the rules its rows follow (whether ``maintenanceAmount`` is derived)::
+profile the user runs; the file's ``exchange`` names the ccxt id its tables were recorded on. A
+venue without a file (MEXC: no public table was found; ``generic``) has an empty snapshot: its
+symbols need fetched, cached or user-supplied tables. The file's ``profile`` names the rules its
+rows follow (whether ``maintenanceAmount`` is derived)::
 
-    {"profile": "binance", "asOf": "2024-05-01", "source": "...", "notes": "...",
+    {"profile": "binance", "exchange": "binanceusdm", "asOf": "2024-05-01",
+     "source": "...", "notes": "...",
      "tierBasis": "notional", "contractSize": {"BTC/USDT:USDT": 1},
      "tiers": {"BTC/USDT:USDT": [{"minNotional": 0, "maxNotional": 50000,
-                                  "maintenanceMarginRate": 0.004, "maxLeverage": 125}, ...]}}
+                                  "maintenanceMarginRate": 0.004, "maxLeverage": 125}, ...]},
+     "symbols": {"BTC/USDT:USDT": {"asOf": "2024-04-20", "source": "..."}}}
+
+``asOf`` and ``source`` are the file's; ``symbols`` (optional) gives a table its own date and
+source where it was published apart from the others. ``tierBasis`` says the unit of the bounds:
+``notional`` (USDT value) or ``contracts`` (then ``contractSize`` converts, e.g. OKX).
 
 Rows are ccxt unified leverage tiers; ``maintenanceAmount`` is derived for profiles whose MM
 formula deducts it. Exchanges change their tiers at any time, so a snapshot is a fallback for
@@ -18,10 +25,12 @@ offline use, never a substitute for live tables.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -54,6 +63,20 @@ class BundledTiers:
     tables: Mapping[str, TierTable]
     contract_sizes: Mapping[str, Decimal]
     notes: str = ""
+    #: the ccxt exchange id the tables were recorded on ("" for a user's file that names none)
+    exchange: str = ""
+    #: symbol -> (asOf, source) where a table has its own, else the file's apply
+    symbol_meta: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def as_of_for(self, symbol: str) -> str:
+        """The date of ``symbol``'s table: its own where the snapshot gives one, else the file's."""
+        meta = self.symbol_meta.get(symbol)
+        return meta[0] if meta is not None and meta[0] else self.as_of
+
+    def source_for(self, symbol: str) -> str:
+        """Where ``symbol``'s table comes from: its own source if given, else the file's."""
+        meta = self.symbol_meta.get(symbol)
+        return meta[1] if meta is not None and meta[1] else self.source
 
     def contract_size(self, symbol: str) -> Decimal:
         """The contract size of ``symbol`` (1 when the snapshot does not list it)."""
@@ -124,6 +147,13 @@ def read_bundled(profile: str, resource: Traversable) -> BundledTiers:
         raise GuardbotError(f"{name}: {exc}") from None
 
 
+_KEYS = frozenset(
+    {"profile", "exchange", "asOf", "source", "notes", "tierBasis", "contractSize", "tiers",
+     "symbols"}
+)  # fmt: skip
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_bundled(profile: str, data: object) -> BundledTiers:
     """Validate a decoded snapshot; errors are :class:`InputError` with the field path."""
     if profile not in PROFILES:
@@ -131,14 +161,21 @@ def parse_bundled(profile: str, data: object) -> BundledTiers:
     prof = PROFILES[profile]
     if not isinstance(data, Mapping):
         raise InputError("", "must be a JSON object")
+    for key in data:
+        if key not in _KEYS:
+            raise InputError(str(key), f"unknown key (known: {', '.join(sorted(_KEYS))})")
     if data.get("profile") != profile:
         raise InputError("profile", f"must be {profile!r}, got {data.get('profile')!r}")
     basis = data.get("tierBasis", prof.tier_basis)
     if basis != prof.tier_basis:
         raise InputError("tierBasis", f"must be {prof.tier_basis!r}, got {basis!r}")
-    as_of = _text(data, "asOf", required=True)
+    as_of = _date(data, "asOf", required=True)
     source = _text(data, "source")
     notes = _text(data, "notes")
+    exchange = _text(data, "exchange")
+    venue = snapshot_venue(exchange)
+    if exchange and venue in PROFILES and venue != profile:
+        raise InputError("exchange", f"{exchange!r} is not a {profile!r} venue")
 
     raw_tiers = data.get("tiers")
     if not isinstance(raw_tiers, Mapping) or not raw_tiers:
@@ -161,6 +198,7 @@ def parse_bundled(profile: str, data: object) -> BundledTiers:
             if size <= 0:
                 raise InputError(where, f"must be > 0, got {size}")
             sizes[symbol] = size
+    meta = _symbol_meta(data.get("symbols", {}), tables)
     return BundledTiers(
         profile=profile,
         as_of=as_of,
@@ -168,7 +206,29 @@ def parse_bundled(profile: str, data: object) -> BundledTiers:
         tables=MappingProxyType(tables),
         contract_sizes=MappingProxyType(sizes),
         notes=notes,
+        exchange=exchange,
+        symbol_meta=MappingProxyType(meta),
     )
+
+
+def _symbol_meta(raw: object, tables: Mapping[str, TierTable]) -> dict[str, tuple[str, str]]:
+    if not isinstance(raw, Mapping):
+        raise InputError("symbols", "must be an object of symbol -> {asOf, source}")
+    meta: dict[str, tuple[str, str]] = {}
+    for symbol, entry in raw.items():
+        where = f"symbols[{json.dumps(symbol)}]"
+        if symbol not in tables:
+            raise InputError(where, "has no table in 'tiers'")
+        if not isinstance(entry, Mapping):
+            raise InputError(where, "must be an object with asOf and/or source")
+        for key in entry:
+            if key not in ("asOf", "source"):
+                raise InputError(f"{where}.{key}", "unknown key (known: asOf, source)")
+        try:
+            meta[symbol] = (_date(entry, "asOf"), _text(entry, "source"))
+        except InputError as exc:
+            raise exc.under(where) from None
+    return meta
 
 
 def read_user_tiers(path: Path, profile: str) -> BundledTiers:
@@ -190,6 +250,19 @@ def read_user_tiers(path: Path, profile: str) -> BundledTiers:
         return parse_bundled(profile, data)
     except InputError as exc:
         raise GuardbotError(f"{path}: {exc}") from None
+
+
+def _date(data: Mapping[str, object], key: str, *, required: bool = False) -> str:
+    """A ``YYYY-MM-DD`` date that exists in the calendar."""
+    value = _text(data, key, required=required)
+    if value:
+        try:
+            if not _DATE.fullmatch(value):
+                raise ValueError(value)
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            raise InputError(key, f"must be a date YYYY-MM-DD, got {value!r}") from None
+    return value
 
 
 def _text(data: Mapping[str, object], key: str, *, required: bool = False) -> str:

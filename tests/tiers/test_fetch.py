@@ -16,7 +16,7 @@ from guardbot.tiers.source import load_bundled
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
-SOL = "SOL/USDT:USDT"  # not in the bundled snapshot
+SOL = "WIF/USDT:USDT"  # in no bundled snapshot (the name is historical)
 NOW = 1_800_000_000_000
 
 # ccxt gives floats; 0.1 + 0.2 style noise must not reach the table.
@@ -70,7 +70,7 @@ async def test_fallbacks_in_order_with_warnings(tmp_path: Path) -> None:
     async with Journal(tmp_path / "j.db") as journal:
         await journal.put_tiers("binanceusdm", ETH, NOW - 2 * DAY_MS, normalize_rows(EXCHANGE_ROWS))
         result = await resolve(journal, Fetcher(OSError("exchange down")), [BTC, ETH, SOL])
-    assert result.sources == {BTC: "bundled 2025-12-26", ETH: "cache-stale", SOL: "none"}
+    assert result.sources == {BTC: "bundled 2026-03-05", ETH: "cache-stale", SOL: "none"}
     assert len(result.warnings) == 3
     assert "48 h old" in result.warnings[1]
     assert "orders in it are refused" in result.warnings[2]
@@ -89,7 +89,7 @@ async def test_unusable_fetched_rows_fall_back(tmp_path: Path) -> None:
 async def test_no_fetcher_offline(tmp_path: Path) -> None:
     async with Journal(tmp_path / "j.db") as journal:
         result = await resolve(journal, None, [BTC])
-    assert result.sources == {BTC: "bundled 2025-12-26"}
+    assert result.sources == {BTC: "bundled 2026-03-05"}
 
 
 def test_normalize_rows_rejects_non_lists() -> None:
