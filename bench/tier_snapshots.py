@@ -147,7 +147,7 @@ def bybit(risk_cache: Path) -> None:
     floor = Decimal(0)
     for i, tier in enumerate(entry["tiers"], start=1):
         if tier["max_value"] == "Infinity":
-            break  # an open-ended last tier has no cap to state; left out (see notes)
+            break  # the recorder's stand-in for the last cap: the real one is unknown (notes)
         cap = Decimal(tier["max_value"])
         imr = Decimal(tier["imr_rate"])
         # Bybit's maxLeverage is 1 / initialMargin (e.g. 0.0175 -> "57.14"); rounded down to the
@@ -190,9 +190,11 @@ def bybit(risk_cache: Path) -> None:
             "github.com/erzhan12/grid-bot-validation conf/risk_limits_cache.json @ "
             f"{GRIDBOT_COMMIT} (cached_at {entry['cached_at']}): riskLimitValue, "
             "maintenanceMargin, mmDeduction and initialMargin of tiers 1-29. maxLeverage is "
-            "1 / initialMargin rounded down to 0.01 (Bybit's definition; the cache does not "
-            "store maxLeverage). Tier 30 (cap 'Infinity', MMR 0.4002, IMR 0.667) is left out: "
-            "positions above 9,400,000 USDT are outside this table."
+            "1 / initialMargin rounded down to 0.01 (Bybit's initial margin rate is 1 / "
+            "leverage; the cache does not store maxLeverage). Tier 30 (MMR 0.4002, IMR 0.667) "
+            "is left out: the recorder replaces the last tier's riskLimitValue by 'Infinity', "
+            "so its published cap is unknown; positions above 9,400,000 USDT are outside this "
+            "table."
         ),
     }
     _write("bybit", data)
