@@ -627,6 +627,9 @@ def render_status(
         if isinstance(oldest, int) and not isinstance(oldest, bool):
             oldest_text = _duration(oldest)
         lines += ["", f"outbox   depth {outbox.get('depth', '-')}  oldest {oldest_text}"]
+    notify = _mapping(status.get("notify"))
+    if notify:  # [notify] on: alerts not yet handed to the notification services
+        lines.append(f"notify   backlog {notify.get('backlog', '-')}")
     lines += _render_accounts(accounts)
     return "\n".join(lines) + "\n"
 

@@ -303,6 +303,7 @@ class Daemon:
             self.notify = build_notifier(self.config, journal)
             if self.notify is not None:
                 await self.notify.prepare()  # before this run commits anything
+                self.status.notify_backlog = self.notify.backlog
             pipeline.engine, warnings = await self.tiers.resolve_at_start(journal, self._now_ms())
             recovered = await recover(
                 journal, pipeline, self._notifier, progress_s=self.recovery_progress_s
@@ -568,6 +569,7 @@ class Daemon:
             m.set_store(
                 status.db_bytes, status.journal_inputs, status.checkpoint_age_s(self._now_ms())
             )
+            m.set_notify_backlog(status.notify_pending)
 
         m.add_refresh_hook(outbox)
         m.add_refresh_hook(lambda: m.set_accounts(*engine_margin_rows(self.engine)))

@@ -5,7 +5,7 @@ check reads back) and the loop that republishes it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -43,6 +43,9 @@ class StatusReport:
         self.journal: Journal | None = None
         self.outbox_depth = 0
         self.outbox_oldest_ms: int | None = None
+        #: ``[notify]``'s backlog reader (set when notifications are on) and its last value.
+        self.notify_backlog: Callable[[], Awaitable[int]] | None = None
+        self.notify_pending = 0
 
     def info(self) -> dict[str, Any]:
         """What the retained status carries besides ts/version."""
@@ -66,6 +69,8 @@ class StatusReport:
             "journalInputs": self.journal_inputs,
             "checkpointAgeS": self.checkpoint_age_s(now),
         }
+        if self.notify_backlog is not None:
+            info["notify"] = {"backlog": self.notify_pending}
         return info
 
     def checkpoint_age_s(self, now_ms: int) -> float | None:
@@ -74,13 +79,16 @@ class StatusReport:
         return None if ts is None else max(0.0, (now_ms - ts) / 1000)
 
     async def refresh(self) -> None:
-        """Read the outbox depth and its oldest row's age from the journal."""
+        """Read the outbox depth, its oldest row's age and the notification backlog from the
+        journal."""
         assert self.journal is not None
         self.outbox_depth = await self.journal.outbox_depth()
         self.outbox_oldest_ms = await self.journal.oldest_pending_ts()
         stats = await self.journal.stats()
         self.db_bytes = stats["db_bytes"]
         self.journal_inputs = stats["inputs"]
+        if self.notify_backlog is not None:
+            self.notify_pending = await self.notify_backlog()
 
     async def run(self, emptied: asyncio.Event, republish: Callable[[], None]) -> None:
         """Republish the retained status every ``interval`` s (health checks read its ``ts`` to

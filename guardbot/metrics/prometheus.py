@@ -332,6 +332,11 @@ class Metrics:
             "Age of the oldest unsent outbox message; 0 when the outbox is empty.",
             registry=r,
         )
+        self._notify_backlog = Gauge(
+            "guardbot_notify_backlog",
+            "Alerts in the outbox not yet handled by [notify] (0 without notifications).",
+            registry=r,
+        )
         self._db_bytes = Gauge(
             "guardbot_db_bytes",
             "Size of the journal database (file and write-ahead log).",
@@ -557,6 +562,10 @@ class Metrics:
         """Outbox gauges; ``oldest_age_seconds`` is ``None`` (shown as 0) when nothing waits."""
         self._outbox_depth.set(depth)
         self._outbox_age.set(0.0 if oldest_age_seconds is None else max(0.0, oldest_age_seconds))
+
+    def set_notify_backlog(self, alerts: int) -> None:
+        """Alerts the notifications have still to handle (:meth:`Notifier.backlog`)."""
+        self._notify_backlog.set(alerts)
 
     def set_store(self, db_bytes: int, journal_inputs: int, checkpoint_age_s: float | None) -> None:
         """Database gauges; ``checkpoint_age_s`` ``None`` (shown as -1) before any checkpoint."""

@@ -52,6 +52,7 @@ class OutboxReader(Protocol):
     async def outbox_after(
         self, after_id: int, topic_prefix: str, limit: int
     ) -> list[OutboxEntry]: ...
+    async def outbox_count_after(self, after_id: int, topic_prefix: str) -> int: ...
     async def last_outbox_id(self) -> int: ...
     async def get_state(self, key: str) -> Any: ...
     async def put_state(self, key: str, body: Mapping[str, Any], ts: int) -> None: ...
@@ -111,6 +112,14 @@ class Notifier:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def backlog(self) -> int:
+        """Alerts in the outbox this loop has not handled yet (the one being retried included):
+        what a failing service or a slow delivery holds back. Repeats held in a coalescing
+        window were handled (counted), so they are not in it; 0 before :meth:`prepare`."""
+        if self._cursor is None:
+            return 0
+        return await self._journal.outbox_count_after(self._cursor, self._prefix)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

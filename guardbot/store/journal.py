@@ -608,13 +608,13 @@ class Journal:
         """Up to ``limit`` outbox rows with ``id > after_id`` whose topic starts with
         ``topic_prefix``, oldest first, sent or not (a reader with its own cursor, beside the
         MQTT publisher's ``sent_ts``)."""
-        pattern = topic_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = _like_prefix(topic_prefix)
         async with self._use() as conn:
             with self._wrap("cannot read the outbox"):
                 cursor = await conn.execute(
                     "SELECT id, alert_id, topic, payload, qos, retain, created_ts FROM outbox "
                     "WHERE id > ? AND topic LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
-                    (after_id, pattern + "%", limit),
+                    (after_id, pattern, limit),
                 )
                 rows = await cursor.fetchall()
         return [
@@ -623,6 +623,18 @@ class Journal:
             )
             for r in rows
         ]
+
+    async def outbox_count_after(self, after_id: int, topic_prefix: str) -> int:
+        """How many outbox rows :meth:`outbox_after` has still to return past ``after_id``."""
+        pattern = _like_prefix(topic_prefix)
+        async with self._use() as conn:
+            with self._wrap("cannot read the outbox"):
+                cursor = await conn.execute(
+                    "SELECT COUNT(*) FROM outbox WHERE id > ? AND topic LIKE ? ESCAPE '\\'",
+                    (after_id, pattern),
+                )
+                row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     async def last_outbox_id(self) -> int:
         """The newest outbox row's id (0 when the outbox is empty)."""
@@ -751,3 +763,8 @@ class _Wrap:
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) matching the strings that start with ``prefix``."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -19,6 +19,7 @@ from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
 from tests.broker import Mosquitto
 from tests.daemon.test_daemon import SEED, Collector, EventFeed, write_config
+from tests.daemon.test_daemon_ops import scrape, value
 from tests.notify.test_notifier import Webhook
 
 pytestmark = pytest.mark.integration
@@ -159,6 +160,45 @@ async def test_an_alert_reaches_the_webhook_with_its_text(
     assert first["title"].startswith("guardbot demo: ")
     assert first["message"].startswith("BTC/USDT:USDT long 0.4 @ ")
     assert "margin ratio" in first["message"]
+
+
+async def test_the_notification_backlog_while_the_webhook_is_down(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """guardbot_notify_backlog (and the status' notify.backlog) counts the alerts held back by
+    a failing service, and falls to 0 once they are delivered."""
+    hook = Webhook()  # its port is free: nothing listens until start()
+    path = write_config(tmp_path, mosquitto, extra='\n[notify]\nurls_env = "TEST_NOTIFY_URLS"\n')
+    config = load_config(path, {"TEST_NOTIFY_URLS": hook.url})
+    feed = EventFeed()
+    daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=SEED)
+    stop = asyncio.Event()
+
+    async def backlog_until(done: Callable[[float], bool]) -> float:
+        while True:  # bounded by the caller's timeout
+            found = value(await scrape(daemon), "guardbot_notify_backlog")
+            if done(found):
+                return found
+            await asyncio.sleep(0.05)
+
+    try:
+        async with asyncio.timeout(LIMIT):
+            task = asyncio.create_task(daemon.run(stop))
+            await daemon.ready.wait()
+            assert await backlog_until(lambda n: True) == 0
+            await feed.pushed("60000", "59000", "58500", "58000", "57800")
+            held = await backlog_until(lambda n: n >= 1)
+            assert daemon.status.info()["notify"] == {"backlog": int(held)}
+            assert daemon.notify is not None and daemon.notify.failures >= 1
+            await hook.start()
+            await hook.wait_for(1)
+            await backlog_until(lambda n: n == 0)
+            assert daemon.status.info()["notify"] == {"backlog": 0}
+            stop.set()
+            assert await task == 0
+    finally:
+        await hook.stop()
+    assert hook.received[0]["message"].startswith("BTC/USDT:USDT long 0.4 @ ")
 
 
 def test_a_missing_notify_extra_is_named(

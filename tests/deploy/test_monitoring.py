@@ -62,6 +62,7 @@ def test_the_dashboard_charts_only_metrics_that_exist() -> None:
         "guardbot_engine_tick_seconds_bucket",
         "guardbot_tick_to_publish_seconds_bucket",
         "guardbot_outbox_depth",
+        "guardbot_notify_backlog",
     ):
         assert wanted in used, wanted
 

@@ -411,6 +411,7 @@ def test_render_status_full() -> None:
         "version": "1.2.3",
         "feeds": {BTC: {"stale": False, "lastTs": NOW - 400}, ETH: {"stale": True, "lastTs": None}},
         "outbox": {"depth": 3, "oldestAgeMs": 125_000},
+        "notify": {"backlog": 2},
     }
     account = {
         "account": "demo",
@@ -428,6 +429,7 @@ def test_render_status_full() -> None:
     assert f"{BTC}  fresh  0.4s" in text
     assert f"{ETH}  stale  -" in text
     assert "outbox   depth 3  oldest 2m 05s" in text
+    assert "notify   backlog 2" in text
     assert "demo     10,000  9,500   1.23%" in text
     # distance = |29000 - 14500| / 29000 = 50%
     assert "long  0.5        30,000  29,000  14,500     50%" in text

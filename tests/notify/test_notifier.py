@@ -166,16 +166,20 @@ async def test_endpoint_down_then_back_gets_it_once(journal: Journal) -> None:
                 retrying.clear()
                 await retrying.wait()
             assert hook.received == [] and notifier.failures == 2
+            await commit(journal, T0 + 500, fill(), margin_call(account="queued"))
+            assert await notifier.backlog() == 2  # the one retried and the one behind it
             await hook.start()
             back.set()
-            await hook.wait_for(1)
+            await hook.wait_for(2)
             await commit(journal, T0 + 1000, margin_call(account="other"))
             notifier.wake()
-            await hook.wait_for(2)
+            await hook.wait_for(3)
     finally:
         await hook.stop()
+    assert await notifier.backlog() == 0  # closed: the cursor is past the last one delivered
     assert [b["title"] for b in hook.received] == [
         "guardbot demo: margin call (margin_alert)",
+        "guardbot queued: margin call (margin_alert)",
         "guardbot other: margin call (margin_alert)",
     ]
     assert delays[:2] == [0.5, 1.0]  # the one backoff, full jitter at its ceiling
