@@ -327,7 +327,10 @@ class MirrorFollower:
             except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
                 self._fail(exc)
                 return
-            except ccxt.BaseError as exc:
+            # ConnectionError: ccxt.pro (4.5.90) lets aiohttp's ClientConnectionResetError out
+            # of a private login sent on a socket that was dropped meanwhile (seen on Bybit's
+            # ``authenticate``); it is a lost connection like any other, so it is retried
+            except (ccxt.BaseError, ConnectionError) as exc:
                 self._note_error(what, exc)
                 self._resync = True
                 self._wake.set()

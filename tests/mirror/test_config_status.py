@@ -60,7 +60,7 @@ def test_missing_keys_name_the_account_and_the_variable(tmp_path: Path) -> None:
     ("venue", "message"),
     [
         ("bitstamp", "ccxt cannot read positions on 'bitstamp'"),
-        ("bybit", "mirror accounts are not supported on 'bybit' yet (supported: binanceusdm)"),
+        ("kucoinfutures", "mirror accounts are not supported on 'kucoinfutures' yet"),
     ],
 )
 def test_a_venue_without_mirror_support_is_refused_by_name(

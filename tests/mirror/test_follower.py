@@ -255,9 +255,10 @@ async def test_wrong_keys_one_clear_error(
 def test_venue_without_positions_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match=r"cannot read positions on 'bitstamp'"):
         mirror_venue("bitstamp", where="accounts.x.mirror")
-    with pytest.raises(ConfigError, match="not supported on 'bybit'"):
-        mirror_venue("bybit")
+    with pytest.raises(ConfigError, match="not supported on 'kucoinfutures'"):
+        mirror_venue("kucoinfutures")
     assert mirror_venue("binanceusdm").id == "binanceusdm"
+    assert mirror_venue("bybit").id == "bybit"
 
 
 async def test_an_unexpected_error_ends_the_updates_loudly(standin: StandinBinancePrivate) -> None:

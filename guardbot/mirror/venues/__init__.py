@@ -16,10 +16,14 @@ from __future__ import annotations
 from guardbot.errors import ConfigError
 from guardbot.mirror.venues.base import MirrorVenue, info_of, to_decimal
 from guardbot.mirror.venues.binance import BinanceUsdm
+from guardbot.mirror.venues.bybit import Bybit
 
-__all__ = ["VENUES", "BinanceUsdm", "MirrorVenue", "info_of", "mirror_venue", "to_decimal"]
+__all__ = ["VENUES", "BinanceUsdm", "Bybit", "MirrorVenue", "info_of", "mirror_venue", "to_decimal"]
 
-VENUES: dict[str, MirrorVenue] = {"binanceusdm": BinanceUsdm()}
+VENUES: dict[str, MirrorVenue] = {
+    "binanceusdm": BinanceUsdm(),
+    "bybit": Bybit(),
+}
 
 
 def mirror_venue(exchange_id: str, *, where: str = "exchange.id") -> MirrorVenue:

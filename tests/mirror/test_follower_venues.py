@@ -1,0 +1,248 @@
+"""The mirror follower on each further venue's real ccxt.pro path, against its private stand-in
+(tests/standin/<venue>_private.py): what tests/mirror/test_follower.py checks for Binance.
+
+The private stand-ins share the Binance stand-in's controls (``set_position``, ``add_order``,
+``close_position(how=...)``, ``writes()``), so one test body serves every venue. Waits are on
+events (the follower's queue, the stand-in's connection counters); each is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import ccxt.pro as ccxtpro
+import pytest
+import pytest_asyncio
+
+from guardbot.core.mirror import MirrorClose, MirrorCmd
+from guardbot.mirror.follower import MirrorAuthError, MirrorFollower, exchange_options
+from guardbot.mirror.venues import mirror_venue
+from tests.standin import bybit_private
+
+pytestmark = pytest.mark.integration
+
+BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
+TIMEOUT = 10.0
+
+#: venue -> (stand-in class, its credentials for ccxt)
+VENUES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
+    "bybit": (
+        bybit_private.StandinBybitPrivate,
+        {"apiKey": bybit_private.API_KEY, "secret": bybit_private.SECRET},
+    ),
+}
+
+
+def amount(standin: Any, base: str) -> Decimal:
+    """``base`` units of BTC/ETH in the venue's contracts (what ccxt and the book count)."""
+    return Decimal(base) / standin.contract_size(BTC)
+
+
+@pytest_asyncio.fixture(params=sorted(VENUES))
+async def standin(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    factory, _credentials = VENUES[request.param]
+    async with factory((BTC, ETH)) as server:
+        yield server
+
+
+@asynccontextmanager
+async def following(
+    standin: Any,
+    *,
+    credentials: dict[str, str] | None = None,
+    poll_s: float = 60.0,
+    refresh_s: float = 0.05,
+) -> AsyncIterator[tuple[MirrorFollower, AsyncIterator[MirrorCmd]]]:
+    venue = mirror_venue(standin.exchange_id)
+    config = exchange_options(
+        standin.ccxt_config(enableRateLimit=False),
+        venue,
+        credentials if credentials is not None else VENUES[standin.exchange_id][1],
+    )
+    exchange = getattr(ccxtpro, standin.exchange_id)(config)
+    try:
+        async with MirrorFollower(
+            "main", exchange, venue, poll_s=poll_s, refresh_s=refresh_s, random=lambda: 0.0
+        ) as follower:
+            yield follower, aiter(follower.updates())
+    finally:
+        await exchange.close()
+
+
+async def next_cmd(updates: AsyncIterator[MirrorCmd], timeout: float = TIMEOUT) -> MirrorCmd:
+    async with asyncio.timeout(timeout):
+        return await anext(updates)
+
+
+async def until_cmd(
+    updates: AsyncIterator[MirrorCmd], predicate: Any, timeout: float = TIMEOUT
+) -> MirrorCmd:
+    async with asyncio.timeout(timeout):
+        while True:
+            cmd = await anext(updates)
+            if predicate(cmd):
+                return cmd
+
+
+async def test_first_picture_comes_from_rest(standin: Any) -> None:
+    await standin.set_position(BTC, amount(standin, "0.5"), "60000", leverage=25, push=False)
+    stop = await standin.add_order(
+        BTC, "STOP_MARKET", "SELL", "0", trigger="55000", close_position=True, push=False
+    )
+    await standin.add_order(
+        BTC, "TAKE_PROFIT_MARKET", "SELL", amount(standin, "0.5"), trigger="70000", push=False
+    )
+    await standin.add_order(BTC, "LIMIT", "SELL", amount(standin, "0.1"), price="70000", push=False)
+    async with following(standin) as (_follower, updates):
+        cmd = await next_cmd(updates)
+    assert cmd.source == "rest" and cmd.wallet == Decimal("10000") and not cmd.hedged
+    (btc,) = cmd.positions
+    assert (btc.symbol, btc.side, btc.contracts, btc.entry_price) == (
+        BTC,
+        "long",
+        amount(standin, "0.5"),
+        60000,
+    )
+    assert (btc.margin_mode, btc.leverage) == ("cross", 25)
+    assert btc.liquidation_price == standin.liquidation_price(BTC)
+    sl, tp = sorted(cmd.orders, key=lambda o: o.kind)  # the limit order guards nothing
+    assert (sl.id, sl.kind, sl.side, sl.trigger_price, sl.amount) == (
+        str(stop.id),
+        "stop_loss",
+        "sell",
+        55000,
+        None,
+    )
+    assert (tp.kind, tp.trigger_price, tp.amount, tp.reduce_only) == (
+        "take_profit",
+        70000,
+        amount(standin, "0.5"),
+        True,
+    )
+    assert standin.writes() == []
+    assert standin.unknown_paths == []
+
+
+async def test_isolated_position(standin: Any) -> None:
+    await standin.set_position(
+        ETH, -amount(standin, "3"), "3000", margin="isolated", isolated_wallet="450", push=False
+    )
+    async with following(standin) as (_follower, updates):
+        cmd = await next_cmd(updates)
+    (eth,) = cmd.positions
+    assert (eth.side, eth.margin_mode, eth.isolated_wallet) == ("short", "isolated", 450)
+    assert eth.liquidation_price == standin.liquidation_price(ETH)
+
+
+async def test_stream_update_at_once_then_rest_liquidation_price(standin: Any) -> None:
+    await standin.set_position(BTC, amount(standin, "0.5"), "60000", push=False)
+    async with following(standin) as (follower, updates):
+        first = await next_cmd(updates)
+        await standin.wait_for(lambda: standin.open_private_sockets >= 1)
+        await until_subscribed(standin)
+        await standin.set_position(BTC, amount(standin, "0.8"), "61000")
+        streamed = await until_cmd(updates, lambda c: c.source == "stream")
+        (pos,) = streamed.positions
+        assert (pos.contracts, pos.entry_price) == (amount(standin, "0.8"), 61000)
+        refreshed = await until_cmd(
+            updates, lambda c: c.positions and c.positions[0].liquidation_price is not None
+        )
+        assert refreshed.positions[0].liquidation_price == standin.liquidation_price(BTC)
+        assert refreshed.positions[0].liquidation_price != first.positions[0].liquidation_price
+        await standin.set_wallet("12000")
+        walleted = await until_cmd(updates, lambda c: c.wallet == 12000)
+        assert walleted.source == "stream"
+        assert follower.stream_updates >= 2
+    assert standin.writes() == []
+
+
+async def until_subscribed(standin: Any) -> None:
+    """The private topics are subscribed (the stand-in counts them after the ack)."""
+    await standin.wait_for(lambda: standin.private_subscriptions >= 3)
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("LIQUIDATION", "liquidation"),
+        ("ADL", "adl"),
+        ("STOP_MARKET", "stop_loss"),
+        ("TAKE_PROFIT_MARKET", "take_profit"),
+        ("MARKET", "order"),
+    ],
+)
+async def test_closed_position_carries_the_exchange_reason(
+    standin: Any, how: str, reason: str
+) -> None:
+    await standin.set_position(BTC, -amount(standin, "0.5"), "60000", push=False)
+    async with following(standin) as (_follower, updates):
+        await next_cmd(updates)
+        await standin.wait_for(lambda: standin.open_private_sockets >= 1)
+        await until_subscribed(standin)
+        await standin.close_position(BTC, how=how)
+        gone = await until_cmd(updates, lambda c: not c.positions)
+    assert gone.closes == (MirrorClose(BTC, "short", reason),)
+
+
+async def test_dropped_stream_leads_to_rest_reconciliation(standin: Any) -> None:
+    await standin.set_position(BTC, amount(standin, "0.5"), "60000", push=False)
+    async with following(standin) as (follower, updates):
+        await next_cmd(updates)
+        await standin.wait_for(lambda: standin.private_connects >= 1)
+        full = follower.rest_full
+        standin.serve_private_ws = False  # the reconnect waits; meanwhile the account changes
+        await standin.drop_private_sockets()
+        await standin.set_position(ETH, amount(standin, "2"), "3100", push=False)
+        standin.serve_private_ws = True
+        cmd = await until_cmd(updates, lambda c: len(c.positions) == 2, timeout=30)
+        assert cmd.source == "rest"
+        assert follower.rest_full > full
+        await standin.wait_for(lambda: standin.private_connects >= 2, timeout=30)
+    assert standin.writes() == []
+
+
+async def test_hedge_mode_positions(standin: Any) -> None:
+    await standin.set_position(BTC, amount(standin, "0.5"), "60000", side="LONG", push=False)
+    await standin.set_position(BTC, -amount(standin, "0.2"), "62000", side="SHORT", push=False)
+    await standin.add_order(
+        BTC, "STOP_MARKET", "SELL", amount(standin, "0.5"), trigger="55000",
+        position_side="LONG", push=False,
+    )  # fmt: skip
+    async with following(standin) as (_follower, updates):
+        cmd = await next_cmd(updates)
+        assert cmd.hedged
+        assert [(p.side, p.contracts, p.hedged) for p in cmd.positions] == [
+            ("long", amount(standin, "0.5"), True),
+            ("short", amount(standin, "0.2"), True),
+        ]
+        assert cmd.orders[0].position_side == "long"
+        await standin.wait_for(lambda: standin.open_private_sockets >= 1)
+        await until_subscribed(standin)
+        await standin.close_position(BTC, side="SHORT", how="MARKET")
+        cmd = await until_cmd(updates, lambda c: len(c.positions) == 1)
+        assert cmd.positions[0].side == "long"
+        assert cmd.closes == (MirrorClose(BTC, "short", "order"),)
+    assert standin.writes() == []
+
+
+@pytest.mark.parametrize("wrong", ["apiKey", "secret"])
+async def test_wrong_keys_one_clear_error(standin: Any, wrong: str) -> None:
+    credentials = dict(VENUES[standin.exchange_id][1])
+    credentials[wrong] = f"wrong-{wrong}-4242"
+    async with following(standin, credentials=credentials, poll_s=0.05) as (follower, updates):
+        with pytest.raises(MirrorAuthError) as caught:
+            await next_cmd(updates)
+        assert follower.status()["state"] == "failed"
+        failures = standin.auth_failures
+        await asyncio.sleep(0.3)  # would be several polls; the follower must have stopped
+        assert standin.auth_failures == failures == 1
+    message = str(caught.value)
+    assert "'main'" in message and "refused" in message
+    for secret_text in credentials.values():
+        assert secret_text not in message
+    assert standin.writes() == []
