@@ -224,6 +224,25 @@ PROFILES: dict[str, Profile] = {
         upnl_profit_counts_for_available=True,
         isolated_funding_source="isolated_wallet",
     ),
+    # KuCoin Futures USDT-margined (§14.6): risk-limit levels by position value, MM = position
+    # value x the level's MMR, valued at the liquidation price with the liquidation fee (taker
+    # rate) beside it; the margin is lost on liquidation (bankruptcy); a position above level 1
+    # is reduced to the level below first.
+    "kucoinfutures": Profile(
+        name="kucoinfutures",
+        mm_formula="flat_tier",
+        tier_basis="notional",
+        taker_fee_in_requirement=True,
+        isolated_mm_price="at_liquidation",
+        liquidation_settlement="bankruptcy",
+        liquidation_fee_rate=Decimal(0),
+        reduce_only_excess="trim",
+        isolated_leverage_change="rebalance",
+        max_removable_rule="im_plus_close_fee",
+        order_cost_model="im_plus_two_way_fee",
+        upnl_profit_counts_for_available=True,
+        isolated_funding_source="isolated_wallet",
+    ),
     # Venues outside ccxt (CoinEx, Bitunix, ...): Binance's switches as a starting point; the
     # user states the venue's rules in [exchange] profile_options and supplies tier tables
     # (§14.4). Never chosen automatically.
@@ -276,6 +295,7 @@ _EXCHANGE_PROFILES = {
     "bitget": "bitget",
     "gate": "gate",
     "gateio": "gate",
+    "kucoinfutures": "kucoinfutures",
 }
 
 

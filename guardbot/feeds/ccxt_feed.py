@@ -646,7 +646,11 @@ class CcxtFeed:
         ex = self._exchange
 
         def usable(name: str) -> bool:
-            return _has(ex, name) and _snake(name) not in self._rest_dropped
+            return (
+                _has(ex, name)
+                and name not in self._venue.rest_skip
+                and _snake(name) not in self._rest_dropped
+            )
 
         calls: list[tuple[str, Kind]] = []
         for name in ("fetchMarkPrices", "fetchMarkPrice"):

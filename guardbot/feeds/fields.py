@@ -79,12 +79,15 @@ def extract(kind: Kind, entry: object, venue: Venue) -> Extracted | None:
         return None
     next_ts = None
     if kind != "book":
-        next_ts = _positive_int(entry.get("fundingTimestamp"))
+        if not venue.next_funding_raw_first:
+            next_ts = _positive_int(entry.get("fundingTimestamp"))
         if next_ts is None and isinstance(info, Mapping):
             for key in raw_keys.get("next_funding_ts", ()):
                 next_ts = _positive_int(info.get(key))
                 if next_ts is not None:
                     break
+        if next_ts is None and venue.next_funding_raw_first:
+            next_ts = _positive_int(entry.get("fundingTimestamp"))
     return Extracted(values, next_ts, interval_ms(entry.get("interval")))
 
 

@@ -125,7 +125,8 @@ def test_numbers_are_exact_decimals(tmp_path: Path) -> None:
         ("[exchange]\nid = 'kraken'", "exchange.profile: required: no built-in profile"),
         (
             "[exchange]\nprofile = 'ftx'",
-            "exchange.profile: must be one of binance, bitget, bybit, gate, generic, mexc, okx",
+            "exchange.profile: must be one of binance, bitget, bybit, gate, generic, kucoinfutures,"
+            " mexc, okx",
         ),
         (
             "[exchange]\ntrigger_price = 'index'",
@@ -589,12 +590,13 @@ def test_close_only_stops_can_be_turned_off(tmp_path: Path) -> None:
 
 
 def test_a_venue_ccxt_lacks_data_for_is_refused_live_naming_the_data(tmp_path: Path) -> None:
-    """Hyperliquid: ccxt 4.5.90 has no leverage tiers and no mark-price stream for it."""
+    """Hyperliquid: ccxt 4.5.90 has no leverage tiers and no best bid/ask for it."""
     live = problems(tmp_path, '[exchange]\nid = "hyperliquid"\nprofile = "generic"\n')
     assert any(
         line.startswith("exchange.id: 'hyperliquid' cannot be followed live")
-        and "leverage tiers" in line
-        and "mark-price" in line
+        and "no leverage tiers" in line
+        and "no best bid/ask" in line
+        and "tiers_file" in line
         for line in live
     ), live
     replayed = load_config(
@@ -608,7 +610,7 @@ def test_a_venue_ccxt_lacks_data_for_is_refused_live_naming_the_data(tmp_path: P
     assert replayed.exchange.profile.name == "generic"
 
 
-@pytest.mark.parametrize("venue", ["bybit", "okx", "mexc", "bitget", "gate"])
+@pytest.mark.parametrize("venue", ["bybit", "okx", "mexc", "bitget", "gate", "kucoinfutures"])
 def test_every_venue_example_loads_with_its_own_profile(venue: str) -> None:
     config = load_config(CONFIG_DIR / f"{venue}.toml", {})
     assert config.exchange.id == venue and config.exchange.profile.name == venue

@@ -270,6 +270,12 @@ def test_gate_liquidation_price_balances_margin(case: Case) -> None:
 
 
 @PROPERTY_SETTINGS
+@given(cases("kucoinfutures"))
+def test_kucoin_liquidation_price_balances_margin_with_fees(case: Case) -> None:
+    check_liquidation_price(case)
+
+
+@PROPERTY_SETTINGS
 @given(cases("generic"))
 def test_generic_liquidation_price_balances_margin(case: Case) -> None:
     check_liquidation_price(case)

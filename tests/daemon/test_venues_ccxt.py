@@ -30,6 +30,7 @@ from tests.standin.base import VenueStandin
 from tests.standin.bitget import StandinBitget
 from tests.standin.bybit import StandinBybit
 from tests.standin.gate import StandinGate
+from tests.standin.kucoinfutures import StandinKucoinFutures
 from tests.standin.mexc import StandinMexc
 from tests.standin.okx import StandinOkx
 
@@ -45,6 +46,7 @@ VENUES: dict[str, tuple[Callable[[], VenueStandin], str | None]] = {
     "gate": (StandinGate, None),
     "mexc": (StandinMexc, None),
     "bitget": (StandinBitget, None),
+    "kucoinfutures": (StandinKucoinFutures, None),
 }
 
 

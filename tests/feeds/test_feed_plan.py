@@ -74,6 +74,33 @@ OKX_FUNDING = {  # funding-rate channel: fundingTime (the next settlement) is fu
     "interval": "8h",
     "info": {},
 }
+KUCOIN_FUNDING_WS = {  # funding-fee (Pro websocket): ccxt's fundingTimestamp is ft, the
+    # funding time of the period in force; nt (the next one) stays raw
+    "symbol": BTC,
+    "timestamp": None,
+    "fundingRate": 0.000035,
+    "fundingTimestamp": 1782806400000,
+    "nextFundingTimestamp": 1782835200000,
+    "interval": "8h",
+    "info": {"s": "XBTUSDTM", "fr": "0.000035", "ft": 1782806400000, "nt": 1782835200000,
+             "gl": 28800000},
+}  # fmt: skip
+KUCOIN_FUNDING_REST = {  # funding-rate/<symbol>/current: fundingTime (next) is fundingTimestamp
+    "symbol": BTC,
+    "timestamp": None,
+    "fundingRate": -3.2e-5,
+    "fundingTimestamp": 1776700800000,
+    "nextFundingTimestamp": 1750147200000,  # newGranularityStartTime: not a funding time
+    "interval": "8h",
+    "info": {"symbol": ".XBTUSDTMFPI8H", "timePoint": 1776672000000, "fundingTime": 1776700800000},
+}
+KUCOIN_MARK = {  # mark-price (Pro websocket): mp/ip unified
+    "symbol": BTC,
+    "timestamp": 1782834987000,
+    "markPrice": "1569.15",
+    "indexPrice": "1569.87",
+    "info": {"s": "XBTUSDTM", "mp": "1569.15", "ip": "1569.87", "ts": 1782834987000},
+}
 BINANCE_MARK = {
     "symbol": BTC,
     "timestamp": 5,
@@ -108,6 +135,12 @@ BINANCE_BOOK = {
                       "funding_rate": "0.0001"}, None, id="gate"),
         pytest.param("okx", "funding", OKX_FUNDING, {"funding_rate": 0.0001}, 1700006400000,
                      id="okx-funding-next-settlement"),
+        pytest.param("kucoinfutures", "funding", KUCOIN_FUNDING_WS, {"funding_rate": 0.000035},
+                     1782835200000, id="kucoin-funding-stream-nt-is-next"),
+        pytest.param("kucoinfutures", "funding", KUCOIN_FUNDING_REST, {"funding_rate": -3.2e-5},
+                     1776700800000, id="kucoin-funding-rest-fundingTime-is-next"),
+        pytest.param("kucoinfutures", "mark", KUCOIN_MARK,
+                     {"mark": "1569.15", "index": "1569.87"}, None, id="kucoin-mark"),
         pytest.param("binanceusdm", "mark", BINANCE_MARK,
                      {"mark": "100", "index": "99", "funding_rate": "0.0003"}, 1700006400000,
                      id="binance-mark"),
@@ -169,6 +202,40 @@ def test_plan_from_exchange_has(exchange_id: str, names: list[str]) -> None:
     assert [s.name for s in plan] == names
     marks = [s.name for s in plan if s.carries_mark]
     assert marks, f"{exchange_id}: no stream carries mark prices"
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "calls"),
+    [
+        # KuCoin's fetch_mark_prices lists spot margin marks: the contracts' own, one at a time
+        ("kucoinfutures", [("fetch_mark_price", "mark"), ("fetch_bids_asks", "book")]),
+        ("binanceusdm", [("fetch_mark_prices", "mark"), ("fetch_bids_asks", "book")]),
+    ],
+)
+def test_rest_fallback_plan_per_venue(exchange_id: str, calls: list[tuple[str, str]]) -> None:
+    exchange = getattr(ccxt.pro, exchange_id)()
+    feed = CcxtFeed(exchange, [BTC])
+    assert feed._rest_plan() == calls
+
+
+def test_what_hyperliquid_lacks_in_ccxt() -> None:
+    """The claims of the hyperliquid refusal (guardbot/feeds/venues/hyperliquid.py) hold for the
+    installed ccxt: no tiers, no best bid/ask; the ticker's bid/ask are the impact prices and
+    the mark only raw."""
+    exchange = ccxt.pro.hyperliquid()
+    has = exchange.has
+    for name in ("fetchLeverageTiers", "fetchMarketLeverageTiers", "watchBidsAsks",
+                 "fetchBidsAsks", "watchMarkPrice", "watchMarkPrices"):  # fmt: skip
+        assert not has.get(name), name
+    assert has.get("watchTicker") and has.get("fetchFundingRates")
+    exchange.markets = {}
+    exchange.markets_by_id = {}
+    ctx = {"markPx": "14.3161", "midPx": "14.314", "oraclePx": "14.32", "funding": "0.0000125",
+           "impactPxs": ["14.3047", "14.3444"]}  # fmt: skip
+    ticker = exchange.parse_ticker(ctx)
+    assert (ticker["bid"], ticker["ask"]) == (14.3047, 14.3444)  # impactPxs
+    assert ticker["markPrice"] is None and ticker["info"]["markPx"] == "14.3161"
+    assert venue_for("hyperliquid").missing
 
 
 # --- the feed on fakes -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ A venue stand-in (``tests/standin/<venue>.py``) subclasses :class:`VenueStandin`
   body (the base wraps it; a :class:`RestError` becomes that status and body);
 * ``on_ws_message(conn, message)``: the venue's subscribe/ack/ping protocol; subscribed topics go
   into ``conn.topics`` through :meth:`subscribed`;
+* ``on_ws_open(conn)`` (optional): what the venue sends first on a new socket (a welcome);
 * ``frames(symbol, kinds)``: ``(topic, payload)`` pairs to push when a quote changes;
 * ``ccxt_config()``: the constructor config that points the real ccxt class at the server;
 * ``stream_topics(symbol)``: the topics a guardbot feed subscribes to for ``symbol`` (tests wait
@@ -153,6 +154,9 @@ class VenueStandin:
         self._runner: web.AppRunner | None = None
 
     # ---- venue hooks ----------------------------------------------------------------------
+    async def on_ws_open(self, conn: WsConn) -> None:
+        """Sent on every new socket before anything is read (nothing by default)."""
+
     async def on_ws_message(self, conn: WsConn, message: Any) -> None:
         raise NotImplementedError
 
@@ -385,6 +389,7 @@ class VenueStandin:
         self.ws_connects[request.path] += 1
         await self._notify()
         try:
+            await self.on_ws_open(conn)
             async for msg in ws:
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue

@@ -16,6 +16,7 @@ from guardbot.cli.record import run_record
 from tests.standin.bitget import StandinBitget
 from tests.standin.bybit import StandinBybit
 from tests.standin.gate import StandinGate
+from tests.standin.kucoinfutures import StandinKucoinFutures
 from tests.standin.mexc import StandinMexc
 from tests.standin.okx import StandinOkx
 from tests.standin.test_record import assert_gzip_complete, parse, read_back
@@ -30,6 +31,7 @@ VENUES = {
     "mexc": StandinMexc,
     "bitget": StandinBitget,
     "gate": StandinGate,
+    "kucoinfutures": StandinKucoinFutures,
 }
 
 

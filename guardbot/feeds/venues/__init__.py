@@ -44,6 +44,13 @@ class Venue:
     ticker_params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: Watch tickers one symbol at a time (``watch_tickers`` subscribes to something else there).
     tickers_per_symbol: bool = False
+    #: The raw ``next_funding_ts`` keys win over ccxt's unified ``fundingTimestamp`` (KuCoin's
+    #: funding stream: ccxt puts the funding time of the period in force there, the next one
+    #: stays raw).
+    next_funding_raw_first: bool = False
+    #: REST methods (``has`` names) the fallback must not use on this venue (KuCoin's
+    #: ``fetchMarkPrices`` lists spot margin marks, not the contracts').
+    rest_skip: tuple[str, ...] = ()
     #: Data guardbot needs that ccxt 4.5.90 does not carry for this venue; non-empty: live
     #: (``[feed] mode = "ccxt"``) is refused at config load with this text.
     missing: str = ""
