@@ -2,7 +2,7 @@
 
 Not a benchmark: the conversion script issue 12 asks for, kept out of the package. Every number
 it writes comes from a published source named in the file it writes (``source``, and per symbol
-in ``symbols``); nothing is interpolated. Three inputs:
+in ``symbols``); nothing is interpolated. Inputs:
 
 * ``binance --freqtrade FILE``: freqtrade's ``freqtrade/exchange/binance_leverage_tiers.json``
   (ccxt ``fetch_leverage_tiers`` output with Binance's raw bracket in ``info``), as refreshed by
@@ -17,18 +17,24 @@ in ``symbols``); nothing is interpolated. Three inputs:
   LTCUSDT is added from it; BTCUSDT stays as bundled (tiers 1-20 with Bybit's own leverage).
 * ``bitget``: the tables transcribed below from Bitget's announcements (the "after adjustment"
   columns), one string per table exactly as the page prints it.
+* ``mexc --gct-http FILE``: github.com/thrasher-corp/gocryptotrader
+  ``exchanges/mexc/testdata/http.json`` @ dbe544a516801ac478d9aca6e2319c3d7257c36b (pull request
+  1897, recorded 2025-12-31), MEXC's public ``GET /api/v1/contract/detail``: the ``riskLimitCustom``
+  levels (``maxVol`` in contracts, ``mmr``, ``maxLeverage``) and ``contractSize`` of BTC, ETH, SOL.
 
 Usage (from the repository root)::
 
     python bench/tier_snapshots.py binance --freqtrade binance_leverage_tiers.json
     python bench/tier_snapshots.py bybit --risk-cache risk_limits_cache.json
     python bench/tier_snapshots.py bitget
+    python bench/tier_snapshots.py mexc --gct-http http.json
     python bench/tier_snapshots.py check           # load every bundled file, print coverage
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from decimal import ROUND_DOWN, Decimal
@@ -55,6 +61,9 @@ TOP = [
 ]
 
 FREQTRADE_COMMIT = "2832c6b8588dbbf35d5e66e28a679fa99255ef32"
+#: github.com/thrasher-corp/gocryptotrader, pull request 1897 ("mock recording, update unit tests
+#: and endpoint functions", 2025-12-31 23:05 +0300): exchanges/mexc/testdata/http.json
+GCT_MEXC_COMMIT = "dbe544a516801ac478d9aca6e2319c3d7257c36b"
 GRIDBOT_COMMIT = "31248ea6e3dbc0bec8bf7c1e1db9ffd0334a641c"
 
 
@@ -284,6 +293,89 @@ def bitget() -> None:
     _write("bitget", data)
 
 
+# --- MEXC ----------------------------------------------------------------------------------------
+
+#: MEXC contract ids -> unified symbols, for the contracts the recording holds.
+MEXC_SYMBOLS = {
+    "BTC_USDT": "BTC/USDT:USDT",
+    "ETH_USDT": "ETH/USDT:USDT",
+    "SOL_USDT": "SOL/USDT:USDT",
+}
+
+
+def mexc(gct_http: Path) -> None:
+    """MEXC's own per-contract risk tiers (``riskLimitCustom`` of GET /api/v1/contract/detail, the
+    contracts whose ``riskLimitMode`` is ``CUSTOM``), as gocryptotrader's mock recorder stored the
+    public response: each level's ``maxVol`` (contracts), ``mmr``, ``maxLeverage`` copied."""
+    raw = _read(gct_http)
+    contracts: dict[str, Any] = {}
+    for entry in raw["routes"]["/api/v1/contract/detail"]["GET"]:
+        data = entry["data"]["data"]
+        for contract in data if isinstance(data, list) else [data]:
+            contracts[contract["symbol"]] = contract
+    stamps = {
+        int(item["timestamp"])
+        for entry in raw["routes"]["/api/v1/contract/ticker"]["GET"]
+        for item in (lambda d: d if isinstance(d, list) else [d])(entry["data"]["data"])
+    }
+    recorded = datetime.datetime.fromtimestamp(max(stamps) / 1000, tz=datetime.UTC)
+    tiers: dict[str, list[dict[str, Any]]] = {}
+    sizes: dict[str, Any] = {}
+    for market_id, symbol in MEXC_SYMBOLS.items():
+        contract = contracts[market_id]
+        # CUSTOM: the levels are listed; the older INCREASE mode (riskBaseVol/riskIncrVol steps)
+        # is what ccxt 4.5.90 parses, and its fields are zero here.
+        assert contract["riskLimitMode"] == "CUSTOM", (market_id, contract["riskLimitMode"])
+        rows = []
+        floor = Decimal(0)
+        for level in sorted(contract["riskLimitCustom"], key=lambda lv: int(lv["level"])):
+            cap = Decimal(level["maxVol"])
+            rows.append(
+                {
+                    "tier": int(level["level"]),
+                    "minNotional": _num(floor),
+                    "maxNotional": _num(cap),
+                    "maintenanceMarginRate": str(Decimal(level["mmr"])),
+                    "maxLeverage": _num(Decimal(level["maxLeverage"])),
+                }
+            )
+            floor = cap
+        tiers[symbol] = rows
+        sizes[symbol] = _num(Decimal(contract["contractSize"]))
+    data = {
+        "profile": "mexc",
+        "exchange": "mexc",
+        "asOf": recorded.date().isoformat(),
+        "source": (
+            "MEXC's public GET /api/v1/contract/detail (all contracts, and symbol=BTC_USDT) as "
+            "recorded by gocryptotrader's mock HTTP recorder: "
+            "github.com/thrasher-corp/gocryptotrader exchanges/mexc/testdata/http.json at commit "
+            f"{GCT_MEXC_COMMIT} (pull request 1897, 'mock recording, update unit tests and "
+            "endpoint functions', 2025-12-31 23:05 +0300; the ticker recorded with it is stamped "
+            f"{recorded.strftime('%Y-%m-%d %H:%M')} UTC). Per contract, riskLimitMode 'CUSTOM' "
+            "and the levels of riskLimitCustom: maxVol (contracts), mmr and maxLeverage copied, "
+            "contractSize from the same record, by bench/tier_snapshots.py."
+        ),
+        "notes": (
+            "BTC, ETH and SOL only: the recording holds no other large contract, and no other "
+            "recorded MEXC risk table was found in the searchable public material (ccxt's "
+            "ts/src/test/static/markets/mexc.json holds older single-level details of XRP, ADA, "
+            "LTC and TRX, undated, not included). Bounds are CONTRACTS (tierBasis contracts; "
+            "contractSize converts: BTC 0.0001, ETH 0.01, SOL 0.1); level k covers "
+            "maxVol_{k-1} < volume <= maxVol_k, level 1 from 0; volume above the last level is "
+            "outside the table. MM = position value x the level's mmr, no deduction. The "
+            "levels' imr (1 / maxLeverage) is not stored. ccxt 4.5.90's "
+            "mexc.parse_market_leverage_tiers reads only the older riskIncrVol steps, which are 0 "
+            "for these CUSTOM contracts (it then returns one tier without bounds), so live "
+            "MEXC tables through ccxt 4.5.90 may be unusable for them. Historical snapshot."
+        ),
+        "tierBasis": "contracts",
+        "contractSize": sizes,
+        "tiers": tiers,
+    }
+    _write("mexc", data)
+
+
 # --- check ---------------------------------------------------------------------------------------
 
 
@@ -303,6 +395,7 @@ def main() -> None:
     sub.add_parser("binance").add_argument("--freqtrade", type=Path, required=True)
     sub.add_parser("bybit").add_argument("--risk-cache", type=Path, required=True)
     sub.add_parser("bitget")
+    sub.add_parser("mexc").add_argument("--gct-http", type=Path, required=True)
     sub.add_parser("check")
     args = parser.parse_args()
     if args.venue == "binance":
@@ -311,6 +404,8 @@ def main() -> None:
         bybit(args.risk_cache)
     elif args.venue == "bitget":
         bitget()
+    elif args.venue == "mexc":
+        mexc(args.gct_http)
     else:
         check()
 

@@ -3,8 +3,8 @@
 Snapshots are keyed by exchange: one dated file per venue, ``guardbot/data/tiers/<venue>.json``
 (ccxt ids map to venues: ``binanceusdm`` -> ``binance``, ``gateio`` -> ``gate``, ...), whatever
 profile the user runs; the file's ``exchange`` names the ccxt id its tables were recorded on. A
-venue without a file (MEXC: no public table was found; ``generic``) has an empty snapshot: its
-symbols need fetched, cached or user-supplied tables. The file's ``profile`` names the rules its
+venue without a file (``generic``) has an empty snapshot: its symbols need fetched, cached or
+user-supplied tables. The file's ``profile`` names the rules its
 rows follow (whether ``maintenanceAmount`` is derived)::
 
     {"profile": "binance", "exchange": "binanceusdm", "asOf": "2024-05-01",

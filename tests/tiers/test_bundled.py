@@ -52,6 +52,7 @@ COVERAGE: dict[str, tuple[str, tuple[str, ...]]] = {
     "okx": ("okx", ("BTC/USDT:USDT",)),
     "bitget": ("bitget", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
     "gate": ("gate", ("BTC/USDT:USDT",)),
+    "mexc": ("mexc", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
 }
 #: venues whose file claims the ten largest USDT perpetuals
 TEN_LARGEST = {"binance"}
@@ -157,6 +158,25 @@ def test_a_table_with_its_own_date_and_source() -> None:
     assert "12560603837608" in bitget.source_for("SOL/USDT:USDT")
     assert bitget.as_of_for("BTC/USDT:USDT") == "2025-06-25"
     assert bitget.source_for("BTC/USDT:USDT") == bitget.source
+
+
+def test_mexc_levels_are_the_recorded_custom_risk_limits() -> None:
+    """MEXC's BTC_USDT riskLimitCustom as recorded on 2025-12-31 (gocryptotrader PR 1897): five
+    levels in contracts of 0.0001 BTC, level 1 up to 50,000 contracts at 500x and 0.1 %."""
+    mexc = load_bundled("mexc")
+    assert mexc.as_of == "2025-12-31" and "dbe544a516801ac478d9aca6e2319c3d7257c36b" in mexc.source
+    btc = mexc.tables["BTC/USDT:USDT"].tiers
+    assert [(t.cap, t.mmr, t.max_leverage) for t in btc] == [
+        (Decimal(50000), Decimal("0.001"), Decimal(500)),
+        (Decimal(120000), Decimal("0.004"), Decimal(200)),
+        (Decimal(250000), Decimal("0.005"), Decimal(100)),
+        (Decimal(2000000), Decimal("0.01"), Decimal(50)),
+        (Decimal(8500000), Decimal("0.02"), Decimal(20)),
+    ]
+    assert mexc.contract_size("BTC/USDT:USDT") == Decimal("0.0001")
+    assert mexc.contract_size("ETH/USDT:USDT") == Decimal("0.01")
+    assert mexc.contract_size("SOL/USDT:USDT") == Decimal("0.1")
+    assert all(t.cum == 0 for table in mexc.tables.values() for t in table.tiers)
 
 
 # --- the daemon's last resort --------------------------------------------------------------------
