@@ -24,7 +24,7 @@ from guardbot.daemon.service import Daemon
 from tests.broker import Mosquitto
 from tests.daemon.test_daemon import Subscriber, journal_rows
 from tests.daemon.test_daemon_ccxt import _until, daemon_sections, toml_value
-from tests.standin import bybit_private
+from tests.standin import bybit_private, okx_private
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,14 @@ VENUES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
         {
             "GUARDBOT_EXCHANGE_API_KEY": bybit_private.API_KEY,
             "GUARDBOT_EXCHANGE_SECRET": bybit_private.SECRET,
+        },
+    ),
+    "okx": (
+        okx_private.StandinOkxPrivate,
+        {
+            "GUARDBOT_EXCHANGE_API_KEY": okx_private.API_KEY,
+            "GUARDBOT_EXCHANGE_SECRET": okx_private.SECRET,
+            "GUARDBOT_EXCHANGE_PASSWORD": okx_private.PASSPHRASE,
         },
     ),
 }

@@ -21,7 +21,7 @@ import pytest_asyncio
 from guardbot.core.mirror import MirrorClose, MirrorCmd
 from guardbot.mirror.follower import MirrorAuthError, MirrorFollower, exchange_options
 from guardbot.mirror.venues import mirror_venue
-from tests.standin import bybit_private
+from tests.standin import bybit_private, okx_private
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,14 @@ VENUES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
     "bybit": (
         bybit_private.StandinBybitPrivate,
         {"apiKey": bybit_private.API_KEY, "secret": bybit_private.SECRET},
+    ),
+    "okx": (
+        okx_private.StandinOkxPrivate,
+        {
+            "apiKey": okx_private.API_KEY,
+            "secret": okx_private.SECRET,
+            "password": okx_private.PASSPHRASE,
+        },
     ),
 }
 
@@ -230,9 +238,11 @@ async def test_hedge_mode_positions(standin: Any) -> None:
     assert standin.writes() == []
 
 
-@pytest.mark.parametrize("wrong", ["apiKey", "secret"])
+@pytest.mark.parametrize("wrong", ["apiKey", "secret", "password"])
 async def test_wrong_keys_one_clear_error(standin: Any, wrong: str) -> None:
     credentials = dict(VENUES[standin.exchange_id][1])
+    if wrong not in credentials:
+        pytest.skip(f"{standin.exchange_id} has no {wrong}")
     credentials[wrong] = f"wrong-{wrong}-4242"
     async with following(standin, credentials=credentials, poll_s=0.05) as (follower, updates):
         with pytest.raises(MirrorAuthError) as caught:

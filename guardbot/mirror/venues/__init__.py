@@ -17,12 +17,23 @@ from guardbot.errors import ConfigError
 from guardbot.mirror.venues.base import MirrorVenue, info_of, to_decimal
 from guardbot.mirror.venues.binance import BinanceUsdm
 from guardbot.mirror.venues.bybit import Bybit
+from guardbot.mirror.venues.okx import Okx
 
-__all__ = ["VENUES", "BinanceUsdm", "Bybit", "MirrorVenue", "info_of", "mirror_venue", "to_decimal"]
+__all__ = [
+    "VENUES",
+    "BinanceUsdm",
+    "Bybit",
+    "MirrorVenue",
+    "Okx",
+    "info_of",
+    "mirror_venue",
+    "to_decimal",
+]
 
 VENUES: dict[str, MirrorVenue] = {
     "binanceusdm": BinanceUsdm(),
     "bybit": Bybit(),
+    "okx": Okx(),
 }
 
 

@@ -1,6 +1,8 @@
 """Bybit's USDT linear perpetuals (v5 API, unified trading account) as the mirror reads them.
 
-Verified against the stand-in of its private endpoints, tests/standin/bybit_private.py.
+Verified against the stand-in of its private endpoints, tests/standin/bybit_private.py; where
+each field comes from, and what was only read in the venue's documentation:
+docs/mirror-venues.md.
 """
 
 from __future__ import annotations
