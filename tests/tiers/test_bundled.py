@@ -161,8 +161,9 @@ def test_a_table_with_its_own_date_and_source() -> None:
 
 
 def test_mexc_levels_are_the_recorded_custom_risk_limits() -> None:
-    """MEXC's BTC_USDT riskLimitCustom as recorded on 2025-12-31 (gocryptotrader PR 1897): five
-    levels in contracts of 0.0001 BTC, level 1 up to 50,000 contracts at 500x and 0.1 %."""
+    """MEXC's BTC_USDT riskLimitCustom as recorded on 2025-12-31 (gocryptotrader PR 1897): the
+    first five levels in contracts of 0.0001 BTC, level 1 up to 50,000 contracts at 500x and
+    0.1 %."""
     mexc = load_bundled("mexc")
     assert mexc.as_of == "2025-12-31" and "dbe544a516801ac478d9aca6e2319c3d7257c36b" in mexc.source
     btc = mexc.tables["BTC/USDT:USDT"].tiers
@@ -177,6 +178,8 @@ def test_mexc_levels_are_the_recorded_custom_risk_limits() -> None:
     assert mexc.contract_size("ETH/USDT:USDT") == Decimal("0.01")
     assert mexc.contract_size("SOL/USDT:USDT") == Decimal("0.1")
     assert all(t.cum == 0 for table in mexc.tables.values() for t in table.tiers)
+    # the recorder keeps 5 items of a list: BTC and ETH may have more levels, the file says so
+    assert "PARTIAL" in mexc.notes and "defaultDataSliceLimit = 5" in mexc.notes
 
 
 # --- the daemon's last resort --------------------------------------------------------------------
