@@ -101,6 +101,7 @@ class MirrorFollower:
         self.rest_full = 0
         self.rest_positions = 0
         self.stream_updates = 0
+        self.stream_resets = 0
         self.errors = 0
         self.last_error: str | None = None
 
@@ -192,6 +193,15 @@ class MirrorFollower:
                 self._wake.set()
 
         self.exchange.on_connected = on_connected
+        self.venue.attach(self.exchange, self._stream_reset)
+
+    def _stream_reset(self, why: str) -> None:
+        """The venue said the private stream's session ended (Binance: ``listenKeyExpired``):
+        what happened meanwhile is only known to REST."""
+        self.stream_resets += 1
+        _log.info("mirror stream session ended; reconciling", account=self.account, why=why)
+        self._resync = True
+        self._wake.set()
 
     def _fail(self, exc: BaseException) -> None:
         if self._failed is not None:

@@ -232,6 +232,38 @@ async def test_listen_key_keepalive_is_the_only_write(standin: StandinBinancePri
     assert standin.writes() == []
 
 
+async def test_listen_key_expired_new_key_and_rest_reconciliation(
+    standin: StandinBinancePrivate,
+) -> None:
+    """``listenKeyExpired``: ccxt 4.5.90 ignores it; the venue drops the key and the socket,
+    ccxt creates a new key, and REST tells what the silent stream missed."""
+    await standin.set_position(BTC, "0.5", "60000", push=False)
+    async with following(standin) as (follower, updates):
+        await next_cmd(updates)
+        await standin.wait_for(lambda: standin.open_private_sockets >= 1)
+        full = follower.rest_full
+        await standin.set_position(ETH, "2", "3100", push=False)  # nobody hears this
+        assert await standin.expire_listen_key() == 1
+        cmd = await until_cmd(updates, lambda c: len(c.positions) == 2)
+        assert cmd.source == "rest" and follower.rest_full > full
+        assert follower.stream_resets == 1
+        # a new key, a connection with it, the old socket closed
+        await standin.wait_for(
+            lambda: (
+                len(standin.listen_keys) == 2
+                and standin.private_connects == 2
+                and standin.open_private_sockets == 1
+            )
+        )
+        # and the stream is heard again on the new key
+        await standin.set_wallet("12000")
+        walleted = await until_cmd(updates, lambda c: c.wallet == 12000)
+        assert walleted.source == "stream"
+    methods = {(m, p) for m, p, _k in standin.log if m != "GET"}
+    assert methods == {("POST", "/fapi/v1/listenKey")}
+    assert standin.writes() == []
+
+
 @pytest.mark.parametrize(("api_key", "secret"), [("wrong-key", SECRET), (API_KEY, "wrong-secret")])
 async def test_wrong_keys_one_clear_error(
     standin: StandinBinancePrivate, api_key: str, secret: str

@@ -17,6 +17,9 @@ key answers 401 ``-2015``, a wrong signature 400 ``-1022``, as Binance does):
 
 The user data stream is ``/private/ws?listenKey=<key>`` (where ccxt's ``get_private_ws_url`` puts
 it): ``ACCOUNT_UPDATE``, ``ORDER_TRADE_UPDATE`` and ``ALGO_UPDATE`` frames in Binance's shapes.
+:meth:`StandinBinancePrivate.expire_listen_key` ends a key the way Binance does ("Event: User
+Data Stream Expired"): a ``listenKeyExpired`` frame, then nothing more on the sockets opened with
+that key (they stay open), a keep-alive or a connection with it refused (``-1125``).
 
 Every request is recorded in ``log`` (method, path, whether an API key came with it); ``writes()``
 lists the ones that would change the account: anything but a GET, except the listen key. The
@@ -143,6 +146,7 @@ class StandinBinancePrivate(StandinBinance):
         self.log: list[tuple[str, str, bool]] = []  # (method, path, API key sent)
         self.auth_failures = 0
         self.listen_keys: list[str] = []
+        self.expired_keys: set[str] = set()
         self.keepalives = 0
         self.private_connects = 0
         self._private: set[_WsConn] = set()
@@ -278,6 +282,19 @@ class StandinBinancePrivate(StandinBinance):
         order = self.orders.pop(order_id)
         if push:
             await self.push_order_update(order, status="CANCELED")
+
+    async def expire_listen_key(self) -> int:
+        """Expire the newest listen key: push ``listenKeyExpired`` on its sockets, which then
+        hear nothing more; frames sent."""
+        key = self.listen_keys[-1]
+        self.expired_keys.add(key)
+        frame = {"e": "listenKeyExpired", "E": _now_ms(), "listenKey": key}
+        sent = 0
+        for conn in list(self._private):
+            if conn.request.query.get("listenKey") == key and not conn.ws.closed:
+                await conn.ws.send_str(json.dumps(frame))
+                sent += 1
+        return sent
 
     def set_liquidation_price(
         self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
@@ -612,7 +629,7 @@ class StandinBinancePrivate(StandinBinance):
         text = json.dumps(frame)
         sent = 0
         for conn in list(self._private):
-            if conn.ws.closed:
+            if conn.ws.closed or conn.request.query.get("listenKey") in self.expired_keys:
                 continue
             try:
                 await conn.ws.send_str(text)
@@ -707,6 +724,10 @@ class StandinBinancePrivate(StandinBinance):
         return web.json_response({"listenKey": key})
 
     def _r_listen_key_keepalive(self, request: web.Request) -> web.Response:
+        if not self.listen_keys or self.listen_keys[-1] in self.expired_keys:
+            return web.json_response(
+                {"code": -1125, "msg": "This listenKey does not exist."}, status=400
+            )
         self.keepalives += 1
         return web.json_response({"listenKey": self.listen_keys[-1] if self.listen_keys else ""})
 
@@ -728,6 +749,7 @@ class StandinBinancePrivate(StandinBinance):
         if (
             not self.serve_private_ws
             or key not in self.listen_keys
+            or key in self.expired_keys
             or request.headers.get("Upgrade", "").lower() != "websocket"
         ):
             return web.json_response({"code": -1125, "msg": "Invalid listen key."}, status=400)

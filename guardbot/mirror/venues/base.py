@@ -3,7 +3,7 @@ and the exact-number conversion of exchange fields."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -55,6 +55,10 @@ class MirrorVenue:
 
     async def maintain(self, exchange: Any) -> None:
         """Keep the private stream's session alive; called after every REST reconciliation."""
+
+    def attach(self, exchange: Any, resync: Callable[[str], None]) -> None:
+        """Hook the venue's stream events that ccxt leaves unhandled and that call for a REST
+        reconciliation (``resync(why)``); called once, before the first stream is opened."""
 
     def cross_wallet(self, balance: Mapping[str, Any]) -> Decimal | None:
         raise NotImplementedError

@@ -5,7 +5,8 @@ Verified against the stand-in of its private endpoints, tests/standin/binance_pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,11 @@ class BinanceUsdm(MirrorVenue):
       wallet balance over the stream; the cross wallet is read from the raw fields instead:
       ``crossWalletBalance`` (REST ``/fapi/v3/account``) / ``cw`` (``ACCOUNT_UPDATE``).
     - The isolated wallet is ``isolatedWallet`` (REST) / ``iw`` (stream).
+    - ``listenKeyExpired`` on the user data stream (Binance: "no more user data event will be
+      updated after this event received until a new valid listenKey used") is ignored by
+      ccxt 4.5.90, which would leave a silent socket open: the mirror drops the key, fails that
+      connection like a broken one (its watchers retry, ccxt creates a new key and connects
+      with it) and reconciles through REST at once.
     - A liquidation's closing order has a client id starting ``autoclose-`` (type
       ``LIQUIDATION``); auto-deleveraging ``adl_autoclose``. The raw order type says stop
       (``STOP``, ``STOP_MARKET``), take-profit (``TAKE_PROFIT[_MARKET]``) or trailing stop.
@@ -50,6 +56,34 @@ class BinanceUsdm(MirrorVenue):
         refresh_ms = int(exchange.options.get("listenKeyRefreshRate", 1_200_000))
         if exchange.milliseconds() - int(bucket.get("lastAuthenticatedTime") or 0) >= refresh_ms:
             await exchange.keep_alive_listen_key({"type": "linear"})
+
+    def attach(self, exchange: Any, resync: Callable[[str], None]) -> None:
+        original = exchange.handle_message
+
+        def handle_message(client: Any, message: Any) -> Any:
+            if isinstance(message, Mapping) and message.get("e") == "listenKeyExpired":
+                self._listen_key_expired(exchange, client, message)
+                resync("listenKeyExpired")
+                return None
+            return original(client, message)
+
+        exchange.handle_message = handle_message
+
+    @staticmethod
+    def _listen_key_expired(exchange: Any, client: Any, message: Mapping[str, Any]) -> None:
+        import ccxt
+
+        bucket = exchange.options.get("linear")
+        if isinstance(bucket, dict) and bucket.get("listenKey") in (None, message.get("listenKey")):
+            # ccxt's authenticate() creates a key once its refresh interval has passed since
+            # the last one: forget both, so the next watch asks for a new key
+            bucket.pop("listenKey", None)
+            bucket["lastAuthenticatedTime"] = 0
+        # the way ccxt fails a broken connection: pending watches rejected (they are retried),
+        # the client forgotten, the socket closed
+        asyncio.get_running_loop().call_soon(
+            client.on_error, ccxt.NetworkError("binanceusdm: the listen key expired")
+        )
 
     async def fetch_open_orders(self, exchange: Any) -> list[dict[str, Any]]:
         plain = await exchange.fetch_open_orders()
