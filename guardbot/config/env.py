@@ -3,7 +3,9 @@
 Each variable is parsed per its key's kind and put into the raw table before validation, so a
 bad value is reported like one from the file, plus the variable's name. A variable that matches no
 key is a problem too (a typo must not be silently ignored). Secrets and the variables named by
-``token_env`` / ``password_env`` are not overrides.
+``token_env`` / ``password_env`` / ``urls_env`` are not overrides, nor are the documented default
+names of those variables (``GUARDBOT_CONTROL_TOKEN``, ``GUARDBOT_NOTIFY_URLS``): compose files and
+environment files pass them, possibly empty, whether or not the section uses them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ _FALSE = {"false", "0", "no"}
 _NAMED_SECRETS = (
     ("control", "token_env", "GUARDBOT_CONTROL_TOKEN"),
     ("mqtt", "password_env", None),
+    ("notify", "urls_env", None),
 )
+#: The names the README and deploy/ use for those variables (GUARDBOT_NOTIFY_URLS would otherwise
+#: read as the override of a key notify.urls, which does not exist).
+_DEFAULT_SECRET_NAMES = ("GUARDBOT_CONTROL_TOKEN", "GUARDBOT_NOTIFY_URLS")
 
 
 def env_name(*parts: str) -> str:
@@ -63,7 +69,7 @@ def apply_env(
 ) -> dict[str, str]:
     """Put ``GUARDBOT_<SECTION>_<KEY>`` values into ``raw``; return key path -> variable name."""
     where = targets(root, raw)
-    exempt = set(EXCHANGE_SECRET_ENV.values())
+    exempt = set(EXCHANGE_SECRET_ENV.values()) | set(_DEFAULT_SECRET_NAMES)
     for section, key, default in _NAMED_SECRETS:
         table = raw.get(section)
         name = env.get(env_name(section, key))

@@ -21,6 +21,7 @@ from tests.broker import Mosquitto
 from tests.daemon.test_daemon import SEED, Collector, EventFeed, write_config
 from tests.daemon.test_daemon_ops import scrape, value
 from tests.notify.test_notifier import Webhook
+from tests.readme import blocks
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,14 @@ class RawSubscriber(Collector[tuple[str, str, bool]]):
 
 
 def ha_config(tmp_path: Path, broker: Mosquitto, extra: str = "") -> Path:
-    return write_config(tmp_path, broker, extra=f"\n[homeassistant]\nenabled = true\n{extra}")
+    [snippet] = blocks("Home Assistant", "toml")  # the README's config, as printed
+    return write_config(tmp_path, broker, extra=f"\n{snippet}{extra}")
+
+
+def notify_config(tmp_path: Path, broker: Mosquitto) -> Path:
+    [snippet] = blocks("Notifications", "toml")  # the README's config, as printed
+    assert 'urls_env = "GUARDBOT_NOTIFY_URLS"' in snippet
+    return write_config(tmp_path, broker, extra=f"\n{snippet}")
 
 
 async def test_home_assistant_discovers_the_daemon(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -137,12 +145,7 @@ async def test_an_alert_reaches_the_webhook_with_its_text(
 ) -> None:
     hook = Webhook()
     await hook.start()
-    path = write_config(
-        tmp_path,
-        mosquitto,
-        extra='\n[notify]\nurls_env = "TEST_NOTIFY_URLS"\nmin_severity = "warning"\n',
-    )
-    config = load_config(path, {"TEST_NOTIFY_URLS": hook.url})
+    config = load_config(notify_config(tmp_path, mosquitto), {"GUARDBOT_NOTIFY_URLS": hook.url})
     feed = EventFeed()
     daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=SEED)
     stop = asyncio.Event()
@@ -168,8 +171,7 @@ async def test_the_notification_backlog_while_the_webhook_is_down(
     """guardbot_notify_backlog (and the status' notify.backlog) counts the alerts held back by
     a failing service, and falls to 0 once they are delivered."""
     hook = Webhook()  # its port is free: nothing listens until start()
-    path = write_config(tmp_path, mosquitto, extra='\n[notify]\nurls_env = "TEST_NOTIFY_URLS"\n')
-    config = load_config(path, {"TEST_NOTIFY_URLS": hook.url})
+    config = load_config(notify_config(tmp_path, mosquitto), {"GUARDBOT_NOTIFY_URLS": hook.url})
     feed = EventFeed()
     daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=SEED)
     stop = asyncio.Event()

@@ -191,6 +191,42 @@ def test_shipped_configuration_loads_with_the_compose_environment() -> None:
     assert config.mqtt.topic_prefix == "guardbot"  # the prefix the ACL is written for
 
 
+def uncommented(text: str, *tables: str) -> str:
+    """``text`` with the commented-out ``# [table]`` blocks of ``tables`` uncommented (up to the
+    next blank line), as the comments above them tell the operator to do."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("# [") and line[2:].strip() in {f"[{t}]" for t in tables}:
+            inside = True
+        elif not line.strip():
+            inside = False
+        lines.append(line[2:] if inside and line.startswith("# ") else line)
+    return "\n".join(lines) + "\n"
+
+
+def test_the_optional_tables_of_the_shipped_configuration_load(tmp_path: Path) -> None:
+    """Uncommenting [notify] and [homeassistant] in deploy/guardbot.toml, with the variable the
+    compose file passes on, gives notifications and discovery."""
+    text = uncommented(
+        (DEPLOY / "guardbot.toml").read_text(encoding="utf-8"), "notify", "homeassistant"
+    )
+    assert "\n[notify]\n" in text and "\n[homeassistant]\n" in text
+    path = tmp_path / "guardbot.toml"
+    path.write_text(text, encoding="utf-8")
+    env = compose()["services"]["guardbot"]["environment"]
+    assert env["GUARDBOT_NOTIFY_URLS"] == "${GUARDBOT_NOTIFY_URLS:-}"
+    config = load_config(
+        path, {"GUARDBOT_MQTT_PASSWORD": "x", "GUARDBOT_NOTIFY_URLS": "ntfy://guardbot-test"}
+    )
+    assert config.notify.urls is not None and config.notify.urls.reveal() == "ntfy://guardbot-test"
+    assert config.homeassistant.enabled is True
+    # Commented out, the same variable (compose passes it, maybe empty) is harmless.
+    as_shipped = load_config(
+        DEPLOY / "guardbot.toml", {"GUARDBOT_MQTT_PASSWORD": "x", "GUARDBOT_NOTIFY_URLS": ""}
+    )
+    assert as_shipped.notify.urls is None and not as_shipped.homeassistant.enabled
+
+
 def assert_compose_accepts(file: Path) -> None:
     """``docker compose -f file config --quiet`` succeeds (skips without docker compose)."""
     docker = shutil.which("docker")

@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import subprocess
@@ -79,7 +80,9 @@ def shipped_config(port: int, directory: Path) -> str:
 class SecuredMosquitto(Mosquitto):
     """A private broker running the shipped configuration, ACL and a fresh password file."""
 
-    def __init__(self, binary: str, passwd_tool: str, directory: Path) -> None:
+    def __init__(
+        self, binary: str, passwd_tool: str, directory: Path, *, sed: str | None = None
+    ) -> None:
         super().__init__(binary, directory)
         self.passwords = {user: secrets.token_urlsafe(12) for user in USERS}
         passwd = directory / "passwd"
@@ -92,6 +95,8 @@ class SecuredMosquitto(Mosquitto):
                 timeout=LIMIT,
             )
         shutil.copyfile(DEPLOY / "acl", directory / "acl")
+        if sed is not None:  # the ACL rewritten as deploy/README.md says
+            subprocess.run(["sed", "-i", sed, str(directory / "acl")], check=True, timeout=LIMIT)
         self.config.write_text(shipped_config(self.port, directory), encoding="utf-8")
 
     def client(self, user: str | None, password: str | None = None) -> aiomqtt.Client:
@@ -107,18 +112,43 @@ class SecuredMosquitto(Mosquitto):
         )
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[SecuredMosquitto]:
+def secured_broker(tmp_path: Path, sed: str | None = None) -> SecuredMosquitto:
     binary, tool = _find_binary(), _find_passwd_tool()
     if binary is None or tool is None:
         reason = "mosquitto or mosquitto_passwd not found (PATH, /usr/sbin, /usr/bin)"
         if os.environ.get("GUARDBOT_REQUIRE_MOSQUITTO") == "1":
             pytest.fail(reason + " and GUARDBOT_REQUIRE_MOSQUITTO=1")
         pytest.skip(reason)
-    secured = SecuredMosquitto(binary, tool, tmp_path)
+    return SecuredMosquitto(binary, tool, tmp_path, sed=sed)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[SecuredMosquitto]:
+    secured = secured_broker(tmp_path)
     secured.start()
     try:
         yield secured
+    finally:
+        secured.stop()
+
+
+def readme_acl_rewrite() -> tuple[str, str]:
+    """deploy/README.md's sed expression for another discovery prefix, and that prefix."""
+    text = (DEPLOY.parent / "README.md").read_text(encoding="utf-8")
+    [(expression, prefix)] = re.findall(
+        r"sed -i '(s#homeassistant/#([a-z]+)/#g)' mosquitto/acl", text
+    )
+    return expression, prefix
+
+
+@pytest.fixture
+def custom_prefix_broker(tmp_path: Path) -> Iterator[tuple[SecuredMosquitto, str]]:
+    """The shipped broker with its ACL rewritten for another discovery prefix."""
+    expression, prefix = readme_acl_rewrite()
+    secured = secured_broker(tmp_path, sed=expression)
+    secured.start()
+    try:
+        yield secured, prefix
     finally:
         secured.stop()
 
@@ -384,3 +414,73 @@ async def test_guardbot_health_with_the_daemon_credentials(
     assert not report.healthy
     assert report.reason.startswith(f"cannot read the status from mqtt://127.0.0.1:{broker.port}")
     assert "authori" in report.reason.lower()
+
+
+# --- another discovery prefix ---------------------------------------------------------------------
+
+
+async def test_the_daemon_discovers_under_another_prefix_with_the_rewritten_acl(
+    custom_prefix_broker: tuple[SecuredMosquitto, str], tmp_path: Path
+) -> None:
+    """A real daemon with ``discovery_prefix`` = the README's example, on the shipped broker
+    whose ACL was rewritten by the README's sed line: Home Assistant (its own login) reads the
+    configs and the states, and its birth message makes the daemon publish them again."""
+    from guardbot.daemon.service import Daemon
+
+    broker, prefix = custom_prefix_broker
+    path = tmp_path / "guardbot.toml"
+    path.write_text(
+        f"""
+[guardbot]
+instance = "main"
+data_dir = "{tmp_path / "data"}"
+log_level = "warning"
+
+[feed]
+mode = "sim"
+
+[accounts.demo]
+wallet = 1000
+
+[mqtt]
+url = "mqtt://127.0.0.1:{broker.port}"
+embedded_broker = "never"
+username = "guardbot"
+password_env = "GUARDBOT_TEST_MQTT_PASSWORD"
+
+[metrics]
+enabled = false
+
+[homeassistant]
+enabled = true
+discovery_prefix = "{prefix}"
+""",
+        encoding="utf-8",
+    )
+    config = load_config(path, {"GUARDBOT_TEST_MQTT_PASSWORD": broker.passwords["guardbot"]})
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    ratio_config = f"{prefix}/sensor/guardbot_main/demo_margin_ratio/config"
+    async with asyncio.timeout(3 * LIMIT):
+        task = asyncio.create_task(daemon.run(stop))
+        try:
+            async with connected(broker, "homeassistant", f"{prefix}/#") as ha:
+                while True:  # the retained configs, in any order
+                    topic, payload = await first_message(ha)
+                    if topic == ratio_config and payload:
+                        break
+                state_topic = json.loads(payload)["state_topic"]
+                await ha.subscribe(state_topic, qos=1)
+                while True:
+                    topic, value = await first_message(ha)
+                    if topic == state_topic:
+                        break
+                float(value)  # a plain number
+                await ha.publish(f"{prefix}/status", "online", qos=1)  # its birth message
+                while True:  # published again after the birth message
+                    topic, payload = await first_message(ha)
+                    if topic == ratio_config and payload:
+                        break
+        finally:
+            stop.set()
+            assert await task == 0
