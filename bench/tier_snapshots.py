@@ -17,6 +17,8 @@ in ``symbols``); nothing is interpolated. Inputs:
   LTCUSDT is added from it; BTCUSDT stays as bundled (tiers 1-20 with Bybit's own leverage).
 * ``bitget``: the tables transcribed below from Bitget's announcements (the "after adjustment"
   columns), one string per table exactly as the page prints it.
+* ``gate``: the contract sizes (``quanto_multiplier``) transcribed below from ccxt's recorded
+  gate markets (``ts/src/test/static/markets/gate.json``, commit named below, 2026-06-01).
 * ``mexc --gct-http FILE``: github.com/thrasher-corp/gocryptotrader
   ``exchanges/mexc/testdata/http.json`` @ dbe544a516801ac478d9aca6e2319c3d7257c36b (pull request
   1897, recorded 2025-12-31), MEXC's public ``GET /api/v1/contract/detail``: the ``riskLimitCustom``
@@ -27,6 +29,7 @@ Usage (from the repository root)::
     python bench/tier_snapshots.py binance --freqtrade binance_leverage_tiers.json
     python bench/tier_snapshots.py bybit --risk-cache risk_limits_cache.json
     python bench/tier_snapshots.py bitget
+    python bench/tier_snapshots.py gate
     python bench/tier_snapshots.py mexc --gct-http http.json
     python bench/tier_snapshots.py check           # load every bundled file, print coverage
 """
@@ -293,6 +296,51 @@ def bitget() -> None:
     _write("bitget", data)
 
 
+# --- Gate ----------------------------------------------------------------------------------------
+
+#: ccxt/ccxt ts/src/test/static/markets/gate.json (recorded gate markets with the raw contract in
+#: ``info``) at this commit; every USDT swap in it has funding_next_apply 1780300800
+#: (2026-06-01 08:00 UTC), so it was recorded on 2026-06-01 before 08:00 UTC.
+CCXT_GATE_MARKETS_COMMIT = "200815e53da3081c16590525d8ec9c9783874bab"
+
+#: info.quanto_multiplier (the contract size in base currency) of the USDT perpetuals that file
+#: records, transcribed as printed.
+GATE_QUANTO = {
+    "BTC/USDT:USDT": "0.0001",
+    "ETH/USDT:USDT": "0.01",
+    "XRP/USDT:USDT": "10",
+    "DOGE/USDT:USDT": "10",
+    "ADA/USDT:USDT": "10",
+    "LTC/USDT:USDT": "0.1",
+    "TRX/USDT:USDT": "100",
+}
+
+
+def gate() -> None:
+    data = _read(DATA / "gate.json")
+    data["contractSize"] = {symbol: _num(Decimal(q)) for symbol, q in GATE_QUANTO.items()}
+    data["notes"] = (
+        "BTC/USDT:USDT tiers only: no other symbol's complete Gate risk-limit table was found in "
+        "the searchable public material (gocryptotrader pull request 2138 records "
+        "GET /futures/usdt/risk_limit_tiers?contract=BTC_USDT in 2026, but its recorder keeps "
+        "5 items of a list, and those 5 tiers differ from this table: not included). Contract "
+        "sizes (quanto_multiplier) of BTC, ETH, XRP, DOGE, ADA, LTC and TRX are bundled from "
+        "ccxt's recorded markets: ts/src/test/static/markets/gate.json at commit "
+        f"{CCXT_GATE_MARKETS_COMMIT} (recorded 2026-06-01: funding_next_apply 2026-06-01 08:00 "
+        "UTC); BTC_USDT's 0.0001 agrees with gocryptotrader's recorded GET "
+        "/futures/usdt/contracts/BTC_USDT (pull request 2138, 2026-04). The contracts' legacy "
+        "risk_limit_base/step/max fields are not turned into tiers (ccxt's emulation of them "
+        "gives one tier up to 1.5e9 USDT; ccxt 4.5.90 fetches risk_limit_tiers instead). "
+        "Gate's maintenance margin is graduated since its 2025 risk-limit upgrade (each slice "
+        "of position value at its own tier's MMR), which is the deduction form; "
+        "maintenanceAmount is derived by the recursion cum_k = cum_{k-1} + cap_{k-1} x (mmr_k - "
+        "mmr_{k-1}) (Gate's own 'deduction' column is not in the published table). Tier "
+        "bounds: floor < value <= cap. Historical snapshot; live tiers come from GET "
+        "/futures/usdt/risk_limit_tiers (ccxt fetch_market_leverage_tiers)."
+    )
+    _write("gate", data)
+
+
 # --- MEXC ----------------------------------------------------------------------------------------
 
 #: MEXC contract ids -> unified symbols, for the contracts the recording holds.
@@ -400,6 +448,7 @@ def main() -> None:
     sub.add_parser("binance").add_argument("--freqtrade", type=Path, required=True)
     sub.add_parser("bybit").add_argument("--risk-cache", type=Path, required=True)
     sub.add_parser("bitget")
+    sub.add_parser("gate")
     sub.add_parser("mexc").add_argument("--gct-http", type=Path, required=True)
     sub.add_parser("check")
     args = parser.parse_args()
@@ -409,6 +458,8 @@ def main() -> None:
         bybit(args.risk_cache)
     elif args.venue == "bitget":
         bitget()
+    elif args.venue == "gate":
+        gate()
     elif args.venue == "mexc":
         mexc(args.gct_http)
     else:

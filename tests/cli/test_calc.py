@@ -891,7 +891,7 @@ def test_missing_bundled_file_is_an_input_error_on_the_symbol() -> None:
     assert "not found" in caught.value.message
 
 
-SHIPPED = ("binance", "bybit", "okx", "bitget", "gate")
+SHIPPED = ("binance", "bybit", "okx", "bitget", "gate", "mexc")
 
 
 @pytest.mark.parametrize("profile", SHIPPED)

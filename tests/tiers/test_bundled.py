@@ -160,6 +160,22 @@ def test_a_table_with_its_own_date_and_source() -> None:
     assert bitget.source_for("BTC/USDT:USDT") == bitget.source
 
 
+def test_gate_contract_sizes_are_the_recorded_quanto_multipliers() -> None:
+    """Gate amounts are contracts of quanto_multiplier base units (ccxt's recorded gate markets,
+    2026-06-01): bundled so an offline first start does not read a BTC_USDT contract as 1 BTC."""
+    gate = load_bundled("gate")
+    assert {s.split("/")[0]: gate.contract_size(s) for s in gate.contract_sizes} == {
+        "BTC": Decimal("0.0001"),
+        "ETH": Decimal("0.01"),
+        "XRP": Decimal(10),
+        "DOGE": Decimal(10),
+        "ADA": Decimal(10),
+        "LTC": Decimal("0.1"),
+        "TRX": Decimal(100),
+    }
+    assert "200815e53da3081c16590525d8ec9c9783874bab" in gate.notes
+
+
 def test_mexc_levels_are_the_recorded_custom_risk_limits() -> None:
     """MEXC's BTC_USDT riskLimitCustom as recorded on 2025-12-31 (gocryptotrader PR 1897): the
     first five levels in contracts of 0.0001 BTC, level 1 up to 50,000 contracts at 500x and
