@@ -169,20 +169,21 @@ def to_columns(ticks: Path, out: Path) -> Path:
 
 
 def guardbot_loop(ticks: Path, config: Path, work: Path) -> tuple[float, float]:
-    """The replay loop over ticks already decoded (``decode_lines`` swapped for a list):
+    """The replay loop over ticks already decoded (``decode_rows`` swapped for a list):
     wall-clock and CPU seconds."""
     import guardbot.cli.replay as replay_cli
     from guardbot.config import load_config
     from guardbot.formats import ticklines
 
     _patch_tiers()
-    decoded = list(ticklines.read_ticks(ticks))
+    with ticks.open(encoding="utf-8") as file:
+        decoded = list(ticklines.decode_rows(file))
     loaded = load_config(config, env={})
     out = work / "guardbot-loop"
     shutil.rmtree(out, ignore_errors=True)
 
-    original = replay_cli.decode_lines
-    replay_cli.decode_lines = lambda _file: iter(decoded)  # type: ignore[assignment]
+    original = replay_cli.decode_rows
+    replay_cli.decode_rows = lambda _file: iter(decoded)  # type: ignore[assignment]
     try:
         gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -193,7 +194,7 @@ def guardbot_loop(ticks: Path, config: Path, work: Path) -> tuple[float, float]:
         )
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
-        replay_cli.decode_lines = original  # type: ignore[assignment]
+        replay_cli.decode_rows = original  # type: ignore[assignment]
     assert summary["ticks"] == len(decoded), summary
     return wall, cpu
 

@@ -32,14 +32,13 @@ from typing import IO, Any, TextIO
 
 from guardbot.config import Config, load_config
 from guardbot.core.account import Account
-from guardbot.core.commands import TickCmd
 from guardbot.core.engine import Engine
 from guardbot.core.events import Event, to_jsonable
 from guardbot.core.num import ZERO, decimal_context, fmt, fmt_opt
 from guardbot.core.snapshot import PositionView
 from guardbot.errors import InputError
-from guardbot.formats.tickcolumns import is_columns_file, read_columns
-from guardbot.formats.ticklines import decode_lines, open_ticks, read_ticks
+from guardbot.formats.tickcolumns import is_columns_file, read_rows
+from guardbot.formats.ticklines import Row, decode_rows, open_ticks, read_ticks
 from guardbot.paper.apply import engine_apply
 from guardbot.paper.exchange import PaperExchange
 from guardbot.paper.runner import StrategyError, StrategyRunner
@@ -156,12 +155,13 @@ class _Progress:
         self.stream.flush()
 
 
-def ticks_of(path: Path, file: IO[str]) -> Iterator[tuple[int, TickCmd]]:
-    """The ticks of ``path``: a tick-columns file (see :mod:`guardbot.formats.tickcolumns`,
-    known by its first bytes) or tick lines read from ``file``."""
+def ticks_of(path: Path, file: IO[str]) -> Iterator[Row]:
+    """The ticks of ``path`` as rows (``Engine.quote``'s arguments): a tick-columns file (see
+    :mod:`guardbot.formats.tickcolumns`, known by its first bytes) or tick lines read from
+    ``file``."""
     if is_columns_file(path):
-        return read_columns(path)
-    return decode_lines(file)
+        return read_rows(path)
+    return decode_rows(file)
 
 
 def _wallet_equity(account: Account, views: Sequence[PositionView]) -> tuple[Decimal, Decimal]:
@@ -173,32 +173,81 @@ def _wallet_equity(account: Account, views: Sequence[PositionView]) -> tuple[Dec
 
 def sample(engine: Engine, ts: int) -> dict[str, Any]:
     """One ``samples.jsonl`` line: every priced symbol and every account at time ``ts``."""
-    prices = {
-        symbol: {"mark": fmt_opt(market.mark), "last": fmt_opt(market.last)}
-        for symbol, market in sorted(engine.markets.items())
-        if market.mark is not None
-    }
-    accounts: dict[str, Any] = {}
-    for account in engine.iter_accounts():
-        views, view = engine.views(account)
-        wallet, equity = _wallet_equity(account, views)
-        accounts[account.id] = {
-            "wallet": fmt(wallet),
-            "equity": fmt(equity),
-            "marginRatio": fmt_opt(view.margin_ratio),
-            "positions": {
-                v.symbol: {
-                    "side": v.side,
-                    "contracts": fmt(v.contracts),
-                    "entryPrice": fmt(v.entry_price),
-                    "marginMode": v.margin_mode,
-                    "marginRatio": fmt_opt(v.margin_ratio) if v.margin_mode == "isolated" else None,
-                    "liquidationPrice": fmt_opt(v.liquidation_price),
-                }
-                for v in views
-            },
-        }
-    return {"ts": ts, "prices": prices, "accounts": accounts}
+    return _Sampler(engine).row(ts)[0]
+
+
+class _Sampler:
+    """Builds sample lines; it keeps the sorted symbols between them. A one-way account's
+    line takes only what it prints from the engine (:meth:`Engine.levels`: PnL, ratios,
+    liquidation prices), not the whole margin snapshot (initial margin, bankruptcy prices,
+    one view per position)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._symbols: list[str] = []
+
+    def row(self, ts: int) -> tuple[dict[str, Any], dict[str, Decimal]]:
+        """The line's object, and each account's equity (for the drawdown)."""
+        engine = self.engine
+        markets = engine.markets
+        if len(self._symbols) != len(markets):
+            self._symbols = sorted(markets)
+        prices = {}
+        for symbol in self._symbols:
+            market = markets[symbol]
+            if market.mark is not None:
+                prices[symbol] = {"mark": fmt(market.mark), "last": fmt_opt(market.last)}
+        accounts: dict[str, Any] = {}
+        equities: dict[str, Decimal] = {}
+        for account in engine.iter_accounts():
+            if account.hedged:
+                accounts[account.id], equities[account.id] = _hedged_sample(engine, account)
+                continue
+            positions, rows, ratio = engine.levels(account)
+            with decimal_context():
+                wallet = account.total_wallet()
+                equity = wallet + sum((row[0] for row in rows), ZERO)
+            equities[account.id] = equity
+            accounts[account.id] = {
+                "wallet": fmt(wallet),
+                "equity": fmt(equity),
+                "marginRatio": fmt_opt(ratio),
+                "positions": {
+                    pos.symbol: {
+                        "side": pos.side or "long",
+                        "contracts": fmt(pos.contracts),
+                        "entryPrice": fmt(pos.entry_price),
+                        "marginMode": pos.margin_mode,
+                        "marginRatio": fmt_opt(iso_ratio) if pos.isolated else None,
+                        "liquidationPrice": fmt_opt(liq),
+                    }
+                    for pos, (_upnl, iso_ratio, liq) in zip(positions, rows, strict=True)
+                },
+            }
+        return {"ts": ts, "prices": prices, "accounts": accounts}, equities
+
+
+def _hedged_sample(engine: Engine, account: Account) -> tuple[dict[str, Any], Decimal]:
+    """A hedged account's part of a sample, from the full margin snapshot (its two sides of a
+    symbol share one liquidation price)."""
+    views, view = engine.views(account)
+    wallet, equity = _wallet_equity(account, views)
+    return {
+        "wallet": fmt(wallet),
+        "equity": fmt(equity),
+        "marginRatio": fmt_opt(view.margin_ratio),
+        "positions": {
+            v.symbol: {
+                "side": v.side,
+                "contracts": fmt(v.contracts),
+                "entryPrice": fmt(v.entry_price),
+                "marginMode": v.margin_mode,
+                "marginRatio": fmt_opt(v.margin_ratio) if v.margin_mode == "isolated" else None,
+                "liquidationPrice": fmt_opt(v.liquidation_price),
+            }
+            for v in views
+        },
+    }, equity
 
 
 def _dumps(value: Any) -> str:
@@ -224,6 +273,7 @@ class _Run:
         self.peak: dict[str, Decimal] = {}
         self.drawdown: dict[str, Decimal] = {}
         self.last_sample_ts: int | None = None
+        self._sampler = _Sampler(engine)
 
     def close(self) -> None:
         self.events_file.close()
@@ -246,9 +296,8 @@ class _Run:
         self.event_count += len(events)
 
     def sample(self, ts: int) -> None:
-        row = sample(self.engine, ts)
-        for name, account in row["accounts"].items():
-            equity = Decimal(account["equity"])
+        row, equities = self._sampler.row(ts)
+        for name, equity in equities.items():
             peak = max(self.peak.get(name, equity), equity)
             self.peak[name] = peak
             self.drawdown[name] = max(self.drawdown.get(name, ZERO), peak - equity)
@@ -351,7 +400,7 @@ async def replay(
     symbols: set[str] = set()
     start_ts: int | None = None
     sampled_last = False
-    tick_engine = engine.tick
+    quote = engine.quote
     on_events = runner.on_events
     on_tick = runner.on_tick
     record = run.record
@@ -361,25 +410,25 @@ async def replay(
     gc.freeze()
     try:
         with open_ticks(ticks_path, raw) as file:
-            for ts, tick in ticks_of(ticks_path, file):
+            for ts, symbol, mark, last, bid, ask, index, rate in ticks_of(ticks_path, file):
                 now[0] = ts
                 if start_ts is None:
                     start_ts = ts
                     await runner.start()
                 before = run.event_count
-                events = tick_engine(ts, tick)
+                events = quote(ts, symbol, mark, last, bid, ask, index, rate)
                 if events:
                     record(events)
                     await on_events(events)
-                await on_tick(tick.symbol, ts)
+                await on_tick(symbol, ts)
                 count += 1
-                symbols.add(tick.symbol)
-                last = run.last_sample_ts
+                symbols.add(symbol)
+                sampled = run.last_sample_ts
                 sampled_last = (
                     count == 1
                     or run.event_count != before  # the tick's events, or the strategy's
-                    or last is None
-                    or ts - last >= SAMPLE_INTERVAL_MS
+                    or sampled is None
+                    or ts - sampled >= SAMPLE_INTERVAL_MS
                 )
                 if sampled_last:
                     run.sample(ts)

@@ -13,6 +13,7 @@ Every decision that matters is exact: margin ratios are compared as products of 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal, getcontext, setcontext
 
 from guardbot.core.account import Account, SymbolSettings
 from guardbot.core.account_ops import AccountOps
@@ -44,13 +45,18 @@ from guardbot.core.mirroring import (
     mirror_view,
     refuse_if_mirror,
 )
-from guardbot.core.num import ZERO, decimal_context
+from guardbot.core.num import CONTEXT, ZERO, decimal_context
 from guardbot.core.orderflow import OrderFlow
-from guardbot.core.snapshot import AccountView, PositionView, snapshot
+from guardbot.core.position import Position
+from guardbot.core.snapshot import AccountView, Level, PositionView, levels, snapshot
 from guardbot.core.state import EngineState, default_settings
 from guardbot.core.trading import set_state
 
 __all__ = ["Engine", "Market"]
+
+#: The context a tick runs in (the engine's, :data:`~guardbot.core.num.CONTEXT`; a copy of its
+#: own, as ``decimal_context`` makes, so that the flags a tick raises stay here).
+_TICK_CONTEXT = CONTEXT.copy()
 
 
 class Engine:
@@ -113,7 +119,15 @@ class Engine:
         st.out = out
         with decimal_context():
             if isinstance(command, TickCmd):
-                self._tick(command)
+                self._tick(
+                    command.symbol,
+                    command.mark,
+                    command.last,
+                    command.bid,
+                    command.ask,
+                    command.index,
+                    command.funding_rate,
+                )
             elif self._mirrors and refuse_if_mirror(st, command):
                 pass
             elif isinstance(command, MirrorCmd):
@@ -143,12 +157,41 @@ class Engine:
 
     def tick(self, ts: int, tick: TickCmd) -> list[Event]:
         """The hot path, without the dispatch of :meth:`apply`."""
+        return self.quote(
+            ts,
+            tick.symbol,
+            tick.mark,
+            tick.last,
+            tick.bid,
+            tick.ask,
+            tick.index,
+            tick.funding_rate,
+        )
+
+    def quote(
+        self,
+        ts: int,
+        symbol: str,
+        mark: Decimal,
+        last: Decimal | None = None,
+        bid: Decimal | None = None,
+        ask: Decimal | None = None,
+        index: Decimal | None = None,
+        funding_rate: Decimal | None = None,
+    ) -> list[Event]:
+        """:meth:`tick` of a tick given by its fields (a replay's rows: no ``TickCmd`` made)."""
         st = self._st
         st.ts = ts
         out: list[Event] = []
         st.out = out
-        with decimal_context():
-            self._tick(tick)
+        # the engine's context in force for the tick, the caller's back after it: what
+        # ``with decimal_context()`` does, without copying a context and a manager per tick
+        saved = getcontext()
+        setcontext(_TICK_CONTEXT)
+        try:
+            self._tick(symbol, mark, last, bid, ask, index, funding_rate)
+        finally:
+            setcontext(saved)
         return out
 
     def set_price_stale(self, symbol: str, stale: bool) -> None:
@@ -169,6 +212,18 @@ class Engine:
                 open_order_margin=account.order_margin,
                 hedged=account.hedged,
             )
+
+    def levels(self, account: Account) -> tuple[list[Position], list[Level], Decimal | None]:
+        """The positions of a one-way ``account`` (by symbol), each one's unrealized PnL,
+        isolated margin ratio and liquidation price, and the cross margin ratio: the part of
+        :meth:`views` a periodic sample prints (:func:`~guardbot.core.snapshot.levels`)."""
+        if account.hedged:
+            raise ValueError("levels() is for one-way accounts: use views()")
+        with decimal_context():
+            positions = [account.positions[s] for s in sorted(account.positions)]
+            marks = [self._st.mark_of(p.symbol) for p in positions]
+            rows, ratio = levels(self.profile, account.fees.taker, account.wallet, positions, marks)
+            return positions, rows, ratio
 
     def state(self, account: Account) -> dict[str, object]:
         """The account as the ``final`` line of ``simulate`` reports it (values as Decimal)."""
@@ -209,25 +264,34 @@ class Engine:
                 **extra,
             }
 
-    def _tick(self, tick: TickCmd) -> None:
+    def _tick(
+        self,
+        symbol: str,
+        mark: Decimal,
+        last: Decimal | None,
+        bid: Decimal | None,
+        ask: Decimal | None,
+        index: Decimal | None,
+        funding_rate: Decimal | None,
+    ) -> None:
         st = self._st
         st.tick_moved_orders = False
-        market = st.markets.get(tick.symbol) or st.market(tick.symbol)
+        market = st.markets.get(symbol) or st.market(symbol)
         first_price = market.mark is None
-        mark = market.mark = tick.mark
-        if tick.last is not None:
-            market.last = tick.last
-        if tick.bid is not None:
-            market.bid = tick.bid
-        if tick.ask is not None:
-            market.ask = tick.ask
-        if tick.index is not None:
-            market.index = tick.index
-        if tick.funding_rate is not None:
-            market.funding_rate = tick.funding_rate
+        market.mark = mark
+        if last is not None:
+            market.last = last
+        if bid is not None:
+            market.bid = bid
+        if ask is not None:
+            market.ask = ask
+        if index is not None:
+            market.index = index
+        if funding_rate is not None:
+            market.funding_rate = funding_rate
         market.ts = st.ts
         if first_price and self._mirrors:
-            adopt_priced(st, tick.symbol)  # mirror positions that waited for a price
+            adopt_priced(st, symbol)  # mirror positions that waited for a price
         if market.isolated:
             # a position leaves its quiet band only when something may change: evaluate those
             due = [
@@ -271,7 +335,7 @@ class Engine:
         if market.has_due_triggers():
             self._orders.run_triggers(market)
         if self._mirrors:
-            mirror_tick(st, tick.symbol)
+            mirror_tick(st, symbol)
 
     def iter_accounts(self) -> Iterable[Account]:
         return (self.accounts[k] for k in sorted(self.accounts))

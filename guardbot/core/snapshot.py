@@ -16,7 +16,10 @@ from guardbot.core.num import ZERO, fmt, fmt_opt
 from guardbot.core.position import Position
 from guardbot.core.profiles import Profile
 
-__all__ = ["AccountView", "PositionView", "snapshot"]
+__all__ = ["AccountView", "Level", "PositionView", "levels", "snapshot"]
+
+#: One position in :func:`levels`: unrealized PnL, margin ratio (isolated only), liquidation price.
+Level = tuple[Decimal, Decimal | None, Decimal | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,3 +247,42 @@ def snapshot(
             )
         )
     return views, account
+
+
+def levels(
+    profile: Profile,
+    taker_fee: Decimal,
+    cross_wallet: Decimal,
+    positions: Sequence[Position],
+    marks: Sequence[Decimal],
+) -> tuple[list[Level], Decimal | None]:
+    """Part of :func:`snapshot` for a one-way account, the same values by the same arithmetic:
+    per position (unrealized PnL, margin ratio if isolated else None, liquidation price) and
+    the cross margin ratio. No initial margin, bankruptcy price or views: what a periodic
+    sample (``guardbot replay``'s ``samples.jsonl``) prints, at a fraction of the cost.
+    The sides of a hedged account share a liquidation price: :func:`snapshot` solves those.
+    """
+    cross_upnl = ZERO
+    cross_req = ZERO
+    has_cross = False
+    rows: list[tuple[Decimal, Decimal]] = []
+    for pos, mark in zip(positions, marks, strict=True):
+        upnl = margin.unrealized_pnl(pos, mark)
+        req = margin.requirement(profile, pos, mark, taker_fee)[0]
+        rows.append((upnl, req))
+        if not pos.isolated:
+            has_cross = True
+            cross_upnl += upnl
+            cross_req += req
+    account_ratio = margin.margin_ratio(cross_req, cross_wallet + cross_upnl) if has_cross else ZERO
+    out: list[Level] = []
+    for pos, (upnl, req) in zip(positions, rows, strict=True):
+        if pos.isolated:
+            ratio = margin.margin_ratio(req, pos.isolated_wallet + upnl)
+            lp_wallet = pos.isolated_wallet
+        else:
+            ratio = None
+            lp_wallet = cross_wallet - (cross_req - req) + (cross_upnl - upnl)
+        solved = margin.liquidation_price(profile, pos, lp_wallet, taker_fee)
+        out.append((upnl, ratio, _positive_or_none(pos.sign, solved[0] if solved else None)))
+    return out, account_ratio

@@ -24,16 +24,16 @@ from __future__ import annotations
 import json
 import sys
 from array import array
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from guardbot.core.commands import TickCmd, parse_tick
 from guardbot.errors import InputError
-from guardbot.formats.ticklines import OPTIONAL_FIELDS, PLAIN, TickDecoder
+from guardbot.formats.ticklines import OPTIONAL_FIELDS, PLAIN, Row, TickDecoder
 
-__all__ = ["MAGIC", "ColumnsWriter", "is_columns_file", "read_columns"]
+__all__ = ["MAGIC", "ColumnsWriter", "is_columns_file", "read_columns", "read_rows"]
 
 MAGIC = b"GBTICKS1\n"
 #: The number columns, in file order (TickCmd's field order).
@@ -166,9 +166,10 @@ def _check_values(
             table[k] = Decimal(text)
 
 
-def read_columns(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
-    """``(ts, tick)`` for each row of a tick-columns file; bad content is an
-    :class:`InputError` naming the row (``tick N.field``)."""
+def read_rows(path: Path) -> Iterator[Row]:
+    """The rows of a tick-columns file as :data:`~guardbot.formats.ticklines.Row` tuples
+    (``guardbot replay``'s loop), made in C from the columns; bad content is an
+    :class:`InputError` naming the row (``tick N.field``), raised before the first row."""
     with path.open("rb") as file:
         header = _header(file, path)
         rows: int = header["rows"]
@@ -186,20 +187,19 @@ def read_columns(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
     table: list[Decimal | None] = [None] * (len(texts) + 1)
     for name, column in zip(NUMBER_COLUMNS, columns, strict=True):
         _check_values(path, name, column, table, texts)
-    mark, last, bid, ask, index, rate = columns
-    for stamp, symbol, m, la, b, a, x, r in zip(
-        ts, symbol_ids, mark, last, bid, ask, index, rate, strict=True
-    ):
-        # the mark is never absent (checked above): table[m] is a Decimal
-        yield (
-            stamp,
-            TickCmd(
-                symbols[symbol],
-                table[m],
-                table[la],
-                table[b],
-                table[a],
-                table[x],
-                table[r],
-            ),
-        )
+    # the mark is never absent (checked above): table[m] is a Decimal
+    number = table.__getitem__
+    # the columns have ``rows`` values each (read so above): zip's strict check is not needed
+    return zip(
+        ts,
+        map(symbols.__getitem__, symbol_ids),
+        *(map(number, column) for column in columns),
+        strict=False,
+    )
+
+
+def read_columns(path: Path) -> Generator[tuple[int, TickCmd], None, None]:
+    """``(ts, tick)`` for each row of a tick-columns file; bad content is an
+    :class:`InputError` naming the row (``tick N.field``)."""
+    for ts, symbol, mark, last, bid, ask, index, rate in read_rows(path):
+        yield ts, TickCmd(symbol, mark, last, bid, ask, index, rate)

@@ -24,8 +24,9 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,7 +37,9 @@ from guardbot.formats.jsonio import EXACT_DECODER, loads_exact
 __all__ = [
     "OPTIONAL_FIELDS",
     "PLAIN",
+    "Row",
     "TickDecoder",
+    "decode_rows",
     "open_ticks",
     "parse_ts",
     "read_ticks",
@@ -265,6 +268,133 @@ def decode_lines(lines: Iterable[str]) -> Generator[tuple[int, TickCmd], None, N
         except InputError as exc:
             raise exc.under(f"line {number}") from None
         yield tick
+
+
+#: A tick as ``guardbot replay``'s loop takes it: ``(ts, symbol, mark, last, bid, ask, index,
+#: fundingRate)``, absent fields None (``Engine.quote``'s arguments; no ``TickCmd`` is made).
+Row = tuple[
+    int,
+    str,
+    Decimal,
+    Decimal | None,
+    Decimal | None,
+    Decimal | None,
+    Decimal | None,
+    Decimal | None,
+]
+
+#: Characters read at a time by :func:`decode_rows` (a few thousand lines).
+_CHUNK = 1 << 19
+
+#: Plain numbers for the bulk shape (``PLAIN``, checked by the pattern itself): prices without a
+#: sign, funding rates with one.
+_BULK_PRICE = r'"(\d{1,18}(?:\.\d{1,18})?)"'
+_BULK_RATE = r'"(-?\d{1,18}(?:\.\d{1,18})?)"'
+
+
+class _Names(dict[str, str]):
+    """One string object per symbol: later look-ups by it compare by identity."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = text
+        return text
+
+
+def _bulk_shape(line: str) -> tuple[re.Pattern[str], tuple[bool, ...]] | None:
+    """The multi-line pattern of ``line``'s shape (only its present fields have groups) and
+    which optional fields are present; None when the line is not of a fast shape."""
+    match = _ANY_SHAPE(line)
+    if match is None:
+        return None
+    present = tuple(group is not None for group in match.groups()[3:])
+    parts = [r'^\{"type":"tick",' if line.startswith('{"type"') else r"^\{", r'"ts":', _TS]
+    parts += [r',"symbol":', _SYMBOL, r',"mark":', _BULK_PRICE]
+    for key, here in zip(OPTIONAL_FIELDS, present, strict=True):
+        if here:
+            parts.append(f',"{key}":' + (_BULK_RATE if key == "fundingRate" else _BULK_PRICE))
+    parts.append(r"\}[ \t\r]*$")
+    return re.compile("".join(parts), re.ASCII | re.MULTILINE), present
+
+
+def _lines_of(text: str) -> list[str]:
+    """``text`` split after each newline (only there: a JSON string may hold other breaks)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    if not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def decode_rows(file: IO[str]) -> Iterator[Row]:
+    """What :func:`decode_lines` reads, as :data:`Row` tuples, several thousand lines at a time.
+
+    A chunk whose every line has the shape of the chunk's first line and plain values (the
+    common case: one writer) is matched by one pattern over the whole chunk and its columns
+    converted by look-ups in C (each distinct number string becomes a ``Decimal`` once); any
+    other chunk goes line by line through :class:`TickDecoder` (the same ticks, the same
+    errors, on the same line numbers).
+    """
+    decoder = TickDecoder()
+    names = _Names()
+    number = 0  # lines before this chunk
+    rest = ""
+    shape: tuple[re.Pattern[str], tuple[bool, ...]] | None = None
+    while True:
+        data = file.read(_CHUNK)
+        text = rest + data
+        if data:
+            cut = text.rfind("\n") + 1
+            if not cut:
+                rest = text
+                continue
+            text, rest = text[:cut], text[cut:]
+        elif not text:
+            return
+        count = text.count("\n") + (text[-1] != "\n")
+        rows: list[Row] | None = None
+        if shape is None:
+            shape = _bulk_shape(text[: text.find("\n") + 1 or len(text)])
+        if shape is not None:
+            found = shape[0].findall(text)
+            if len(found) == count:  # every line matched (each match is one whole line)
+                # columns converted in C; Decimal(text) is exact, and cheaper than a cache
+                # keyed by the text as soon as prices seldom repeat exactly (random walks)
+                columns = iter(zip(*found, strict=True))
+                stamps = map(int, next(columns))
+                symbols = map(names.__getitem__, next(columns))
+                values: list[Iterable[Decimal | None]] = []
+                for key, here in zip(("mark", *OPTIONAL_FIELDS), (True, *shape[1]), strict=True):
+                    if not here:
+                        values.append(repeat(None))
+                        continue
+                    column = list(map(Decimal, next(columns)))
+                    if key != "fundingRate" and not all(column):
+                        break  # a zero price: line by line, which refuses it with its line
+                    values.append(column)
+                else:
+                    rows = list(zip(stamps, symbols, *values, strict=False))  # all of count
+            else:
+                shape = None  # learn again from the next chunk's first line
+        if rows is None:
+            rows = []
+            for offset, line in enumerate(_lines_of(text), start=number + 1):
+                tick = decoder.fast(line)
+                if tick is None:
+                    if not line.strip():
+                        continue
+                    try:
+                        tick = decoder.full(line)
+                    except InputError as exc:
+                        raise exc.under(f"line {offset}") from None
+                ts, cmd = tick
+                rows.append(
+                    (ts, cmd.symbol, cmd.mark, cmd.last, cmd.bid, cmd.ask, cmd.index,
+                     cmd.funding_rate)
+                )  # fmt: skip
+        yield from rows
+        number += count
+        if not data:
+            return
 
 
 def read_ticks(path: Path) -> Generator[tuple[int, TickCmd], None, None]:

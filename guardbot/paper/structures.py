@@ -117,36 +117,46 @@ def market_structure(
     }
 
 
-#: A price as a ticker shows it: (float, exact text). Prices repeat tick after tick (last, bid
-#: and ask move among a few values), so each is converted once; bounded like a cache.
-_PRICE_FORMS: dict[Decimal, tuple[float, str]] = {}
-_PRICE_FORMS_LIMIT = 1 << 16
-_ABSENT: tuple[None, None] = (None, None)
-
-
-def _forms(value: Decimal | None) -> tuple[float, str] | tuple[None, None]:
-    if value is None:
-        return _ABSENT
-    forms = _PRICE_FORMS.get(value)
-    if forms is None:
-        if len(_PRICE_FORMS) >= _PRICE_FORMS_LIMIT:
-            _PRICE_FORMS.clear()
-        # equal Decimals (1.0, 1) share an entry: both forms depend on the value only
-        forms = _PRICE_FORMS[value] = (float(value), fmt(value))
-    return forms
+def _forms(value: Decimal) -> tuple[float, str]:
+    """A price as a ticker shows it: (float, exact text). The float is read from the text
+    (what ``float(Decimal)`` does itself), the text is :func:`fmt`'s. No cache: prices seldom
+    repeat exactly for long, and looking a ``Decimal`` up hashes it, which costs more than
+    converting it."""
+    text = str(value)
+    if len(text) <= 40 and "E" not in text and ("." not in text or text[-1] != "0") and value:
+        return float(text), text  # fmt's own fast case (plain already), inline
+    return float(value), fmt(value)
 
 
 def ticker_structure(market: Market) -> dict[str, Any]:
     """A ccxt ticker of ``market``'s latest prices (mark price included, as Binance's is).
 
     Built for every tick a strategy's ``on_tick`` sees, so it is built directly (no generic
-    ``to_jsonable`` walk) and each price is converted to float and text once (:func:`_forms`).
+    ``to_jsonable`` walk) and equal prices are converted to float and text once
+    (:func:`_forms`).
     """
-    mark, mark_text = _forms(market.mark)
-    last, last_text = _forms(market.last)
-    bid, bid_text = _forms(market.bid)
-    ask, ask_text = _forms(market.ask)
-    index, index_text = _forms(market.index)
+    mark = last = bid = ask = index = None
+    mark_text = last_text = bid_text = ask_text = index_text = None
+    if market.mark is not None:
+        mark, mark_text = _forms(market.mark)
+    # last, bid and ask often equal the mark or each other: converted once then
+    if market.last is not None:
+        if market.last == market.mark:
+            last, last_text = mark, mark_text
+        else:
+            last, last_text = _forms(market.last)
+    if market.bid is not None:
+        bid, bid_text = _forms(market.bid)
+    if market.ask is not None:
+        if market.ask == market.bid:
+            ask, ask_text = bid, bid_text
+        else:
+            ask, ask_text = _forms(market.ask)
+    if market.index is not None:
+        if market.index == market.mark:
+            index, index_text = mark, mark_text
+        else:
+            index, index_text = _forms(market.index)
     symbol = market.symbol
     ts = market.ts
     info: dict[str, Any] = {

@@ -55,7 +55,7 @@ from guardbot.cli.main import main
 from guardbot.cli.simulate import build_config
 from guardbot.core.commands import parse_command
 from guardbot.core.engine import Engine
-from guardbot.core.num import decimal_context
+from guardbot.core.num import decimal_context, fmt, fmt_opt
 from tests.tiertables import BTC_TIERS, ETH_TIERS, ccxt_rows
 
 D = Decimal
@@ -461,8 +461,33 @@ class Checker:
             self._check_isolated_wallets(obj, events, before_pos)
             self._check_no_overdraft(obj, events, before_wallet, before_pos)
             self._check_leverage(obj, events, pre_leverage, order_check)
+        self._check_levels(obj, events)
 
     # ------------------------------------------------------------------ individual invariants
+
+    def _check_levels(self, obj: Mapping[str, Any], events: list[dict[str, Any]]) -> None:
+        """``Engine.levels`` (what replay's samples print) is the margin snapshot's part, to the
+        digit, for every one-way account."""
+        for name in self.accounts:
+            account = self.engine.accounts[name]
+            if account.hedged:
+                continue
+            views, view = self.engine.views(account)
+            positions, rows, ratio = self.engine.levels(account)
+            got = [(p.symbol, *map(fmt_opt, row)) for p, row in zip(positions, rows, strict=True)]
+            want = [
+                (
+                    v.symbol,
+                    fmt(v.unrealized_pnl),
+                    fmt_opt(v.margin_ratio) if v.margin_mode == "isolated" else None,
+                    fmt_opt(v.liquidation_price),
+                )
+                for v in views
+            ]
+            assert got == want, self._fail("levels() is not the snapshot's", obj, events)
+            assert fmt_opt(ratio) == fmt_opt(view.margin_ratio), self._fail(
+                "levels() ratio is not the snapshot's", obj, events
+            )
 
     def _check_events(self, obj: Mapping[str, Any], events: list[dict[str, Any]]) -> None:
         for e in events:

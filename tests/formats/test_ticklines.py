@@ -4,6 +4,7 @@ leaves the line to it; what the writer writes, the reader reads back unchanged."
 from __future__ import annotations
 
 import gzip
+import io
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as hs
 from guardbot.core.commands import TickCmd, parse_tick
 from guardbot.errors import InputError
 from guardbot.formats.jsonio import loads_exact
+from guardbot.formats import ticklines
 from guardbot.formats.ticklines import TickDecoder, read_ticks, tick_body, tick_line
 
 
@@ -174,3 +176,85 @@ def test_property_written_lines_read_back_exactly(
     line = tick_line(ts, tick)
     decoder = TickDecoder()
     assert decoder.decode(line) == _full(line) == (ts, tick)
+
+
+# -- decode_rows: the replay's bulk reader ------------------------------------------------------
+
+
+def _rows_of(ticks: list[tuple[int, TickCmd]]) -> list[tuple[object, ...]]:
+    return [
+        (ts, t.symbol, t.mark, t.last, t.bid, t.ask, t.index, t.funding_rate) for ts, t in ticks
+    ]
+
+
+def _same_rows(text: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """decode_rows gives what decode_lines gives (value and digits), at any chunk size."""
+    monkeypatch.setattr(ticklines, "_CHUNK", chunk)
+    rows = list(ticklines.decode_rows(io.StringIO(text)))
+    expected = _rows_of(list(ticklines.decode_lines(io.StringIO(text))))
+    assert rows == expected
+    assert [list(map(str, row)) for row in rows] == [list(map(str, row)) for row in expected]
+
+
+MIXED = (
+    "\n".join(FAST_LINES[i % 2] for i in range(40))  # a chunk of one shape, then another
+    + "\n\n   \n"  # blank lines
+    + "\n".join(SLOW_LINES[:3] + FAST_LINES)  # other shapes, values the bulk path leaves
+    + "\n"
+    + "\n".join(FAST_LINES[2] for _ in range(30))
+    + '\n{"ts":9,"symbol":"A/B:B","mark":"1","fundingRate":"0"}'  # no newline at the end
+)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 200, 1 << 19])
+def test_decode_rows_gives_what_decode_lines_gives(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _same_rows(MIXED, chunk, monkeypatch)
+    _same_rows(MIXED + "\n", chunk, monkeypatch)
+    _same_rows("", chunk, monkeypatch)
+    _same_rows("\n\n", chunk, monkeypatch)
+
+
+def test_decode_rows_zero_price_and_errors_name_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ticklines, "_CHUNK", 1 << 10)
+    good = FAST_LINES[1]
+    for bad, field in [
+        ('{"ts":1,"symbol":"ETH/USDT:USDT","mark":"0","bid":"3000.1","ask":"3000.3"}', "mark"),
+        ('{"ts":1,"symbol":"ETH/USDT:USDT","mark":"1","bid":"0.0","ask":"3000.3"}', "bid"),
+        ('{"ts":1,"symbol":"ETH/USDT:USDT","mark":"1","bid":"1","ask":"-3"}', "ask"),
+    ]:
+        text = "\n".join([good] * 25 + [bad] + [good] * 25) + "\n"
+        with pytest.raises(InputError) as info:
+            list(ticklines.decode_rows(io.StringIO(text)))
+        assert str(info.value).startswith(f"line 26.{field}:")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ticks=hs.lists(
+        hs.tuples(
+            hs.integers(min_value=0, max_value=10**14),
+            _prices,
+            hs.lists(hs.none() | _prices, min_size=4, max_size=4),
+            hs.none() | hs.decimals(min_value=-1, max_value=1, places=6, allow_nan=False),
+        ),
+        max_size=30,
+    ),
+    chunk=hs.sampled_from([16, 300, 1 << 19]),
+)
+def test_property_decode_rows_reads_written_lines_exactly(
+    ticks: list[tuple[int, Decimal, list[Decimal | None], Decimal | None]], chunk: int
+) -> None:
+    written = [
+        (ts, TickCmd("BTC/USDT:USDT", mark, *others, rate)) for ts, mark, others, rate in ticks
+    ]
+    text = "".join(tick_line(ts, tick) + "\n" for ts, tick in written)
+    original = ticklines._CHUNK
+    ticklines._CHUNK = chunk
+    try:
+        rows = list(ticklines.decode_rows(io.StringIO(text)))
+    finally:
+        ticklines._CHUNK = original
+    assert rows == _rows_of(written)
+    assert [list(map(str, row)) for row in rows] == [list(map(str, r)) for r in _rows_of(written)]
