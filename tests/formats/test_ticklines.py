@@ -14,8 +14,8 @@ from hypothesis import strategies as hs
 
 from guardbot.core.commands import TickCmd, parse_tick
 from guardbot.errors import InputError
-from guardbot.formats.jsonio import loads_exact
 from guardbot.formats import ticklines
+from guardbot.formats.jsonio import loads_exact
 from guardbot.formats.ticklines import TickDecoder, read_ticks, tick_body, tick_line
 
 
