@@ -19,7 +19,7 @@ from guardbot.core.num import ONE, ZERO, decimal_context, parse_decimal, shown
 from guardbot.core.position import Position
 from guardbot.core.profiles import Profile, get_profile
 from guardbot.core.snapshot import AccountView, PositionView, snapshot
-from guardbot.core.tiers import TierTable
+from guardbot.core.tiers import CCXT_TIER_EXTRAS, TIER_ROW_FIELDS, TierTable
 from guardbot.errors import GuardbotError, InputError
 from guardbot.tiers.source import BundledTiers, load_bundled
 
@@ -86,18 +86,6 @@ CCXT_POSITION_OUTPUTS = frozenset(
         "takeProfitPrice",
     }
 )
-#: The fields of a tier row guardbot reads, and the ccxt leverage-tier fields it does not need.
-TIER_ROW_FIELDS = frozenset(
-    {
-        "tier",
-        "minNotional",
-        "maxNotional",
-        "maintenanceMarginRate",
-        "maxLeverage",
-        "maintenanceAmount",
-    }
-)
-CCXT_TIER_EXTRAS = frozenset({"symbol", "currency", "info"})
 
 
 def check_tier_rows(rows: object, where: str) -> None:

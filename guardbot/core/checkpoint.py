@@ -290,6 +290,13 @@ class DaemonState:
 
 
 def config_fingerprint(config: object) -> str:
-    """A digest of an engine configuration (accounts, fees, guards, alert levels, tier tables):
-    a checkpoint made under another one is not the state a replay would rebuild."""
+    """A digest of an engine configuration (accounts, fees, guards, alert levels): a checkpoint
+    made under another one is not the state a replay would rebuild. Tier tables and contract
+    sizes are left out: they are inputs (``tiers``, guardbot.core.tier_inputs), journaled when
+    they change, so a checkpoint's tables are the ones in force at its input, whatever a start
+    resolves today."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        fields = {f.name for f in dataclasses.fields(config)}
+        if {"tiers", "contract_sizes"} <= fields:
+            config = dataclasses.replace(config, tiers={}, contract_sizes={})
     return digest(json.dumps(encode(config), separators=(",", ":"), sort_keys=True))

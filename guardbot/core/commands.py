@@ -8,6 +8,7 @@ order may trade is the engine's decision and comes back as an ``order_rejected``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,7 @@ from decimal import Decimal
 from guardbot.core.keys import check_keys
 from guardbot.core.mirror import MirrorCmd, parse_mirror
 from guardbot.core.num import parse_decimal, shown
+from guardbot.core.tiers import CCXT_TIER_EXTRAS, TIER_ROW_FIELDS, TierTable
 from guardbot.errors import InputError
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "SetPositionModeCmd",
     "SetTradingStateCmd",
     "TickCmd",
+    "TierInput",
+    "TiersCmd",
     "parse_command",
 ]
 
@@ -129,6 +133,27 @@ class SetTradingStateCmd:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class TierInput:
+    """One symbol's tier table as a ``tiers`` input carries it: ccxt rows (validated, only the
+    fields guardbot reads), the contract size (None: the one in force stays) and where the table
+    came from (``source``: ``exchange``, ``cache``, ``cache-stale``, ``bundled <asOf>``, ...;
+    ``asOf``: when it was fetched, or the snapshot's date), which the engine keeps as state."""
+
+    symbol: str
+    rows: tuple[Mapping[str, object], ...]
+    contract_size: Decimal | None = None
+    source: str | None = None
+    as_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TiersCmd:
+    """Replace these symbols' tier tables (and contract sizes); the others stay."""
+
+    tables: tuple[TierInput, ...]
+
+
 Command = (
     TickCmd
     | OrderCmd
@@ -141,6 +166,7 @@ Command = (
     | FundingCmd
     | SetTradingStateCmd
     | MirrorCmd
+    | TiersCmd
 )
 
 _TIME_IN_FORCE = {"GTC", "IOC", "FOK", "PO"}
@@ -162,8 +188,11 @@ COMMAND_FIELDS: Mapping[str, frozenset[str]] = {
         "withdraw": ("account", "amount"),
         "funding": ("symbol", "rate"),
         "set_trading_state": ("account", "state", "reason"),
+        "tiers": ("tables",),
     }.items()
 }
+#: The fields of one symbol's entry in a ``tiers`` input's ``tables``.
+TIER_INPUT_FIELDS = frozenset({"tiers", "contractSize", "source", "asOf"})
 #: The order ``params`` guardbot models (ccxt's unified names).
 ORDER_PARAMS = frozenset(
     {
@@ -346,6 +375,54 @@ def parse_order(obj: Mapping[str, object]) -> OrderCmd:
     return cmd
 
 
+def parse_tiers(obj: Mapping[str, object], *, strict: bool = True) -> TiersCmd:
+    """A ``tiers`` input: ``{"type": "tiers", "tables": {symbol: {"tiers": [ccxt rows],
+    "contractSize", "source", "asOf"}}}`` (docs/contracts.md §2). The rows are validated here
+    (the maintenance amount is derived by the engine, whose profile says whether to)."""
+    raw = obj.get("tables")
+    if not isinstance(raw, Mapping) or not raw:
+        raise InputError(
+            "tables", f"must be a non-empty object of symbol -> table, got {shown(raw)}"
+        )
+    out: list[TierInput] = []
+    for symbol, entry in raw.items():
+        where = f"tables[{json.dumps(symbol)}]"
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise InputError(where, "the symbol must be a non-empty string")
+        if not isinstance(entry, Mapping):
+            raise InputError(where, f"must be an object, got {shown(entry)}")
+        try:
+            if strict:
+                check_keys(entry, TIER_INPUT_FIELDS)
+            rows = entry.get("tiers")
+            if isinstance(rows, (list, tuple)):
+                for i, row in enumerate(rows):
+                    if strict and isinstance(row, Mapping):
+                        check_keys(row, TIER_ROW_FIELDS, f"tiers[{i}]", ignored=CCXT_TIER_EXTRAS)
+            try:
+                TierTable.from_ccxt(symbol, rows)
+            except InputError as exc:
+                raise exc.under("tiers") from None
+            assert isinstance(rows, (list, tuple))
+            clean = tuple(
+                {k: v for k, v in row.items() if k in TIER_ROW_FIELDS}
+                for row in rows
+                if isinstance(row, Mapping)
+            )
+            out.append(
+                TierInput(
+                    symbol=symbol,
+                    rows=clean,
+                    contract_size=_num(entry, "contractSize", required=False),
+                    source=_str(entry, "source", required=False),
+                    as_of=_str(entry, "asOf", required=False),
+                )
+            )
+        except InputError as exc:
+            raise exc.under(where) from None
+    return TiersCmd(tuple(out))
+
+
 def parse_command(obj: Mapping[str, object], *, strict: bool = True) -> Command:
     """Parse one input object by its ``type``; field paths in errors are relative to ``obj``.
 
@@ -365,6 +442,8 @@ def parse_command(obj: Mapping[str, object], *, strict: bool = True) -> Command:
         return parse_order(obj)
     if kind == "mirror":  # what an exchange reports of a mirror account (guardbot.core.mirror)
         return parse_mirror(obj)
+    if kind == "tiers":  # the tier tables in force (guardbot.core.tier_inputs)
+        return parse_tiers(obj, strict=strict)
     account = _str(obj, "account", required=False)
     if kind == "cancel":
         order_id = obj.get("id")

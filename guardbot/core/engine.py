@@ -31,6 +31,7 @@ from guardbot.core.commands import (
     SetPositionModeCmd,
     SetTradingStateCmd,
     TickCmd,
+    TiersCmd,
 )
 from guardbot.core.config import AccountConfig, EngineConfig
 from guardbot.core.evaluation import evaluate_cross, evaluate_isolated
@@ -50,6 +51,7 @@ from guardbot.core.orderflow import OrderFlow
 from guardbot.core.position import Position
 from guardbot.core.snapshot import AccountView, Level, PositionView, levels, snapshot
 from guardbot.core.state import EngineState, default_settings
+from guardbot.core.tier_inputs import apply_tiers
 from guardbot.core.trading import set_state
 
 __all__ = ["Engine", "Market"]
@@ -128,6 +130,9 @@ class Engine:
                     command.index,
                     command.funding_rate,
                 )
+            elif isinstance(command, TiersCmd):
+                if apply_tiers(st, command):
+                    self._wire(st)  # the parts hold the configuration, which has new tables
             elif self._mirrors and refuse_if_mirror(st, command):
                 pass
             elif isinstance(command, MirrorCmd):

@@ -94,6 +94,9 @@ class EngineState:
     #: stop's extreme or activation). A journal that keeps only the ticks with events must
     #: keep these too, or a replay rebuilds the trailing stops at other trigger prices.
     tick_moved_orders: bool = False
+    #: symbol -> (source, asOf) of the tier table in force, as the last ``tiers`` input named
+    #: them (guardbot.core.tier_inputs); empty until one was applied.
+    tier_sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     profile: Profile = field(init=False)
 
     def __post_init__(self) -> None:

@@ -23,7 +23,20 @@ from decimal import Decimal
 from guardbot.core.num import ZERO, parse_decimal
 from guardbot.errors import InputError, TierTableError
 
-__all__ = ["Tier", "TierTable"]
+__all__ = ["CCXT_TIER_EXTRAS", "TIER_ROW_FIELDS", "Tier", "TierTable"]
+
+#: The fields of a tier row guardbot reads, and the ccxt leverage-tier fields it does not need.
+TIER_ROW_FIELDS = frozenset(
+    {
+        "tier",
+        "minNotional",
+        "maxNotional",
+        "maintenanceMarginRate",
+        "maxLeverage",
+        "maintenanceAmount",
+    }
+)
+CCXT_TIER_EXTRAS = frozenset({"symbol", "currency", "info"})
 
 
 @dataclass(frozen=True, slots=True)

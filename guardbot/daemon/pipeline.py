@@ -115,6 +115,16 @@ class StepPipeline:
             await self.commit(ts, "refused_command" if refused else str(obj["type"]), obj, events)
             return events
 
+    async def apply_input(self, obj: Mapping[str, Any]) -> list[Event]:
+        """An input the daemon itself makes (``tiers``): like :meth:`control_command`, applied
+        after the newest tick of each symbol is journaled (its effect depends on the marks, and
+        recovery must re-apply it at the same ones), then journaled with its events in one
+        commit before anything is published."""
+        command = parse_command(obj)
+        async with self.lock:
+            await self.flush_ticks()
+            return await self._apply_locked(obj, command, self.now_ms())
+
     async def _apply_locked(self, obj: Mapping[str, Any], command: Command, ts: int) -> list[Event]:
         events = self.engine.apply(ts, command)
         await self.commit(ts, str(obj.get("type")), obj, events)

@@ -8,6 +8,11 @@ orders and alert levels as of the last journaled input; marks are refreshed by t
 tick (a clean stop journals the newest tick of each symbol, so after one the marks are restored
 too). ``feed_stale`` / ``feed_recovered`` (and ``tier_tables``, ``refused_command``) inputs are
 not replayed: staleness belongs to the previous feed session.
+
+``tiers`` inputs (the tier tables in force, guardbot.core.tier_inputs) are re-applied in order
+like any input, so the state is rebuilt with the tables that were in force at each input; a
+checkpoint carries the tables in force at its input. A journal written before tiers were
+journaled has none: it replays under the tables resolved at this start, as it always did.
 """
 
 from __future__ import annotations
@@ -70,8 +75,8 @@ async def load_checkpoint(
     Returns ``(input_seq, checkpoint ts, warnings)``: ``input_seq`` 0 when none was used (replay
     from the start). A checkpoint is skipped, with a warning, when its digest does not match
     (damaged), it cannot be decoded in this code (another format), it was made under another
-    engine configuration or other tier tables while the journal can still rebuild the state
-    under today's (a replay would rebuild something else), or the inputs after it are no longer
+    engine configuration while the journal can still rebuild the state under today's (a replay
+    would rebuild something else), or the inputs after it are no longer
     all stored. A journal whose start was pruned must load a checkpoint: if none is usable the
     start fails with a :class:`StoreError` naming the database, never a silently empty state.
     """
@@ -99,7 +104,7 @@ async def load_checkpoint(
         if checkpoint.config_fingerprint(state.engine.config) != fingerprint:
             if complete:
                 warnings.append(
-                    f"{where}: made under another configuration or other tier tables; "
+                    f"{where}: made under another configuration; "
                     "the journal is replayed under today's"
                 )
                 continue
@@ -112,8 +117,8 @@ async def load_checkpoint(
         cp_id, input_seq, ts, state = fallback
         warnings.append(
             f"checkpoint {cp_id} (after input {input_seq}) was made under another configuration "
-            "or other tier tables, and the journal before it is pruned: its configuration and "
-            "tables stay in force until the state is rebuilt"
+            "and the journal before it is pruned: its configuration stays in force until the "
+            "state is rebuilt"
         )
         _install(pipeline, state)
         return input_seq, ts, warnings

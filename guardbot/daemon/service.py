@@ -33,7 +33,8 @@ Tasks (named, in one :class:`asyncio.TaskGroup`):
     Publishes every discovery config again when Home Assistant announces itself; the configs and
     states themselves go through the outbox (:mod:`guardbot.daemon.integrations`).
 ``watchdog`` (under systemd with ``WatchdogSec``), ``tier-refresh`` (ccxt mode)
-    ``WATCHDOG=1`` while healthy; the tier tables refetched into the cache daily.
+    ``WATCHDOG=1`` while healthy; the tier tables refetched daily, a changed one journaled as a
+    ``tiers`` input and applied at once.
 ``shutdown``
     Waits for ``stop``; then stops the feed (holding the step lock, so that no input is between
     the engine and the journal), lets the strategy's ``on_stop`` run, lets the publisher drain
@@ -327,6 +328,8 @@ class Daemon:
             # generations, so that a collection's cost does not grow with it.
             gc.collect()
             gc.freeze()
+            # The tables resolved today, journaled where they differ from those in force.
+            await self.tiers.journal_at_start(pipeline)
             if recovered.last_seq == 0:
                 pipeline.pending_seed = [dict(c) for c in self.config.seed]
                 for obj in self._initial_commands:

@@ -1,11 +1,21 @@
 """Tier tables for the daemon: resolved at start (exchange, SQLite cache or bundled snapshot, see
-:mod:`guardbot.tiers.fetch`) and refetched daily into the cache in ccxt mode. A fallback table
-raises one ``tier_tables`` warning alert per start."""
+:mod:`guardbot.tiers.fetch`) and refetched daily in ccxt mode. A fallback table raises one
+``tier_tables`` warning alert per start.
+
+The tables in force are engine inputs (issue 16 ask 3, :mod:`guardbot.core.tier_inputs`): after
+recovery has rebuilt the state with the tables journaled so far, the ones resolved at this start
+are journaled as a ``tiers`` input for every symbol whose rows, contract size or source differ
+from the ones in force, and a daily refresh that fetches a changed table journals it the same
+way, applied at once (positions move to their new tier; ``tier_tables`` info alert). A symbol
+with no table resolved today keeps the one in force (a table is never removed), and a refresh
+whose fetch failed changes nothing (the table in force is at least as recent as a fallback)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -18,7 +28,7 @@ from guardbot.store.journal import Journal
 from guardbot.tiers.fetch import DAY_MS, Fetcher, ResolvedTiers, ccxt_fetcher, resolve_tiers
 from guardbot.tiers.source import BundledTiers, bundled_for, read_user_tiers
 
-__all__ = ["TIER_REFRESH_S", "TierTables"]
+__all__ = ["TIER_REFRESH_S", "TierTables", "tiers_input"]
 
 _log = structlog.get_logger("guardbot.daemon")
 
@@ -40,6 +50,8 @@ class TierTables:
         )
         #: symbol -> where its tier table came from (set by :meth:`resolve_at_start`).
         self.sources: dict[str, str] = {}
+        #: What :meth:`resolve_at_start` resolved (None before).
+        self.resolved: ResolvedTiers | None = None
 
     def initial_engine(self) -> Engine:
         """An engine on the bundled tables (before the start-up resolution)."""
@@ -72,37 +84,59 @@ class TierTables:
 
     async def resolve_at_start(self, journal: Journal, now_ms: int) -> tuple[Engine, list[str]]:
         """Pick the tier tables (exchange, cache or snapshot); an engine on them and the
-        fallback warnings."""
+        fallback warnings. The engine serves a journal that holds no ``tiers`` input (written
+        before they were journaled); :meth:`journal_at_start` then records these tables."""
         resolved = await self.resolve(journal, self.fetcher(), now_ms)
+        self.resolved = resolved
         self.sources = dict(resolved.sources)
         engine = Engine(self._config.engine_config(resolved.tables, resolved.contract_sizes))
         _log.info("tier tables", sources=self.sources)
         return engine, resolved.warnings
 
+    async def journal_at_start(self, pipeline: StepPipeline) -> list[Event]:
+        """After recovery: journal and apply the tables resolved at this start where they differ
+        from the ones in force (rows, contract size or source); the events it caused."""
+        resolved = self.resolved
+        if resolved is None:
+            return []
+        body = tiers_input(resolved, pipeline.engine, compare_source=True)
+        engine = pipeline.engine
+        # a symbol with no table today keeps the journaled one, and says where it came from
+        for symbol, source in resolved.sources.items():
+            if source == "none" and symbol in engine.state_root.tier_sources:
+                self.sources[symbol] = engine.state_root.tier_sources[symbol][0] or source
+        if body is None:
+            return []
+        return await pipeline.apply_input(body)
+
     async def refresh(self, journal: Journal, pipeline: StepPipeline) -> None:
-        """Refetch the tier tables daily into the cache. A changed table takes effect at the next
-        start (recovery replays the journal with the tables of the run that wrote it); until
-        then a ``tier_tables`` alert says that the exchange changed it."""
-        fetch = self.fetcher()
-        if fetch is None:
+        """Refetch the tier tables daily; a changed table is journaled and applied at once."""
+        if self.fetcher() is None:
             return
         while True:
             await asyncio.sleep(TIER_REFRESH_S)
-            fresh = await self.resolve(journal, fetch, pipeline.now_ms(), max_age_ms=0)
-            changed = [
-                s
-                for s, source in fresh.sources.items()
-                if source == "exchange" and fresh.tables[s].tiers != _tiers_of(pipeline.engine, s)
-            ]
-            if changed:
-                await self.warn(
-                    pipeline,
-                    [
-                        f"{s}: the exchange changed its tier table; the new one is cached and "
-                        "applies after a restart"
-                        for s in changed
-                    ],
-                )
+            await self.refresh_once(journal, pipeline)
+
+    async def refresh_once(self, journal: Journal, pipeline: StepPipeline) -> list[Event]:
+        """Fetch every table now (into the cache); journal and apply those the exchange changed
+        (a failed fetch changes nothing); the events it caused."""
+        fetch = self.fetcher()
+        if fetch is None:
+            return []
+        fresh = await self.resolve(journal, fetch, pipeline.now_ms(), max_age_ms=0)
+        fetched = ResolvedTiers(
+            tables={s: t for s, t in fresh.tables.items() if fresh.sources.get(s) == "exchange"},
+            contract_sizes=dict(fresh.contract_sizes),
+            sources={s: v for s, v in fresh.sources.items() if v == "exchange"},
+            as_of=dict(fresh.as_of),
+        )
+        body = tiers_input(fetched, pipeline.engine, compare_source=False)
+        if body is None:
+            return []
+        events = await pipeline.apply_input(body)
+        self.sources.update({s: "exchange" for s in body["tables"]})
+        _log.info("tier tables changed", symbols=sorted(body["tables"]))
+        return events
 
     async def warn(self, pipeline: StepPipeline, warnings: Sequence[str]) -> None:
         """One ``tier_tables`` warning alert per start that uses a fallback table."""
@@ -121,6 +155,46 @@ class TierTables:
         await pipeline.alert(event)
 
 
-def _tiers_of(engine: Engine, symbol: str) -> tuple[Tier, ...] | None:
-    table = engine.config.tiers.get(symbol)
-    return None if table is None else table.tiers
+def tiers_input(
+    resolved: ResolvedTiers, engine: Engine, *, compare_source: bool
+) -> dict[str, Any] | None:
+    """A ``tiers`` input (docs/contracts.md §2) for the symbols of ``resolved`` whose rows or
+    contract size (and source, with ``compare_source``) differ from those in force in
+    ``engine``; None when none does. Rows carry their maintenance amount, so the table the
+    engine rebuilds from them is the one resolved, whatever the profile derives."""
+    config = engine.config
+    in_force = engine.state_root.tier_sources
+    tables: dict[str, Any] = {}
+    for symbol in sorted(resolved.tables):
+        table = resolved.tables[symbol]
+        size = resolved.contract_sizes.get(symbol)
+        source = resolved.sources.get(symbol)
+        old = config.tiers.get(symbol)
+        same = (
+            old is not None
+            and old.tiers == table.tiers
+            and (size is None or size == config.contract_sizes.get(symbol, Decimal(1)))
+        )
+        if same and (not compare_source or in_force.get(symbol, (None,))[0] == source):
+            continue
+        entry: dict[str, Any] = {"tiers": [_row(t) for t in table.tiers]}
+        if size is not None:
+            entry["contractSize"] = size
+        if source is not None:
+            entry["source"] = source
+        as_of = resolved.as_of.get(symbol)
+        if as_of:
+            entry["asOf"] = as_of
+        tables[symbol] = entry
+    return {"type": "tiers", "tables": tables} if tables else None
+
+
+def _row(tier: Tier) -> dict[str, Any]:
+    return {
+        "tier": tier.tier,
+        "minNotional": tier.floor,
+        "maxNotional": tier.cap,
+        "maintenanceMarginRate": tier.mmr,
+        "maxLeverage": tier.max_leverage,
+        "maintenanceAmount": tier.cum,
+    }

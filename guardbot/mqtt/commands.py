@@ -99,7 +99,7 @@ ALLOWED_TYPES = (
 )
 #: Input types of ``simulate`` that move money or market data: never from the command topic.
 FORBIDDEN_TYPES = frozenset(
-    {"tick", "deposit", "withdraw", "funding", "set_trading_state", "config", "mirror"}
+    {"tick", "deposit", "withdraw", "funding", "set_trading_state", "config", "mirror", "tiers"}
 )
 #: The reply topic level for rejections without a usable ``requestId``.
 INVALID_REPLY_LEVEL = "invalid"

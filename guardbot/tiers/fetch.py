@@ -14,9 +14,9 @@ snapshot, with a warning alert"):
 4. the bundled dated snapshot (with a warning);
 5. nothing: orders in that symbol are refused (with a warning).
 
-The daemon resolves the tables once at start, before it replays the journal, and refreshes the
-cache daily; a refreshed table takes effect at the next start, so that the journal replay and the
-live engine use the same table within one run.
+The daemon resolves the tables at start and refetches them daily; the tables in force are engine
+inputs (``tiers``, journaled when they change: guardbot.daemon.tier_tables), so a replay uses the
+tables that were in force at each input, never the ones resolved at a later start.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,15 @@ from guardbot.errors import InputError
 from guardbot.store.journal import Journal
 from guardbot.tiers.source import BundledTiers
 
-__all__ = ["DAY_MS", "Fetcher", "ResolvedTiers", "ccxt_fetcher", "normalize_rows", "resolve_tiers"]
+__all__ = [
+    "DAY_MS",
+    "Fetcher",
+    "ResolvedTiers",
+    "ccxt_fetcher",
+    "iso_ms",
+    "normalize_rows",
+    "resolve_tiers",
+]
 
 _log = structlog.get_logger("guardbot.tiers")
 
@@ -55,6 +64,8 @@ class ResolvedTiers:
     contract_sizes: dict[str, Decimal] = field(default_factory=dict)
     #: symbol -> "cache", "exchange", "cache-stale", "bundled <asOf>" or "none".
     sources: dict[str, str] = field(default_factory=dict)
+    #: symbol -> when its table was fetched (ISO 8601 UTC) or the bundled snapshot's date.
+    as_of: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -158,6 +169,7 @@ async def resolve_tiers(
         if symbol not in wanted:
             result.tables[symbol] = cached[symbol][1]
             result.sources[symbol] = "cache"
+            result.as_of[symbol] = iso_ms(cached[symbol][0])
     if wanted and fetch is not None:
         await _fetch_into(result, wanted, journal, exchange_id, now_ms, fetch, derive_cum, timeout)
     for symbol in wanted:
@@ -167,12 +179,14 @@ async def resolve_tiers(
             fetched_ts, table = cached[symbol]
             result.tables[symbol] = table
             result.sources[symbol] = "cache-stale"
+            result.as_of[symbol] = iso_ms(fetched_ts)
             age_h = (now_ms - fetched_ts) / 3_600_000
             result.warnings.append(f"{symbol}: using a cached tier table {age_h:.0f} h old")
         elif symbol in bundled.tables:
             result.tables[symbol] = bundled.tables[symbol]
             as_of = bundled.as_of_for(symbol)
             result.sources[symbol] = f"bundled {as_of}"
+            result.as_of[symbol] = as_of
             result.warnings.append(
                 f"{symbol}: using the bundled tier snapshot of {as_of}; the exchange's "
                 "current table may differ"
@@ -222,6 +236,13 @@ async def _fetch_into(
         )
         result.tables[symbol] = table
         result.sources[symbol] = "exchange"
+        result.as_of[symbol] = iso_ms(now_ms)
+
+
+def iso_ms(ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC (``2026-12-07T05:00:00.000Z``)."""
+    stamp = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _contract_size(value: object, symbol: str) -> Decimal | None:
