@@ -89,6 +89,13 @@ def _describe(event: Mapping[str, Any]) -> str:
         )
     if kind == "order_rejected":
         return f"{g('id') or '-'}: {g('code')}: {g('reason')}"
+    if kind == "tier_tables":
+        moved = "".join(
+            f"; {p.get('account')} {p.get('symbol')} tier {p.get('oldTier')} -> {p.get('tier')}"
+            f" liq {num(p.get('oldLiquidationPrice'))} -> {num(p.get('liquidationPrice'))}"
+            for p in g("positions") or ()
+        )
+        return f"{g('severity') or 'warning'}: {g('reason')}{moved}"
     if kind in ("order_cancelled", "order_amended"):
         return f"{g('id')}: {g('reason')}"
     if kind == "stop_triggered":

@@ -18,7 +18,14 @@ from guardbot.core.checkpoint import CheckpointError
 from guardbot.core.commands import parse_command
 from guardbot.core.engine import Engine
 from guardbot.core.funding import FundingSchedule
-from tests.core.test_engine_properties import Scenario, scenarios
+from tests.core.test_engine_properties import (
+    CONTRACT_SIZES,
+    SYMBOLS,
+    Scenario,
+    scenarios,
+    tier_spec,
+)
+from tests.tiertables import ccxt_rows
 
 
 def _apply(engine: Engine, inputs: list[dict[str, Any]]) -> list[Any]:
@@ -43,12 +50,15 @@ def _fields(engine: Engine) -> Any:
 @settings(max_examples=60, deadline=None)
 @given(scenario=scenarios(), cut=st.floats(min_value=0, max_value=1))
 def test_checkpoint_plus_tail_equals_the_whole_journal(scenario: Scenario, cut: float) -> None:
-    inputs = scenario.inputs
+    _check_cut(scenario.config, scenario.inputs, cut)
+
+
+def _check_cut(config: dict[str, Any], inputs: list[dict[str, Any]], cut: float) -> None:
     k = int(cut * len(inputs))
-    whole = Engine(build_config(scenario.config))
+    whole = Engine(build_config(config))
     whole_events = _apply(whole, inputs)
 
-    first = Engine(build_config(scenario.config))
+    first = Engine(build_config(config))
     head_events = _apply(first, inputs[:k])
     text = checkpoint.dumps(first.state_root)
     restored = Engine.from_state(checkpoint.loads(text))
@@ -60,6 +70,53 @@ def test_checkpoint_plus_tail_equals_the_whole_journal(scenario: Scenario, cut: 
         assert restored.state(restored.accounts[name]) == whole.state(account)
     # A checkpoint of the restored engine is the same text: nothing was lost or added.
     assert checkpoint.dumps(restored.state_root) == checkpoint.dumps(whole.state_root)
+
+
+def _tier_variant(profile: str, symbol: str, variant: int) -> list[dict[str, object]]:
+    """The scenario's table (0), its rates x1.5 (1), its caps halved (2), its first 4 tiers (3)."""
+    spec = tier_spec(profile, symbol)
+    if variant == 1:
+        spec = [(cap, str(Decimal(mmr) * Decimal("1.5")), lev) for cap, mmr, lev in spec]
+    elif variant == 2:
+        spec = [(max(cap // 2, 1 + i), mmr, lev) for i, (cap, mmr, lev) in enumerate(spec)]
+    elif variant == 3:
+        spec = spec[:4]
+    return ccxt_rows(spec)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scenario=scenarios(),
+    cut=st.floats(min_value=0, max_value=1),
+    changes=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=1),
+            st.integers(min_value=0, max_value=3),
+            st.sampled_from(SYMBOLS),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_checkpoint_plus_tail_equals_the_whole_journal_with_tier_changes(
+    scenario: Scenario, cut: float, changes: list[tuple[float, int, str, bool]]
+) -> None:
+    """``tiers`` inputs (issue 16 ask 3) anywhere in the stream, before or after the cut: the
+    checkpoint carries the tables in force, the tail re-applies the later ones."""
+    inputs = list(scenario.inputs)
+    for where, variant, symbol, resize in changes:
+        i = int(where * len(inputs))
+        ts = inputs[i - 1]["ts"] if i else inputs[0]["ts"] if inputs else 0
+        entry: dict[str, Any] = {
+            "tiers": _tier_variant(scenario.profile, symbol, variant),
+            "source": "exchange",
+            "asOf": f"2026-12-0{variant + 1}T00:00:00.000Z",
+        }
+        if resize and scenario.profile == "okx":
+            entry["contractSize"] = str(CONTRACT_SIZES[symbol] / 10)
+        inputs.insert(i, {"ts": ts, "type": "tiers", "tables": {symbol: entry}})
+    _check_cut(scenario.config, inputs, cut)
 
 
 def test_sharing_survives_a_load() -> None:

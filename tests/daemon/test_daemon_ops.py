@@ -703,8 +703,9 @@ async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto
                 [position] = after_order["demo"]["positions"]
                 entry = position["entryPrice"]
                 journaled = inputs(data_dir)
-                assert [k for k, _b in journaled] == ["tick", "order"]
-                assert journaled[1][1] == {
+                # the first start journals the tier tables in force (issue 16 ask 3)
+                assert [k for k, _b in journaled] == ["tiers", "tick", "order"]
+                assert journaled[2][1] == {
                     k: v for k, v in command("r1").items() if k not in ("requestId", "token")
                 }
 
@@ -740,7 +741,8 @@ async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto
                 big = await request(client, command("r7", amount="1000"), "r7")
                 assert big["ok"] is False and big["code"].isupper(), big
                 assert states(daemon) == after_order
-                assert [k for k, _b in inputs(data_dir)] == ["tick", "order", "refused_command"]
+                kinds = [k for k, _b in inputs(data_dir)]
+                assert kinds == ["tiers", "tick", "order", "refused_command"]
         finally:
             await finish(task, stop)
     final = states(daemon)
@@ -749,13 +751,14 @@ async def test_control_commands_and_restart(tmp_path: Path, mosquitto: Mosquitto
     async with asyncio.timeout(LIMIT), running(config, EventFeed()) as from_checkpoint:
         assert from_checkpoint.recovered_inputs == 0
         assert from_checkpoint.recovered is not None
-        assert from_checkpoint.recovered.checkpoint_seq == 3
+        assert from_checkpoint.recovered.checkpoint_seq == 4
         assert states(from_checkpoint) == final
     forget_checkpoints(data_dir)  # the journal alone rebuilds the same state
     with capture_logs() as logged:
         async with asyncio.timeout(LIMIT), running(config, EventFeed()) as second:
             restored = states(second)
-    assert second.recovered_inputs == 2  # the tick and the order; not the refused command
+    # the tiers input, the tick and the order; not the refused command
+    assert second.recovered_inputs == 3
     # The start line says what the daemon runs against (issue 11 item 7).
     [started] = [e for e in logged if e["event"] == "guardbot daemon started"]
     assert started["broker"] == "external"

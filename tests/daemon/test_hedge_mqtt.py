@@ -136,7 +136,8 @@ async def test_hedge_mode_over_mqtt(tmp_path: Path, mosquitto: Mosquitto) -> Non
             await finish(task, stop)
     # The journal holds the accepted commands in order; refusals by the engine as refused.
     kinds = [k for k, _b in inputs(tmp_path / "data")]
-    assert kinds[:6] == [
+    assert kinds[:7] == [
+        "tiers",  # the tier tables in force, journaled at the first start (issue 16 ask 3)
         "tick",
         "set_position_mode",
         "refused_command",
