@@ -737,7 +737,15 @@ class Checker:
         """An isolated wallet changes only through its own position's events (a fill, funding,
         a margin transfer, a leverage change): never through a cross liquidation or another
         symbol (docs/rules.md §4.1, §7.3)."""
-        movers = {"fill", "funding", "margin_changed", "leverage_changed", "liquidation"}
+        movers = {
+            "fill",
+            "funding",
+            "margin_changed",
+            "leverage_changed",
+            "liquidation",
+            # margin_mode_switch = "with_position" converts an open position in place
+            "margin_mode_changed",
+        }
         for a in self.accounts:
             account = self.engine.accounts[a]
             touched = {e.get("symbol") for e in events if e["account"] == a and e["type"] in movers}
