@@ -311,3 +311,56 @@ async def test_hedge_mode_account_is_mirrored_in_hedge_mode(
     assert (closed["side"], closed["reason"]) == ("short", "take_profit")
     assert [p.side for p in account.positions.values()] == ["long"]
     assert standin.writes() == []
+
+
+async def test_restart_rebuilds_from_the_exchange(
+    tmp_path: Path, mosquitto: Mosquitto, standin: Any
+) -> None:
+    await standin.set_position(BTC, contracts(standin, "0.5"), "60000", push=False)
+    async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
+        await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 1))
+    # Meanwhile, on the exchange: BTC closed, an ETH short opened.
+    await standin.set_position(BTC, "0", "0", push=False)
+    await standin.set_position(ETH, -contracts(standin, "2"), "3000", push=False)
+    async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
+        await sub.until(alert_of("position_closed"))
+        await _until(lambda: ETH in daemon.engine.account("real").positions, "the ETH short")
+        assert BTC not in daemon.engine.account("real").positions
+        checkpointer = daemon.checkpointer
+        restored = checkpointer is not None and checkpointer.latest is not None
+        assert daemon.recovered_inputs > 0 or restored
+    (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
+    assert (closed["symbol"], closed["reason"]) == (BTC, "unknown")
+    assert standin.writes() == []
+
+
+async def test_isolated_position_liquidation_price_matches(
+    tmp_path: Path, mosquitto: Mosquitto, standin: Any
+) -> None:
+    """An isolated short: guardbot's liquidation price in the margin alerts is the exchange's
+    (each venue's isolated rule: Bybit's frozen at entry, OKX's with the taker rate)."""
+    await standin.set_position(
+        BTC, -contracts(standin, "0.5"), "60000", margin="isolated", isolated_wallet="1500",
+        leverage=20, push=False,
+    )  # fmt: skip
+    theirs = standin.liquidation_price(BTC)
+    assert theirs is not None
+    async with asyncio.timeout(90), running(tmp_path, mosquitto, standin) as (daemon, sub):
+        await sub.until(snapshot_has("real", lambda p: bool(p.get("mirror", {}).get("positions"))))
+        (position,) = daemon.engine.account("real").positions.values()
+        assert (position.margin_mode, position.isolated_wallet) == ("isolated", 1500)
+        for price in range(60500, 70000, 250):
+            await mark(standin, price)
+            if any(p["type"] == "liquidation_imminent" for p in sub.alerts()):
+                break
+            await _until(lambda pr=price: mark_seen(daemon, pr), f"BTC at {price}")
+        await sub.until(alert_of("liquidation_imminent"))
+    margin = [p for p in sub.alerts() if p["type"] == "margin_alert" and p["account"] == "real"]
+    assert margin
+    for alert in margin:
+        ours = Decimal(alert["liquidationPrice"])
+        assert abs(ours - theirs) <= Decimal("0.005") * Decimal(alert["markPrice"])
+    ours = margin[-1]["liquidationPrice"]
+    print(f"{standin.exchange_id} isolated liquidation: guardbot {ours}, exchange {theirs}")
+    assert not [p for p in sub.alerts() if p["type"] == "mirror_drift"]
+    assert standin.writes() == []
