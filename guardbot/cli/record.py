@@ -438,6 +438,9 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if args.ccxt_config is not None:
         options = _merge(options, _parse_ccxt_config(args.ccxt_config))
 
+    from guardbot.runtime.ccxt_lazy import install
+
+    install()  # only the exchange modules used (guardbot.runtime.ccxt_lazy)
     import ccxt.pro
 
     if not isinstance(getattr(ccxt.pro, exchange_id, None), type):

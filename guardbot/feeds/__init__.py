@@ -7,7 +7,13 @@ Every feed is an async context manager whose ``updates()`` yields :data:`FeedEve
 
 from __future__ import annotations
 
-from guardbot.feeds.base import (
+from guardbot.runtime.ccxt_lazy import install as _install_ccxt_lazy
+
+# Before any module of this package imports ccxt: only the exchange modules used are loaded
+# (guardbot.runtime.ccxt_lazy).
+_install_ccxt_lazy()
+
+from guardbot.feeds.base import (  # noqa: E402
     Feed,
     FeedEvent,
     FeedRecovered,

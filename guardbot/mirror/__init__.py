@@ -7,3 +7,9 @@
 - :mod:`guardbot.mirror.follower`: the task that reads the exchange (streams, reconciliation,
   backoff, refused keys).
 """
+
+from guardbot.runtime.ccxt_lazy import install as _install_ccxt_lazy
+
+# Before any module of this package imports ccxt: only the exchange modules used are loaded
+# (guardbot.runtime.ccxt_lazy).
+_install_ccxt_lazy()

@@ -27,11 +27,17 @@ strategy authors):
   ``NotSupported``.
 """
 
-from guardbot.paper.apply import ApplyFn, engine_apply, journaled_apply
-from guardbot.paper.exchange import PaperExchange
-from guardbot.paper.runner import StrategyError, StrategyRunner
-from guardbot.paper.strategy import Strategy, StrategyLoadError, load_strategy
-from guardbot.paper.translate import exception_for
+from guardbot.runtime.ccxt_lazy import install as _install_ccxt_lazy
+
+# Before any module of this package imports ccxt: only the exchange modules used are loaded
+# (guardbot.runtime.ccxt_lazy).
+_install_ccxt_lazy()
+
+from guardbot.paper.apply import ApplyFn, engine_apply, journaled_apply  # noqa: E402
+from guardbot.paper.exchange import PaperExchange  # noqa: E402
+from guardbot.paper.runner import StrategyError, StrategyRunner  # noqa: E402
+from guardbot.paper.strategy import Strategy, StrategyLoadError, load_strategy  # noqa: E402
+from guardbot.paper.translate import exception_for  # noqa: E402
 
 __all__ = [
     "ApplyFn",
