@@ -116,8 +116,12 @@ class AccountSnapshots:
         now_ms: Callable[[], int],
         interval: float,
         on_snapshot: Callable[[str, Mapping[str, Any]], None] | None = None,
+        lock: asyncio.Lock | None = None,
     ) -> None:
         self._engine = engine
+        #: The step lock: held while an input is applied but not yet journaled, so a snapshot
+        #: taken under it never shows a state the journal may not get (a failed commit, a kill).
+        self._lock = lock
         #: Also called with each changed account's state (Home Assistant's states).
         self._on_snapshot = on_snapshot
         self._outbox = outbox
@@ -129,7 +133,11 @@ class AccountSnapshots:
 
     async def run(self) -> None:
         while True:
-            self.publish()
+            if self._lock is None:
+                self.publish()
+            else:
+                async with self._lock:
+                    self.publish()
             await asyncio.sleep(self.interval)
 
     def publish(self) -> None:

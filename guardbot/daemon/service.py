@@ -299,6 +299,9 @@ class Daemon:
             journal = await stack.enter_async_context(
                 Journal.in_data_dir(self.data_dir, instance=self.instance)
             )
+            # A read-only database (permissions, an immutable file, a read-only mount) opens and
+            # reads fine: refuse it now, naming the file, rather than at the first input.
+            await journal.check_writable()
             pipeline.attach(journal)
             self.status.journal = journal
             self.notify = build_notifier(self.config, journal)
@@ -341,6 +344,7 @@ class Daemon:
             self.snapshots = AccountSnapshots(
                 lambda: pipeline.engine,
                 outbox,
+                lock=pipeline.lock,
                 prefix=self.prefix,
                 instance=self.instance,
                 now_ms=self._now_ms,

@@ -25,6 +25,7 @@ from guardbot.store.journal import (
     OutboxRow,
     StoreError,
 )
+from tests.fsfaults import fill, read_only, small_tmpfs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 V1_TABLES = {"inputs", "events", "outbox", "state", "tier_cache", "schema_version"}
@@ -394,35 +395,49 @@ async def test_check_writable_passes_and_leaves_nothing(db: Path) -> None:
         assert await step(journal, 1) > 0
 
 
-def chmod_is_ineffective(tmp_path: Path) -> bool:
-    """True when this process may write a 0o444 file anyway (root with CAP_DAC_OVERRIDE)."""
-    probe = tmp_path / "chmod-probe"
-    probe.write_text("")
-    probe.chmod(0o444)
-    try:
-        with probe.open("a"):
-            return True
-    except PermissionError:
-        return False
-    finally:
-        probe.chmod(0o644)
-        probe.unlink()
-
-
-async def test_check_writable_on_read_only_file(db: Path, tmp_path: Path) -> None:
-    if chmod_is_ineffective(tmp_path):
-        pytest.skip("this process writes read-only files anyway (root); see the lock test")
+async def test_check_writable_on_read_only_file(db: Path) -> None:
+    """Issue 16 ask 4: as root too (an immutable file; tests/fsfaults.py)."""
     async with Journal(db) as journal:
         await step(journal, 1)
-    db.chmod(0o444)
-    try:
+    with read_only(db):
         async with Journal(db) as journal:
             assert await journal.last_input() is not None  # reading still works
             with pytest.raises(StoreError, match="not writable") as info:
                 await journal.check_writable()
             assert str(db) in str(info.value) and "read-only" in str(info.value)
-    finally:
-        db.chmod(0o644)
+            with pytest.raises(StoreError, match="cannot commit tick step"):
+                await step(journal, 2)
+    async with Journal(db) as journal:  # writable again: nothing of the refused step is there
+        assert await journal.last_input() == (1, 1)
+
+
+async def test_commit_on_a_full_disk_stores_nothing_and_recovers(tmp_path: Path) -> None:
+    """Issue 16 ask 4: a real ENOSPC (a small tmpfs filled up) is one StoreError naming the
+    database; the connection works again once space is freed."""
+    with small_tmpfs(tmp_path / "mnt", 1024) as mnt:
+        if mnt is None:
+            pytest.skip(
+                "mounting a tmpfs is not permitted here; test_disk_full_max_page_count "
+                "in tests/daemon/test_faults.py covers SQLITE_FULL"
+            )
+        db = mnt / "guardbot.db"
+        async with Journal(db) as journal:
+            for n in range(1, 6):
+                await step(journal, n)
+            filler = fill(mnt)
+            with pytest.raises(StoreError) as info:
+                for n in range(6, 200):  # bounded: the WAL meets the full disk within a page
+                    await step(journal, n)
+            assert str(db) in str(info.value)
+            assert "database or disk is full" in str(info.value)
+            assert "free space on the data_dir filesystem" in str(info.value)
+            stored = await journal.last_input()
+            assert stored is not None
+            with pytest.raises(StoreError, match="cannot mark outbox rows sent"):
+                await journal.mark_sent([e.id for e in await journal.pending()], 1)
+            assert await journal.outbox_depth() > 0  # not marked: nothing was acknowledged
+            filler.unlink()
+            assert await step(journal, 1000) == stored[0] + 1
 
 
 async def test_check_writable_when_another_process_holds_the_lock(db: Path) -> None:
