@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -53,6 +54,8 @@ from guardbot.daemon.sdnotify import Notifier  # noqa: E402
 from guardbot.daemon.service import Daemon  # noqa: E402
 from guardbot.store.journal import Journal  # noqa: E402
 
+#: Rows per transaction when the journal is built.
+_BUILD_BATCH = 500_000
 TS0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SYMBOLS = {"BTC/USDT:USDT": 60_000.0, "ETH/USDT:USDT": 3_000.0}
 INSTANCE = "recovery"
@@ -138,8 +141,16 @@ def build_journal(data_dir: Path, inputs: int, order_every: int, seed: int) -> i
     path = data_dir / "guardbot.db"
     conn = sqlite3.connect(path)
     try:
-        with conn:  # one transaction
-            conn.executemany("INSERT INTO inputs (ts, kind, body) VALUES (?, ?, ?)", rows())
+        # Transactions of _BUILD_BATCH rows: one transaction of 10 M rows would grow the WAL to
+        # the database's size (about 3 GB) before the close folds it back into the file.
+        source = iter(rows())
+        while True:
+            batch = list(itertools.islice(source, _BUILD_BATCH))
+            if not batch:
+                break
+            with conn:
+                conn.executemany("INSERT INTO inputs (ts, kind, body) VALUES (?, ?, ?)", batch)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()  # checkpoints the WAL into the file
     return path.stat().st_size
@@ -227,16 +238,28 @@ def main(argv: list[str] | None = None) -> int:
         "--no-full-replay", action="store_true", help="skip the in-process whole-journal replay"
     )
     parser.add_argument("--keep", help="build the journal in this directory and keep it")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: time start-up against the journal (and checkpoints) already in DIR "
+        "from an earlier --keep run, instead of building one (a 10 M journal takes minutes)",
+    )
     args = parser.parse_args(argv)
+    if args.reuse and not args.keep:
+        parser.error("--reuse needs --keep DIR")
     if args.inputs < 100 or args.order_every < 2 or args.repeat < 1:
         parser.error("need --inputs >= 100, --order-every >= 2, --repeat >= 1")
 
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="guardbot-recovery-"))
     data_dir = base / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
+    config_path = base / "guardbot.toml"
+    if args.reuse:
+        if not (data_dir / "guardbot.db").is_file():
+            parser.error(f"--reuse: no journal in {data_dir}")
+        return _time_starts(args, base, config_path)
     if any(data_dir.iterdir()):
         parser.error(f"{data_dir} is not empty")
-    config_path = base / "guardbot.toml"
     config_path.write_text(
         CONFIG.format(instance=INSTANCE, data_dir=data_dir, mqtt_port=free_port()),
         encoding="utf-8",
@@ -261,11 +284,16 @@ def main(argv: list[str] | None = None) -> int:
             f"checkpoint after input {seq:,} ({args.tail:,} inputs after it): "
             f"{size / 1e3:,.1f} kB, encoded and stored in {took * 1000:.1f} ms"
         )
+    return _time_starts(args, base, config_path)
+
+
+def _time_starts(args: argparse.Namespace, base: Path, config_path: Path) -> int:
+    """Time ``guardbot run`` to ready (unless --no-subprocess); remove ``base`` unless kept."""
     if not args.no_subprocess:
         # Each run stops cleanly, which writes a checkpoint of its own: runs after the first
         # start from that one (nothing to replay); the first is the figure to read.
         times = [
-            start_subprocess(config_path, base / f"run{n}.log", timeout=1800)
+            start_subprocess(config_path, base / f"run{n}-{os.getpid()}.log", timeout=1800)
             for n in range(args.repeat)
         ]
         print(
