@@ -1,8 +1,10 @@
 """deploy/Dockerfile, deploy/compose.yaml and the files they name agree with each other and with
 guardbot itself: paths, ports, users, the health check's arguments, no secrets committed.
 
-Building the image needs a Docker daemon, which tests do not assume; ``docker compose config``
-runs when the compose plugin is installed and skips otherwise.
+Building the image needs a Docker daemon, which tests do not assume. The compose file is checked
+as ``docker compose config`` checks it (tests/deploy/compose.py: interpolation, the Compose
+Specification's schema, short syntaxes, references), and by ``docker compose config`` itself
+where the compose plugin is installed.
 """
 
 from __future__ import annotations
@@ -10,17 +12,15 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import yaml  # PyYAML, installed with amqtt: a missing one must fail, not skip
 
 from guardbot.cli.health import add_arguments
 from guardbot.config import load_config
+from tests.deploy.compose import assert_compose_accepts
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -225,27 +225,6 @@ def test_the_optional_tables_of_the_shipped_configuration_load(tmp_path: Path) -
         DEPLOY / "guardbot.toml", {"GUARDBOT_MQTT_PASSWORD": "x", "GUARDBOT_NOTIFY_URLS": ""}
     )
     assert as_shipped.notify.urls is None and not as_shipped.homeassistant.enabled
-
-
-def assert_compose_accepts(file: Path) -> None:
-    """``docker compose -f file config --quiet`` succeeds (skips without docker compose)."""
-    docker = shutil.which("docker")
-    probe = (
-        subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30, check=False)
-        if docker
-        else None
-    )
-    if docker is None or probe is None or probe.returncode != 0:
-        pytest.skip("docker compose is not installed")
-    done = subprocess.run(
-        [docker, "compose", "-f", str(file), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"GUARDBOT_MQTT_PASSWORD": "x", "PATH": "/usr/bin:/bin:/usr/local/bin"},
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def test_docker_compose_config_accepts_the_file() -> None:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from guardbot.config import load_config
-from tests.deploy.test_container_files import assert_compose_accepts
+from tests.deploy.compose import assert_compose_accepts
 from tests.deploy.test_systemd_unit import (
     EXEC_START,
     an_existing_executable,
