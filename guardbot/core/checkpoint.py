@@ -27,6 +27,8 @@ import enum
 import hashlib
 import importlib
 import json
+import types
+from collections.abc import Iterable
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -41,6 +43,7 @@ __all__ = [
     "dumps",
     "encode",
     "loads",
+    "text_of",
 ]
 
 #: Layout version of the encoding below.
@@ -70,7 +73,33 @@ def _class_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+#: Types written as they are, and the one written as its exact string: the bulk of a state's
+#: values, handled by an exact type lookup before the general ``isinstance`` chain (an enum
+#: member's type is its enum class, never one of these, so str and int enums still go there).
+_SCALARS = frozenset({type(None), bool, int, str})
+_FUNCTIONS = frozenset(
+    {types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.BuiltinMethodType}
+)
+
+
+_LAYOUTS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _layout(cls: type) -> tuple[str, tuple[str, ...]]:
+    """A class's checkpoint name and slot attributes, checked once per class per process."""
+    known = _LAYOUTS.get(cls)
+    if known is None:
+        if not cls.__module__.startswith(_PACKAGE):
+            raise CheckpointError(f"cannot checkpoint a {_class_name(cls)} (not engine state)")
+        known = _LAYOUTS[cls] = (_class_name(cls), tuple(_attributes(cls)))
+    return known
+
+
 class _Encoder:
+    """The walk, written for speed (the daemon runs it holding the step lock): scalars and
+    Decimals are handled inline where values are met (attributes, list items, dict entries),
+    a class's layout is computed once; the output is the same tree as the plain recursion."""
+
     def __init__(self) -> None:
         self._ids: dict[int, int] = {}
         #: Keeps every object seen alive, so that id() values stay unique during the walk.
@@ -92,6 +121,31 @@ class _Encoder:
             raise CheckpointError(f"cannot checkpoint a {_class_name(cls)} (not engine state)")
 
     def walk(self, value: object) -> Any:
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is Decimal:
+            return {"d": str(value)}
+        return self._walk(value)
+
+    def _items(self, values: Iterable[object]) -> list[Any]:
+        walk = self._walk
+        out: list[Any] = []
+        append = out.append
+        for v in values:
+            kind = type(v)
+            if kind in _SCALARS:
+                append(v)
+            elif kind is Decimal:
+                append({"d": str(v)})
+            else:
+                append(walk(v))
+        return out
+
+    def _walk(self, value: object) -> Any:
+        layout = _LAYOUTS.get(type(value))
+        if layout is not None:  # an engine object whose class was met before: most nodes
+            return self._object(value, layout)
         if isinstance(value, enum.Enum):  # before str and int: str and int enums are both
             self._check_class(type(value))
             return {"e": _class_name(type(value)), "v": self.walk(value.value)}
@@ -104,40 +158,55 @@ class _Encoder:
         if isinstance(value, tuple):
             if hasattr(value, "_fields"):  # a NamedTuple: its class and its values
                 self._check_class(type(value))
-                return {"nt": _class_name(type(value)), "t": [self.walk(v) for v in value]}
-            return {"t": [self.walk(v) for v in value]}
+                return {"nt": _class_name(type(value)), "t": self._items(value)}
+            return {"t": self._items(value)}
         if isinstance(value, frozenset):
-            return {"fs": [self.walk(v) for v in value]}
-        seen, ref = self._ref(value)
-        if seen:
+            return {"fs": self._items(value)}
+        if not isinstance(value, list | dict | MappingProxyType | set):
+            return self._object(value, _layout(type(value)))
+        key = id(value)
+        ref = self._ids.get(key)
+        if ref is not None:
             return {"r": ref}
+        ref = self._ids[key] = len(self._ids)
+        self._keep.append(value)
         if isinstance(value, list):
-            return {"o": ref, "l": [self.walk(v) for v in value]}
+            return {"o": ref, "l": self._items(value)}
         if isinstance(value, dict | MappingProxyType):
             # A read-only view is written as the dict it shows (read back as a dict: the engine
             # never writes its configuration's mappings).
-            return {"o": ref, "m": [[self.walk(k), self.walk(v)] for k, v in value.items()]}
-        if isinstance(value, set):
-            return {"o": ref, "s": [self.walk(v) for v in value]}
-        cls = type(value)
-        self._check_class(cls)
-        attrs: dict[str, Any] = {}
-        names = _attributes(cls)
+            walk = self.walk
+            return {"o": ref, "m": [[walk(k), walk(v)] for k, v in value.items()]}
+        return {"o": ref, "s": self._items(value)}
+
+    def _object(self, value: object, layout: tuple[str, tuple[str, ...]]) -> Any:
+        key = id(value)
+        ref = self._ids.get(key)
+        if ref is not None:
+            return {"r": ref}
+        ref = self._ids[key] = len(self._ids)
+        self._keep.append(value)
+        name_of_class, slots = layout
+        names: Iterable[str] = slots
         if hasattr(value, "__dict__"):
-            names += [n for n in vars(value) if n not in names]
+            names = [*slots, *(n for n in vars(value) if n not in slots)]
+        attrs: dict[str, Any] = {}
+        get = object.__getattribute__
         for name in names:
             try:
-                attr = object.__getattribute__(value, name)
+                attr = get(value, name)
             except AttributeError:
                 continue  # an unset slot
-            if callable(attr) and not isinstance(attr, type) and _is_function(attr):
-                raise CheckpointError(f"{_class_name(cls)}.{name}: a function is not state")
-            attrs[name] = self.walk(attr)
-        return {"o": ref, "c": _class_name(cls), "a": attrs}
-
-
-def _is_function(value: object) -> bool:
-    return type(value).__name__ in ("function", "method", "builtin_function_or_method")
+            kind = type(attr)
+            if kind in _SCALARS:
+                attrs[name] = attr
+            elif kind is Decimal:
+                attrs[name] = {"d": str(attr)}
+            elif kind in _FUNCTIONS:
+                raise CheckpointError(f"{name_of_class}.{name}: a function is not state")
+            else:
+                attrs[name] = self._walk(attr)
+        return {"o": ref, "c": name_of_class, "a": attrs}
 
 
 class _Decoder:
@@ -255,9 +324,13 @@ def decode(tree: Any) -> Any:
 
 def dumps(value: object) -> str:
     """``{"format": FORMAT, "state": encode(value)}`` as compact JSON."""
-    return json.dumps(
-        {"format": FORMAT, "state": encode(value)}, separators=(",", ":"), allow_nan=False
-    )
+    return text_of(encode(value))
+
+
+def text_of(tree: Any) -> str:
+    """The text :func:`dumps` writes for a value whose :func:`encode` is ``tree`` (the daemon
+    walks the state holding its step lock and writes the text after releasing it)."""
+    return json.dumps({"format": FORMAT, "state": tree}, separators=(",", ":"), allow_nan=False)
 
 
 def loads(text: str) -> Any:

@@ -1,11 +1,13 @@
 """Checkpoints and retention for the daemon (the codec is :mod:`guardbot.core.checkpoint`).
 
 Every ``[store] checkpoint_interval_s`` and at a clean stop, the engine state, the funding
-schedule and each symbol's newest tick are encoded under the step lock (so the checkpoint is the
-state after exactly input ``next_seq - 1``: no input is between the engine and the journal then)
-and stored in the journal's database in one transaction with its SHA-256. After each checkpoint,
-inputs older than it and older than ``retention_days`` are pruned, with the events and sent
-outbox rows older than ``retention_days`` (ages are counted back from the newest input's time).
+schedule and each symbol's newest tick are walked into a detached tree under the step lock (so
+the checkpoint is the state after exactly input ``next_seq - 1``: no input is between the engine
+and the journal then); the tree's JSON text is made after the lock is released (the waiting
+inputs run first) and stored in the journal's database in one transaction with its SHA-256.
+After each checkpoint, inputs older than it and older than ``retention_days`` are pruned, with
+the events and sent outbox rows older than ``retention_days`` (ages are counted back from the
+newest input's time).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -22,7 +25,13 @@ from guardbot.core.checkpoint import CheckpointError, DaemonState
 from guardbot.daemon.pipeline import StepPipeline
 from guardbot.store.journal import Journal
 
-__all__ = ["CheckpointInfo", "Checkpointer"]
+__all__ = [
+    "CheckpointInfo",
+    "Checkpointer",
+    "snapshot_state",
+    "snapshot_text",
+    "snapshot_tree",
+]
 
 _log = structlog.get_logger("guardbot.daemon")
 
@@ -37,19 +46,30 @@ class CheckpointInfo:
     ts: int
 
 
-def snapshot_text(pipeline: StepPipeline) -> str:
-    """The pipeline's state as checkpoint text (call it holding the step lock)."""
+def snapshot_state(pipeline: StepPipeline) -> DaemonState:
+    """What a checkpoint of the pipeline holds (live objects: encode it holding the step lock,
+    with the engine's event buffer emptied)."""
+    return DaemonState(
+        engine=pipeline.engine.state_root,
+        funding=pipeline.funding,
+        last_ticks={s: (ts, tick) for s, (ts, tick, _j) in pipeline.last_tick.items()},
+    )
+
+
+def snapshot_tree(pipeline: StepPipeline) -> Any:
+    """The pipeline's state as the checkpoint codec's tree: a detached copy made of plain lists,
+    dicts and strings, which later inputs do not change (call it holding the step lock)."""
     st = pipeline.engine.state_root
     out, st.out = st.out, []  # the last input's event buffer is not state
     try:
-        state = DaemonState(
-            engine=st,
-            funding=pipeline.funding,
-            last_ticks={s: (ts, tick) for s, (ts, tick, _j) in pipeline.last_tick.items()},
-        )
-        return checkpoint.dumps(state)
+        return checkpoint.encode(snapshot_state(pipeline))
     finally:
         st.out = out
+
+
+def snapshot_text(pipeline: StepPipeline) -> str:
+    """The pipeline's state as checkpoint text (call it holding the step lock)."""
+    return checkpoint.text_of(snapshot_tree(pipeline))
 
 
 class Checkpointer:
@@ -71,8 +91,10 @@ class Checkpointer:
         self._now_ms = now_ms
         #: The newest checkpoint (None before the first).
         self.latest: CheckpointInfo | None = None
-        #: Seconds the last checkpoint took to encode (under the lock) and to store.
+        #: Seconds the last checkpoint took to walk the state (under the lock), to make its text
+        #: (after the lock) and to store it.
         self.last_encode_s = 0.0
+        self.last_text_s = 0.0
         self.last_store_s = 0.0
 
     async def run(self) -> None:
@@ -90,13 +112,21 @@ class Checkpointer:
             _log.info("checkpoint starting", input_seq=seq)
             started = time.perf_counter()
             try:
-                text = snapshot_text(pipeline)
+                tree = snapshot_tree(pipeline)
             except CheckpointError as exc:
                 # A state the codec cannot walk is a bug to report, not a reason to stop
                 # guarding: the journal still holds every input; retention waits.
                 _log.error("checkpoint not written", error=str(exc))
                 return self.latest
             self.last_encode_s = time.perf_counter() - started
+        # The tree is a detached copy: the text is made after the lock is released, and after
+        # the inputs that waited for it ran (the JSON encoder holds the GIL, so a thread would
+        # not free the event loop; a turn of the loop in between halves the longest stall).
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        text = checkpoint.text_of(tree)
+        del tree
+        self.last_text_s = time.perf_counter() - started
         ts = self._now_ms()
         started = time.perf_counter()
         await self._journal.put_checkpoint(
@@ -114,6 +144,7 @@ class Checkpointer:
             input_seq=seq,
             bytes=len(text),
             encode_ms=round(self.last_encode_s * 1000, 1),
+            text_ms=round(self.last_text_s * 1000, 1),
             pruned_inputs=inputs,
             pruned_events=events,
         )

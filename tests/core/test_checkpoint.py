@@ -4,8 +4,10 @@ foreign checkpoint is refused with a reason, never loaded as a different state."
 
 from __future__ import annotations
 
+import enum
 import json
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -117,6 +119,70 @@ def test_checkpoint_plus_tail_equals_the_whole_journal_with_tier_changes(
             entry["contractSize"] = str(CONTRACT_SIZES[symbol] / 10)
         inputs.insert(i, {"ts": ts, "type": "tiers", "tables": {symbol: entry}})
     _check_cut(scenario.config, inputs, cut)
+
+
+class _PlainEncoder:
+    """The checkpoint walk as a plain recursion (the codec's first version): the fast walk the
+    daemon runs under its step lock must write exactly this tree."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}
+        self.keep: list[object] = []
+
+    def walk(self, value: Any) -> Any:
+        if isinstance(value, enum.Enum):
+            return {"e": f"{type(value).__module__}:{type(value).__qualname__}",
+                    "v": self.walk(value.value)}  # fmt: skip
+        if value is None or isinstance(value, bool | int | str):
+            return value
+        if isinstance(value, Decimal):
+            return {"d": str(value)}
+        if isinstance(value, float):
+            return {"f": repr(value)}
+        if isinstance(value, tuple):
+            if hasattr(value, "_fields"):
+                name = f"{type(value).__module__}:{type(value).__qualname__}"
+                return {"nt": name, "t": [self.walk(v) for v in value]}
+            return {"t": [self.walk(v) for v in value]}
+        if isinstance(value, frozenset):
+            return {"fs": [self.walk(v) for v in value]}
+        if id(value) in self.ids:
+            return {"r": self.ids[id(value)]}
+        ref = self.ids[id(value)] = len(self.ids)
+        self.keep.append(value)
+        if isinstance(value, list):
+            return {"o": ref, "l": [self.walk(v) for v in value]}
+        if isinstance(value, dict | MappingProxyType):
+            return {"o": ref, "m": [[self.walk(k), self.walk(v)] for k, v in value.items()]}
+        if isinstance(value, set):
+            return {"o": ref, "s": [self.walk(v) for v in value]}
+        cls = type(value)
+        names: list[str] = []
+        for klass in cls.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name not in ("__weakref__", "__dict__") and name not in names:
+                    names.append(name)
+        if hasattr(value, "__dict__"):
+            names += [n for n in vars(value) if n not in names]
+        attrs: dict[str, Any] = {}
+        for name in names:
+            try:
+                attrs[name] = self.walk(object.__getattribute__(value, name))
+            except AttributeError:
+                continue
+        return {"o": ref, "c": f"{cls.__module__}:{cls.__qualname__}", "a": attrs}
+
+
+@settings(max_examples=30, deadline=None)
+@given(scenario=scenarios())
+def test_the_fast_walk_writes_the_plain_recursions_tree(scenario: Scenario) -> None:
+    engine = Engine(build_config(scenario.config))
+    _apply(engine, scenario.inputs)
+    engine.state_root.out = []
+    tree = checkpoint.encode(engine.state_root)
+    assert tree == _PlainEncoder().walk(engine.state_root)
+    assert checkpoint.text_of(tree) == checkpoint.dumps(engine.state_root)
 
 
 def test_sharing_survives_a_load() -> None:

@@ -8,6 +8,7 @@ naming the database, never an empty state.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -166,3 +167,48 @@ async def test_a_pruned_journal_without_a_usable_checkpoint_is_an_error(tmp_path
     message = str(info.value)
     assert str(tmp_path / "data" / DB_FILENAME) in message
     assert "no usable checkpoint" in message and "pruned" in message
+
+
+async def test_the_text_is_made_after_the_step_lock_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the walk of the state (a detached tree) holds the step lock: an input waiting for
+    the lock runs before the JSON text is made, and the text is still the state as it was
+    under the lock."""
+    config = make_config(tmp_path)
+    clock = Clock()
+    pipeline = pipeline_for(config, clock)
+    seen_at_text: list[int] = []
+    text_of = checkpoint.text_of
+
+    def spy(tree: Any) -> str:
+        # whether the order is applied when the text is made
+        seen_at_text.append(len(pipeline.engine.account("demo").positions))
+        return text_of(tree)
+
+    monkeypatch.setattr(checkpoint, "text_of", spy)
+    async with Journal.in_data_dir(tmp_path / "data", instance="c1") as journal:
+        pipeline.attach(journal)
+        checkpointer = Checkpointer(
+            pipeline, journal, interval_s=300, retention_days=1, now_ms=lambda: clock.ms
+        )
+        await pipeline.apply_command({"type": "tick", "symbol": BTC, "mark": 60000})
+        walked = state_of(pipeline)
+        async with pipeline.lock:  # the order waits for the lock, behind the checkpoint
+            writing = asyncio.create_task(checkpointer.write())
+            await asyncio.sleep(0)
+            order = asyncio.create_task(
+                pipeline.apply_command(
+                    {"type": "order", "account": "demo", "id": "o1", "symbol": BTC,
+                     "orderType": "market", "side": "buy", "amount": "0.01"}
+                )
+            )  # fmt: skip
+            await asyncio.sleep(0)
+        info = await writing
+        await order
+        assert info is not None and info.input_seq == 1
+        [(_id, seq, _ts, _fmt, _sha, body)] = await journal.checkpoints()
+    assert seen_at_text == [1]  # the order ran between the walk and the text
+    stored = checkpoint.loads(body)
+    stored.engine.out = []
+    assert seq == 1 and checkpoint.encode(stored.engine) == walked  # after input 1, not 2
