@@ -17,6 +17,8 @@ in ``symbols``); nothing is interpolated. Inputs:
   LTCUSDT is added from it; BTCUSDT stays as bundled (tiers 1-20 with Bybit's own leverage).
 * ``bitget``: the tables transcribed below from Bitget's announcements (the "after adjustment"
   columns), one string per table exactly as the page prints it.
+* ``okx``: ETH-USDT's 99 position tiers transcribed below from freqtrade's OKX tier cache in
+  github.com/loveolu/crypto-strategy-research (2026-05-28), each maxLever checked against imr.
 * ``gate``: the contract sizes (``quanto_multiplier``) transcribed below from ccxt's recorded
   gate markets (``ts/src/test/static/markets/gate.json``, commit named below, 2026-06-01).
 * ``mexc --gct-http FILE``: github.com/thrasher-corp/gocryptotrader
@@ -29,6 +31,7 @@ Usage (from the repository root)::
     python bench/tier_snapshots.py binance --freqtrade binance_leverage_tiers.json
     python bench/tier_snapshots.py bybit --risk-cache risk_limits_cache.json
     python bench/tier_snapshots.py bitget
+    python bench/tier_snapshots.py okx
     python bench/tier_snapshots.py gate
     python bench/tier_snapshots.py mexc --gct-http http.json
     python bench/tier_snapshots.py check           # load every bundled file, print coverage
@@ -296,6 +299,183 @@ def bitget() -> None:
     _write("bitget", data)
 
 
+# --- OKX -----------------------------------------------------------------------------------------
+
+#: github.com/loveolu/crypto-strategy-research user_data/data/okx/futures/leverage_tiers_USDT.json:
+#: freqtrade's cache of ccxt fetch_market_leverage_tiers on okx (OKX GET
+#: /api/v5/public/position-tiers, instType SWAP, the raw row in ``info``), "updated"
+#: 2026-05-28 19:50:04 UTC, at this commit.
+FREQTRADE_OKX_CACHE_COMMIT = "346d4b70dd15035b77c23d782edfdb3690f542ad"
+
+#: ETH-USDT (instFamily) tiers 1-99 of that cache, "tier maxSz mmr imr maxLever" per line, the
+#: info fields transcribed as recorded (maxSz in contracts of 0.1 ETH).
+OKX_ETH = """
+1 5000 0.004 0.01 100
+2 10000 0.005 0.015 66.66
+3 25000 0.0075 0.02 50
+4 50000 0.0125 0.025 40
+5 75000 0.0175 0.03 33.33
+6 100000 0.0225 0.035 28.57
+7 125000 0.0275 0.04 25
+8 150000 0.0325 0.045 22.22
+9 175000 0.0375 0.05 20
+10 200000 0.0425 0.055 18.18
+11 225000 0.0475 0.06 16.66
+12 250000 0.0525 0.065 15.38
+13 275000 0.0575 0.07 14.28
+14 300000 0.0625 0.075 13.33
+15 325000 0.0675 0.08 12.5
+16 350000 0.0725 0.085 11.76
+17 375000 0.0775 0.09 11.11
+18 400000 0.0825 0.095 10.52
+19 425000 0.0875 0.1 10
+20 450000 0.0925 0.105 9.52
+21 475000 0.0975 0.11 9.09
+22 500000 0.1025 0.115 8.69
+23 525000 0.1075 0.12 8.33
+24 550000 0.1125 0.125 8
+25 575000 0.1175 0.13 7.69
+26 600000 0.1225 0.135 7.4
+27 625000 0.1275 0.14 7.14
+28 650000 0.1325 0.145 6.89
+29 675000 0.1375 0.15 6.66
+30 700000 0.1425 0.155 6.45
+31 725000 0.1475 0.16 6.25
+32 750000 0.1525 0.165 6.06
+33 775000 0.1575 0.17 5.88
+34 800000 0.1625 0.175 5.71
+35 825000 0.1675 0.18 5.55
+36 850000 0.1725 0.185 5.4
+37 875000 0.1775 0.19 5.26
+38 900000 0.1825 0.195 5.12
+39 925000 0.1875 0.2 5
+40 950000 0.1925 0.205 4.87
+41 975000 0.1975 0.21 4.76
+42 1000000 0.2025 0.215 4.65
+43 1025000 0.2075 0.22 4.54
+44 1050000 0.2125 0.225 4.44
+45 1075000 0.2175 0.23 4.34
+46 1100000 0.2225 0.235 4.25
+47 1125000 0.2275 0.24 4.16
+48 1150000 0.2325 0.245 4.08
+49 1175000 0.2375 0.25 4
+50 1200000 0.2425 0.255 3.92
+51 1225000 0.2475 0.26 3.84
+52 1250000 0.2525 0.265 3.77
+53 1275000 0.2575 0.27 3.7
+54 1300000 0.2625 0.275 3.63
+55 1325000 0.2675 0.28 3.57
+56 1350000 0.2725 0.285 3.5
+57 1375000 0.2775 0.29 3.44
+58 1400000 0.2825 0.295 3.38
+59 1425000 0.2875 0.3 3.33
+60 1450000 0.2925 0.305 3.27
+61 1475000 0.2975 0.31 3.22
+62 1500000 0.3025 0.315 3.17
+63 1525000 0.3075 0.32 3.12
+64 1550000 0.3125 0.325 3.07
+65 1575000 0.3175 0.33 3.03
+66 1600000 0.3225 0.335 2.98
+67 1625000 0.3275 0.34 2.94
+68 1650000 0.3325 0.345 2.89
+69 1675000 0.3375 0.35 2.85
+70 1700000 0.3425 0.355 2.81
+71 1725000 0.3475 0.36 2.77
+72 1750000 0.3525 0.365 2.73
+73 1775000 0.3575 0.37 2.7
+74 1800000 0.3625 0.375 2.66
+75 1825000 0.3675 0.38 2.63
+76 1850000 0.3725 0.385 2.59
+77 1875000 0.3775 0.39 2.56
+78 1900000 0.3825 0.395 2.53
+79 1925000 0.3875 0.4 2.5
+80 1950000 0.3925 0.405 2.46
+81 1975000 0.3975 0.41 2.43
+82 2000000 0.4025 0.415 2.4
+83 2025000 0.4075 0.42 2.38
+84 2050000 0.4125 0.425 2.35
+85 2075000 0.4175 0.43 2.32
+86 2100000 0.4225 0.435 2.29
+87 2125000 0.4275 0.44 2.27
+88 2150000 0.4325 0.445 2.24
+89 2175000 0.4375 0.45 2.22
+90 2200000 0.4425 0.455 2.19
+91 2225000 0.4475 0.46 2.17
+92 2250000 0.4525 0.465 2.15
+93 2275000 0.4575 0.47 2.12
+94 2300000 0.4625 0.475 2.1
+95 2325000 0.4675 0.48 2.08
+96 2350000 0.4725 0.485 2.06
+97 2375000 0.4775 0.49 2.04
+98 2400000 0.4825 0.495 2.02
+99 2425000 0.4875 0.5 2
+"""
+
+
+def _okx_rows(text: str) -> list[dict[str, Any]]:
+    rows = []
+    floor = Decimal(0)
+    for line in filter(None, (ln.strip() for ln in text.splitlines())):
+        tier, max_sz, mmr, imr, lever = line.split()
+        cap = Decimal(max_sz)
+        # OKX's maxLever is 1 / imr truncated to two decimals: a check on the transcription
+        expected = (1 / Decimal(imr)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+        assert Decimal(lever) == expected, (tier, lever, expected)
+        rows.append(
+            {
+                "tier": int(tier),
+                "minNotional": _num(floor),
+                "maxNotional": _num(cap),
+                "maintenanceMarginRate": str(Decimal(mmr)),
+                "maxLeverage": _num(Decimal(lever)),
+            }
+        )
+        floor = cap
+    return rows
+
+
+def okx() -> None:
+    data = _read(DATA / "okx.json")
+    eth = "ETH/USDT:USDT"
+    data["tiers"][eth] = _okx_rows(OKX_ETH)
+    # ETH-USDT-SWAP ctVal, as ccxt's recorded okx markets print it
+    data["contractSize"][eth] = _num(Decimal("0.1"))
+    symbols = data.setdefault("symbols", {})
+    symbols.setdefault("BTC/USDT:USDT", {"asOf": data["asOf"]})
+    symbols[eth] = {
+        "asOf": "2026-05-28",
+        "source": (
+            "OKX GET /api/v5/public/position-tiers (instType SWAP, instFamily ETH-USDT) through "
+            "ccxt fetch_market_leverage_tiers, as cached by freqtrade in "
+            "github.com/loveolu/crypto-strategy-research "
+            "user_data/data/okx/futures/leverage_tiers_USDT.json @ "
+            f"{FREQTRADE_OKX_CACHE_COMMIT} ('updated' 2026-05-28 19:50:04 UTC): info.maxSz "
+            "(contracts), mmr and maxLever of tiers 1-99 copied (imr checked: maxLever = 1 / imr "
+            "truncated to 0.01 on every tier). The cache does not record tdMode; ccxt requests "
+            "cross by default. Contract size 0.1 ETH: ETH-USDT-SWAP ctVal in ccxt's recorded "
+            "okx markets (ccxt/ccxt ts/src/test/static/markets/okx.json @ "
+            "3802e1a243497a0ffd025df7a97023315217391f)."
+        ),
+    }
+    data["notes"] = (
+        "BTC/USDT:USDT (BTC-USDT-SWAP, ctVal 0.01 BTC, isolated tiers) and ETH/USDT:USDT "
+        "(ETH-USDT-SWAP, ctVal 0.1 ETH) only: complete OKX tables of the other large symbols were "
+        "found in public freqtrade caches (github.com/loveolu/crypto-strategy-research, "
+        "github.com/VanJames/freqtrade: user_data/data/okx/futures/leverage_tiers_USDT.json, "
+        "2026-05), but those 10 MB files could only be read in pages, not fetched whole, so only "
+        "ETH's 99 tiers were transcribed (BTC there is cross-mode; the isolated table above is "
+        "kept). "
+        "minNotional/maxNotional are CONTRACTS, not USDT. OKX publishes minSz of tier k as "
+        "maxSz_{k-1} plus one lot (e.g. 1000.01); here minNotional_k is set to "
+        "maxNotional_{k-1} so tiers are contiguous (floor exclusive, cap inclusive). No "
+        "deduction: OKX applies the tier MMR to the whole position, so maintenanceAmount is "
+        "omitted. maxLeverage values such as 66.66 are OKX's own strings. Positions above the "
+        "last tier (BTC 1,940,000 contracts, ETH 2,425,000 contracts) are outside the table. "
+        "Historical snapshot; load live tiers from GET /api/v5/public/position-tiers."
+    )
+    _write("okx", data)
+
+
 # --- Gate ----------------------------------------------------------------------------------------
 
 #: ccxt/ccxt ts/src/test/static/markets/gate.json (recorded gate markets with the raw contract in
@@ -448,6 +628,7 @@ def main() -> None:
     sub.add_parser("binance").add_argument("--freqtrade", type=Path, required=True)
     sub.add_parser("bybit").add_argument("--risk-cache", type=Path, required=True)
     sub.add_parser("bitget")
+    sub.add_parser("okx")
     sub.add_parser("gate")
     sub.add_parser("mexc").add_argument("--gct-http", type=Path, required=True)
     sub.add_parser("check")
@@ -458,6 +639,8 @@ def main() -> None:
         bybit(args.risk_cache)
     elif args.venue == "bitget":
         bitget()
+    elif args.venue == "okx":
+        okx()
     elif args.venue == "gate":
         gate()
     elif args.venue == "mexc":

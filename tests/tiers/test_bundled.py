@@ -8,6 +8,7 @@ is missing and where we looked) and in the README's venue table.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -49,7 +50,7 @@ COVERAGE: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "bybit": ("bybit", ("BTC/USDT:USDT", "LTC/USDT:USDT")),
-    "okx": ("okx", ("BTC/USDT:USDT",)),
+    "okx": ("okx", ("BTC/USDT:USDT", "ETH/USDT:USDT")),
     "bitget": ("bitget", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
     "gate": ("gate", ("BTC/USDT:USDT",)),
     "mexc": ("mexc", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
@@ -158,6 +159,27 @@ def test_a_table_with_its_own_date_and_source() -> None:
     assert "12560603837608" in bitget.source_for("SOL/USDT:USDT")
     assert bitget.as_of_for("BTC/USDT:USDT") == "2025-06-25"
     assert bitget.source_for("BTC/USDT:USDT") == bitget.source
+
+
+def test_okx_eth_is_the_recorded_position_tier_table() -> None:
+    """OKX ETH-USDT-SWAP, 99 tiers in contracts of 0.1 ETH (freqtrade's 2026-05-28 cache of
+    position-tiers): tier 1 up to 5,000 contracts at 0.4 % and 100x, then 25,000-contract steps;
+    the last up to 2,425,000 contracts at 48.75 % and 2x."""
+    okx = load_bundled("okx")
+    eth = okx.tables["ETH/USDT:USDT"].tiers
+    assert okx.contract_size("ETH/USDT:USDT") == Decimal("0.1")
+    assert okx.as_of_for("ETH/USDT:USDT") == "2026-05-28"
+    assert "346d4b70dd15035b77c23d782edfdb3690f542ad" in okx.source_for("ETH/USDT:USDT")
+    assert len(eth) == 99
+    assert (eth[0].cap, eth[0].mmr, eth[0].max_leverage) == (5000, Decimal("0.004"), 100)
+    assert (eth[1].cap, eth[1].mmr, eth[1].max_leverage) == (
+        10000,
+        Decimal("0.005"),
+        Decimal("66.66"),
+    )
+    assert (eth[-1].cap, eth[-1].mmr, eth[-1].max_leverage) == (2425000, Decimal("0.4875"), 2)
+    assert all(b.cap - a.cap == 25000 for a, b in itertools.pairwise(eth[2:]))
+    assert okx.as_of_for("BTC/USDT:USDT") == "2026-09-18"
 
 
 def test_gate_contract_sizes_are_the_recorded_quanto_multipliers() -> None:
