@@ -256,3 +256,17 @@ async def test_wrong_keys_one_clear_error(standin: Any, wrong: str) -> None:
     for secret_text in credentials.values():
         assert secret_text not in message
     assert standin.writes() == []
+
+
+async def test_many_stops_all_read(standin: Any) -> None:
+    """More stops than one default page holds (Bybit: 20): every one is mirrored."""
+    await standin.set_position(BTC, amount(standin, "0.5"), "60000", push=False)
+    for i in range(57):
+        await standin.add_order(
+            BTC, "STOP_MARKET", "SELL", amount(standin, "0.01"), trigger=str(50000 + i),
+            push=False,
+        )  # fmt: skip
+    async with following(standin) as (_follower, updates):
+        cmd = await next_cmd(updates)
+    assert sorted(o.trigger_price for o in cmd.orders) == [50000 + i for i in range(57)]
+    assert standin.unknown_paths == []

@@ -17,7 +17,8 @@ query string); a wrong key answers ``retCode`` 10003, a wrong signature 10004, a
 - ``GET /v5/account/wallet-balance`` (``fetch_balance``, ``accountType=UNIFIED``);
 - ``GET /v5/position/list`` (``fetch_positions``, ``category=linear&settleCoin=USDT``);
 - ``GET /v5/order/realtime`` (``fetch_open_orders``; ``orderFilter=StopOrder`` lists the
-  conditional orders, without it the plain ones, as a classic account answers).
+  conditional orders, without it the plain ones, as a classic account answers; ``limit``
+  default 20, at most 50, ``cursor`` / ``nextPageCursor`` pagination).
 
 The private websocket is ``/v5/private``: ``{"op": "auth", "args": [key, expires, signature]}``
 (signature: hex HMAC-SHA256 of ``GET/realtime`` + expires) acked ``{"success": true, "op":
@@ -618,14 +619,19 @@ class StandinBybitPrivate(StandinBybit):
         }
 
     def _r_open_orders(self, request: web.Request) -> Any:
+        """Pages of ``limit`` orders (default 20, at most 50); ``nextPageCursor`` names the next
+        page while there is one (an opaque string to the client: here an offset)."""
         conditional = request.query.get("orderFilter") == "StopOrder"
+        orders = [o for o in self.orders.values() if bool(o.stop_order_type) == conditional]
+        limit = min(int(request.query.get("limit", "20")), 50)
+        start = int(request.query.get("cursor", "0").removeprefix("page:"))
+        page = orders[start : start + limit]
+        more = start + limit < len(orders)
         return {
             "category": "linear",
-            "nextPageCursor": "",
+            "nextPageCursor": f"page:{start + limit}" if more else "",
             "list": [
-                self._order_entry(o, "Untriggered" if o.stop_order_type else "New")
-                for o in self.orders.values()
-                if bool(o.stop_order_type) == conditional
+                self._order_entry(o, "Untriggered" if o.stop_order_type else "New") for o in page
             ],
         }
 

@@ -20,6 +20,9 @@ _LIQUIDATION = ("CreateByLiq", "CreateByTakeOver_PassThrough")
 _ADL = ("CreateByAdl_PassThrough",)
 _STOP_CREATE = ("CreateByStopLoss", "CreateByPartialStopLoss", "CreateByTrailingStop")
 _TP_CREATE = ("CreateByTakeProfit", "CreateByPartialTakeProfit")
+#: ``/v5/order/realtime`` page size (its maximum) and the most pages read (1,000 orders)
+_PAGE = 50
+_MAX_PAGES = 20
 
 
 class Bybit(MirrorVenue):
@@ -28,7 +31,8 @@ class Bybit(MirrorVenue):
     - Open orders are ``GET /v5/order/realtime`` (``settleCoin=USDT``); conditional orders are
       asked for again with ``orderFilter=StopOrder`` (ccxt's ``trigger=True``): a classic account
       lists them only there, a unified account may list them in both answers, so the two lists
-      are merged by order id. The private ``order`` topic carries both kinds.
+      are merged by order id; each list is read page by page (``limit`` 50, ``cursor``: the
+      default page is 20 orders). The private ``order`` topic carries both kinds.
     - What an order is comes from the raw ``stopOrderType``: ``StopLoss`` / ``PartialStopLoss``
       (stop), ``TakeProfit`` / ``PartialTakeProfit``, ``TrailingStop``; a plain conditional
       ``Stop`` that only reduces is a take-profit when it triggers on the profitable side
@@ -60,12 +64,31 @@ class Bybit(MirrorVenue):
     }
 
     async def fetch_open_orders(self, exchange: Any) -> list[dict[str, Any]]:
-        plain = await exchange.fetch_open_orders()
-        conditional = await exchange.fetch_open_orders(params={"trigger": True})
+        plain = await self._pages(exchange, {})
+        conditional = await self._pages(exchange, {"trigger": True})
         merged: dict[str, dict[str, Any]] = {}
         for order in [*plain, *conditional]:
             merged.setdefault(str(order.get("id")), order)
         return list(merged.values())
+
+    @staticmethod
+    async def _pages(exchange: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every page of open orders: v5 answers 20 by default, at most 50 a page, with a
+        ``nextPageCursor``. (ccxt's own ``paginate`` option cannot be used here: its cursor
+        loop demands a ``since``.)"""
+        found: list[dict[str, Any]] = []
+        cursor: object = None
+        for _ in range(_MAX_PAGES):
+            page_params = dict(params)
+            if cursor:
+                page_params["cursor"] = cursor
+            page = list(await exchange.fetch_open_orders(None, None, _PAGE, page_params))
+            found += page
+            # ccxt hands the cursor on in the first order's raw dict
+            cursor = info_of(page[0]).get("nextPageCursor") if page else None
+            if not cursor or len(page) < _PAGE:
+                break
+        return found
 
     async def fetch_settings(self, exchange: Any) -> dict[str, tuple[Decimal | None, str | None]]:
         symbols = [
