@@ -327,6 +327,130 @@ print(json.dumps({"ticks": strategy.count, "load_s": t_loaded - t_start, "run_s"
 """
 
 
+#: The same run on nautilus's Rust backtest engine (``nautilus_pyo3.backtest.BacktestEngine``,
+#: 1.231.0: the Rust kernel, with a Python strategy through the pyo3 ``Strategy`` class), argv:
+#: ticks file, bases, notional, stop, leverage, wallet, liquidation (1: ``liquidation_enabled``,
+#: the venue checks the account's equity against its maintenance margin on every tick).
+NAUTILUS_RUST_CHILD = r"""
+import json, sys, time
+from decimal import Decimal
+
+t_start = time.perf_counter()
+from nautilus_trader.core import nautilus_pyo3 as p
+from nautilus_trader.core.nautilus_pyo3 import backtest as bt
+from nautilus_trader.core.nautilus_pyo3 import trading as tr
+
+path, bases_json, notional, stop_below, leverage, wallet, liquidation = sys.argv[1:8]
+bases = json.loads(bases_json)
+notional, stop_below = float(notional), float(stop_below)
+VENUE = p.Venue("BINANCE")
+USDT = p.Currency.from_str("USDT")
+
+def decimals(base):
+    digits = len(str(int(base))) if base >= 1 else 0
+    return max(0, 6 - digits)
+
+instruments, ids, precision = [], {}, {}
+for code, base in bases.items():
+    symbol = code + "/USDT:USDT"
+    prec = decimals(base)
+    iid = p.InstrumentId(p.Symbol(code + "USDT-PERP"), VENUE)
+    inst = p.CryptoPerpetual(
+        iid,
+        p.Symbol(code + "USDT"),
+        p.Currency(code, 8, 0, code, p.CurrencyType.CRYPTO),
+        USDT,
+        USDT,
+        False,
+        prec,
+        4,
+        p.Price(10 ** -prec, prec),
+        p.Quantity.from_str("0.0001"),
+        0,
+        0,
+        min_quantity=p.Quantity.from_str("0.0001"),
+        margin_init=Decimal(1) / Decimal(leverage),
+        margin_maint=Decimal("0.01"),
+        maker_fee=Decimal("0"),
+        taker_fee=Decimal("0"),
+    )
+    instruments.append(inst)
+    ids[symbol] = iid
+    precision[symbol] = prec
+
+size = p.Quantity(1_000_000, 4)
+ticks = []
+loads = json.loads
+with open(path, encoding="utf-8") as file:
+    for line in file:
+        obj = loads(line)
+        symbol = obj["symbol"]
+        prec = precision[symbol]
+        ns = obj["ts"] * 1_000_000
+        bid, ask = p.Price(float(obj["bid"]), prec), p.Price(float(obj["ask"]), prec)
+        ticks.append(p.QuoteTick(ids[symbol], bid, ask, size, size, ns, ns))
+t_loaded = time.perf_counter()
+
+
+class Hold20(tr.Strategy):
+    def __init__(self):
+        config = tr.StrategyConfig(
+            strategy_id=p.StrategyId("Hold20-001"), log_events=False, log_commands=False
+        )
+        super().__init__(config)
+        self.opened = set()
+        self.count = 0
+        self.last = 0.0
+
+    def on_start(self):
+        for inst in instruments:
+            self.subscribe_quotes(inst.id)
+
+    def on_quote(self, tick):
+        self.count += 1
+        last = tick.bid_price.as_double()
+        self.last = last
+        iid = tick.instrument_id
+        if iid not in self.opened:
+            self.opened.add(iid)
+            qty = p.Quantity(float(f"{notional / last:.4g}"), 4)
+            factory = self.order_factory
+            self.submit_order(factory.market(iid, p.OrderSide.BUY, qty))
+            prec = tick.bid_price.precision
+            stop = p.Price(round(last * stop_below, prec), prec)
+            self.submit_order(
+                factory.stop_market(iid, p.OrderSide.SELL, qty, stop, reduce_only=True)
+            )
+
+
+config = bt.BacktestEngineConfig(
+    trader_id=p.TraderId("BENCH-001"), logging=p.LoggerConfig(bypass_logging=True)
+)
+engine = bt.BacktestEngine(config)
+engine.add_venue(
+    VENUE,
+    p.OmsType.NETTING,
+    p.AccountType.MARGIN,
+    [p.Money(int(wallet), USDT)],
+    base_currency=USDT,
+    default_leverage=Decimal(leverage),
+    liquidation_enabled=liquidation == "1",
+)
+for inst in instruments:
+    engine.add_instrument(inst)
+engine.add_data(ticks)
+strategy = Hold20()
+engine.add_strategy(strategy)
+t_run, c_run = time.perf_counter(), time.process_time()
+engine.run()
+t_done, c_done = time.perf_counter(), time.process_time()
+positions = len(engine.cache.positions_open())
+orders = len(engine.cache.orders_open())
+print(json.dumps({"ticks": strategy.count, "load_s": t_loaded - t_start, "run_s": t_done - t_run,
+                  "run_cpu_s": c_done - c_run, "positions": positions, "orders": orders}))
+"""
+
+
 def find_python() -> tuple[str | None, str]:
     """A Python >= 3.12 for nautilus, and where it was looked for."""
     candidates = [shutil.which(name) for name in ("python3.13", "python3.12")]
@@ -378,20 +502,39 @@ def nautilus_python(explicit: str | None) -> tuple[str | None, str]:
     return str(venv_python), ""
 
 
-def nautilus_run(python: str, ticks: Path, work: Path) -> tuple[float, float, dict[str, Any]]:
+def nautilus_run(
+    python: str, ticks: Path, work: Path, *, rust: bool = False, liquidation: bool = True
+) -> tuple[float, float, dict[str, Any]]:
+    """One nautilus child: its wall-clock and CPU seconds and what it printed (loop times,
+    open positions and orders). ``rust``: the Rust engine, ``liquidation`` on or off."""
     from replay_throughput import BASES
 
-    script = work / "nautilus_child.py"
-    script.write_text(NAUTILUS_CHILD, encoding="utf-8")
+    script = work / ("nautilus_rust_child.py" if rust else "nautilus_child.py")
+    script.write_text(NAUTILUS_RUST_CHILD if rust else NAUTILUS_CHILD, encoding="utf-8")
     args = [json.dumps(BASES), str(NOTIONAL), str(STOP_BELOW), str(LEVERAGE), str(WALLET)]
+    if rust:
+        args.append("1" if liquidation else "0")
     wall, cpu, stdout = _child([python, "-W", "ignore", str(script), str(ticks), *args])
     return wall, cpu, json.loads(stdout.strip().splitlines()[-1])
 
 
-def _line(who: str, what: str, n: int, wall: float, cpu: float) -> None:
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _load() -> float:
+    """The machine's 1-minute load average (what the neighbours were doing)."""
+    return os.getloadavg()[0]
+
+
+def _line(who: str, what: str, n: int, wall: float, cpu: float, loads: list[float]) -> None:
     print(
-        f"{who:<16} {what:<30} {wall:7.2f} s {n / wall:>9,.0f} ticks/s wall-clock, "
-        f"{cpu:7.2f} s {n / cpu:>9,.0f} ticks/s CPU"
+        f"{who:<16} {what:<34} {wall:7.2f} s {n / wall:>9,.0f} ticks/s wall-clock, "
+        f"{cpu:7.2f} s {n / cpu:>9,.0f} ticks/s CPU   (load {min(loads):.1f}-{max(loads):.1f})"
     )
 
 
@@ -402,8 +545,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--interval-ms", type=int, default=10)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds (A B A B ...); medians printed"
+    )
     parser.add_argument("--nautilus-python", help="a Python >= 3.12 for nautilus's venv")
     parser.add_argument("--skip-nautilus", action="store_true", help="measure guardbot only")
+    parser.add_argument(
+        "--no-liquidation-off",
+        action="store_true",
+        help="skip the extra run of nautilus's Rust engine with its liquidation check off",
+    )
     parser.add_argument("--keep", type=Path, help="write the files here and keep them")
     args = parser.parse_args(argv)
 
@@ -413,43 +564,94 @@ def main(argv: list[str] | None = None) -> int:
         ticks, config = work / "ticks.jsonl", work / "bench.toml"
         config.write_text(CONFIG_TOML, encoding="utf-8")
         write_ticks(ticks, args.ticks, args.seed, args.interval_ms)
+        columns = to_columns(ticks, work / "ticks.gbt")
+        n = args.ticks
         print(
-            f"{args.ticks:,} ticks over {len(SYMBOLS)} perpetuals, 20 positions with stops in "
-            f"one cross account, a strategy on every tick; Python {sys.version.split()[0]}",
+            f"{n:,} ticks over {len(SYMBOLS)} perpetuals, 20 positions with stops in one cross "
+            f"account, a strategy on every tick; guardbot on Python {sys.version.split()[0]}; "
+            f"{args.rounds} interleaved rounds, medians",
             flush=True,
         )
-        g_whole, g_whole_cpu, summary = guardbot_whole(ticks, config, work)
-        assert summary["ticks"] == args.ticks and summary["strategyErrors"] == 0, summary
-        assert summary["trades"] == len(SYMBOLS) and summary["liquidations"] == 0, summary
-        g_loop, g_loop_cpu = guardbot_loop(ticks, config, work)
-        columns = to_columns(ticks, work / "ticks.gbt")
-        g_col, g_col_cpu, summary_c = guardbot_whole(columns, config, work)
-        assert summary_c["ticks"] == args.ticks, summary_c
-        n = args.ticks
-        _line("guardbot replay", "whole command", n, g_whole, g_whole_cpu)
-        _line("", "whole command, tick columns", n, g_col, g_col_cpu)
-        _line("", "loop only", n, g_loop, g_loop_cpu)
+        python: str | None = None
         if args.skip_nautilus:
             print("nautilus_trader: skipped (--skip-nautilus)")
-            return 0
-        python, reason = nautilus_python(args.nautilus_python)
-        if python is None:
-            print(f"nautilus_trader: skipped: {reason}")
-            return 0
-        n_whole, n_whole_cpu, result = nautilus_run(python, ticks, work)
-        assert result["ticks"] == n and result["positions"] == len(SYMBOLS), result
-        _line("nautilus_trader", "whole command", n, n_whole, n_whole_cpu)
-        _line("", "loop only (engine.run)", n, result["run_s"], result["run_cpu_s"])
-        for label, ours, theirs in (
-            ("wall-clock", (g_whole, g_col, g_loop), (n_whole, n_whole, result["run_s"])),
-            ("CPU", (g_whole_cpu, g_col_cpu, g_loop_cpu), (n_whole_cpu, n_whole_cpu,
-                                                            result["run_cpu_s"])),
-        ):  # fmt: skip
-            print(
-                f"ratio guardbot/nautilus, ticks/s of {label}: whole command "
-                f"{theirs[0] / ours[0]:.2f}x (tick columns {theirs[1] / ours[1]:.2f}x), "
-                f"loop only {theirs[2] / ours[2]:.2f}x"
+        else:
+            python, reason = nautilus_python(args.nautilus_python)
+            if python is None:
+                print(f"nautilus_trader: skipped: {reason}")
+        # (wall, cpu) per measurement per round, and the load before each
+        runs: dict[str, list[tuple[float, float]]] = {}
+        loads: dict[str, list[float]] = {}
+
+        def measure(key: str, run: Any) -> Any:
+            loads.setdefault(key, []).append(_load())
+            wall, cpu, *rest = run()
+            runs.setdefault(key, []).append((wall, cpu))
+            print(f"  round {len(runs[key])}: {key:<26} {cpu:7.2f} s CPU {wall:7.2f} s wall "
+                  f"(load {loads[key][-1]:.1f})", flush=True)  # fmt: skip
+            return rest
+
+        def nautilus(key: str, loop_key: str, **options: bool) -> None:
+            assert python is not None
+            (result,) = measure(key, lambda: nautilus_run(python, ticks, work, **options))
+            assert result["ticks"] == n and result["positions"] == len(SYMBOLS), result
+            runs.setdefault(loop_key, []).append((result["run_s"], result["run_cpu_s"]))
+            loads.setdefault(loop_key, []).append(loads[key][-1])
+
+        for _ in range(args.rounds):
+            (summary,) = measure("guardbot whole", lambda: guardbot_whole(ticks, config, work))
+            assert summary["ticks"] == n and summary["strategyErrors"] == 0, summary
+            assert summary["trades"] == len(SYMBOLS) and summary["liquidations"] == 0, summary
+            if python is not None:
+                nautilus("cython whole", "cython loop")
+            (summary,) = measure(
+                "guardbot whole .gbt", lambda: guardbot_whole(columns, config, work)
             )
+            assert summary["ticks"] == n, summary
+            if python is not None:
+                nautilus("rust whole", "rust loop", rust=True, liquidation=True)
+            measure("guardbot loop", lambda: guardbot_loop(ticks, config, work))
+            if python is not None and not args.no_liquidation_off:
+                nautilus("rust whole liq off", "rust loop liq off", rust=True, liquidation=False)
+
+        medians = {
+            key: (_median([w for w, _ in values]), _median([c for _, c in values]))
+            for key, values in runs.items()
+        }
+        labels = [
+            ("guardbot replay", "whole command", "guardbot whole"),
+            ("", "whole command, tick columns", "guardbot whole .gbt"),
+            ("", "loop only", "guardbot loop"),
+            ("nautilus Cython", "whole command", "cython whole"),
+            ("(BacktestEngine)", "loop only (engine.run)", "cython loop"),
+            ("nautilus Rust", "whole command, liquidation on", "rust whole"),
+            ("(pyo3 engine)", "loop only, liquidation on", "rust loop"),
+            ("", "whole command, liquidation off", "rust whole liq off"),
+            ("", "loop only, liquidation off", "rust loop liq off"),
+        ]
+        print(f"medians of {args.rounds} rounds:")
+        for who, what, key in labels:
+            if key in medians:
+                _line(who, what, n, *medians[key], loads[key])
+        if python is None:
+            return 0
+        for label, i in (("CPU", 1), ("wall-clock", 0)):
+            ours = {k: medians[k][i] for k in ("guardbot whole", "guardbot whole .gbt")}
+            loop = medians["guardbot loop"][i]
+            for peer, whole_key, loop_key in (
+                ("Cython", "cython whole", "cython loop"),
+                ("Rust, liquidation on", "rust whole", "rust loop"),
+                ("Rust, liquidation off", "rust whole liq off", "rust loop liq off"),
+            ):
+                if whole_key not in medians:
+                    continue
+                theirs, their_loop = medians[whole_key][i], medians[loop_key][i]
+                print(
+                    f"guardbot / nautilus {peer}, ticks/s of {label}: whole command "
+                    f"{theirs / ours['guardbot whole']:.2f}x (tick columns "
+                    f"{theirs / ours['guardbot whole .gbt']:.2f}x), "
+                    f"loop only {their_loop / loop:.2f}x"
+                )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

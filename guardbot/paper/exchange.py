@@ -24,7 +24,6 @@ from types import MappingProxyType
 from typing import Any
 
 import ccxt
-from ccxt.async_support.base.exchange import Exchange as _CcxtExchange
 
 from guardbot.core.account import Account
 from guardbot.core.commands import parse_command
@@ -947,10 +946,19 @@ class PaperExchange:
     def __getattr__(self, name: str) -> Any:
         """A ccxt method the paper exchange lacks raises ``ccxt.NotSupported`` when called, as an
         exchange without the feature does; other unknown attributes stay AttributeErrors."""
-        if not name.startswith("_") and callable(getattr(_CcxtExchange, name, None)):
+        if not name.startswith("_") and _ccxt_method(name):
 
             async def not_supported(*args: Any, **kwargs: Any) -> Any:
                 raise ccxt.NotSupported(f"guardbot paper exchange: {name}() is not supported")
 
             return not_supported
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _ccxt_method(name: str) -> bool:
+    """Whether ccxt's async exchange has a method ``name``. Its module (with aiohttp) is
+    imported here, on first need: importing it up front was the largest part of a replay's
+    start-up, and most strategies never call a method the paper exchange lacks."""
+    from ccxt.async_support.base.exchange import Exchange
+
+    return callable(getattr(Exchange, name, None))
