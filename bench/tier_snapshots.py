@@ -17,8 +17,9 @@ in ``symbols``); nothing is interpolated. Inputs:
   LTCUSDT is added from it; BTCUSDT stays as bundled (tiers 1-20 with Bybit's own leverage).
 * ``bitget``: the tables transcribed below from Bitget's announcements (the "after adjustment"
   columns), one string per table exactly as the page prints it.
-* ``okx``: ETH-USDT's 99 position tiers transcribed below from freqtrade's OKX tier cache in
-  github.com/loveolu/crypto-strategy-research (2026-05-28), each maxLever checked against imr.
+* ``okx``: ETH-USDT's 99 and DOGE-USDT's 93 position tiers transcribed below from freqtrade's
+  OKX tier cache in github.com/loveolu/crypto-strategy-research (2026-05-28), each maxLever
+  checked against imr.
 * ``gate``: the contract sizes (``quanto_multiplier``) transcribed below from ccxt's recorded
   gate markets (``ts/src/test/static/markets/gate.json``, commit named below, 2026-06-01).
 * ``mexc --gct-http FILE``: github.com/thrasher-corp/gocryptotrader
@@ -412,6 +413,104 @@ OKX_ETH = """
 """
 
 
+#: DOGE-USDT tiers 1-93 of the same cache (maxSz in contracts of 1000 DOGE).
+OKX_DOGE = """
+1 1500 0.0065 0.02 50
+2 3000 0.01 0.025 40
+3 6000 0.015 0.05 20
+4 12000 0.02 0.055 18.18
+5 18000 0.025 0.06 16.66
+6 24000 0.03 0.065 15.38
+7 30000 0.035 0.07 14.28
+8 36000 0.04 0.075 13.33
+9 42000 0.045 0.08 12.5
+10 48000 0.05 0.085 11.76
+11 54000 0.055 0.09 11.11
+12 60000 0.06 0.095 10.52
+13 66000 0.065 0.1 10
+14 72000 0.07 0.105 9.52
+15 78000 0.075 0.11 9.09
+16 84000 0.08 0.115 8.69
+17 90000 0.085 0.12 8.33
+18 96000 0.09 0.125 8
+19 102000 0.095 0.13 7.69
+20 108000 0.1 0.135 7.4
+21 114000 0.105 0.14 7.14
+22 120000 0.11 0.145 6.89
+23 126000 0.115 0.15 6.66
+24 132000 0.12 0.155 6.45
+25 138000 0.125 0.16 6.25
+26 144000 0.13 0.165 6.06
+27 150000 0.135 0.17 5.88
+28 156000 0.14 0.175 5.71
+29 162000 0.145 0.18 5.55
+30 168000 0.15 0.185 5.4
+31 174000 0.155 0.19 5.26
+32 180000 0.16 0.195 5.12
+33 186000 0.165 0.2 5
+34 192000 0.17 0.205 4.87
+35 198000 0.175 0.21 4.76
+36 204000 0.18 0.215 4.65
+37 210000 0.185 0.22 4.54
+38 216000 0.19 0.225 4.44
+39 222000 0.195 0.23 4.34
+40 228000 0.2 0.235 4.25
+41 234000 0.205 0.24 4.16
+42 240000 0.21 0.245 4.08
+43 246000 0.215 0.25 4
+44 252000 0.22 0.255 3.92
+45 258000 0.225 0.26 3.84
+46 264000 0.23 0.265 3.77
+47 270000 0.235 0.27 3.7
+48 276000 0.24 0.275 3.63
+49 282000 0.245 0.28 3.57
+50 288000 0.25 0.285 3.5
+51 294000 0.255 0.29 3.44
+52 300000 0.26 0.295 3.38
+53 306000 0.265 0.3 3.33
+54 312000 0.27 0.305 3.27
+55 318000 0.275 0.31 3.22
+56 324000 0.28 0.315 3.17
+57 330000 0.285 0.32 3.12
+58 336000 0.29 0.325 3.07
+59 342000 0.295 0.33 3.03
+60 348000 0.3 0.335 2.98
+61 354000 0.305 0.34 2.94
+62 360000 0.31 0.345 2.89
+63 366000 0.315 0.35 2.85
+64 372000 0.32 0.355 2.81
+65 378000 0.325 0.36 2.77
+66 384000 0.33 0.365 2.73
+67 390000 0.335 0.37 2.7
+68 396000 0.34 0.375 2.66
+69 402000 0.345 0.38 2.63
+70 408000 0.35 0.385 2.59
+71 414000 0.355 0.39 2.56
+72 420000 0.36 0.395 2.53
+73 426000 0.365 0.4 2.5
+74 432000 0.37 0.405 2.46
+75 438000 0.375 0.41 2.43
+76 444000 0.38 0.415 2.4
+77 450000 0.385 0.42 2.38
+78 456000 0.39 0.425 2.35
+79 462000 0.395 0.43 2.32
+80 468000 0.4 0.435 2.29
+81 474000 0.405 0.44 2.27
+82 480000 0.41 0.445 2.24
+83 486000 0.415 0.45 2.22
+84 492000 0.42 0.455 2.19
+85 498000 0.425 0.46 2.17
+86 504000 0.43 0.465 2.15
+87 510000 0.435 0.47 2.12
+88 516000 0.44 0.475 2.1
+89 522000 0.445 0.48 2.08
+90 528000 0.45 0.485 2.06
+91 534000 0.455 0.49 2.04
+92 540000 0.46 0.495 2.02
+93 546000 0.465 0.5 2
+"""
+
+
 def _okx_rows(text: str) -> list[dict[str, Any]]:
     rows = []
     floor = Decimal(0)
@@ -436,41 +535,47 @@ def _okx_rows(text: str) -> list[dict[str, Any]]:
 
 def okx() -> None:
     data = _read(DATA / "okx.json")
-    eth = "ETH/USDT:USDT"
-    data["tiers"][eth] = _okx_rows(OKX_ETH)
-    # ETH-USDT-SWAP ctVal, as ccxt's recorded okx markets print it
-    data["contractSize"][eth] = _num(Decimal("0.1"))
     symbols = data.setdefault("symbols", {})
     symbols.setdefault("BTC/USDT:USDT", {"asOf": data["asOf"]})
-    symbols[eth] = {
-        "asOf": "2026-05-28",
-        "source": (
-            "OKX GET /api/v5/public/position-tiers (instType SWAP, instFamily ETH-USDT) through "
-            "ccxt fetch_market_leverage_tiers, as cached by freqtrade in "
-            "github.com/loveolu/crypto-strategy-research "
-            "user_data/data/okx/futures/leverage_tiers_USDT.json @ "
-            f"{FREQTRADE_OKX_CACHE_COMMIT} ('updated' 2026-05-28 19:50:04 UTC): info.maxSz "
-            "(contracts), mmr and maxLever of tiers 1-99 copied (imr checked: maxLever = 1 / imr "
-            "truncated to 0.01 on every tier). The cache does not record tdMode; ccxt requests "
-            "cross by default. Contract size 0.1 ETH: ETH-USDT-SWAP ctVal in ccxt's recorded "
-            "okx markets (ccxt/ccxt ts/src/test/static/markets/okx.json @ "
-            "3802e1a243497a0ffd025df7a97023315217391f)."
-        ),
-    }
+    # symbol -> (transcribed rows, ctVal as ccxt's recorded okx markets print it)
+    for symbol, (text, ct_val) in {
+        "ETH/USDT:USDT": (OKX_ETH, "0.1"),
+        "DOGE/USDT:USDT": (OKX_DOGE, "1000"),
+    }.items():
+        rows = _okx_rows(text)
+        data["tiers"][symbol] = rows
+        data["contractSize"][symbol] = _num(Decimal(ct_val))
+        family = symbol.split(":")[0].replace("/", "-")
+        symbols[symbol] = {
+            "asOf": "2026-05-28",
+            "source": (
+                f"OKX GET /api/v5/public/position-tiers (instType SWAP, instFamily {family}) "
+                "through ccxt fetch_market_leverage_tiers, as cached by freqtrade in "
+                "github.com/loveolu/crypto-strategy-research "
+                "user_data/data/okx/futures/leverage_tiers_USDT.json @ "
+                f"{FREQTRADE_OKX_CACHE_COMMIT} ('updated' 2026-05-28 19:50:04 UTC): info.maxSz "
+                f"(contracts), mmr and maxLever of tiers 1-{len(rows)} copied (imr checked: "
+                "maxLever = 1 / imr truncated to 0.01 on every tier). The cache does not record "
+                f"tdMode; ccxt requests cross by default. Contract size {ct_val}: the "
+                f"{family}-SWAP ctVal in ccxt's recorded okx markets (ccxt/ccxt "
+                "ts/src/test/static/markets/okx.json @ 3802e1a243497a0ffd025df7a97023315217391f)."
+            ),
+        }
     data["notes"] = (
-        "BTC/USDT:USDT (BTC-USDT-SWAP, ctVal 0.01 BTC, isolated tiers) and ETH/USDT:USDT "
-        "(ETH-USDT-SWAP, ctVal 0.1 ETH) only: complete OKX tables of the other large symbols were "
+        "BTC/USDT:USDT (BTC-USDT-SWAP, ctVal 0.01 BTC, isolated tiers), ETH/USDT:USDT "
+        "(ctVal 0.1 ETH) and DOGE/USDT:USDT (ctVal 1000 DOGE) only: complete OKX tables of the "
+        "other large symbols were "
         "found in public freqtrade caches (github.com/loveolu/crypto-strategy-research, "
         "github.com/VanJames/freqtrade: user_data/data/okx/futures/leverage_tiers_USDT.json, "
         "2026-05), but those 10 MB files could only be read in pages, not fetched whole, so only "
-        "ETH's 99 tiers were transcribed (BTC there is cross-mode; the isolated table above is "
-        "kept). "
+        "ETH's 99 and DOGE's 93 tiers were transcribed (BTC there is cross-mode; the isolated "
+        "table above is kept). "
         "minNotional/maxNotional are CONTRACTS, not USDT. OKX publishes minSz of tier k as "
         "maxSz_{k-1} plus one lot (e.g. 1000.01); here minNotional_k is set to "
         "maxNotional_{k-1} so tiers are contiguous (floor exclusive, cap inclusive). No "
         "deduction: OKX applies the tier MMR to the whole position, so maintenanceAmount is "
         "omitted. maxLeverage values such as 66.66 are OKX's own strings. Positions above the "
-        "last tier (BTC 1,940,000 contracts, ETH 2,425,000 contracts) are outside the table. "
+        "last tier (BTC 1,940,000, ETH 2,425,000, DOGE 546,000 contracts) are outside the table. "
         "Historical snapshot; load live tiers from GET /api/v5/public/position-tiers."
     )
     _write("okx", data)

@@ -50,7 +50,7 @@ COVERAGE: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "bybit": ("bybit", ("BTC/USDT:USDT", "LTC/USDT:USDT")),
-    "okx": ("okx", ("BTC/USDT:USDT", "ETH/USDT:USDT")),
+    "okx": ("okx", ("BTC/USDT:USDT", "ETH/USDT:USDT", "DOGE/USDT:USDT")),
     "bitget": ("bitget", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
     "gate": ("gate", ("BTC/USDT:USDT",)),
     "mexc": ("mexc", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
@@ -180,6 +180,10 @@ def test_okx_eth_is_the_recorded_position_tier_table() -> None:
     assert (eth[-1].cap, eth[-1].mmr, eth[-1].max_leverage) == (2425000, Decimal("0.4875"), 2)
     assert all(b.cap - a.cap == 25000 for a, b in itertools.pairwise(eth[2:]))
     assert okx.as_of_for("BTC/USDT:USDT") == "2026-09-18"
+    doge = okx.tables["DOGE/USDT:USDT"].tiers
+    assert okx.contract_size("DOGE/USDT:USDT") == 1000 and len(doge) == 93
+    assert (doge[0].cap, doge[0].mmr, doge[0].max_leverage) == (1500, Decimal("0.0065"), 50)
+    assert (doge[-1].cap, doge[-1].mmr, doge[-1].max_leverage) == (546000, Decimal("0.465"), 2)
 
 
 def test_gate_contract_sizes_are_the_recorded_quanto_multipliers() -> None:
