@@ -231,7 +231,25 @@ def _build_parser(wanted: str | None = None, *, every: bool = False) -> _Parser:
         help="exit after SECONDS (status 1 if --count was not reached)",
     )
     _add_commands(commands, wanted, every=every)
+    for name, sub in commands.choices.items():
+        if name in _DISCOVERING:
+            _add_log_level(sub)
     return parser
+
+
+def _add_log_level(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` after the command too (``guardbot run --log-level debug``), down to its
+    own subcommands (``config check``); not given there, it leaves the top-level one alone."""
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        help="override guardbot.log_level (as before the command)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_log_level(child)
 
 
 #: Commands implemented in their own modules: name -> (module, function adding the arguments,

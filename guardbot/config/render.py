@@ -24,7 +24,7 @@ from guardbot.core.settings import KEY
 __all__ = ["VENUES", "commented_config", "effective_config", "toml_value"]
 
 #: The ccxt exchange ids ``guardbot init`` writes a configuration for (each has a profile).
-VENUES = ("binanceusdm", "bybit", "okx")
+VENUES = ("binanceusdm", "bybit", "okx", "mexc", "bitget", "gate", "kucoinfutures")
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 _WIDTH = 99

@@ -196,6 +196,31 @@ def test_log_level_overrides_the_config_for_one_command(
     assert LOG_LEVELS == CONFIG_LOG_LEVELS
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["config", "check", "--log-level", "error"],
+        ["config", "--log-level", "error", "check"],
+        ["--log-level", "debug", "config", "check", "--log-level", "error"],  # the last one wins
+    ],
+)
+def test_log_level_after_the_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    """Where users put it by habit: after the command (guardbot run --log-level debug)."""
+    monkeypatch.delenv("GUARDBOT_GUARDBOT_LOG_LEVEL", raising=False)
+    path = tmp_path / "g.toml"
+    path.write_text("[guardbot]\nlog_level = 'warning'\n", encoding="utf-8")
+    status, out, _ = run(capsys, *argv, "-c", str(path))
+    assert status == 0 and 'log_level = "error"' in out
+    status, _, err = run(capsys, "status", "--log-level", "loud")
+    assert status == 2 and "--log-level" in err
+    assert run(capsys, "run", "--help")[1].count("--log-level") >= 1
+
+
 def test_config_readme_lists_every_key_as_declared(tmp_path: Path) -> None:
     from guardbot.config.render import update_reference
 
