@@ -50,7 +50,7 @@ COVERAGE: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "bybit": ("bybit", ("BTC/USDT:USDT", "LTC/USDT:USDT")),
-    "okx": ("okx", ("BTC/USDT:USDT", "ETH/USDT:USDT", "DOGE/USDT:USDT")),
+    "okx": ("okx", ("BTC/USDT:USDT", "ETH/USDT:USDT", "DOGE/USDT:USDT", "ADA/USDT:USDT")),
     "bitget": ("bitget", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
     "gate": ("gate", ("BTC/USDT:USDT",)),
     "mexc": ("mexc", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
@@ -184,6 +184,10 @@ def test_okx_eth_is_the_recorded_position_tier_table() -> None:
     assert okx.contract_size("DOGE/USDT:USDT") == 1000 and len(doge) == 93
     assert (doge[0].cap, doge[0].mmr, doge[0].max_leverage) == (1500, Decimal("0.0065"), 50)
     assert (doge[-1].cap, doge[-1].mmr, doge[-1].max_leverage) == (546000, Decimal("0.465"), 2)
+    ada = okx.tables["ADA/USDT:USDT"].tiers
+    assert okx.contract_size("ADA/USDT:USDT") == 100 and len(ada) == 93
+    assert (ada[0].cap, ada[0].mmr, ada[0].max_leverage) == (2200, Decimal("0.01"), 50)
+    assert (ada[-1].cap, ada[-1].mmr, ada[-1].max_leverage) == (910000, Decimal("0.48"), 2)
 
 
 def test_gate_contract_sizes_are_the_recorded_quanto_multipliers() -> None:
