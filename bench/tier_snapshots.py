@@ -17,7 +17,8 @@ in ``symbols``); nothing is interpolated. Inputs:
   LTCUSDT is added from it; BTCUSDT stays as bundled (tiers 1-20 with Bybit's own leverage).
 * ``bitget``: the tables transcribed below from Bitget's announcements (the "after adjustment"
   columns), one string per table exactly as the page prints it.
-* ``okx``: ETH-USDT's 99, DOGE-USDT's 93 and ADA-USDT's 93 position tiers transcribed below
+* ``okx``: ETH-USDT's 99, DOGE-USDT's 93, ADA-USDT's 93 and XRP-USDT's first 92 position tiers
+  transcribed below
   from freqtrade's OKX tier cache in github.com/loveolu/crypto-strategy-research (2026-05-28),
   each maxLever checked against imr.
 * ``gate``: the contract sizes (``quanto_multiplier``) transcribed below from ccxt's recorded
@@ -609,6 +610,104 @@ OKX_ADA = """
 """
 
 
+#: XRP-USDT tiers 1-92 of the same cache (maxSz in contracts of 100 XRP); the pages read end at
+#: tier 92, so any later tier is not included.
+OKX_XRP = """
+1 2500 0.0065 0.02 50
+2 5000 0.01 0.025 40
+3 10000 0.015 0.05 20
+4 20000 0.02 0.055 18.18
+5 30000 0.025 0.06 16.66
+6 40000 0.03 0.065 15.38
+7 50000 0.035 0.07 14.28
+8 60000 0.04 0.075 13.33
+9 70000 0.045 0.08 12.5
+10 80000 0.05 0.085 11.76
+11 90000 0.055 0.09 11.11
+12 100000 0.06 0.095 10.52
+13 110000 0.065 0.1 10
+14 120000 0.07 0.105 9.52
+15 130000 0.075 0.11 9.09
+16 140000 0.08 0.115 8.69
+17 150000 0.085 0.12 8.33
+18 160000 0.09 0.125 8
+19 170000 0.095 0.13 7.69
+20 180000 0.1 0.135 7.4
+21 190000 0.105 0.14 7.14
+22 200000 0.11 0.145 6.89
+23 210000 0.115 0.15 6.66
+24 220000 0.12 0.155 6.45
+25 230000 0.125 0.16 6.25
+26 240000 0.13 0.165 6.06
+27 250000 0.135 0.17 5.88
+28 260000 0.14 0.175 5.71
+29 270000 0.145 0.18 5.55
+30 280000 0.15 0.185 5.4
+31 290000 0.155 0.19 5.26
+32 300000 0.16 0.195 5.12
+33 310000 0.165 0.2 5
+34 320000 0.17 0.205 4.87
+35 330000 0.175 0.21 4.76
+36 340000 0.18 0.215 4.65
+37 350000 0.185 0.22 4.54
+38 360000 0.19 0.225 4.44
+39 370000 0.195 0.23 4.34
+40 380000 0.2 0.235 4.25
+41 390000 0.205 0.24 4.16
+42 400000 0.21 0.245 4.08
+43 410000 0.215 0.25 4
+44 420000 0.22 0.255 3.92
+45 430000 0.225 0.26 3.84
+46 440000 0.23 0.265 3.77
+47 450000 0.235 0.27 3.7
+48 460000 0.24 0.275 3.63
+49 470000 0.245 0.28 3.57
+50 480000 0.25 0.285 3.5
+51 490000 0.255 0.29 3.44
+52 500000 0.26 0.295 3.38
+53 510000 0.265 0.3 3.33
+54 520000 0.27 0.305 3.27
+55 530000 0.275 0.31 3.22
+56 540000 0.28 0.315 3.17
+57 550000 0.285 0.32 3.12
+58 560000 0.29 0.325 3.07
+59 570000 0.295 0.33 3.03
+60 580000 0.3 0.335 2.98
+61 590000 0.305 0.34 2.94
+62 600000 0.31 0.345 2.89
+63 610000 0.315 0.35 2.85
+64 620000 0.32 0.355 2.81
+65 630000 0.325 0.36 2.77
+66 640000 0.33 0.365 2.73
+67 650000 0.335 0.37 2.7
+68 660000 0.34 0.375 2.66
+69 670000 0.345 0.38 2.63
+70 680000 0.35 0.385 2.59
+71 690000 0.355 0.39 2.56
+72 700000 0.36 0.395 2.53
+73 710000 0.365 0.4 2.5
+74 720000 0.37 0.405 2.46
+75 730000 0.375 0.41 2.43
+76 740000 0.38 0.415 2.4
+77 750000 0.385 0.42 2.38
+78 760000 0.39 0.425 2.35
+79 770000 0.395 0.43 2.32
+80 780000 0.4 0.435 2.29
+81 790000 0.405 0.44 2.27
+82 800000 0.41 0.445 2.24
+83 810000 0.415 0.45 2.22
+84 820000 0.42 0.455 2.19
+85 830000 0.425 0.46 2.17
+86 840000 0.43 0.465 2.15
+87 850000 0.435 0.47 2.12
+88 860000 0.44 0.475 2.1
+89 870000 0.445 0.48 2.08
+90 880000 0.45 0.485 2.06
+91 890000 0.455 0.49 2.04
+92 900000 0.46 0.495 2.02
+"""
+
+
 def _okx_rows(text: str) -> list[dict[str, Any]]:
     rows = []
     floor = Decimal(0)
@@ -640,6 +739,7 @@ def okx() -> None:
         "ETH/USDT:USDT": (OKX_ETH, "0.1"),
         "DOGE/USDT:USDT": (OKX_DOGE, "1000"),
         "ADA/USDT:USDT": (OKX_ADA, "100"),
+        "XRP/USDT:USDT": (OKX_XRP, "100"),
     }.items():
         rows = _okx_rows(text)
         data["tiers"][symbol] = rows
@@ -662,21 +762,21 @@ def okx() -> None:
         }
     data["notes"] = (
         "BTC/USDT:USDT (BTC-USDT-SWAP, ctVal 0.01 BTC, isolated tiers), ETH/USDT:USDT "
-        "(ctVal 0.1 ETH), DOGE/USDT:USDT (ctVal 1000 DOGE) and ADA/USDT:USDT (ctVal 100 ADA) "
-        "only: complete OKX tables of the "
+        "(ctVal 0.1 ETH), DOGE/USDT:USDT (ctVal 1000 DOGE), ADA/USDT:USDT (ctVal 100 ADA) and "
+        "XRP/USDT:USDT (ctVal 100 XRP, tiers 1-92) only: complete OKX tables of the "
         "other large symbols were "
         "found in public freqtrade caches (github.com/loveolu/crypto-strategy-research, "
         "github.com/VanJames/freqtrade: user_data/data/okx/futures/leverage_tiers_USDT.json, "
         "2026-05), but those 10 MB files could only be read in pages, not fetched whole, so only "
-        "ETH's 99, DOGE's 93 and ADA's 93 tiers were transcribed (BTC there is cross-mode; "
-        "the isolated table above is kept). "
+        "ETH's 99, DOGE's 93, ADA's 93 and XRP's first 92 tiers were transcribed (BTC there "
+        "is cross-mode; the isolated table above is kept). "
         "minNotional/maxNotional are CONTRACTS, not USDT. OKX publishes minSz of tier k as "
         "maxSz_{k-1} plus one lot (e.g. 1000.01); here minNotional_k is set to "
         "maxNotional_{k-1} so tiers are contiguous (floor exclusive, cap inclusive). No "
         "deduction: OKX applies the tier MMR to the whole position, so maintenanceAmount is "
         "omitted. maxLeverage values such as 66.66 are OKX's own strings. Positions above the "
-        "last tier (BTC 1,940,000, ETH 2,425,000, DOGE 546,000, ADA 910,000 contracts) are outside "
-        "the table. "
+        "last tier (BTC 1,940,000, ETH 2,425,000, DOGE 546,000, ADA 910,000, XRP 900,000 "
+        "contracts) are outside the table. "
         "Historical snapshot; load live tiers from GET /api/v5/public/position-tiers."
     )
     _write("okx", data)

@@ -50,7 +50,10 @@ COVERAGE: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "bybit": ("bybit", ("BTC/USDT:USDT", "LTC/USDT:USDT")),
-    "okx": ("okx", ("BTC/USDT:USDT", "ETH/USDT:USDT", "DOGE/USDT:USDT", "ADA/USDT:USDT")),
+    "okx": (
+        "okx",
+        ("BTC/USDT:USDT", "ETH/USDT:USDT", "DOGE/USDT:USDT", "ADA/USDT:USDT", "XRP/USDT:USDT"),
+    ),
     "bitget": ("bitget", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
     "gate": ("gate", ("BTC/USDT:USDT",)),
     "mexc": ("mexc", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
@@ -188,6 +191,14 @@ def test_okx_eth_is_the_recorded_position_tier_table() -> None:
     assert okx.contract_size("ADA/USDT:USDT") == 100 and len(ada) == 93
     assert (ada[0].cap, ada[0].mmr, ada[0].max_leverage) == (2200, Decimal("0.01"), 50)
     assert (ada[-1].cap, ada[-1].mmr, ada[-1].max_leverage) == (910000, Decimal("0.48"), 2)
+    xrp = okx.tables["XRP/USDT:USDT"].tiers
+    assert okx.contract_size("XRP/USDT:USDT") == 100 and len(xrp) == 92
+    assert (xrp[0].cap, xrp[0].mmr, xrp[0].max_leverage) == (2500, Decimal("0.0065"), 50)
+    assert (xrp[-1].cap, xrp[-1].mmr, xrp[-1].max_leverage) == (
+        900000,
+        Decimal("0.46"),
+        Decimal("2.02"),
+    )
 
 
 def test_gate_contract_sizes_are_the_recorded_quanto_multipliers() -> None:
