@@ -83,8 +83,12 @@ class Checkpointer:
         interval_s: float,
         retention_days: float,
         now_ms: Callable[[], int],
+        outbox_cursor: Callable[[], int | None] = lambda: None,
     ) -> None:
         self._pipeline = pipeline
+        #: The notifications' outbox cursor: rows after it are kept whatever their age (an
+        #: alert a failing service has not taken yet must outlive retention).
+        self._outbox_cursor = outbox_cursor
         self._journal = journal
         self.interval_s = interval_s
         self.retention_ms = int(retention_days * DAY_MS)
@@ -138,7 +142,9 @@ class Checkpointer:
         # simulated feed's old timestamps must not make its fresh history look expired.
         newest = await self._journal.last_input()
         horizon = (newest[1] if newest is not None else ts) - self.retention_ms
-        inputs, events = await self._journal.prune(through_seq=seq, before_ts=horizon)
+        inputs, events = await self._journal.prune(
+            through_seq=seq, before_ts=horizon, keep_outbox_after=self._outbox_cursor()
+        )
         _log.info(
             "checkpoint written",
             input_seq=seq,

@@ -321,6 +321,7 @@ class Daemon:
                 interval_s=store.checkpoint_interval_s,
                 retention_days=store.retention_days,
                 now_ms=self._now_ms,
+                outbox_cursor=self._notify_cursor,
             )
             self.checkpointer = checkpointer
             if recovered.checkpoint_seq:
@@ -585,6 +586,10 @@ class Daemon:
         )
         if self.mirrors:
             m.add_refresh_hook(lambda: m.set_mirrors(engine_mirror_rows(self.engine)))
+
+    def _notify_cursor(self) -> int | None:
+        """The notifications' outbox cursor (None without ``[notify]``: nothing held back)."""
+        return None if self.notify is None else self.notify.cursor
 
     def _extra_tasks(self, group: asyncio.TaskGroup, journal: Journal) -> list[asyncio.Task[None]]:
         """The optional tasks beside the feed: systemd watchdog, daily tier refresh, commands."""

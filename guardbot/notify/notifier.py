@@ -113,6 +113,12 @@ class Notifier:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def cursor(self) -> int | None:
+        """The id of the last outbox row handled (None before :meth:`prepare`): retention
+        keeps the rows after it."""
+        return self._cursor
+
     async def backlog(self) -> int:
         """Alerts in the outbox this loop has not handled yet (the one being retried included):
         what a failing service or a slow delivery holds back. Repeats held in a coalescing

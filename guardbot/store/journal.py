@@ -501,11 +501,14 @@ class Journal:
                 row = await cursor.fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    async def prune(self, *, through_seq: int, before_ts: int) -> tuple[int, int]:
+    async def prune(
+        self, *, through_seq: int, before_ts: int, keep_outbox_after: int | None = None
+    ) -> tuple[int, int]:
         """Delete inputs up to ``through_seq`` (covered by a checkpoint) that are older than
         ``before_ts``, with their events, and events and sent outbox rows older than
-        ``before_ts``; unsent rows are kept whatever their age. Returns (inputs, events)
-        deleted."""
+        ``before_ts``; unsent rows are kept whatever their age, and so are the rows after
+        ``keep_outbox_after`` (the cursor of a second reader, the notifications, which has not
+        handled them yet). Returns (inputs, events) deleted."""
         async with self._use() as conn, self._transaction(conn, "cannot prune the journal"):
             cursor = await conn.execute(
                 "SELECT MAX(seq) FROM inputs WHERE seq <= ? AND ts < ?", (through_seq, before_ts)
@@ -523,7 +526,8 @@ class Journal:
             cursor = await conn.execute("DELETE FROM events WHERE ts < ?", (before_ts,))
             events += max(cursor.rowcount, 0)
             await conn.execute(
-                "DELETE FROM outbox WHERE sent_ts IS NOT NULL AND created_ts < ?", (before_ts,)
+                "DELETE FROM outbox WHERE sent_ts IS NOT NULL AND created_ts < ? AND id <= ?",
+                (before_ts, _MAX_ID if keep_outbox_after is None else keep_outbox_after),
             )
         return inputs, events
 
@@ -768,3 +772,7 @@ def _opt_str(value: object) -> str | None:
 def _like_prefix(prefix: str) -> str:
     """A LIKE pattern (with ``ESCAPE '\\'``) matching the strings that start with ``prefix``."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+#: Above every outbox id (SQLite's largest rowid): "no row is held back".
+_MAX_ID = 2**63 - 1

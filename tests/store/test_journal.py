@@ -558,3 +558,23 @@ async def test_committed_steps_survive_sigkill(db: Path, steps: int, kill_after:
             f"child-{seq}-{i}" for seq, _ in stored for i in range(3)
         ]
         assert await journal.load_state() == {"last": {"k": ks[-1]}}
+
+
+# -- retention and the notifications' cursor ------------------------------------------------------
+
+
+async def test_prune_keeps_the_sent_rows_the_notifications_have_not_handled(db: Path) -> None:
+    """Retention deletes old sent rows, except those after the notifications' cursor: an alert
+    a failing service has not taken yet outlives retention (at least once)."""
+    async with Journal(db, instance="t") as journal:
+        for ts in (1_000, 2_000, 3_000):
+            await step(journal, ts)
+        rows = await journal.outbox_after(0, "gb/alerts/", 10)
+        await journal.mark_sent([r.id for r in rows], 3_500)  # the broker took all three
+        cursor = rows[0].id  # the notifications handled only the first
+        assert await journal.outbox_count_after(cursor, "gb/alerts/") == 2
+        await journal.prune(through_seq=0, before_ts=10_000, keep_outbox_after=cursor)
+        kept = await journal.outbox_after(0, "gb/alerts/", 10)
+        assert [r.id for r in kept] == [r.id for r in rows[1:]]
+        await journal.prune(through_seq=0, before_ts=10_000)  # no second reader: all go
+        assert await journal.outbox_after(0, "gb/alerts/", 10) == []
