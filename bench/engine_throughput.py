@@ -290,7 +290,13 @@ class Setup:
                     "side": p.side,
                     "amount": str(dec(0.1 * p.notional / price, 6)),
                     "price": str(dec(price, 6)),
-                    "params": {"stopLossPrice": str(dec(price * (1 - sign * 0.1), 6))},
+                    # its stop (10 % from the limit) is wider than the position's: it would
+                    # replace it only on a fill, which the quiet walk never reaches; without
+                    # widenStopLoss the guard STOP_LOSS_WOULD_WIDEN refuses the order outright
+                    "params": {
+                        "stopLossPrice": str(dec(price * (1 - sign * 0.1), 6)),
+                        "widenStopLoss": True,
+                    },
                 }
             )
 

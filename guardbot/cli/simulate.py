@@ -152,14 +152,15 @@ def simulate_lines(lines: Iterable[str]) -> Iterator[Event]:
     """Run the engine over JSON Lines; yield events, then the ``final`` event."""
     engine: Engine | None = None
     last_ts = 0
-    fast = TickDecoder(typed=True).fast  # tick lines of the common shape skip the general parser
+    # tick lines of the common shape skip the general parser and go to the engine as rows
+    fast = TickDecoder(typed=True).fast_row
     for number, text in enumerate(lines, start=1):
-        decoded = fast(text)
-        if decoded is not None and last_ts <= decoded[0] <= MAX_TS:
+        row = fast(text)
+        if row is not None and last_ts <= row[0] <= MAX_TS:
             if engine is None:
                 engine = Engine(build_config(None))
-            last_ts = decoded[0]
-            yield from engine.apply(last_ts, decoded[1])
+            last_ts = row[0]
+            yield from engine.quote(*row)
             continue
         obj = _parse_line(text, number)
         if obj is None:

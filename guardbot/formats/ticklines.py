@@ -134,6 +134,20 @@ _ANY_SHAPE = re.compile(
 ).match
 
 
+#: A tick as ``guardbot replay``'s loop takes it: ``(ts, symbol, mark, last, bid, ask, index,
+#: fundingRate)``, absent fields None (``Engine.quote``'s arguments; no ``TickCmd`` is made).
+Row = tuple[
+    int,
+    str,
+    Decimal,
+    Decimal | None,
+    Decimal | None,
+    Decimal | None,
+    Decimal | None,
+    Decimal | None,
+]
+
+
 def _no_shape(_text: str) -> None:
     """The shape matcher before a first line has taught one."""
 
@@ -177,6 +191,14 @@ class TickDecoder:
     def fast(self, text: str) -> tuple[int, TickCmd] | None:
         """The tick of a line of the common shape whose values are all plainly valid, or None
         (then :meth:`decode` decides, and words any error)."""
+        row = self.fast_row(text)
+        if row is None:
+            return None
+        ts, symbol, mark, last, bid, ask, index, funding = row
+        return ts, TickCmd(symbol, mark, last, bid, ask, index, funding)
+
+    def fast_row(self, text: str) -> Row | None:
+        """:meth:`fast` as a :data:`Row` (``Engine.quote``'s arguments, no ``TickCmd``)."""
         match = self._match(text)
         if match is None:
             match = _ANY_SHAPE(text)
@@ -211,7 +233,7 @@ class TickDecoder:
             funding = self._rate(rate_s)
             if funding is None:
                 return None
-        return int(ts), TickCmd(symbol, mark, last, bid, ask, index, funding)
+        return int(ts), symbol, mark, last, bid, ask, index, funding
 
     def _learn(self, text: str, match: re.Match[str]) -> None:
         typed = text.startswith('{"type"')
@@ -269,19 +291,6 @@ def decode_lines(lines: Iterable[str]) -> Generator[tuple[int, TickCmd], None, N
             raise exc.under(f"line {number}") from None
         yield tick
 
-
-#: A tick as ``guardbot replay``'s loop takes it: ``(ts, symbol, mark, last, bid, ask, index,
-#: fundingRate)``, absent fields None (``Engine.quote``'s arguments; no ``TickCmd`` is made).
-Row = tuple[
-    int,
-    str,
-    Decimal,
-    Decimal | None,
-    Decimal | None,
-    Decimal | None,
-    Decimal | None,
-    Decimal | None,
-]
 
 #: Characters read at a time by :func:`decode_rows` (a few thousand lines).
 _CHUNK = 1 << 19

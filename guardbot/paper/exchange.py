@@ -181,8 +181,10 @@ class PaperExchange:
     def publish_tick(self, symbol: str, ts: int | None = None) -> int:
         """Wake the ``watch_*`` calls waiting for ``symbol`` (the engine has its new prices);
         return how many were woken."""
-        if ts is not None:
-            self._now = max(self._now, ts)
+        if ts is not None and ts > self._now:
+            self._now = ts
+        if not self._watchers:  # the common case: nobody waits in watch_*
+            return 0
         woken = 0
         for future in self._watchers.pop(symbol, ()):
             if not future.done():
@@ -264,7 +266,10 @@ class PaperExchange:
 
     def ticker(self, symbol: str) -> dict[str, Any]:
         """``fetch_ticker`` without the coroutine: the host's per-tick hand-off to ``on_tick``."""
-        return st.ticker_structure(self._engine_market(symbol))
+        market = self._engine.markets.get(symbol)
+        if market is None or symbol not in self.markets:
+            market = self._engine_market(symbol)  # BadSymbol, or a ticker of Nones
+        return st.ticker_structure(market)
 
     _ticker = ticker
 
