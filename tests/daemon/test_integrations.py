@@ -135,8 +135,11 @@ async def test_home_assistant_discovers_the_daemon(tmp_path: Path, mosquitto: Mo
     assert all(not r for t, _p, r in ha.received if t == "guardbot/t1/ha/alerts")  # not retained
     # The retained state of the closed position is cleared too.
     async with RawSubscriber(mosquitto, ["guardbot/t1/ha/#", "homeassistant/#"]) as fresh:
-        await fresh.until(lambda: "guardbot/t1/ha/demo/margin_ratio" in fresh.latest())
-        await asyncio.sleep(0.2)  # retained messages arrive together; let the rest in
+        # The broker sends the retained messages right after the subscription; a message
+        # published after it arrives after them: when it is in, every retained one is.
+        await fresh.client.publish("guardbot/t1/ha/test_end", "end", qos=1)
+        await fresh.until(lambda: "guardbot/t1/ha/test_end" in fresh.latest())
+        assert "guardbot/t1/ha/demo/margin_ratio" in fresh.latest()
     assert not any(POSITION in t or "btc_usdt_usdt_long" in t for t in fresh.latest())
 
 
