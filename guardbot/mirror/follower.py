@@ -26,6 +26,7 @@ import asyncio
 import random as _random
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
@@ -116,10 +117,16 @@ class MirrorFollower:
             asyncio.create_task(
                 self._watch("balance", self._watch_balance), name=f"mirror-{self.account}-bal"
             ),
-            asyncio.create_task(
-                self._watch("orders", self._watch_orders), name=f"mirror-{self.account}-ord"
-            ),
         ]
+        # one task per order stream of the venue (OKX: plain orders and algo orders)
+        for i, stream in enumerate(self.venue.order_streams(self.exchange)):
+            what = "orders" if i == 0 else f"orders-{i}"
+            self._tasks.append(
+                asyncio.create_task(
+                    self._watch(what, partial(self._watch_orders, stream)),
+                    name=f"mirror-{self.account}-{what}",
+                )
+            )
         for task in self._tasks:
             task.add_done_callback(self._task_done)
         return self
@@ -180,17 +187,21 @@ class MirrorFollower:
         )
 
     def _hook_connections(self) -> None:
-        """Count private-stream (re)connections through ccxt's ``on_connected`` user hook: every
-        connection after the first is a reconnect, after which a REST picture is due."""
+        """Count private-stream (re)connections through ccxt's ``on_connected`` user hook: a
+        socket's connection after its first is a reconnect, after which a REST picture is due
+        (a venue may have more than one private socket: OKX's algo orders have their own)."""
         original = getattr(self.exchange, "on_connected", None)
+        urls: set[str] = set()
 
         def on_connected(client: Any, message: Any = None) -> None:
             if original is not None:
                 original(client, message)
             self.connects += 1
-            if self.connects > 1:
+            url = str(getattr(client, "url", ""))
+            if url in urls:
                 self._resync = True
                 self._wake.set()
+            urls.add(url)
 
         self.exchange.on_connected = on_connected
         self.venue.attach(self.exchange, self._stream_reset)
@@ -307,8 +318,8 @@ class MirrorFollower:
     async def _watch_balance(self) -> None:
         self.book.apply_stream_balance(await self.exchange.watch_balance())
 
-    async def _watch_orders(self) -> None:
-        orders = await self.exchange.watch_orders()
+    async def _watch_orders(self, stream: Callable[[], Awaitable[Any]]) -> None:
+        orders = await stream()
         self._orders_from_cache()
         self.book.apply_stream_orders(self._unseen(orders))
 

@@ -164,7 +164,7 @@ async def test_mirror_end_to_end(
         await _until(
             lambda: loop.follower is not None and standin.open_private_sockets > 0, "stream"
         )
-        await standin.wait_for(lambda: standin.private_subscriptions >= 3)
+        await standin.wait_for(lambda: standin.private_subscriptions >= standin.private_channels)
         # 1. A position opened on the exchange appears in the retained snapshot within seconds.
         started = time.monotonic()
         await standin.set_position(BTC, contracts(standin, "0.5"), "60000", leverage=20)
@@ -230,7 +230,9 @@ async def test_mirror_end_to_end(
         # 6. The position closes on the exchange (a stop): position_closed with its reason.
         await standin.wait_for(lambda: standin.open_private_sockets > 0, timeout=30)
         await _until(lambda: loop.follower is not None and loop.follower.connects >= 2, "resub")
-        await standin.wait_for(lambda: standin.private_subscriptions >= 6, timeout=30)
+        await standin.wait_for(
+            lambda: standin.private_subscriptions >= 2 * standin.private_channels, timeout=30
+        )
         await standin.close_position(ETH, how="STOP_MARKET")
         await sub.until(alert_of("position_closed"))
         (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
@@ -304,7 +306,7 @@ async def test_hedge_mode_account_is_mirrored_in_hedge_mode(
         account = daemon.engine.account("real")
         assert account.hedged
         await _until(lambda: standin.open_private_sockets > 0, "the private stream")
-        await standin.wait_for(lambda: standin.private_subscriptions >= 3)
+        await standin.wait_for(lambda: standin.private_subscriptions >= standin.private_channels)
         await standin.close_position(BTC, side="SHORT", how="TAKE_PROFIT_MARKET")
         await sub.until(alert_of("position_closed"))
     (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]

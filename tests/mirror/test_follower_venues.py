@@ -171,7 +171,7 @@ async def test_stream_update_at_once_then_rest_liquidation_price(standin: Any) -
 
 async def until_subscribed(standin: Any) -> None:
     """The private topics are subscribed (the stand-in counts them after the ack)."""
-    await standin.wait_for(lambda: standin.private_subscriptions >= 3)
+    await standin.wait_for(lambda: standin.private_subscriptions >= standin.private_channels)
 
 
 @pytest.mark.parametrize(
@@ -270,3 +270,24 @@ async def test_many_stops_all_read(standin: Any) -> None:
         cmd = await next_cmd(updates)
     assert sorted(o.trigger_price for o in cmd.orders) == [50000 + i for i in range(57)]
     assert standin.unknown_paths == []
+
+
+async def test_a_stop_placed_and_cancelled_shows_at_once(standin: Any) -> None:
+    """Stops stream (Bybit: the ``order`` topic; OKX: the business socket's ``orders-algo``)."""
+    await standin.set_position(BTC, amount(standin, "0.5"), "60000", push=False)
+    async with following(standin) as (follower, updates):
+        first = await next_cmd(updates)
+        assert first.orders == ()
+        await standin.wait_for(lambda: standin.private_subscriptions >= standin.private_channels)
+        full = follower.rest_full
+        stop = await standin.add_order(
+            BTC, "STOP_MARKET", "SELL", "0", trigger="55000", close_position=True
+        )
+        placed = await until_cmd(updates, lambda c: len(c.orders) == 1)
+        assert placed.source == "stream"
+        assert (placed.orders[0].id, placed.orders[0].kind) == (str(stop.id), "stop_loss")
+        await standin.cancel_order(stop.id)
+        cancelled = await until_cmd(updates, lambda c: not c.orders)
+        assert cancelled.source == "stream"
+        assert follower.rest_full == full  # the stream told, not a reconciliation
+    assert standin.writes() == []

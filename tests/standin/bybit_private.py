@@ -104,6 +104,9 @@ def _risk(notional: Decimal) -> tuple[Decimal, Decimal]:
 class StandinBybitPrivate(StandinBybit):
     """See the module docstring. Use as ``async with StandinBybitPrivate() as ex``."""
 
+    #: Private topics a follower subscribes (position, wallet, order).
+    private_channels = 3
+
     def __init__(
         self,
         symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
@@ -274,6 +277,14 @@ class StandinBybitPrivate(StandinBybit):
         if push:
             await self.push_order(order, status="Untriggered" if stop_type else "New")
         return order
+
+    async def cancel_order(self, order_id: str, *, push: bool = True) -> None:
+        """Cancel an open order; an untriggered conditional one ends ``Deactivated``."""
+        order = self.orders.pop(order_id)
+        if push:
+            await self.push_order(
+                order, status="Deactivated" if order.stop_order_type else "Cancelled"
+            )
 
     def set_liquidation_price(
         self, symbol: str, price: Decimal | str, *, side: str = "BOTH"

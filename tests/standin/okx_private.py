@@ -23,7 +23,9 @@ timestamp, sign}]}`` (sign: base64 HMAC-SHA256 of timestamp + ``GET/users/self/v
 ``{"event": "login", "code": "0"}`` or refused ``{"event": "error", "code": "60009"}``;
 ``subscribe`` acked per argument (refused before login); text ``ping`` answered ``pong``.
 Channels ``positions``, ``account``, ``orders`` with OKX's field names (v5 "Positions channel",
-"Account channel", "Order channel").
+"Account channel", "Order channel"); the business socket ``/ws/v5/business`` logs in the same
+way and serves ``orders-algo`` ("Algo orders channel": stops and take-profits as ``live``,
+``canceled``, ``effective``).
 
 Every request is recorded in ``log``; ``writes()`` lists anything but a GET (OKX has no listen
 key). The exchange's liquidation price follows docs/rules.md §4.2 / §5.5 (tier by contracts,
@@ -52,6 +54,7 @@ API_KEY = "standin-okx-key-0123456789"
 SECRET = "standin-okx-secret-abcdefgh"
 PASSPHRASE = "standin-okx-passphrase-42"
 PRIVATE_WS_PATH = "/ws/v5/private"
+BUSINESS_WS_PATH = "/ws/v5/business"  # algo orders (orders-algo), with a login of its own
 TAKER = Decimal("0.0005")  # the liquidation fee in the requirement (docs/rules.md §4.2)
 
 _POS_SIDE = {"BOTH": "net", "LONG": "long", "SHORT": "short"}
@@ -108,6 +111,9 @@ def _tier(contracts: Decimal) -> Decimal:
 class StandinOkxPrivate(StandinOkx):
     """See the module docstring. Use as ``async with StandinOkxPrivate() as ex``."""
 
+    #: Private channels a follower subscribes (positions, account, orders, orders-algo).
+    private_channels = 4
+
     def __init__(
         self,
         symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
@@ -146,8 +152,8 @@ class StandinOkxPrivate(StandinOkx):
     def private_requests(self, path: str) -> int:
         return sum(1 for _m, p, _k in self.log if p == path)
 
-    def _private_conns(self) -> list[WsConn]:
-        return [c for c in self._conns if c.path == PRIVATE_WS_PATH]
+    def _private_conns(self, paths: tuple[str, ...] = (PRIVATE_WS_PATH,)) -> list[WsConn]:
+        return [c for c in self._conns if c.path in paths]
 
     @property
     def open_private_sockets(self) -> int:
@@ -282,9 +288,14 @@ class StandinOkxPrivate(StandinOkx):
             close_fraction=close_position,
         )
         self.orders[order.id] = order
-        if push and not order.algo:  # algo orders are on the business socket's orders-algo
-            await self.push_orders([self._order_entry(order, state="live")])
+        if push:
+            await self.push_orders([self._order_entry(order, state="live")], algo=order.algo)
         return order
+
+    async def cancel_order(self, order_id: str, *, push: bool = True) -> None:
+        order = self.orders.pop(order_id)
+        if push:
+            await self.push_orders([self._order_entry(order, state="canceled")], algo=order.algo)
 
     def set_liquidation_price(
         self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
@@ -292,7 +303,7 @@ class StandinOkxPrivate(StandinOkx):
         self.liquidation_override[(self.market_id(symbol), side)] = Decimal(price)
 
     async def drop_private_sockets(self) -> int:
-        conns = self._private_conns()
+        conns = self._private_conns((PRIVATE_WS_PATH, BUSINESS_WS_PATH))
         for conn in conns:
             self._conns.discard(conn)
             self._authed.discard(conn)
@@ -572,13 +583,14 @@ class StandinOkxPrivate(StandinOkx):
     async def push_account(self) -> int:
         return await self._push_private("account", {"channel": "account"}, [self._balance_entry()])
 
-    async def push_orders(self, data: list[dict[str, Any]]) -> int:
-        return await self._push_private("orders", {"channel": "orders", "instType": "ANY"}, data)
+    async def push_orders(self, data: list[dict[str, Any]], *, algo: bool = False) -> int:
+        channel = "orders-algo" if algo else "orders"
+        return await self._push_private(channel, {"channel": channel, "instType": "ANY"}, data)
 
     async def _push_private(self, channel: str, arg: dict[str, Any], data: list[Any]) -> int:
         frame = {"arg": {**arg, "uid": "77982378738415879"}, "data": data}
         sent = 0
-        for conn in self._private_conns():
+        for conn in self._private_conns((PRIVATE_WS_PATH, BUSINESS_WS_PATH)):
             if f"private:{channel}" not in conn.topics or conn.ws.closed:
                 continue
             try:
@@ -613,7 +625,7 @@ class StandinOkxPrivate(StandinOkx):
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.log.append((request.method, path, "OK-ACCESS-KEY" in request.headers))
-        if path == PRIVATE_WS_PATH and not self.serve_private_ws:
+        if path in (PRIVATE_WS_PATH, BUSINESS_WS_PATH) and not self.serve_private_ws:
             self.requests[path] += 1
             return web.Response(status=503, text="Service Unavailable")
         route = self.private_routes.get((request.method, path))
@@ -727,9 +739,14 @@ class StandinOkxPrivate(StandinOkx):
 
     # ---- private websocket -----------------------------------------------------------------
     async def on_ws_message(self, conn: WsConn, message: Any) -> None:
-        if conn.path != PRIVATE_WS_PATH:
+        if conn.path not in (PRIVATE_WS_PATH, BUSINESS_WS_PATH):
             await super().on_ws_message(conn, message)
             return
+        channels = (
+            ("orders-algo",)
+            if conn.path == BUSINESS_WS_PATH
+            else ("positions", "account", "orders")
+        )
         if message == "ping":
             self.pings += 1
             await conn.send("pong")
@@ -764,7 +781,7 @@ class StandinOkxPrivate(StandinOkx):
         if op == "subscribe":
             for arg in message.get("args") or []:
                 channel = arg.get("channel")
-                if conn not in self._authed or channel not in ("positions", "account", "orders"):
+                if conn not in self._authed or channel not in channels:
                     await conn.send(
                         {
                             "event": "error",

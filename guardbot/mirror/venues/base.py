@@ -3,7 +3,7 @@ and the exact-number conversion of exchange fields."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,6 +52,10 @@ class MirrorVenue:
             return None
         mode = await exchange.fetch_position_mode()
         return bool(mode.get("hedged"))
+
+    def order_streams(self, exchange: Any) -> list[Callable[[], Awaitable[Any]]]:
+        """The ccxt.pro calls that stream the account's orders, each watched on its own."""
+        return [exchange.watch_orders]
 
     async def maintain(self, exchange: Any) -> None:
         """Keep the private stream's session alive; called after every REST reconciliation."""

@@ -7,7 +7,7 @@ docs/mirror-venues.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +28,9 @@ class Okx(MirrorVenue):
       ``move_order_stop`` (trailing). Plain orders are ``GET /api/v5/trade/orders-pending``;
       a plain order's attached TP/SL (``attachAlgoOrds``) guards nothing until it fills, so it
       is not kept. Five GETs per reconciliation, far inside the 20 per 2 s of each endpoint. The
-      private ``orders`` channel carries plain orders only (algo orders are on the business
-      socket's ``orders-algo``, which the mirror does not follow): a new or cancelled stop shows
-      at the next REST reconciliation, not at once.
+      private socket's ``orders`` channel carries plain orders only; algo orders stream on the
+      business socket's ``orders-algo`` (ccxt's ``watch_orders(params={'trigger': True})``, its
+      own login), which the mirror follows too, so a new or cancelled stop shows at once.
     - What an algo order guards comes from its raw fields: ``slTriggerPx`` only is a stop-loss,
       ``tpTriggerPx`` only a take-profit, both (an ``oco`` or a two-sided ``conditional``) count
       as the stop-loss; ``trigger`` is a stop (as Binance's ``STOP``), ``move_order_stop`` a
@@ -61,6 +61,12 @@ class Okx(MirrorVenue):
                 params={"trigger": True, "ordType": ord_type}
             )
         return orders
+
+    def order_streams(self, exchange: Any) -> list[Callable[[], Awaitable[Any]]]:
+        async def algo_orders() -> Any:
+            return await exchange.watch_orders(params={"trigger": True})
+
+        return [exchange.watch_orders, algo_orders]
 
     async def fetch_settings(self, exchange: Any) -> dict[str, tuple[Decimal | None, str | None]]:
         return {}  # each position says its own lever and mgnMode
