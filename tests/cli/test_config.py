@@ -248,6 +248,9 @@ def test_deploy_readme_operator_config_loads(tmp_path: Path) -> None:
         1883,
     )
     assert config.mqtt.password is not None and config.control.token is not None
+    # The tools look at the topics of the daemon the deploy files run.
+    daemon = load_config(readme.parent / "guardbot.toml", {"GUARDBOT_MQTT_PASSWORD": "pw"})
+    assert config.topic_base == daemon.topic_base == "guardbot/main"
 
 
 def test_a_client_that_cannot_connect_names_the_found_config(
