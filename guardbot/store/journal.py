@@ -532,16 +532,26 @@ class Journal:
         return inputs, events
 
     async def stats(self) -> dict[str, int]:
-        """``inputs`` (journal length), ``db_bytes`` (database file plus its WAL)."""
+        """``inputs`` (journal length), ``db_bytes`` (database file plus its WAL).
+
+        The length is ``MAX(seq) - MIN(seq) + 1``, two lookups at the ends of the primary key
+        (two subqueries: SQLite reads only one end for a lone ``MIN`` or ``MAX``, not both):
+        the seqs are contiguous (AUTOINCREMENT, a rolled-back step gives its seq back, and
+        :meth:`prune` deletes only from the oldest end). ``COUNT(*)`` reads every row, about
+        2 s for a month's 12 million inputs, and the status asks every few seconds.
+        """
         async with self._use() as conn:
             with self._wrap("cannot read the journal"):
-                cursor = await conn.execute("SELECT COUNT(*) FROM inputs")
+                cursor = await conn.execute(
+                    "SELECT (SELECT MIN(seq) FROM inputs), (SELECT MAX(seq) FROM inputs)"
+                )
                 row = await cursor.fetchone()
         size = 0
         for path in (self.path, self.path.with_name(self.path.name + "-wal")):
             with suppress(OSError):
                 size += path.stat().st_size
-        return {"inputs": int(row[0]) if row else 0, "db_bytes": size}
+        inputs = 0 if row is None or row[0] is None else int(row[1]) - int(row[0]) + 1
+        return {"inputs": inputs, "db_bytes": size}
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -578,3 +578,32 @@ async def test_prune_keeps_the_sent_rows_the_notifications_have_not_handled(db: 
         assert [r.id for r in kept] == [r.id for r in rows[1:]]
         await journal.prune(through_seq=0, before_ts=10_000)  # no second reader: all go
         assert await journal.outbox_after(0, "gb/alerts/", 10) == []
+
+
+async def test_stats_counts_the_journal_from_its_ends(db: Path) -> None:
+    """``inputs`` is MAX(seq) - MIN(seq) + 1 (no full scan): equal to COUNT(*) after steps, a
+    failed step and a prune, since seqs are contiguous and pruning takes the oldest end."""
+
+    def count() -> int:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM inputs").fetchone()[0])
+
+    async with Journal(db) as journal:
+        assert (await journal.stats())["inputs"] == 0
+        for ts in range(1, 11):
+            await step(journal, ts)
+        with pytest.raises(TypeError):  # refused before the transaction: no seq taken
+            await step(journal, 11, body={"bad": object()})
+        other = sqlite3.connect(db, isolation_level=None)
+        try:  # a step rolled back inside its transaction gives its seq back
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO inputs (ts, kind, body) VALUES (12, 'tick', '{}')")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        await step(journal, 13)
+        assert (await journal.stats())["inputs"] == count() == 11
+        await journal.prune(through_seq=6, before_ts=100)
+        stats = await journal.stats()
+        assert stats["inputs"] == count() == 5
+        assert stats["db_bytes"] > 0
