@@ -17,8 +17,8 @@ in ``symbols``); nothing is interpolated. Inputs:
   LTCUSDT is added from it; BTCUSDT stays as bundled (tiers 1-20 with Bybit's own leverage).
 * ``bitget``: the tables transcribed below from Bitget's announcements (the "after adjustment"
   columns), one string per table exactly as the page prints it.
-* ``okx``: ETH-USDT's 99, DOGE-USDT's 93, ADA-USDT's 93 and XRP-USDT's first 92 position tiers
-  transcribed below
+* ``okx``: ETH-USDT's 99, DOGE-USDT's 93, ADA-USDT's 93 and XRP-USDT's 93 position tiers
+  (every tier the cache holds for them) transcribed below
   from freqtrade's OKX tier cache in github.com/loveolu/crypto-strategy-research (2026-05-28),
   each maxLever checked against imr.
 * ``gate``: the contract sizes (``quanto_multiplier``) transcribed below from ccxt's recorded
@@ -311,6 +311,11 @@ FREQTRADE_OKX_CACHE_COMMIT = "346d4b70dd15035b77c23d782edfdb3690f542ad"
 
 #: ETH-USDT (instFamily) tiers 1-99 of that cache, "tier maxSz mmr imr maxLever" per line, the
 #: info fields transcribed as recorded (maxSz in contracts of 0.1 ETH).
+#:
+#: Every line of every OKX table below was compared with the cache itself, row by row (bounds,
+#: mmr, imr, maxLever), reading the file's text page by page at the offsets in OKX_READ; each
+#: table is complete: the cache's next key follows its last tier. Nothing is filled in from a
+#: pattern, however regular the tails look.
 OKX_ETH = """
 1 5000 0.004 0.01 100
 2 10000 0.005 0.015 66.66
@@ -610,8 +615,7 @@ OKX_ADA = """
 """
 
 
-#: XRP-USDT tiers 1-92 of the same cache (maxSz in contracts of 100 XRP); the pages read end at
-#: tier 92, so any later tier is not included.
+#: XRP-USDT tiers 1-93 of the same cache (maxSz in contracts of 100 XRP).
 OKX_XRP = """
 1 2500 0.0065 0.02 50
 2 5000 0.01 0.025 40
@@ -705,6 +709,7 @@ OKX_XRP = """
 90 880000 0.45 0.485 2.06
 91 890000 0.455 0.49 2.04
 92 900000 0.46 0.495 2.02
+93 910000 0.465 0.5 2
 """
 
 
@@ -728,6 +733,15 @@ def _okx_rows(text: str) -> list[dict[str, Any]]:
         )
         floor = cap
     return rows
+
+
+#: symbol -> (character offsets of the cache's text read for it, the key that follows its table)
+OKX_READ = {
+    "ETH/USDT:USDT": ("3,100,000-3,148,000", "ETHFI/USDT:USDT"),
+    "DOGE/USDT:USDT": ("2,624,000-2,672,000", "DOOD/USDT:USDT"),
+    "ADA/USDT:USDT": ("300,000-348,000", "AERO/USDT:USDT"),
+    "XRP/USDT:USDT": ("9,898,000-9,946,000", "XTZ/USDT:USDT"),
+}
 
 
 def okx() -> None:
@@ -754,8 +768,12 @@ def okx() -> None:
                 "user_data/data/okx/futures/leverage_tiers_USDT.json @ "
                 f"{FREQTRADE_OKX_CACHE_COMMIT} ('updated' 2026-05-28 19:50:04 UTC): info.maxSz "
                 f"(contracts), mmr and maxLever of tiers 1-{len(rows)} copied (imr checked: "
-                "maxLever = 1 / imr truncated to 0.01 on every tier). The cache does not record "
-                f"tdMode; ccxt requests cross by default. Contract size {ct_val}: the "
+                "maxLever = 1 / imr truncated to 0.01 on every tier). Every row was compared "
+                "with the source, field by field (2026-12-07, the cache's text at offsets "
+                f"{OKX_READ[symbol][0]}); the table is the cache's whole table for the family "
+                f"(its last tier is followed by the key {OKX_READ[symbol][1]}). The cache "
+                "does not record tdMode; ccxt requests cross by default. "
+                f"Contract size {ct_val}: the "
                 f"{family}-SWAP ctVal in ccxt's recorded okx markets (ccxt/ccxt "
                 "ts/src/test/static/markets/okx.json @ 3802e1a243497a0ffd025df7a97023315217391f)."
             ),
@@ -763,20 +781,19 @@ def okx() -> None:
     data["notes"] = (
         "BTC/USDT:USDT (BTC-USDT-SWAP, ctVal 0.01 BTC, isolated tiers), ETH/USDT:USDT "
         "(ctVal 0.1 ETH), DOGE/USDT:USDT (ctVal 1000 DOGE), ADA/USDT:USDT (ctVal 100 ADA) and "
-        "XRP/USDT:USDT (ctVal 100 XRP, tiers 1-92) only: complete OKX tables of the "
-        "other large symbols were "
+        "XRP/USDT:USDT (ctVal 100 XRP) only: complete OKX tables of the other large symbols were "
         "found in public freqtrade caches (github.com/loveolu/crypto-strategy-research, "
         "github.com/VanJames/freqtrade: user_data/data/okx/futures/leverage_tiers_USDT.json, "
-        "2026-05), but those 10 MB files could only be read in pages, not fetched whole, so only "
-        "ETH's 99, DOGE's 93, ADA's 93 and XRP's first 92 tiers were transcribed (BTC there "
-        "is cross-mode; the isolated table above is kept). "
+        "2026-05), but those 10 MB files can only be read in pages, and a table is bundled only "
+        "once every one of its rows has been read and compared with the source (see symbols; "
+        "BTC there is cross-mode, the isolated table above is kept). "
         "minNotional/maxNotional are CONTRACTS, not USDT. OKX publishes minSz of tier k as "
         "maxSz_{k-1} plus one lot (e.g. 1000.01); here minNotional_k is set to "
         "maxNotional_{k-1} so tiers are contiguous (floor exclusive, cap inclusive). No "
         "deduction: OKX applies the tier MMR to the whole position, so maintenanceAmount is "
-        "omitted. maxLeverage values such as 66.66 are OKX's own strings. Positions above the "
-        "last tier (BTC 1,940,000, ETH 2,425,000, DOGE 546,000, ADA 910,000, XRP 900,000 "
-        "contracts) are outside the table. "
+        "omitted. maxLeverage values such as 66.66 are OKX's own strings. Each table ends at the "
+        "venue's last tier of the day (BTC 1,940,000, ETH 2,425,000, DOGE 546,000, ADA 910,000, "
+        "XRP 910,000 contracts); an order that would take a position beyond it is refused. "
         "Historical snapshot; load live tiers from GET /api/v5/public/position-tiers."
     )
     _write("okx", data)

@@ -192,13 +192,16 @@ def test_okx_eth_is_the_recorded_position_tier_table() -> None:
     assert (ada[0].cap, ada[0].mmr, ada[0].max_leverage) == (2200, Decimal("0.01"), 50)
     assert (ada[-1].cap, ada[-1].mmr, ada[-1].max_leverage) == (910000, Decimal("0.48"), 2)
     xrp = okx.tables["XRP/USDT:USDT"].tiers
-    assert okx.contract_size("XRP/USDT:USDT") == 100 and len(xrp) == 92
+    assert okx.contract_size("XRP/USDT:USDT") == 100 and len(xrp) == 93
     assert (xrp[0].cap, xrp[0].mmr, xrp[0].max_leverage) == (2500, Decimal("0.0065"), 50)
-    assert (xrp[-1].cap, xrp[-1].mmr, xrp[-1].max_leverage) == (
-        900000,
-        Decimal("0.46"),
-        Decimal("2.02"),
-    )
+    # tier 93 (up to 910,000 contracts) was missing until the table was compared row by row
+    assert (xrp[-1].cap, xrp[-1].mmr, xrp[-1].max_leverage) == (910000, Decimal("0.465"), 2)
+    for symbol in ("ETH/USDT:USDT", "DOGE/USDT:USDT", "ADA/USDT:USDT", "XRP/USDT:USDT"):
+        assert "Every row was compared with the source" in okx.source_for(symbol), symbol
+        # beyond the venue's last tier no leverage is allowed: such an order is refused
+        table = okx.tables[symbol]
+        assert table.max_leverage_for(table.max_value) >= 2
+        assert table.max_leverage_for(table.max_value + 1) == 0
 
 
 def test_gate_contract_sizes_are_the_recorded_quanto_multipliers() -> None:
