@@ -93,6 +93,8 @@ class AccountBook:
                 self.wallet = wallet
         fresh: dict[Key, _Position] = {}
         for raw in positions:
+            if not self.venue.in_scope(raw):
+                continue
             pos = self._rest_position(raw)
             if pos is not None:
                 fresh[(pos.symbol, pos.side)] = pos
@@ -113,6 +115,8 @@ class AccountBook:
         if orders is not None:
             self.orders = {}
             for raw in orders:
+                if not self.venue.in_scope(raw):
+                    continue
                 order = self._order(raw)
                 if order is not None:
                     self.orders[order.id] = order
@@ -151,7 +155,7 @@ class AccountBook:
         fresh = dict(self.positions)
         for raw in updates:
             symbol = raw.get("symbol")
-            if not isinstance(symbol, str):
+            if not isinstance(symbol, str) or not self.venue.in_scope(raw):
                 continue
             contracts = abs(to_decimal(raw.get("contracts")) or ZERO)
             side = raw.get("side")
@@ -211,7 +215,7 @@ class AccountBook:
     def apply_stream_orders(self, updates: Iterable[Mapping[str, Any]]) -> None:
         for raw in updates:
             order_id = raw.get("id")
-            if order_id is None:
+            if order_id is None or not self.venue.in_scope(raw):
                 continue
             status = raw.get("status")
             if status == "open":

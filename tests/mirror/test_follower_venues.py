@@ -291,3 +291,27 @@ async def test_a_stop_placed_and_cancelled_shows_at_once(standin: Any) -> None:
         assert cancelled.source == "stream"
         assert follower.rest_full == full  # the stream told, not a reconciliation
     assert standin.writes() == []
+
+
+async def test_bybit_other_categories_on_the_stream_are_not_mirrored() -> None:
+    """Bybit's unified account streams every category; REST is asked for USDT linear only, so
+    an inverse position or a spot order seen on the stream must not enter the mirror (it would
+    be reported closed by the next REST answer)."""
+    async with bybit_private.StandinBybitPrivate((BTC, ETH)) as standin:
+        await standin.set_position(BTC, "0.5", "60000", push=False)
+        async with following(standin, poll_s=0.3) as (follower, updates):
+            await next_cmd(updates)
+            await standin.wait_for(lambda: standin.private_subscriptions >= 3)
+            assert await standin.push_other_category() == 2
+            await standin.set_wallet("12000")  # a change after the foreign frames
+            cmd = await until_cmd(updates, lambda c: c.wallet == 12000)
+            assert [p.symbol for p in cmd.positions] == [BTC] and cmd.orders == ()
+            full = follower.rest_full
+            async with asyncio.timeout(TIMEOUT):
+                while follower.rest_full < full + 2:  # two more reconciliations
+                    await asyncio.sleep(0.05)
+            await standin.set_wallet("13000")
+            seen = []
+            await until_cmd(updates, lambda c: seen.append(c) or c.wallet == 13000)
+            assert [c.closes for c in seen if c.closes] == []
+            assert all([p.symbol for p in c.positions] == [BTC] for c in seen)

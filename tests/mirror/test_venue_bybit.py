@@ -129,3 +129,18 @@ def test_position_side_and_whole_position() -> None:
     assert VENUE.closes_whole_position(order(stopOrderType="StopLoss", tpslMode="Full"))
     assert not VENUE.closes_whole_position(order(stopOrderType="StopLoss", tpslMode="Partial"))
     assert not VENUE.closes_whole_position(order(stopOrderType="", tpslMode=""))
+
+
+@pytest.mark.parametrize(
+    ("item", "wanted"),
+    [
+        ({"symbol": "BTC/USDT:USDT", "info": {"category": "linear"}}, True),
+        ({"symbol": "BTC/USDT:USDT", "info": {}}, True),  # REST list entries carry no category
+        ({"symbol": "BTC/USD:BTC", "info": {"category": "inverse"}}, False),
+        ({"symbol": "BTCUSD", "info": {"category": "inverse"}}, False),  # market not loaded
+        ({"symbol": "BTC/USDC:USDC", "info": {"category": "linear"}}, False),
+        ({"symbol": "BTC/USDT", "info": {"category": "spot"}}, False),
+    ],
+)
+def test_only_usdt_linear_is_in_scope(item: dict[str, Any], wanted: bool) -> None:
+    assert VENUE.in_scope(item) is wanted

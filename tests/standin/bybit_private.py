@@ -492,6 +492,27 @@ class StandinBybitPrivate(StandinBybit):
             "updatedTime": str(now_ms()),
         }
 
+    async def push_other_category(self) -> int:
+        """What the unified account's topics also carry: an inverse position (``BTCUSD``) and a
+        spot TP/SL order, neither of which REST is asked about; frames sent."""
+        inverse = {
+            "category": "inverse", "symbol": "BTCUSD", "side": "Buy", "size": "100",
+            "positionIdx": 0, "avgPrice": "60000", "entryPrice": "60000", "leverage": "10",
+            "positionValue": "0.00166667", "positionBalance": "0.00016667", "tradeMode": 0,
+            "markPrice": "60000", "liqPrice": "55000", "positionIM": "0.00016667",
+            "positionMM": "0.00000834", "unrealisedPnl": "0", "positionStatus": "Normal",
+            "createdTime": str(now_ms()), "updatedTime": str(now_ms()),
+        }  # fmt: skip
+        spot = {
+            **self._order_entry(
+                Order("spot-1", "", "BTCUSDT", "Limit", "tpslOrder", "Sell", Decimal("0.1"),
+                      Decimal(55000)),
+                "Untriggered",
+            ),
+            "category": "spot",
+        }  # fmt: skip
+        return await self._push("position", [inverse]) + await self._push("order", [spot])
+
     # ---- private pushes ------------------------------------------------------------------
     async def push_position(self, pos: Position) -> int:
         return await self._push("position", [self._position_entry(pos)])

@@ -53,6 +53,11 @@ class MirrorVenue:
         mode = await exchange.fetch_position_mode()
         return bool(mode.get("hedged"))
 
+    def in_scope(self, item: Mapping[str, Any]) -> bool:
+        """Whether a position or order belongs to what the mirror reads (a private stream may
+        also carry the account's other products, which REST is not asked about)."""
+        return True
+
     def order_streams(self, exchange: Any) -> list[Callable[[], Awaitable[Any]]]:
         """The ccxt.pro calls that stream the account's orders, each watched on its own."""
         return [exchange.watch_orders]

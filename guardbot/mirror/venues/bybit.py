@@ -46,6 +46,8 @@ class Bybit(MirrorVenue):
       accounts): the account's ``marginMode`` (``GET /v5/account/info``: ``REGULAR_MARGIN``
       cross, ``ISOLATED_MARGIN``) applies to every symbol. ``PORTFOLIO_MARGIN`` is not modelled
       and is read as cross. Leverage is each position's own ``leverage``.
+    - The private topics carry every category of the unified account; only USDT linear
+      positions and orders are read (``in_scope``), as REST is asked for no other.
     - Hedge mode shows as ``positionIdx`` 1 (long) / 2 (short) on positions and orders; ccxt has
       no position-mode fetch for Bybit, so an account is known to be hedged once it holds a
       hedge-mode position.
@@ -104,6 +106,16 @@ class Bybit(MirrorVenue):
 
     async def fetch_hedged(self, exchange: Any) -> bool | None:
         return None  # ccxt 4.5.90 has no fetch_position_mode for Bybit: positionIdx tells
+
+    def in_scope(self, item: Mapping[str, Any]) -> bool:
+        """USDT linear contracts only: the private ``position`` and ``order`` topics carry every
+        category of the unified account (inverse, USDC, spot, options), REST is asked for
+        ``category=linear&settleCoin=USDT``; a stream-only position would be dropped again by
+        the next REST answer and reported closed."""
+        category = info_of(item).get("category")
+        if category is not None and category != "linear":
+            return False
+        return str(item.get("symbol") or "").endswith(f":{self.settle}")
 
     def cross_wallet(self, balance: Mapping[str, Any]) -> Decimal | None:
         info = balance.get("info")
