@@ -374,5 +374,7 @@ def exchange_options(
     merged = dict(base.get("options") or {})
     merged.update(venue.ccxt_options)
     options["options"] = merged
+    if venue.ccxt_has:
+        options["has"] = {**(base.get("has") or {}), **venue.ccxt_has}
     options.update(credentials)
     return options

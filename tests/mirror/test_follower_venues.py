@@ -134,6 +134,8 @@ async def test_first_picture_comes_from_rest(standin: Any) -> None:
     )
     assert standin.writes() == []
     assert standin.unknown_paths == []
+    # the mirror's own instance lists no currencies (a signed call it does not need)
+    assert not [p for _m, p, _k in standin.log if "currencies" in p or "coin/query-info" in p]
 
 
 async def test_isolated_position(standin: Any) -> None:

@@ -33,6 +33,8 @@ class MirrorVenue:
     settle: str = "USDT"
     #: Constructor options the mirror adds to ``[exchange.ccxt]``.
     ccxt_options: Mapping[str, Any] = {}
+    #: ``has`` switches the mirror's own ccxt instance overrides (calls it must not make).
+    ccxt_has: Mapping[str, bool] = {}
 
     async def fetch_open_orders(self, exchange: Any) -> list[dict[str, Any]]:
         return list(await exchange.fetch_open_orders())

@@ -57,6 +57,10 @@ class Bybit(MirrorVenue):
     """
 
     id = "bybit"
+    #: ccxt lists currencies through a signed ``GET /v5/asset/coin/query-info`` once a key is set
+    #: (part of ``load_markets``); the mirror needs none of it, and a read-only key need not
+    #: be allowed to ask
+    ccxt_has: Mapping[str, bool] = {"fetchCurrencies": False}
     ccxt_options: Mapping[str, Any] = {
         "defaultType": "swap",
         "defaultSubType": "linear",

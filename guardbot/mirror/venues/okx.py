@@ -53,6 +53,9 @@ class Okx(MirrorVenue):
 
     id = "okx"
     ccxt_options: Mapping[str, Any] = {}
+    #: ccxt lists currencies through a signed ``GET /api/v5/asset/currencies`` once a key is set
+    #: (part of ``load_markets``); the mirror needs none of it
+    ccxt_has: Mapping[str, bool] = {"fetchCurrencies": False}
 
     async def fetch_open_orders(self, exchange: Any) -> list[dict[str, Any]]:
         orders = list(await exchange.fetch_open_orders())
