@@ -65,10 +65,11 @@ async def following(
     credentials: dict[str, str] | None = None,
     poll_s: float = 60.0,
     refresh_s: float = 0.05,
+    **extra: Any,
 ) -> AsyncIterator[tuple[MirrorFollower, AsyncIterator[MirrorCmd]]]:
     venue = mirror_venue(standin.exchange_id)
     config = exchange_options(
-        standin.ccxt_config(enableRateLimit=False),
+        standin.ccxt_config(enableRateLimit=False, **extra),
         venue,
         credentials if credentials is not None else VENUES[standin.exchange_id][1],
     )
@@ -317,3 +318,17 @@ async def test_bybit_other_categories_on_the_stream_are_not_mirrored() -> None:
             await until_cmd(updates, lambda c: seen.append(c) or c.wallet == 13000)
             assert [c.closes for c in seen if c.closes] == []
             assert all([p.symbol for p in c.positions] == [BTC] for c in seen)
+
+
+async def test_private_socket_kept_alive_by_ping_pong(standin: Any) -> None:
+    """ccxt pings the private socket every keepAlive and drops it when two pongs are missed:
+    with a 150 ms keepAlive, several rounds pass on one connection, without an error."""
+    async with following(standin, streaming={"keepAlive": 150}) as (follower, updates):
+        await next_cmd(updates)
+        await standin.wait_for(lambda: standin.open_private_sockets >= 1)
+        pings = standin.pings
+        async with asyncio.timeout(TIMEOUT):
+            while standin.pings < pings + 4:
+                await asyncio.sleep(0.05)
+        assert standin.private_connects == 1
+        assert follower.errors == 0
