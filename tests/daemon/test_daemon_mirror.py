@@ -274,3 +274,27 @@ async def test_hedge_mode_account_is_mirrored_in_hedge_mode(
     assert (closed["side"], closed["reason"]) == ("short", "take_profit")
     assert [p.side for p in account.positions.values()] == ["long"]
     assert standin.writes() == []
+
+
+async def test_listen_key_expired_rebuilds_through_rest(
+    tmp_path: Path, mosquitto: Mosquitto, standin: StandinBinancePrivate
+) -> None:
+    """Binance says ``listenKeyExpired``: what changed meanwhile comes through REST, a socket on
+    a new key replaces the old one, and nothing fails (tests/mirror/test_follower.py checks
+    that the new socket's frames are applied)."""
+    await standin.set_position(BTC, "0.5", "60000", push=False)
+    async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
+        (loop,) = daemon.mirrors
+        await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 1))
+        await _until(lambda: standin.open_private_sockets > 0, "the user data stream")
+        await standin.set_position(ETH, "-2", "3000", push=False)  # the stream is silent
+        assert await standin.expire_listen_key() == 1
+        await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 2))
+        await standin.wait_private(
+            lambda: len(standin.listen_keys) == 2 and standin.open_private_sockets == 1,
+            timeout=30,
+        )
+        await _until(lambda: standin.private_connects == 2, "the stream on the new key")
+        assert loop.follower is not None and loop.follower.stream_resets == 1
+    assert standin.writes() == []
+    assert not [p for p in sub.alerts() if p["type"] == "mirror_failed"]
