@@ -922,8 +922,9 @@ def mexc(gct_http: Path) -> None:
             "maxVol_{k-1} < volume <= maxVol_k, level 1 from 0. MM = position value x the "
             "level's mmr, no deduction. The levels' imr is not stored. ccxt 4.5.90's "
             "mexc.parse_market_leverage_tiers reads only the older riskIncrVol steps, which are 0 "
-            "for these CUSTOM contracts (it then returns one tier without bounds), so live "
-            "MEXC tables through ccxt 4.5.90 may be unusable for them. Historical snapshot."
+            "for these CUSTOM contracts (it then returns one tier without bounds); guardbot "
+            "rebuilds live tables from riskLimitCustom (guardbot/feeds/venues/mexc.py) and "
+            "refuses a fetched table without bounds. Historical snapshot."
         ),
         "tierBasis": "contracts",
         "contractSize": sizes,

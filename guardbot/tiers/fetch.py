@@ -33,6 +33,7 @@ import structlog
 from guardbot.core.num import parse_decimal
 from guardbot.core.tiers import TierTable
 from guardbot.errors import InputError
+from guardbot.feeds.venues import venue_for
 from guardbot.store.journal import Journal
 from guardbot.tiers.source import BundledTiers
 
@@ -220,11 +221,23 @@ async def _fetch_into(
         parsed = _contract_size(size, symbol) if symbol in wanted else None
         if parsed is not None:
             result.contract_sizes[symbol] = parsed
+    rebuild = venue_for(exchange_id).tier_rows
     for symbol in wanted:
         rows = tiers.get(symbol)
         if not rows:
             continue
         try:
+            if rebuild is not None:
+                rows = rebuild(rows)
+            bare = _unbounded(rows)
+            if bare:
+                # ccxt's stand-in for data it could not parse (MEXC: one "tier 0" with only
+                # maxLeverage); using it would price every size with no bound and no rate
+                result.warnings.append(
+                    f"{symbol}: the exchange's tier table has no usable bounds ({bare} of "
+                    f"{len(rows)} tiers without maxNotional or maintenanceMarginRate); not used"
+                )
+                continue
             clean = normalize_rows(rows)
             table = TierTable.from_ccxt(symbol, clean, derive_cum=derive_cum)
         except InputError as exc:
@@ -237,6 +250,19 @@ async def _fetch_into(
         result.tables[symbol] = table
         result.sources[symbol] = "exchange"
         result.as_of[symbol] = iso_ms(now_ms)
+
+
+def _unbounded(rows: object) -> int:
+    """How many of ``rows`` lack a cap or a maintenance rate (0 for a list that is not rows:
+    :func:`normalize_rows` refuses those)."""
+    if not isinstance(rows, Sequence) or isinstance(rows, (str, bytes)):
+        return 0
+    return sum(
+        1
+        for row in rows
+        if isinstance(row, Mapping)
+        and (row.get("maxNotional") is None or row.get("maintenanceMarginRate") is None)
+    )
 
 
 def iso_ms(ms: int) -> str:

@@ -17,7 +17,12 @@ acked ``{"channel": "rs.sub.ticker", "data": "success", "ts"}``; ``{"method": "p
 NotSupported before sending anything).
 
 Contract sizes as MEXC lists them (BTC_USDT 0.0001 BTC, ETH_USDT 0.01 ETH); prices and risk
-steps are the stand-in's own.
+steps are the stand-in's own. By default every contract is in MEXC's older ``INCREASE`` risk
+mode (the steps above, which ccxt parses); ``risk_levels={"BTC": [...]}`` serves a contract in
+``CUSTOM`` mode instead, as MEXC does for its large contracts: ``riskLimitMode`` ``CUSTOM``, the
+``riskIncr*`` fields 0 and the levels in ``riskLimitCustom`` (``imr``, ``level``,
+``maxLeverage``, ``maxVol``, ``mmr``: the shape recorded from MEXC in gocryptotrader's
+``exchanges/mexc/testdata/http.json``, see guardbot/data/tiers/mexc.json).
 """
 
 from __future__ import annotations
@@ -91,9 +96,15 @@ class StandinMexc(VenueStandin):
     ws_paths = (_WS_PATH,)
 
     def __init__(
-        self, symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"), **kw: Any
+        self,
+        symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
+        *,
+        risk_levels: Mapping[str, list[dict[str, Any]]] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(default_quotes(symbols), **kw)
+        #: base -> the ``riskLimitCustom`` levels of a CUSTOM-mode contract (may be empty)
+        self.risk_levels: dict[str, list[dict[str, Any]]] = dict(risk_levels or {})
 
     # ---- ccxt ---------------------------------------------------------------------------
     def ccxt_config(self, **extra: Any) -> dict[str, Any]:
@@ -114,6 +125,9 @@ class StandinMexc(VenueStandin):
         return Decimal(MARKETS[symbol.split("/")[0]][0])
 
     def tier_caps(self, symbol: str) -> list[Decimal]:
+        levels = self.risk_levels.get(symbol.split("/")[0])
+        if levels is not None:
+            return sorted(Decimal(str(level["maxVol"])) for level in levels)
         step, top = Decimal(RISK["riskIncrVol"]), Decimal(RISK["maxVol"])
         return [step * k for k in range(1, int(top / step) + 1)]
 
@@ -181,6 +195,22 @@ class StandinMexc(VenueStandin):
             "showAppraisalCountdown": 0,
             "automaticDelivery": 0,
             "apiAllowed": False,
+            "riskLimitMode": "INCREASE",
+            **self._custom(base),
+        }
+
+    def _custom(self, base: str) -> dict[str, Any]:
+        """The fields of a CUSTOM-mode contract (none for an INCREASE-mode one)."""
+        levels = self.risk_levels.get(base)
+        if levels is None:
+            return {}
+        return {
+            "riskLimitMode": "CUSTOM",
+            "riskIncrVol": 0,
+            "riskIncrMmr": 0,
+            "riskIncrImr": 0,
+            "riskLevelLimit": 1,
+            "riskLimitCustom": [dict(level) for level in levels],
         }
 
     def _details(self, request: web.Request) -> Any:

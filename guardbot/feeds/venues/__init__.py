@@ -8,7 +8,7 @@ as data: :class:`Venue`. A venue without a module gets :data:`GENERIC` (unified 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -54,6 +54,10 @@ class Venue:
     #: Data guardbot needs that ccxt 4.5.90 does not carry for this venue; non-empty: live
     #: (``[feed] mode = "ccxt"``) is refused at config load with this text.
     missing: str = ""
+    #: Rebuilds one symbol's fetched ccxt tier rows where ccxt 4.5.90 parses the venue's answer
+    #: incompletely (MEXC ``riskLimitCustom``); rows it cannot improve come back unchanged.
+    #: Raises :class:`guardbot.errors.InputError` for an answer it cannot read.
+    tier_rows: Callable[[Sequence[Mapping[str, Any]]], list[dict[str, Any]]] | None = None
 
     def __post_init__(self) -> None:
         for kind, fields in self.raw.items():
