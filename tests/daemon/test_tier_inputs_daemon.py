@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -184,3 +185,49 @@ async def replayed(tmp_path: Path, source: StubSource, clock: Clock, use_checkpo
         done = await recover(journal, pipeline, Notifier(None), use_checkpoints=use_checkpoints)
         assert bool(done.checkpoint_seq) == use_checkpoints
     return pipeline.engine
+
+
+async def test_a_journal_without_tiers_inputs_recovers_then_records_its_tables(
+    tmp_path: Path,
+) -> None:
+    """A journal written before tier tables were inputs replays under the tables resolved at
+    this start (as it always did), and the start then journals them, changing nothing."""
+    no_broker = SimpleNamespace(host="127.0.0.1", port=1)  # nothing is published here
+    config = load_config(write_config(tmp_path, no_broker), {})  # type: ignore[arg-type]
+    (tmp_path / "data").mkdir()
+    source = StubSource(TABLE_A)
+    clock = Clock()
+
+    def pipeline_of(tiers: TierTables) -> StepPipeline:
+        return StepPipeline(
+            tiers.initial_engine(),
+            instance="t1",
+            prefix="guardbot",
+            symbols=config.exchange.symbols,
+            metrics=Metrics(symbols=config.exchange.symbols),
+            clock=clock,
+            wake=lambda: None,
+        )
+
+    old = TierTables(config, source)
+    writer = pipeline_of(old)
+    async with Journal.in_data_dir(tmp_path / "data", instance="t1") as journal:
+        writer.attach(journal)
+        writer.engine, _w = await old.resolve_at_start(journal, int(clock() * 1000))
+        for obj in SEED:  # as an older daemon journaled them: no tiers input
+            await writer.apply_command(obj)
+    before = writer.engine.state(writer.engine.accounts["demo"])
+
+    tiers = TierTables(config, source)
+    pipeline = pipeline_of(tiers)
+    async with Journal.in_data_dir(tmp_path / "data", instance="t1") as journal:
+        pipeline.attach(journal)
+        pipeline.engine, _w = await tiers.resolve_at_start(journal, int(clock() * 1000))
+        done = await recover(journal, pipeline, Notifier(None), use_checkpoints=False)
+        assert done.applied == 2
+        events = await tiers.journal_at_start(pipeline)
+    assert events == []  # the same tables: recorded, nothing moves
+    [(seq, body)] = tiers_inputs(tmp_path / "data")
+    assert seq == 3 and body["tables"][BTC]["source"] == "cache"
+    assert pipeline.engine.state(pipeline.engine.accounts["demo"]) == before
+    assert pipeline.engine.state_root.tier_sources[BTC][0] == "cache"
