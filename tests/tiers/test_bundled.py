@@ -52,7 +52,15 @@ COVERAGE: dict[str, tuple[str, tuple[str, ...]]] = {
     "bybit": ("bybit", ("BTC/USDT:USDT", "LTC/USDT:USDT")),
     "okx": (
         "okx",
-        ("BTC/USDT:USDT", "ETH/USDT:USDT", "DOGE/USDT:USDT", "ADA/USDT:USDT", "XRP/USDT:USDT"),
+        (
+            "BTC/USDT:USDT",
+            "ETH/USDT:USDT",
+            "DOGE/USDT:USDT",
+            "ADA/USDT:USDT",
+            "XRP/USDT:USDT",
+            "LTC/USDT:USDT",
+            "TRX/USDT:USDT",
+        ),
     ),
     "bitget": ("bitget", ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")),
     "gate": ("gate", ("BTC/USDT:USDT",)),
@@ -196,7 +204,22 @@ def test_okx_eth_is_the_recorded_position_tier_table() -> None:
     assert (xrp[0].cap, xrp[0].mmr, xrp[0].max_leverage) == (2500, Decimal("0.0065"), 50)
     # tier 93 (up to 910,000 contracts) was missing until the table was compared row by row
     assert (xrp[-1].cap, xrp[-1].mmr, xrp[-1].max_leverage) == (910000, Decimal("0.465"), 2)
-    for symbol in ("ETH/USDT:USDT", "DOGE/USDT:USDT", "ADA/USDT:USDT", "XRP/USDT:USDT"):
+    ltc = okx.tables["LTC/USDT:USDT"].tiers
+    assert okx.contract_size("LTC/USDT:USDT") == 1 and len(ltc) == 93
+    assert (ltc[0].cap, ltc[0].mmr, ltc[0].max_leverage) == (500, Decimal("0.0065"), 50)
+    assert (ltc[-1].cap, ltc[-1].mmr, ltc[-1].max_leverage) == (546000, Decimal("0.465"), 2)
+    trx = okx.tables["TRX/USDT:USDT"].tiers
+    assert okx.contract_size("TRX/USDT:USDT") == 1000 and len(trx) == 93
+    assert (trx[0].cap, trx[0].mmr, trx[0].max_leverage) == (150, Decimal("0.0065"), 50)
+    assert (trx[-1].cap, trx[-1].mmr, trx[-1].max_leverage) == (54600, Decimal("0.465"), 2)
+    for symbol in (
+        "ETH/USDT:USDT",
+        "DOGE/USDT:USDT",
+        "ADA/USDT:USDT",
+        "XRP/USDT:USDT",
+        "LTC/USDT:USDT",
+        "TRX/USDT:USDT",
+    ):
         assert "Every row was compared with the source" in okx.source_for(symbol), symbol
         # beyond the venue's last tier no leverage is allowed: such an order is refused
         table = okx.tables[symbol]
