@@ -127,6 +127,13 @@ def _named(
     return out
 
 
+_WHAT_KEY = {
+    "api_key_env": "API key",
+    "secret_env": "API secret",
+    "password_env": "API passphrase",
+}
+
+
 def _mirror_account(
     account: AccountSection,
     where: str,
@@ -135,20 +142,25 @@ def _mirror_account(
     exchange: ExchangeSection | None,
 ) -> AccountSection:
     """A mirror account: the exchange must have mirror support, its keys must be set."""
+    needs_password = False
     if exchange is not None:
         try:
-            mirror_venue(exchange.id, where=f"{where}.mirror")
+            needs_password = mirror_venue(exchange.id, where=f"{where}.mirror").needs_password
         except ConfigError as exc:
             p.add(f"{where}.mirror", str(exc).split(": ", 1)[-1])
     found: dict[str, Secret | None] = {}
-    for attr, required in (("api_key_env", True), ("secret_env", True), ("password_env", False)):
+    for attr, required in (
+        ("api_key_env", True),
+        ("secret_env", True),
+        ("password_env", needs_password),
+    ):
         var = getattr(account, attr)
         value = env.get(var)
         if required and not value:
             p.add(
                 f"{where}.{attr}",
                 f"the environment variable {var} is not set (the mirror account's "
-                f"{'API key' if attr == 'api_key_env' else 'API secret'}; a read-only key will do)",
+                f"{_WHAT_KEY[attr]}; a read-only key will do)",
             )
         found[attr] = Secret(value) if value else None
     return dataclasses.replace(

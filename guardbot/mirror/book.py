@@ -87,10 +87,6 @@ class AccountBook:
         """A REST picture; ``positions`` always, the rest when it was fetched this time."""
         if settings is not None:
             self.settings = dict(settings)
-        if balance is not None:
-            wallet = self.venue.cross_wallet(balance)
-            if wallet is not None:
-                self.wallet = wallet
         fresh: dict[Key, _Position] = {}
         for raw in positions:
             if not self.venue.in_scope(raw):
@@ -98,6 +94,10 @@ class AccountBook:
             pos = self._rest_position(raw)
             if pos is not None:
                 fresh[(pos.symbol, pos.side)] = pos
+        if balance is not None:
+            wallet = self.venue.cross_wallet_with(balance, _isolated_margin(fresh.values()))
+            if wallet is not None:
+                self.wallet = wallet
         # A position REST no longer lists, with no closing order seen: the order's stream update
         # may be on its way (REST can read the account between the two frames Binance sends).
         # It is kept until the next REST answer, which then decides (reason or ``unknown``).
@@ -153,6 +153,11 @@ class AccountBook:
     # ---- stream ------------------------------------------------------------------------------
     def apply_stream_positions(self, updates: Iterable[Mapping[str, Any]]) -> None:
         fresh = dict(self.positions)
+        updates = list(updates)
+        if self.venue.stream_positions_complete:
+            listed = {(raw.get("symbol"), raw.get("side")) for raw in updates}
+            if self.positions.keys() - listed:
+                self.needs_positions = True  # gone from a complete list: REST says why
         for raw in updates:
             symbol = raw.get("symbol")
             if not isinstance(symbol, str) or not self.venue.in_scope(raw):
@@ -200,7 +205,7 @@ class AccountBook:
             self.hedged = True
 
     def apply_stream_balance(self, balance: Mapping[str, Any]) -> None:
-        wallet = self.venue.cross_wallet(balance)
+        wallet = self.venue.cross_wallet_with(balance, _isolated_margin(self.positions.values()))
         if wallet is not None:
             if wallet != self.wallet:
                 # a cross liquidation price moves with the wallet: the exchange's figure is
@@ -234,7 +239,7 @@ class AccountBook:
 
     def _order(self, raw: Mapping[str, Any]) -> MirrorOrder | None:
         kind = self.venue.order_kind(raw)
-        symbol, side = raw.get("symbol"), raw.get("side")
+        symbol, side = raw.get("symbol"), self.venue.order_side(raw)
         if kind is None or not isinstance(symbol, str) or side not in ("buy", "sell"):
             return None
         whole = self.venue.closes_whole_position(raw)
@@ -257,7 +262,7 @@ class AccountBook:
             trigger_price=trigger,
             amount=None if whole else _positive(raw.get("amount")),
             position_side=self.venue.order_position_side(raw),
-            reduce_only=bool(raw.get("reduceOnly")) or whole,
+            reduce_only=self.venue.reduce_only(raw) or whole,
         )
 
     # ---- out ---------------------------------------------------------------------------------
@@ -281,6 +286,10 @@ class AccountBook:
             hedged=self.hedged,
             source=source,
         )
+
+
+def _isolated_margin(positions: Iterable[_Position]) -> Decimal:
+    return sum((p.isolated_wallet for p in positions if p.margin_mode == "isolated"), ZERO)
 
 
 def _positive(value: object) -> Decimal | None:

@@ -109,13 +109,14 @@ class MirrorFollower:
     # ---- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         self._hook_connections()
+        watchers = {"positions": self._watch_positions, "balance": self._watch_balance}
         self._tasks = [
             asyncio.create_task(self._reconcile_loop(), name=f"mirror-{self.account}-rest"),
-            asyncio.create_task(
-                self._watch("positions", self._watch_positions), name=f"mirror-{self.account}-pos"
-            ),
-            asyncio.create_task(
-                self._watch("balance", self._watch_balance), name=f"mirror-{self.account}-bal"
+            *(
+                asyncio.create_task(
+                    self._watch(what, watchers[what]), name=f"mirror-{self.account}-{what}"
+                )
+                for what in self.venue.streams
             ),
         ]
         # one task per order stream of the venue (OKX: plain orders and algo orders)
@@ -313,7 +314,7 @@ class MirrorFollower:
         # may not have been waiting for it (reconnecting, or not scheduled yet): ccxt keeps it
         # in its order cache, so the close reason is taken from there first.
         self._orders_from_cache()
-        self.book.apply_stream_positions(positions)
+        self.book.apply_stream_positions(self.venue.stream_positions(self.exchange, positions))
 
     async def _watch_balance(self) -> None:
         self.book.apply_stream_balance(await self.exchange.watch_balance())

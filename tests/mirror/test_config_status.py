@@ -56,6 +56,19 @@ def test_missing_keys_name_the_account_and_the_variable(tmp_path: Path) -> None:
     ]
 
 
+def test_a_passphrase_venue_needs_its_password_env(tmp_path: Path) -> None:
+    text = (
+        '[exchange]\nid = "bitget"\nsymbols = ["BTC/USDT:USDT"]\n'
+        '[accounts.real]\nmirror = true\npassword_env = "BG_PASS"\n'
+    )
+    assert problems(tmp_path, text, KEYS) == [
+        "accounts.real.password_env: the environment variable BG_PASS is not set (the mirror "
+        "account's API passphrase; a read-only key will do)"
+    ]
+    config = load_config(write(tmp_path, text), {**KEYS, "BG_PASS": "p-1"})
+    assert config.accounts["real"].credentials()["password"] == "p-1"
+
+
 @pytest.mark.parametrize(
     ("venue", "message"),
     [

@@ -16,12 +16,14 @@ from __future__ import annotations
 from guardbot.errors import ConfigError
 from guardbot.mirror.venues.base import MirrorVenue, info_of, to_decimal
 from guardbot.mirror.venues.binance import BinanceUsdm
+from guardbot.mirror.venues.bitget import Bitget
 from guardbot.mirror.venues.bybit import Bybit
 from guardbot.mirror.venues.okx import Okx
 
 __all__ = [
     "VENUES",
     "BinanceUsdm",
+    "Bitget",
     "Bybit",
     "MirrorVenue",
     "Okx",
@@ -34,6 +36,7 @@ VENUES: dict[str, MirrorVenue] = {
     "binanceusdm": BinanceUsdm(),
     "bybit": Bybit(),
     "okx": Okx(),
+    "bitget": Bitget(),
 }
 
 

@@ -35,6 +35,15 @@ class MirrorVenue:
     ccxt_options: Mapping[str, Any] = {}
     #: ``has`` switches the mirror's own ccxt instance overrides (calls it must not make).
     ccxt_has: Mapping[str, bool] = {}
+    #: The venue's keys come with a passphrase (``password_env`` must be set).
+    needs_password: bool = False
+    #: The position and balance streams ccxt.pro has for the venue (``watch_positions``,
+    #: ``watch_balance``); what it lacks is followed by the REST reconciliation alone. The order
+    #: streams are :meth:`order_streams`.
+    streams: tuple[str, ...] = ("positions", "balance")
+    #: Each positions push lists every open position: one that is missing asks for a REST
+    #: refresh (the stream alone is not trusted to close a position).
+    stream_positions_complete: bool = False
 
     async def fetch_open_orders(self, exchange: Any) -> list[dict[str, Any]]:
         return list(await exchange.fetch_open_orders())
@@ -64,6 +73,10 @@ class MirrorVenue:
         """The ccxt.pro calls that stream the account's orders, each watched on its own."""
         return [exchange.watch_orders]
 
+    def stream_positions(self, exchange: Any, returned: Any) -> list[Mapping[str, Any]]:
+        """The positions a ``watch_positions`` answer tells: what it returned, by default."""
+        return list(returned or ())
+
     async def maintain(self, exchange: Any) -> None:
         """Keep the private stream's session alive; called after every REST reconciliation."""
 
@@ -74,6 +87,13 @@ class MirrorVenue:
     def cross_wallet(self, balance: Mapping[str, Any]) -> Decimal | None:
         raise NotImplementedError
 
+    def cross_wallet_with(
+        self, balance: Mapping[str, Any], isolated_margin: Decimal
+    ) -> Decimal | None:
+        """The cross wallet, for venues that report it only with the isolated positions' margin
+        inside (``isolated_margin``: the sum of their isolated wallets, as the book has them)."""
+        return self.cross_wallet(balance)
+
     def isolated_wallet(self, position: Mapping[str, Any]) -> Decimal:
         return to_decimal(position.get("positionMargin")) or Decimal(0)
 
@@ -83,6 +103,15 @@ class MirrorVenue:
         if order.get("stopLossPrice") is not None or order.get("triggerPrice") is not None:
             return "stop_loss"
         return None
+
+    def order_side(self, order: Mapping[str, Any]) -> str | None:
+        """``buy`` / ``sell``: the side the order trades (the closing side for a closing one)."""
+        side = order.get("side")
+        return str(side) if side in ("buy", "sell") else None
+
+    def reduce_only(self, order: Mapping[str, Any]) -> bool:
+        """The order can only reduce a position."""
+        return bool(order.get("reduceOnly"))
 
     def order_position_side(self, order: Mapping[str, Any]) -> str | None:
         return None

@@ -1,0 +1,421 @@
+"""The futures account behind a venue stand-in's private endpoints, shared by the venues that
+serve one (``tests/standin/<venue>_private.py``; Binance has its own, older one).
+
+:class:`PrivateAccount` is a mixin for a :class:`~tests.standin.base.VenueStandin` subclass. It
+holds one USDT-settled futures account whose state a test sets with the same vocabulary on every
+venue (Binance's: amounts signed in base units, ``side`` ``BOTH`` in one-way mode, ``LONG`` /
+``SHORT`` in hedge mode), and the bookkeeping the read-only assertions need:
+
+- every request in ``log`` (method, path, credentials sent), ``writes()`` the ones that would
+  change the account (anything but GET / HEAD), ``auth_failures``;
+- the private websocket connections (``private_connects``, ``open_private_sockets``,
+  :meth:`drop_private_sockets`, ``serve_private_ws = False`` to refuse new logins by closing
+  the connection, as an exchange that is down would);
+- the exchange's own liquidation price of a position (:meth:`liquidation_price`): the one-position
+  closed form ``(W - TMM1 + UPNL1 + cum - amount*entry) / (|amount|*rate - amount)``, with the
+  venue's rate (:meth:`mm_rate`: its maintenance margin rate, plus the close fee where the venue
+  counts it), or a test's override.
+
+The venue subclass supplies the wire shapes: ``push_positions``, ``push_balance``,
+``push_order`` (what the exchange pushes on its private stream when the account changes).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tests.standin.base import WsConn, now_ms
+
+__all__ = [
+    "KINDS",
+    "AcctOrder",
+    "AcctPosition",
+    "PrivateAccount",
+    "decimal_text",
+    "liquidation_price",
+]
+
+
+def decimal_text(value: Decimal) -> str:
+    """A plain decimal string as venues send them (no exponent, no trailing zeros)."""
+    return format(value.normalize(), "f") if value else "0"
+
+
+def liquidation_price(
+    wallet: Decimal,
+    amount: Decimal,
+    entry: Decimal,
+    rate: Decimal,
+    cum: Decimal = Decimal(0),
+    *,
+    other_mm: Decimal = Decimal(0),
+    other_upnl: Decimal = Decimal(0),
+) -> Decimal | None:
+    """The price where ``wallet + uPnL`` meets the requirement ``|amount| * price * rate - cum``
+    (one position; ``other_*`` the other cross positions at the current mark). None if <= 0."""
+    denominator = abs(amount) * rate - amount
+    if not denominator:
+        return None
+    price = (wallet - other_mm + other_upnl + cum - amount * entry) / denominator
+    return price.quantize(Decimal("0.01")) if price > 0 else None
+
+
+#: Binance's order types and close ``how`` (the stand-ins' shared vocabulary) -> order kind
+KINDS = {
+    "LIMIT": "limit",
+    "MARKET": "market",
+    "STOP": "stop",
+    "STOP_MARKET": "stop",
+    "TAKE_PROFIT": "take_profit",
+    "TAKE_PROFIT_MARKET": "take_profit",
+    "TRAILING_STOP_MARKET": "trailing",
+    "LIQUIDATION": "liquidation",
+    "ADL": "adl",
+}
+
+
+@dataclass
+class AcctPosition:
+    """``amount`` signed, in base units; ``side`` BOTH (one-way), LONG or SHORT (hedge)."""
+
+    symbol: str  # unified
+    side: str
+    amount: Decimal
+    entry: Decimal
+    isolated_wallet: Decimal = Decimal(0)  # > 0 only for isolated positions
+    id: int = 0
+    created_ms: int = field(default_factory=now_ms)
+    updated_ms: int = field(default_factory=now_ms)
+
+    @property
+    def hold_side(self) -> str:
+        """``long`` / ``short``: the side it is, whatever the position mode."""
+        if self.side in ("LONG", "SHORT"):
+            return self.side.lower()
+        return "long" if self.amount > 0 else "short"
+
+
+@dataclass
+class AcctOrder:
+    """An open or just-finished order. ``kind``: ``limit``, ``market``, ``stop``,
+    ``take_profit``, ``trailing``, ``liquidation``, ``adl``; amounts in base units."""
+
+    id: int
+    symbol: str
+    kind: str
+    side: str  # buy | sell
+    amount: Decimal
+    trigger: Decimal = Decimal(0)
+    price: Decimal = Decimal(0)
+    position_side: str = "BOTH"
+    reduce_only: bool = False
+    close_position: bool = False  # a whole-position stop / take-profit
+    created_ms: int = field(default_factory=now_ms)
+
+
+class PrivateAccount:
+    """See the module docstring; call :meth:`init_account` from the subclass ``__init__``."""
+
+    # provided by VenueStandin
+    quotes: dict[str, Any]
+    frames_sent: Any
+    subscriptions: Any
+    if TYPE_CHECKING:
+
+        async def _notify(self) -> None: ...
+
+        async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None: ...
+
+        def contract_size(self, symbol: str) -> Decimal: ...
+
+    def init_account(
+        self,
+        *,
+        api_key: str,
+        secret: str,
+        password: str | None,
+        wallet: Decimal | str,
+        leverage: int = 20,
+    ) -> None:
+        self.api_key = api_key
+        self.secret = secret
+        self.password = password
+        self.cross_wallet = Decimal(wallet)
+        self.hedge_mode = False
+        self.positions: dict[tuple[str, str], AcctPosition] = {}
+        self.orders: dict[int, AcctOrder] = {}
+        self.leverage: dict[str, int] = {sym: leverage for sym in self.quotes}
+        self.margin_mode: dict[str, str] = {sym: "cross" for sym in self.quotes}
+        self.liquidation_override: dict[tuple[str, str], Decimal] = {}
+        self.log: list[tuple[str, str, bool]] = []
+        self.auth_failures = 0
+        self.private_connects = 0
+        self.serve_private_ws = True
+        self._private: set[WsConn] = set()
+        self._ids = itertools.count(7_000_001)
+
+    # ---- venue hooks ----------------------------------------------------------------------
+    def mm_rate(self, symbol: str, notional: Decimal) -> tuple[Decimal, Decimal]:
+        """(rate, cum) of the liquidation requirement at ``notional`` (see module docstring)."""
+        raise NotImplementedError
+
+    async def push_positions(self, changed: list[AcctPosition]) -> int:
+        raise NotImplementedError
+
+    async def push_balance(self) -> int:
+        raise NotImplementedError
+
+    async def push_order(
+        self, order: AcctOrder, *, status: str, fill_price: Decimal | None = None
+    ) -> int:
+        """``status``: ``new``, ``filled`` or ``canceled``."""
+        raise NotImplementedError
+
+    # ---- what the daemon did --------------------------------------------------------------
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p, _k in self.log if m not in ("GET", "HEAD", "OPTIONS")]
+
+    def private_requests(self, path: str) -> int:
+        return sum(1 for _m, p, _k in self.log if p == path)
+
+    @property
+    def private_channels(self) -> int:
+        """Private channels a follower subscribes."""
+        return len(self.private_topics)
+
+    @property
+    def private_subscriptions(self) -> int:
+        """Private channel subscriptions acked so far (all connections)."""
+        return sum(n for t, n in self.subscriptions.items() if t.startswith("private:"))
+
+    @property
+    def open_private_sockets(self) -> int:
+        return len(self._private)
+
+    async def wait_private(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        await self.wait_for(predicate, timeout)
+
+    #: the topics (as ``conn.topics`` holds them) of every private stream the mirror watches
+    private_topics: tuple[str, ...] = ()
+
+    def private_streaming(self) -> bool:
+        """A private connection is open with every private stream subscribed."""
+        return any(set(self.private_topics) <= conn.topics for conn in self._private)
+
+    async def wait_private_streaming(self, timeout: float = 20.0) -> None:
+        await self.wait_for(self.private_streaming, timeout)
+
+    async def private_opened(self, conn: WsConn) -> None:
+        self._private.add(conn)
+        self.private_connects += 1
+        await self._notify()
+
+    def private_closed(self, conn: WsConn) -> None:
+        self._private.discard(conn)
+
+    async def drop_private_sockets(self) -> int:
+        """Abort the private websocket connections (TCP level, no close frame)."""
+        conns = list(self._private)
+        self._private.clear()
+        for conn in conns:
+            transport = conn.request.transport
+            if transport is not None:
+                transport.abort()
+        await self._notify()
+        return len(conns)
+
+    @staticmethod
+    def abort(conn: WsConn) -> None:
+        transport = conn.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def send_private(
+        self, payload: Any, topic: str, only: Iterable[WsConn] | None = None
+    ) -> int:
+        """Send ``payload`` to the private connections subscribed to ``topic``."""
+        sent = 0
+        for conn in list(only if only is not None else self._private):
+            if topic not in conn.topics or conn.ws.closed:
+                continue
+            try:
+                await conn.send(payload)
+            except (ConnectionError, RuntimeError):
+                continue
+            self.frames_sent[topic] += 1
+            sent += 1
+        return sent
+
+    def record(self, request: web.Request, authed: bool) -> None:
+        self.log.append((request.method, request.path, authed))
+
+    # ---- account controls -----------------------------------------------------------------
+    # The Binance stand-in's vocabulary (tests/standin/binance_private.py), so the per-venue
+    # mirror tests drive every venue alike: amounts in ccxt contracts (converted here to the
+    # base units the account keeps), order types and close ``how`` in Binance's names.
+
+    def base_amount(self, symbol: str, contracts: Decimal | str) -> Decimal:
+        return Decimal(contracts) * self.contract_size(symbol)
+
+    async def set_wallet(self, cross_wallet: Decimal | str, *, push: bool = True) -> None:
+        self.cross_wallet = Decimal(cross_wallet)
+        if push:
+            await self.push_balance()
+
+    async def set_position(
+        self,
+        symbol: str,
+        amount: Decimal | str,
+        entry: Decimal | str,
+        *,
+        side: str = "BOTH",
+        margin: str | None = None,
+        isolated_wallet: Decimal | str = "0",
+        leverage: int | None = None,
+        push: bool = True,
+    ) -> AcctPosition:
+        """Open or replace a position (0 closes it), ``amount`` in contracts; pushes what the
+        venue pushes (the position, then the account)."""
+        amount = self.base_amount(symbol, amount)
+        if margin is not None:
+            self.margin_mode[symbol] = margin
+        if leverage is not None:
+            self.leverage[symbol] = leverage
+        if side != "BOTH":
+            self.hedge_mode = True
+        previous = self.positions.get((symbol, side))
+        pos = AcctPosition(
+            symbol,
+            side,
+            Decimal(amount),
+            Decimal(entry) if Decimal(amount) else Decimal(0),
+            Decimal(isolated_wallet) if self.margin_mode[symbol] == "isolated" else Decimal(0),
+            id=previous.id if previous else next(self._ids),
+            created_ms=previous.created_ms if previous else now_ms(),
+        )
+        if pos.amount:
+            self.positions[(symbol, side)] = pos
+        else:
+            self.positions.pop((symbol, side), None)
+            self.liquidation_override.pop((symbol, side), None)
+        if push:
+            await self.push_positions([pos])
+            await self.push_balance()
+        return pos
+
+    async def close_position(self, symbol: str, *, side: str = "BOTH", how: str = "MARKET") -> None:
+        """Close a position the way ``how`` says (``MARKET``: a manual close, ``STOP_MARKET``,
+        ``TAKE_PROFIT_MARKET``, ``LIQUIDATION``, ``ADL``) and push what the venue pushes: the
+        closing order, filled, then the position gone and the account."""
+        pos = self.positions[(symbol, side)]
+        order = AcctOrder(
+            next(self._ids),
+            symbol,
+            KINDS[how],
+            "sell" if pos.amount > 0 else "buy",
+            abs(pos.amount),
+            position_side=side,
+            reduce_only=True,
+        )
+        await self.push_order(order, status="filled", fill_price=self.mark(symbol))
+        await self.set_position(symbol, 0, 0, side=side)
+
+    async def add_order(
+        self,
+        symbol: str,
+        type_: str,
+        side: str,
+        quantity: Decimal | str,
+        *,
+        trigger: Decimal | str = "0",
+        price: Decimal | str = "0",
+        position_side: str = "BOTH",
+        reduce_only: bool = False,
+        close_position: bool = False,
+        push: bool = True,
+    ) -> AcctOrder:
+        """An open order: ``type_`` in Binance's names (``LIMIT``, ``STOP_MARKET``,
+        ``TAKE_PROFIT_MARKET``, ``TRAILING_STOP_MARKET``), ``quantity`` in contracts."""
+        order = AcctOrder(
+            next(self._ids),
+            symbol,
+            KINDS[type_],
+            side.lower(),
+            self.base_amount(symbol, quantity),
+            Decimal(trigger),
+            Decimal(price),
+            position_side,
+            reduce_only,
+            close_position,
+        )
+        self.orders[order.id] = order
+        if push:
+            await self.push_order(order, status="new")
+        return order
+
+    async def cancel_order(self, order_id: int, *, push: bool = True) -> None:
+        order = self.orders.pop(order_id)
+        if push:
+            await self.push_order(order, status="canceled")
+
+    def set_liquidation_price(
+        self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
+    ) -> None:
+        """Report ``price`` as the exchange's liquidation price instead of the formula's."""
+        self.liquidation_override[(symbol, side)] = Decimal(price)
+
+    # ---- computed figures -----------------------------------------------------------------
+    def mark(self, symbol: str) -> Decimal:
+        return Decimal(self.quotes[symbol].mark)
+
+    def upnl(self, pos: AcctPosition) -> Decimal:
+        return pos.amount * (self.mark(pos.symbol) - pos.entry)
+
+    def mm(self, pos: AcctPosition) -> Decimal:
+        notional = abs(pos.amount) * self.mark(pos.symbol)
+        rate, cum = self.mm_rate(pos.symbol, notional)
+        return notional * rate - cum
+
+    def liquidation_price(self, symbol: str, side: str = "BOTH") -> Decimal | None:
+        key = (symbol, side)
+        if key in self.liquidation_override:
+            return self.liquidation_override[key]
+        pos = self.positions[key]
+        rate, cum = self.mm_rate(symbol, abs(pos.amount) * self.mark(symbol))
+        if pos.isolated_wallet:
+            return liquidation_price(pos.isolated_wallet, pos.amount, pos.entry, rate, cum)
+        others = [p for k, p in self.positions.items() if k != key and not p.isolated_wallet]
+        return liquidation_price(
+            self.cross_wallet,
+            pos.amount,
+            pos.entry,
+            rate,
+            cum,
+            other_mm=sum((self.mm(p) for p in others), Decimal(0)),
+            other_upnl=sum((self.upnl(p) for p in others), Decimal(0)),
+        )
+
+    def total_upnl(self) -> Decimal:
+        return sum((self.upnl(p) for p in self.positions.values()), Decimal(0))
+
+    def isolated_total(self) -> Decimal:
+        return sum((p.isolated_wallet for p in self.positions.values()), Decimal(0))
+
+    def equity(self) -> Decimal:
+        """Cross wallet + isolated wallets + every uPnL."""
+        return self.cross_wallet + self.isolated_total() + self.total_upnl()
+
+    def initial_margin(self) -> Decimal:
+        return sum(
+            (
+                abs(p.amount) * self.mark(p.symbol) / self.leverage[p.symbol]
+                for p in self.positions.values()
+            ),
+            Decimal(0),
+        )
