@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from guardbot.config import load_config
+from guardbot.daemon import tier_tables
 from guardbot.daemon.service import Daemon
 from tests.broker import Mosquitto
 from tests.daemon.test_daemon import Subscriber, journal_rows
@@ -286,3 +287,46 @@ async def test_live_tier_tables_are_fetched_cached_and_used(
     assert standin.requests["/fapi/v1/leverageBracket"] == 1
     kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
     assert "tier_tables" not in kinds
+
+
+async def test_a_tier_change_at_the_daily_refresh_is_journaled_and_applied_live(
+    tmp_path: Path, mosquitto: Mosquitto, standin: StandinBinance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 ask 3 through the real ccxt path: the refresh task refetches the brackets (the
+    refresh period shortened), finds the exchange changed them, journals a ``tiers`` input and
+    applies it at once: the position's liquidation price moves and a ``tier_tables`` info alert
+    is published."""
+    monkeypatch.setattr(tier_tables, "TIER_REFRESH_S", 0.05)
+    path = write_ccxt_config(tmp_path, mosquitto, standin, instance="live", seed=LONG_BTC)
+    keys = {"GUARDBOT_EXCHANGE_API_KEY": "standin-key", "GUARDBOT_EXCHANGE_SECRET": "s3cret"}
+    daemon = Daemon(load_config(path, keys))
+    stop = asyncio.Event()
+    async with asyncio.timeout(40), Subscriber(mosquitto, ["guardbot/live/alerts/#"]) as sub:
+        task = asyncio.create_task(daemon.run(stop))
+        await seeded_position(standin, daemon)
+        assert daemon.tier_sources == {BTC: "exchange", ETH: "exchange"}
+        [before] = _positions(daemon)
+        # the exchange raises tier 1's rate and cuts it to 5,000 (0.3 BTC = 18,000: tier 2)
+        standin.leverage_brackets = (
+            (0, 5_000, 0.01, 50, 0.0),
+            (5_000, 1_000_000, 0.02, 25, 50.0),
+        )
+        await sub.until(lambda t, _p: t == "guardbot/live/alerts/info/tier_tables")
+        [after] = _positions(daemon)
+        stop.set()
+        assert await task == 0
+    alert = sub.received[-1][1]
+    assert {c["symbol"] for c in alert["changes"]} == {BTC, ETH}
+    [moved] = alert["positions"]
+    assert (moved["oldTier"], moved["tier"]) == (1, 2)
+    assert moved["oldLiquidationPrice"] == before["liquidationPrice"]
+    assert moved["liquidationPrice"] == after["liquidationPrice"]
+    assert Decimal(after["liquidationPrice"]) > Decimal(before["liquidationPrice"])
+    assert after["maintenanceMarginRate"] == "0.02"
+    rows = journal_rows(tmp_path / "data", "SELECT kind, body FROM inputs ORDER BY seq")
+    tiers = [json.loads(body) for kind, body in rows if kind == "tiers"]
+    assert len(tiers) == 2  # the start's tables, then the changed ones (later refreshes: none)
+    assert [r["maintenanceMarginRate"] for r in tiers[1]["tables"][BTC]["tiers"]] == [
+        "0.01",
+        "0.02",
+    ]

@@ -440,6 +440,9 @@ class StandinBinance:
                 bid=prices["bid"],
                 ask=prices["ask"],
             )
+        #: What ``/fapi/v1/leverageBracket`` serves (a test changes it: the exchange changed its
+        #: tiers).
+        self.leverage_brackets: tuple[tuple[int, int, float, int, float], ...] = LEVERAGE_BRACKETS
         # observable counters
         self.requests: Counter[str] = Counter()  # REST path -> count (ws upgrades included)
         self.unknown_paths: list[str] = []  # "METHOD /path" of every 404
@@ -756,7 +759,8 @@ class StandinBinance:
 
     def _leverage_bracket(self, request: web.Request) -> web.Response:
         """``GET /fapi/v1/leverageBracket`` (signed at Binance; the signature is not checked):
-        the same four brackets for every listed symbol, ``cum`` as Binance computes it."""
+        the same brackets for every listed symbol (``leverage_brackets``: four by default),
+        ``cum`` as Binance computes it."""
         if request.headers.get("X-MBX-APIKEY") is None:
             return web.json_response({"code": -2014, "msg": "API-key format invalid."}, status=401)
         brackets = [
@@ -768,7 +772,7 @@ class StandinBinance:
                 "maintMarginRatio": mmr,
                 "cum": cum,
             }
-            for i, (floor, cap, mmr, leverage, cum) in enumerate(LEVERAGE_BRACKETS)
+            for i, (floor, cap, mmr, leverage, cum) in enumerate(self.leverage_brackets)
         ]
         return web.json_response(
             [{"symbol": sym, "brackets": copy.deepcopy(brackets)} for sym in self.state]
