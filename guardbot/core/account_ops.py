@@ -89,6 +89,11 @@ class AccountOps:
                 f"leverage {fmt(leverage)} is above the tier maximum {fmt(tier_max)}"
                 f" for the current exposure {fmt(exposure)}"
             )
+            if exposure > table.max_value:
+                reason = (
+                    f"the current exposure {fmt(exposure)} of {symbol} is beyond its tier "
+                    f"table, whose last tier ends at {fmt(table.max_value)}"
+                )
             return Decision(Code.LEVERAGE_EXCEEDS_MAX, reason), [], nothing
         settings = self._st.settings(account, symbol)
         old = settings.leverage

@@ -305,6 +305,14 @@ class Admission:
         tier_max = table.max_leverage_for(exposure)
         if leverage > tier_max:
             unit = "contracts" if self.profile.tier_basis == "contracts" else "USDT"
+            if exposure > table.max_value:
+                # a table (bundled ones may be partial) says nothing about sizes beyond its last
+                # tier: refused, never priced with the last tier's rate
+                return Decision(
+                    Code.LEVERAGE_EXCEEDS_MAX,
+                    f"{fmt(exposure)} {unit} of {symbol} is beyond its tier table, whose last "
+                    f"tier ends at {fmt(table.max_value)} {unit}",
+                )
             return Decision(
                 Code.LEVERAGE_EXCEEDS_MAX,
                 f"leverage {fmt(leverage)} is above the tier maximum {fmt(tier_max)}"

@@ -4,7 +4,10 @@ Rows follow ccxt's unified leverage-tier structure (``tier``, ``minNotional``, `
 ``maintenanceMarginRate``, ``maxLeverage``) plus ``maintenanceAmount`` (Binance ``cum``, Bybit
 "MM deduction"). A value ``n`` belongs to the first tier whose cap it does not exceed
 (``n <= cap_k``, cap inclusive, as the exchanges publish their tables); beyond the last cap, the
-last tier.
+last tier. Admission refuses any order or leverage change that would take an exposure beyond the
+last cap (``max_leverage_for`` is 0 there, and the reason names the table's end), so only a
+position that was already beyond it (a table replaced by a shorter one, a mirrored exchange
+position against a partial bundled table) is evaluated with the last tier's rate.
 
 Tables are accepted as venues publish them: a tier's ``minNotional`` may equal the previous
 ``maxNotional`` (Binance, Bybit) or lie one step above it (OKX and ccxt: ``minSz`` = previous

@@ -91,6 +91,23 @@ def test_ex08_order_into_a_tier_below_the_leverage_is_rejected() -> None:
     sim.check_ledger()
 
 
+def test_an_order_beyond_the_last_tier_is_refused_naming_the_table_end() -> None:
+    # The test ETH table ends at 50,000,000 USDT (bundled tables may end below the venue's last
+    # tier): nothing is known beyond it, so such an order is refused, whatever the leverage,
+    # rather than priced with the last tier's rate.
+    sim = Sim(wallet=100_000_000, leverage=1)
+    sim.tick(2000, symbol=ETH, bid=2000, ask=2000)
+    ev = rejected(sim.order("huge", "buy", 25001, symbol=ETH))  # 50,002,000 USDT
+    assert (ev["code"], ev["id"]) == ("LEVERAGE_EXCEEDS_MAX", "huge")
+    assert ev["reason"] == (
+        "50002000 USDT of ETH/USDT:USDT is beyond its tier table, whose last tier ends at "
+        "50000000 USDT"
+    )
+    assert sim.position(ETH) is None
+    # up to the last cap the order is an ordinary one (tier 9, 2x)
+    assert one(sim.order("edge", "buy", 25000, symbol=ETH), "fill")["amount"] == 25000
+
+
 def test_ex08_position_counts_at_mark_when_a_limit_rests_elsewhere() -> None:
     # docs/rules.md §2.2: the max-leverage check takes the position notional (at mark, N = Q*MP)
     # plus the open-order notional. Position 6 @ mark 40000 = 240,000; a buy limit 0.5 @30000
