@@ -56,9 +56,10 @@ def test_missing_keys_name_the_account_and_the_variable(tmp_path: Path) -> None:
     ]
 
 
-def test_a_passphrase_venue_needs_its_password_env(tmp_path: Path) -> None:
+@pytest.mark.parametrize("venue", ["bitget", "okx"])
+def test_a_passphrase_venue_needs_its_password_env(tmp_path: Path, venue: str) -> None:
     text = (
-        '[exchange]\nid = "bitget"\nsymbols = ["BTC/USDT:USDT"]\n'
+        f'[exchange]\nid = "{venue}"\nsymbols = ["BTC/USDT:USDT"]\n'
         '[accounts.real]\nmirror = true\npassword_env = "BG_PASS"\n'
     )
     assert problems(tmp_path, text, KEYS) == [

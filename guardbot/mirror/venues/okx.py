@@ -52,6 +52,7 @@ class Okx(MirrorVenue):
     """
 
     id = "okx"
+    needs_password = True
     ccxt_options: Mapping[str, Any] = {}
     #: ccxt lists currencies through a signed ``GET /api/v5/asset/currencies`` once a key is set
     #: (part of ``load_markets``); the mirror needs none of it
