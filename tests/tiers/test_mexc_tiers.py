@@ -120,6 +120,15 @@ def test_unreadable_levels_are_refused_naming_the_field(level: Any, field: str) 
     assert err.value.field == field
 
 
+def test_levels_of_another_risk_limit_type_are_refused() -> None:
+    # maxVol is in contracts for BY_VOLUME (the recorded type); under BY_VALUE its unit is not
+    # documented, so the table is not guessed at
+    detail = dict(RECORDED_BTC_DETAIL, riskLimitType="BY_VALUE")
+    with pytest.raises(InputError) as err:
+        tier_rows([{"info": detail}])
+    assert err.value.field == "riskLimitType"
+
+
 #: A CUSTOM-mode BTC contract for the stand-in (shape as recorded; levels the stand-in's own).
 LEVELS = [
     {"imr": 0.004, "level": 1, "maxLeverage": 250, "maxVol": 30000, "mmr": 0.002},

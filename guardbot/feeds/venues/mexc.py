@@ -43,6 +43,12 @@ def tier_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     levels = info.get("riskLimitCustom") if isinstance(info, Mapping) else None
     if not isinstance(levels, list) or not levels:
         return [dict(row) for row in rows]
+    assert isinstance(info, Mapping)
+    kind = info.get("riskLimitType")
+    if kind not in (None, "BY_VOLUME"):
+        # the recorded levels are BY_VOLUME (maxVol in contracts); what maxVol means under
+        # another type is not documented, so such a table is refused rather than guessed at
+        raise InputError("riskLimitType", f"only BY_VOLUME levels are understood, got {kind!r}")
     parsed: list[tuple[Decimal, Mapping[str, Any]]] = []
     for i, level in enumerate(levels):
         where = f"riskLimitCustom[{i}]"
