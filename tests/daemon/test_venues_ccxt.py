@@ -280,3 +280,35 @@ async def test_restart_keeps_tiers_and_contract_sizes(
             venue.refuse_connections(True)  # the next start must not need the exchange
     kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
     assert "tier_tables" not in kinds
+
+
+async def test_mexc_custom_risk_levels_reach_the_engine_and_survive_a_restart(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """MEXC lists BTC_USDT's risk levels in ``riskLimitCustom`` (CUSTOM mode, ``riskIncrVol``
+    0), which ccxt 4.5.90 turns into one boundless tier: the daemon builds the table from the
+    levels (guardbot/feeds/venues/mexc.py), caches it, and the next start uses the cache."""
+    levels = [
+        {"imr": 0.004, "level": 1, "maxLeverage": 250, "maxVol": 30000, "mmr": 0.002},
+        {"imr": 0.01, "level": 2, "maxLeverage": 100, "maxVol": 400000, "mmr": 0.006},
+        {"imr": 0.04, "level": 3, "maxLeverage": 25, "maxVol": 3000000, "mmr": 0.025},
+    ]
+    async with StandinMexc(risk_levels={"BTC": levels}) as venue:
+        path = write_config(tmp_path, mosquitto, venue, instance="custom")
+        for source in ("exchange", "cache"):
+            daemon = Daemon(load_config(path, {}))
+            stop = asyncio.Event()
+            async with asyncio.timeout(30):
+                task = await started(daemon, stop, venue)
+                stop.set()
+                assert await task == 0
+            assert daemon.tier_sources == {BTC: source, ETH: source}
+            btc = daemon.engine.config.tiers[BTC].tiers
+            assert [(t.cap, t.mmr, t.max_leverage) for t in btc] == [
+                (30000, Decimal("0.002"), 250),
+                (400000, Decimal("0.006"), 100),
+                (3000000, Decimal("0.025"), 25),
+            ]
+            assert daemon.engine.config.contract_sizes[BTC] == Decimal("0.0001")
+            if source == "exchange":
+                venue.refuse_connections(True)
