@@ -10,7 +10,8 @@ the checkpoint is written (what a tick arriving then would wait at most), and th
 reports the time under the lock. CPU time (``time.process_time``) of the pieces is printed too:
 
 * ``walk``: :func:`guardbot.core.checkpoint.encode` (the state as a detached tree);
-* ``json``: that tree as the checkpoint text; ``sha256``: its digest.
+* ``json``: that tree as the checkpoint text in one go; ``sha256``: its digest; ``sliced``: the
+  same text in the small pieces the daemon makes it from (a turn of the event loop every ~2 ms).
 
     python bench/checkpoint_encode.py [--orders 300] [--accounts 4] [--repeat 20]
 
@@ -115,6 +116,11 @@ def pieces(pipeline: StepPipeline, repeat: int) -> dict[str, list[float]]:
         dumped = time.process_time()
         checkpoint.digest(text)
         digested = time.process_time()
+        if hasattr(checkpoint, "text_pieces"):  # the text in slices, as the daemon makes it
+            assert "".join(checkpoint.text_pieces(tree)) == text
+            sliced = time.process_time()
+            "".join(checkpoint.text_pieces(tree))
+            out.setdefault("sliced", []).append((time.process_time() - sliced) * 1000)
         out["walk"].append((walked - started) * 1000)
         out["json"].append((dumped - walked) * 1000)
         out["sha256"].append((digested - dumped) * 1000)
@@ -140,15 +146,12 @@ class Gap:
 class CpuUnderLock:
     """CPU milliseconds (this thread's) of what the Checkpointer runs holding the step lock: the
     state's walk (``snapshot_tree``) where the text is made after the lock, else the whole
-    ``snapshot_text``; and of the text made after the lock (``checkpoint.text_of``)."""
+    ``snapshot_text``."""
 
     def __init__(self) -> None:
         self.lock: list[float] = []
-        self.text: list[float] = []
         name = "snapshot_tree" if hasattr(checkpoints, "snapshot_tree") else "snapshot_text"
         self._wrap(checkpoints, name, self.lock)
-        if name == "snapshot_tree":
-            self._wrap(checkpoint, "text_of", self.text)
 
     @staticmethod
     def _wrap(module: Any, name: str, into: list[float]) -> None:
@@ -231,8 +234,6 @@ def main(argv: list[str] | None = None) -> int:
         measured = asyncio.run(in_daemon(pipeline, Path(tmp), args.repeat))
     print("in the daemon's Checkpointer (CPU ms of the loop's thread):")
     print(show("lock", cpu.lock) + "   (step lock held: ticks wait)")
-    if cpu.text:
-        print(show("text", cpu.text) + "   (JSON text, after the lock)")
     print("in the daemon's Checkpointer (wall ms):")
     print(show("lock", measured["lock"]) + "   (step lock held: ticks wait)")
     if measured["text"]:

@@ -28,7 +28,7 @@ import hashlib
 import importlib
 import json
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "encode",
     "loads",
     "text_of",
+    "text_pieces",
 ]
 
 #: Layout version of the encoding below.
@@ -331,6 +332,65 @@ def text_of(tree: Any) -> str:
     """The text :func:`dumps` writes for a value whose :func:`encode` is ``tree`` (the daemon
     walks the state holding its step lock and writes the text after releasing it)."""
     return json.dumps({"format": FORMAT, "state": tree}, separators=(",", ":"), allow_nan=False)
+
+
+_dump = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def text_pieces(tree: Any) -> Iterator[str]:
+    """:func:`text_of` ``tree`` in small pieces (``"".join`` of them is that text, byte for
+    byte), so that a caller can make a large checkpoint's text a slice at a time: the daemon
+    turns its event loop between slices. Every object, mapping, list, set and tuple node is
+    split into its parts; the runs of plain values between them are written whole."""
+    yield '{"format":' + _dump(FORMAT) + ',"state":'
+    yield from _pieces(tree)
+    yield "}"
+
+
+def _pieces(node: Any) -> Iterator[str]:
+    # compact JSON is compositional: an object is "{", its "key":value pairs joined by ",",
+    # "}"; a list likewise; so the pieces of the parts, in order, are the whole's text
+    if type(node) is not dict or len(node) < 2:  # a value, {"d"}, {"r"}, {"f"}: whole
+        yield _dump(node)
+        return
+    if "a" in node:  # an object: {"o", "c", "a": {attribute: node}}
+        yield '{"o":' + _dump(node["o"]) + ',"c":' + _dump(node["c"]) + ',"a":{'
+        run: dict[str, Any] = {}
+        sep = ""
+        for name, value in node["a"].items():
+            if type(value) is dict and len(value) >= 2:
+                if run:
+                    yield sep + _dump(run)[1:-1]
+                    sep, run = ",", {}
+                yield sep + _dump(name) + ":"
+                sep = ","
+                yield from _pieces(value)
+            else:
+                run[name] = value
+        if run:
+            yield sep + _dump(run)[1:-1]
+        yield "}}"
+        return
+    head = ", ".join(k for k in node if k not in ("l", "m", "s", "t", "fs"))
+    items_key = next((k for k in ("l", "m", "s", "t", "fs") if k in node), None)
+    if items_key is None or (head and head not in ("o", "nt")):
+        yield _dump(node)  # an enum ({"e", "v"}) or anything else: whole
+        return
+    yield "{" + "".join(_dump(k) + ":" + _dump(node[k]) + "," for k in node if k != items_key)
+    yield _dump(items_key) + ":["
+    for i, item in enumerate(node[items_key]):
+        if i:
+            yield ","
+        if items_key == "m":  # [key node, value node]
+            key, value = item
+            yield "["
+            yield from _pieces(key)
+            yield ","
+            yield from _pieces(value)
+            yield "]"
+        else:
+            yield from _pieces(item)
+    yield "]}"
 
 
 def loads(text: str) -> Any:

@@ -3,8 +3,9 @@
 Every ``[store] checkpoint_interval_s`` and at a clean stop, the engine state, the funding
 schedule and each symbol's newest tick are walked into a detached tree under the step lock (so
 the checkpoint is the state after exactly input ``next_seq - 1``: no input is between the engine
-and the journal then); the tree's JSON text is made after the lock is released (the waiting
-inputs run first) and stored in the journal's database in one transaction with its SHA-256.
+and the journal then); the tree's JSON text is made after the lock is released, in slices of
+about 2 ms between which the event loop turns (the waiting inputs run first), and stored in the
+journal's database in one transaction with its SHA-256.
 After each checkpoint, inputs older than it and older than ``retention_days`` are pruned, with
 the events and sent outbox rows older than ``retention_days`` (ages are counted back from the
 newest input's time).
@@ -13,6 +14,7 @@ newest input's time).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,15 +63,40 @@ def snapshot_tree(pipeline: StepPipeline) -> Any:
     dicts and strings, which later inputs do not change (call it holding the step lock)."""
     st = pipeline.engine.state_root
     out, st.out = st.out, []  # the last input's event buffer is not state
+    # The walk allocates a node per value: without this, the collections those allocations
+    # trigger (the older generations walking every live object) land inside the lock.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return checkpoint.encode(snapshot_state(pipeline))
     finally:
         st.out = out
+        if collecting:
+            gc.enable()
 
 
 def snapshot_text(pipeline: StepPipeline) -> str:
     """The pipeline's state as checkpoint text (call it holding the step lock)."""
     return checkpoint.text_of(snapshot_tree(pipeline))
+
+
+#: The longest the event loop runs a checkpoint's text without a turn (seconds).
+TEXT_SLICE_S = 0.002
+
+
+async def _text(tree: Any) -> str:
+    """The checkpoint text of ``tree`` (:func:`checkpoint.text_of`'s bytes), made in slices of
+    about :data:`TEXT_SLICE_S` with a turn of the event loop before each."""
+    parts: list[str] = []
+    clock = time.perf_counter
+    await asyncio.sleep(0)  # the inputs that waited for the step lock go first
+    deadline = clock() + TEXT_SLICE_S
+    for n, piece in enumerate(checkpoint.text_pieces(tree)):
+        parts.append(piece)
+        if n % 32 == 0 and clock() >= deadline:
+            await asyncio.sleep(0)
+            deadline = clock() + TEXT_SLICE_S
+    return "".join(parts)
 
 
 class Checkpointer:
@@ -123,12 +150,11 @@ class Checkpointer:
                 _log.error("checkpoint not written", error=str(exc))
                 return self.latest
             self.last_encode_s = time.perf_counter() - started
-        # The tree is a detached copy: the text is made after the lock is released, and after
-        # the inputs that waited for it ran (the JSON encoder holds the GIL, so a thread would
-        # not free the event loop; a turn of the loop in between halves the longest stall).
-        await asyncio.sleep(0)
+        # The tree is a detached copy: its text is made after the lock is released, a slice at
+        # a time with a turn of the event loop between slices, so ticks wait at most a slice
+        # (the JSON encoder holds the GIL: a thread would not free the loop).
         started = time.perf_counter()
-        text = checkpoint.text_of(tree)
+        text = await _text(tree)
         del tree
         self.last_text_s = time.perf_counter() - started
         ts = self._now_ms()

@@ -71,7 +71,9 @@ def _check_cut(config: dict[str, Any], inputs: list[dict[str, Any]], cut: float)
     for name, account in whole.accounts.items():
         assert restored.state(restored.accounts[name]) == whole.state(account)
     # A checkpoint of the restored engine is the same text: nothing was lost or added.
-    assert checkpoint.dumps(restored.state_root) == checkpoint.dumps(whole.state_root)
+    text = checkpoint.dumps(restored.state_root)
+    assert text == checkpoint.dumps(whole.state_root)
+    assert "".join(checkpoint.text_pieces(checkpoint.encode(restored.state_root))) == text
 
 
 def _tier_variant(profile: str, symbol: str, variant: int) -> list[dict[str, object]]:
@@ -183,6 +185,8 @@ def test_the_fast_walk_writes_the_plain_recursions_tree(scenario: Scenario) -> N
     tree = checkpoint.encode(engine.state_root)
     assert tree == _PlainEncoder().walk(engine.state_root)
     assert checkpoint.text_of(tree) == checkpoint.dumps(engine.state_root)
+    # the daemon makes the text in slices: the same bytes
+    assert "".join(checkpoint.text_pieces(tree)) == checkpoint.text_of(tree)
 
 
 def test_sharing_survives_a_load() -> None:

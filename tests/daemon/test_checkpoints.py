@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from guardbot.config import Config, load_config
 from guardbot.core import checkpoint
+from guardbot.daemon import checkpoints
 from guardbot.daemon.checkpoints import Checkpointer
 from guardbot.daemon.pipeline import StepPipeline
 from guardbot.daemon.recovery import recover
@@ -179,14 +180,24 @@ async def test_the_text_is_made_after_the_step_lock_is_released(
     clock = Clock()
     pipeline = pipeline_for(config, clock)
     seen_at_text: list[int] = []
-    text_of = checkpoint.text_of
+    text_pieces = checkpoint.text_pieces
 
-    def spy(tree: Any) -> str:
+    def spy(tree: Any) -> Iterator[str]:
         # whether the order is applied when the text is made
         seen_at_text.append(len(pipeline.engine.account("demo").positions))
-        return text_of(tree)
+        return text_pieces(tree)
 
-    monkeypatch.setattr(checkpoint, "text_of", spy)
+    monkeypatch.setattr(checkpoint, "text_pieces", spy)
+    monkeypatch.setattr(checkpoints, "TEXT_SLICE_S", 0.0)  # a turn of the loop every 32 pieces
+    turns = 0
+    writing_done = False
+
+    async def heartbeat() -> None:
+        nonlocal turns
+        while not writing_done:
+            turns += 1
+            await asyncio.sleep(0)
+
     async with Journal.in_data_dir(tmp_path / "data", instance="c1") as journal:
         pipeline.attach(journal)
         checkpointer = Checkpointer(
@@ -197,6 +208,7 @@ async def test_the_text_is_made_after_the_step_lock_is_released(
         async with pipeline.lock:  # the order waits for the lock, behind the checkpoint
             writing = asyncio.create_task(checkpointer.write())
             await asyncio.sleep(0)
+            beat = asyncio.create_task(heartbeat())
             order = asyncio.create_task(
                 pipeline.apply_command(
                     {"type": "order", "account": "demo", "id": "o1", "symbol": BTC,
@@ -205,10 +217,13 @@ async def test_the_text_is_made_after_the_step_lock_is_released(
             )  # fmt: skip
             await asyncio.sleep(0)
         info = await writing
+        writing_done = True
         await order
+        await beat
         assert info is not None and info.input_seq == 1
         [(_id, seq, _ts, _fmt, _sha, body)] = await journal.checkpoints()
     assert seen_at_text == [1]  # the order ran between the walk and the text
+    assert turns > 10  # the text was made in slices, the loop turning between them
     stored = checkpoint.loads(body)
     stored.engine.out = []
     assert seq == 1 and checkpoint.encode(stored.engine) == walked  # after input 1, not 2
