@@ -128,6 +128,7 @@ class AccountBook:
             self.ready = True
 
     def _rest_position(self, raw: Mapping[str, Any]) -> _Position | None:
+        raw = self.venue.position(raw)
         contracts = to_decimal(raw.get("contracts"))
         side = raw.get("side")
         symbol = raw.get("symbol")
@@ -153,7 +154,7 @@ class AccountBook:
     # ---- stream ------------------------------------------------------------------------------
     def apply_stream_positions(self, updates: Iterable[Mapping[str, Any]]) -> None:
         fresh = dict(self.positions)
-        updates = list(updates)
+        updates = [self.venue.position(raw) for raw in updates]
         if self.venue.stream_positions_complete:
             listed = {(raw.get("symbol"), raw.get("side")) for raw in updates}
             if self.positions.keys() - listed:
@@ -222,7 +223,7 @@ class AccountBook:
             order_id = raw.get("id")
             if order_id is None or not self.venue.in_scope(raw):
                 continue
-            status = raw.get("status")
+            status = self.venue.order_status(raw)
             if status == "open":
                 order = self._order(raw)
                 if order is not None:
@@ -231,11 +232,19 @@ class AccountBook:
             self.orders.pop(str(order_id), None)
             filled = to_decimal(raw.get("filled")) or ZERO
             symbol = raw.get("symbol")
-            if status == "closed" and filled > 0 and isinstance(symbol, str):
+            if status != "closed" or not isinstance(symbol, str):
+                continue
+            # a filled order closed a position; a stop / take-profit that fired (some venues
+            # report the trigger order apart from the order it placed, before it) tells why
+            fired = filled <= 0 and self.venue.order_kind(raw) is not None
+            if filled > 0 or fired:
                 closes = self.venue.order_position_side(raw) or (
-                    "long" if raw.get("side") == "sell" else "short"
+                    "long" if self.venue.order_side(raw) == "sell" else "short"
                 )
-                self._reasons[(symbol, closes)] = self.venue.close_reason(raw)
+                reason = self.venue.close_reason(raw)
+                if reason == "order" and self._reasons.get((symbol, closes)) not in (None, "order"):
+                    continue  # the order a fired stop placed says less than the stop did
+                self._reasons[(symbol, closes)] = reason
 
     def _order(self, raw: Mapping[str, Any]) -> MirrorOrder | None:
         kind = self.venue.order_kind(raw)

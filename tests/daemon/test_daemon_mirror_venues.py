@@ -24,7 +24,7 @@ from guardbot.daemon.service import Daemon
 from tests.broker import Mosquitto
 from tests.daemon.test_daemon import Subscriber, journal_rows
 from tests.daemon.test_daemon_ccxt import _until, daemon_sections, toml_value
-from tests.standin import bitget_private, bybit_private, okx_private
+from tests.standin import bitget_private, bybit_private, gate_private, okx_private
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,13 @@ ETH = "ETH/USDT:USDT"
 
 #: venue -> (private stand-in class, the environment holding its keys)
 VENUES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
+    "gate": (
+        gate_private.StandinGatePrivate,
+        {
+            "GUARDBOT_EXCHANGE_API_KEY": gate_private.API_KEY,
+            "GUARDBOT_EXCHANGE_SECRET": gate_private.SECRET,
+        },
+    ),
     "bitget": (
         bitget_private.StandinBitgetPrivate,
         {

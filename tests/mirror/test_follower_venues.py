@@ -21,7 +21,7 @@ import pytest_asyncio
 from guardbot.core.mirror import MirrorClose, MirrorCmd
 from guardbot.mirror.follower import MirrorAuthError, MirrorFollower, exchange_options
 from guardbot.mirror.venues import mirror_venue
-from tests.standin import bitget_private, bybit_private, okx_private
+from tests.standin import bitget_private, bybit_private, gate_private, okx_private
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +31,10 @@ TIMEOUT = 10.0
 
 #: venue -> (stand-in class, its credentials for ccxt)
 VENUES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
+    "gate": (
+        gate_private.StandinGatePrivate,
+        {"apiKey": gate_private.API_KEY, "secret": gate_private.SECRET},
+    ),
     "bitget": (
         bitget_private.StandinBitgetPrivate,
         {

@@ -18,6 +18,7 @@ from guardbot.mirror.venues.base import MirrorVenue, info_of, to_decimal
 from guardbot.mirror.venues.binance import BinanceUsdm
 from guardbot.mirror.venues.bitget import Bitget
 from guardbot.mirror.venues.bybit import Bybit
+from guardbot.mirror.venues.gate import Gate
 from guardbot.mirror.venues.okx import Okx
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "BinanceUsdm",
     "Bitget",
     "Bybit",
+    "Gate",
     "MirrorVenue",
     "Okx",
     "info_of",
@@ -37,6 +39,7 @@ VENUES: dict[str, MirrorVenue] = {
     "bybit": Bybit(),
     "okx": Okx(),
     "bitget": Bitget(),
+    "gate": Gate(),
 }
 
 

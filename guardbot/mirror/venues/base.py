@@ -73,6 +73,11 @@ class MirrorVenue:
         """The ccxt.pro calls that stream the account's orders, each watched on its own."""
         return [exchange.watch_orders]
 
+    def position(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A ccxt position with what ccxt leaves out filled in from ``info`` (side, hedged,
+        leverage); unchanged by default."""
+        return raw
+
     def stream_positions(self, exchange: Any, returned: Any) -> list[Mapping[str, Any]]:
         """The positions a ``watch_positions`` answer tells: what it returned, by default."""
         return list(returned or ())
@@ -108,6 +113,10 @@ class MirrorVenue:
         """``buy`` / ``sell``: the side the order trades (the closing side for a closing one)."""
         side = order.get("side")
         return str(side) if side in ("buy", "sell") else None
+
+    def order_status(self, order: Mapping[str, Any]) -> Any:
+        """ccxt's order status (``open``, ``closed``, ``canceled``, ...)."""
+        return order.get("status")
 
     def reduce_only(self, order: Mapping[str, Any]) -> bool:
         """The order can only reduce a position."""
