@@ -135,30 +135,27 @@ def ticker_structure(market: Market) -> dict[str, Any]:
     ``to_jsonable`` walk) and equal prices are converted to float and text once
     (:func:`_forms`).
     """
+    m, la, b, a, x = market.mark, market.last, market.bid, market.ask, market.index
     mark = last = bid = ask = index = None
     mark_text = last_text = bid_text = ask_text = index_text = None
-    if market.mark is not None:
-        mark, mark_text = _forms(market.mark)
-    # last, bid and ask often equal the mark or each other: converted once then
-    if market.last is not None:
-        if market.last == market.mark:
-            last, last_text = mark, mark_text
-        else:
-            last, last_text = _forms(market.last)
-    if market.bid is not None:
-        bid, bid_text = _forms(market.bid)
-    if market.ask is not None:
-        if market.ask == market.bid:
-            ask, ask_text = bid, bid_text
-        else:
-            ask, ask_text = _forms(market.ask)
-    if market.index is not None:
-        if market.index == market.mark:
-            index, index_text = mark, mark_text
-        else:
-            index, index_text = _forms(market.index)
+    if m is not None:
+        mark, mark_text = _forms(m)
+    # last, ask and index often equal the mark or the bid: converted once then
+    if la is not None:
+        last, last_text = (mark, mark_text) if la == m else _forms(la)
+    if b is not None:
+        bid, bid_text = _forms(b)
+    if a is not None:
+        ask, ask_text = (bid, bid_text) if a == b else _forms(a)
+    if x is not None:
+        index, index_text = (mark, mark_text) if x == m else _forms(x)
     symbol = market.symbol
     ts = market.ts
+    if ts is None:
+        stamp = None
+    else:
+        seconds, millis = divmod(ts, 1000)
+        stamp = f"{_second(seconds)}.{millis:03d}Z"  # iso8601(ts), inline
     info: dict[str, Any] = {
         "symbol": symbol,
         "mark": mark_text,
@@ -172,7 +169,7 @@ def ticker_structure(market: Market) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "timestamp": ts,
-        "datetime": iso8601(ts),
+        "datetime": stamp,
         "high": None,
         "low": None,
         "bid": bid,
