@@ -87,6 +87,8 @@ class AccountBook:
         """A REST picture; ``positions`` always, the rest when it was fetched this time."""
         if settings is not None:
             self.settings = dict(settings)
+        if hedged is not None:
+            self.hedged = hedged  # before the positions: a hedge-mode account's are hedged
         fresh: dict[Key, _Position] = {}
         for raw in positions:
             if not self.venue.in_scope(raw):
@@ -148,7 +150,8 @@ class AccountBook:
             or leverage
             or (previous.leverage if previous else None),
             liquidation=_positive(raw.get("liquidationPrice")),
-            hedged=bool(raw.get("hedged")),
+            # ccxt leaves ``hedged`` None where the venue's position does not say (MEXC)
+            hedged=bool(raw.get("hedged")) if raw.get("hedged") is not None else self.hedged,
         )
 
     # ---- stream ------------------------------------------------------------------------------

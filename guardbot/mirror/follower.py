@@ -93,6 +93,9 @@ class MirrorFollower:
         self._ready = asyncio.Event()
         self._resync = False
         self._refresh_at: float | None = None
+        #: a stream said the account changed without saying how (stream_triggers_rest)
+        self._full_soon = False
+        self._full_at: float | None = None
         self._last: MirrorCmd | None = None
         self._failed: MirrorAuthError | None = None
         #: (id, status, filled) of the order updates applied, so ccxt's cache is read once each
@@ -279,8 +282,13 @@ class MirrorFollower:
         while True:
             now = loop.time()
             try:
-                if self._resync or now >= next_full:
+                if (
+                    self._resync
+                    or now >= next_full
+                    or (self._full_at is not None and now >= self._full_at)
+                ):
                     self._resync = False
+                    self._full_at = None
                     await self._full()
                     next_full = loop.time() + self.poll_s
                 elif self._refresh_at is not None and now >= self._refresh_at:
@@ -298,7 +306,11 @@ class MirrorFollower:
                 continue
             if self.book.needs_positions and self._refresh_at is None:
                 self._refresh_at = loop.time() + self.refresh_s
-            deadline = next_full if self._refresh_at is None else min(next_full, self._refresh_at)
+            if self._full_soon and self._full_at is None:
+                # one picture for a burst of pushes, refresh_s after the first
+                self._full_soon = False
+                self._full_at = loop.time() + self.refresh_s
+            deadline = min(t for t in (next_full, self._refresh_at, self._full_at) if t is not None)
             self._wake.clear()
             if self._resync:
                 continue
@@ -362,6 +374,9 @@ class MirrorFollower:
             attempt = 0
             self.stream_updates += 1
             self._emit("stream")
+            if self.venue.stream_triggers_rest:
+                self._full_soon = True
+                self._wake.set()
             if self.book.needs_positions:
                 self._wake.set()
 

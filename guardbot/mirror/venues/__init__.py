@@ -19,6 +19,7 @@ from guardbot.mirror.venues.binance import BinanceUsdm
 from guardbot.mirror.venues.bitget import Bitget
 from guardbot.mirror.venues.bybit import Bybit
 from guardbot.mirror.venues.gate import Gate
+from guardbot.mirror.venues.mexc import Mexc
 from guardbot.mirror.venues.okx import Okx
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Bitget",
     "Bybit",
     "Gate",
+    "Mexc",
     "MirrorVenue",
     "Okx",
     "info_of",
@@ -40,6 +42,7 @@ VENUES: dict[str, MirrorVenue] = {
     "okx": Okx(),
     "bitget": Bitget(),
     "gate": Gate(),
+    "mexc": Mexc(),
 }
 
 

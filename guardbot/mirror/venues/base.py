@@ -44,6 +44,9 @@ class MirrorVenue:
     #: Each positions push lists every open position: one that is missing asks for a REST
     #: refresh (the stream alone is not trusted to close a position).
     stream_positions_complete: bool = False
+    #: The streams tell that the account changed, not how (no wallet, no positions): each
+    #: update asks for a complete REST picture soon after.
+    stream_triggers_rest: bool = False
 
     async def fetch_open_orders(self, exchange: Any) -> list[dict[str, Any]]:
         return list(await exchange.fetch_open_orders())
