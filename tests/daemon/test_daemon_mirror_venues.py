@@ -202,6 +202,11 @@ async def test_mirror_end_to_end(
 
         await sub.until(snapshot_has("real", has_btc))
         print(f"position on the exchange -> retained snapshot: {time.monotonic() - started:.2f} s")
+        # contracts x contract size: 0.5 BTC at 60,000 whatever the venue counts in (Gate's and
+        # MEXC's contracts are 0.0001 BTC)
+        (btc,) = [q for q in sub.received[-1][1]["positions"] if q["symbol"] == BTC]
+        assert Decimal(btc["contracts"]) * Decimal(btc["contractSize"]) == Decimal("0.5")
+        assert Decimal(btc["notional"]) == 30000
 
         # 2. The mark falls: margin alerts whose liquidation price matches the exchange's within
         #    mirror_tolerance, then liquidation_imminent, and never a liquidation of guardbot's.

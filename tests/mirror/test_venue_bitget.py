@@ -205,3 +205,15 @@ def test_registered_with_a_passphrase() -> None:
     assert venue.streams == ("positions", "balance")
     with pytest.raises(ConfigError, match="not supported on 'kucoinfutures'"):
         mirror_venue("kucoinfutures")
+
+
+def test_a_position_missing_from_a_snapshot_asks_rest_not_closes(bitget: Any) -> None:
+    """Every positions push is a snapshot of the open positions: one that is missing is
+    refetched over REST (which then says gone, and why) rather than closed on the stream's
+    word (an older snapshot may have been handed on: see Bitget.stream_positions)."""
+    book = AccountBook("m", VENUE)
+    book.apply_rest(positions=[bitget.parse_position(POSITION)])
+    book.needs_positions = False
+    book.apply_stream_positions([])
+    assert list(book.positions) == [("BTC/USDT:USDT", "long")]
+    assert book.needs_positions
