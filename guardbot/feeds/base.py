@@ -31,6 +31,7 @@ __all__ = [
 #: Fields that must be finite and > 0; ``funding_rate`` only has to be finite.
 PRICE_FIELDS = ("mark", "last", "bid", "ask", "index")
 _ALL_FIELDS = (*PRICE_FIELDS, "funding_rate")
+_FIELD_SET = frozenset(_ALL_FIELDS)
 
 # Reasons an update is dropped (keys of ``SymbolState.dropped``).
 NON_NUMERIC = "non_numeric"
@@ -108,12 +109,23 @@ def to_decimal(value: object, *, positive: bool = True) -> Decimal:
 
 
 def _convert(value: object, *, positive: bool) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise _Drop(NON_NUMERIC)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _Drop(NON_FINITE)
+    # exchange values are floats or strings: their text directly (str of a float is its repr),
+    # without the general checks below
+    kind = type(value)
+    if kind is str:
+        text: str = value.strip()  # type: ignore[attr-defined]
+    elif kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise _Drop(NON_FINITE)
+        text = repr(value)
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            raise _Drop(NON_NUMERIC)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Drop(NON_FINITE)
+        text = str(value).strip()
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation:
         raise _Drop(NON_NUMERIC) from None
     if not number.is_finite():
@@ -162,20 +174,19 @@ class SymbolState:
         converted: dict[str, Decimal] = {}
         seen = self._raw
         try:
-            for name in _ALL_FIELDS:
-                raw = values.get(name)
+            for name, raw in values.items():
+                if name not in _FIELD_SET:
+                    raise KeyError(f"unknown tick fields: {sorted(set(values) - _FIELD_SET)}")
                 if raw is None:
                     continue
-                if type(raw) is type(seen.get(name)) and raw == seen[name]:
+                last_raw = seen.get(name)
+                if type(raw) is type(last_raw) and raw == last_raw:
                     converted[name] = self.fields[name]
                 else:
                     converted[name] = _convert(raw, positive=name != "funding_rate")
         except _Drop as exc:
             self.dropped[exc.reason] += 1
             return False
-        unknown = set(values) - set(_ALL_FIELDS)
-        if unknown:
-            raise KeyError(f"unknown tick fields: {sorted(unknown)}")
         self.fields.update(converted)
         for name in converted:
             seen[name] = values[name]

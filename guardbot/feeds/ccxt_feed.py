@@ -33,9 +33,10 @@ quiet symbol on a healthy connection only raises the alert.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random as _random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -45,7 +46,7 @@ import ccxt
 import structlog
 
 from guardbot.feeds.base import FeedEvent, FeedRecovered, FeedStale, SymbolState, TickUpdate
-from guardbot.feeds.fields import extract
+from guardbot.feeds.fields import KIND_FIELDS, extract
 from guardbot.feeds.venues import Kind, Venue, venue_for
 from guardbot.runtime.backoff import BACKOFF_BASE, BACKOFF_CAP, backoff_delay
 from guardbot.runtime.causes import root_cause
@@ -109,6 +110,54 @@ class _Symbol:
     next_funding_ts: int | None = None
     funding_interval_ms: int | None = None
     funding_seen_s: float | None = None  # local clock when a stream last told the funding time
+    #: Per stream kind, the cache entry last examined (ccxt's cache entry objects are replaced,
+    #: not changed, when a frame arrives): one already looked at is not read again.
+    examined: dict[str, object] = field(default_factory=dict)
+
+
+class _Events:
+    """The feed's event queue: ``asyncio.Queue``'s put and get without its bookkeeping (no size
+    bound, no task counting), since an event is put for nearly every frame. A consumer drains
+    what is there, then waits for the next put; the first waiting consumer is woken."""
+
+    __slots__ = ("_waiters", "items")
+
+    def __init__(self) -> None:
+        self.items: deque[FeedEvent] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def put_nowait(self, event: FeedEvent) -> None:
+        self.items.append(event)
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def get_nowait(self) -> FeedEvent:
+        if not self.items:
+            raise asyncio.QueueEmpty
+        return self.items.popleft()
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    async def wait(self) -> None:
+        """Until an event is there (at once if one is)."""
+        while not self.items:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done() or waiter.cancelled():
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+
+    async def get(self) -> FeedEvent:
+        await self.wait()
+        return self.items.popleft()
 
 
 @dataclass(slots=True)
@@ -137,7 +186,11 @@ def _snake(name: str) -> str:
 
 def _entry_ts(entry: Mapping[str, Any]) -> int | None:
     ts = entry.get("timestamp")
-    return ts if isinstance(ts, int) and not isinstance(ts, bool) else None
+    return ts if type(ts) is int or (isinstance(ts, int) and not isinstance(ts, bool)) else None
+
+
+#: A ticker's fields where a book stream owns bid/ask.
+_TICKER_WITHOUT_BOOK = tuple(f for f in KIND_FIELDS["ticker"] if f not in ("bid", "ask"))
 
 
 #: Where ccxt caches what each kind of stream returns.
@@ -249,7 +302,7 @@ class CcxtFeed:
         self._clock = clock
         self._sleep = sleep
         self._random = random
-        self._queue: asyncio.Queue[FeedEvent] = asyncio.Queue()
+        self._queue = _Events()
         self._syms: dict[str, _Symbol] = {}
         self._plan: dict[str, Stream] = {}
         self._streams: dict[str, StreamStatus] = {}
@@ -312,7 +365,10 @@ class CcxtFeed:
     async def updates(self) -> AsyncGenerator[FeedEvent, None]:
         """Events in arrival order, for as long as the feed is entered."""
         while True:
-            yield await self._queue.get()
+            items = self._queue.items
+            while items:
+                yield items.popleft()
+            await self._queue.wait()
 
     # -- status ----------------------------------------------------------------------------
 
@@ -457,36 +513,43 @@ class CcxtFeed:
         """Apply the newest entry per symbol (``symbols``: those the stream covers; default
         all). ``None``: nothing accepted; else whether an accepted entry carried a mark price."""
         accepted: bool | None = None
-        returned = returned if isinstance(returned, Mapping) else {}
+        if type(returned) is not dict and not isinstance(returned, Mapping):
+            returned = {}
         venue = self._venue
         syms = self._syms
+        # the book stream owns bid/ask; a ticker's older quote must not flip it back, so a
+        # ticker's bid/ask are not even read then
+        names = _TICKER_WITHOUT_BOOK if kind == "ticker" and self._books_live else None
         for sym in symbols if symbols is not None else syms:
             s = syms[sym]
-            entry = returned.get(sym)
-            best = extract(kind, entry, venue)
+            entry: Any = returned.get(sym)
             cached_entry = None if cache is None else cache.get(sym)
+            if entry is None and (cached_entry is None or cached_entry is s.examined.get(kind)):
+                continue  # nothing returned for it, and the cache holds nothing not seen yet
+            best = extract(kind, entry, venue, names)
+            if cached_entry is entry:
+                s.examined[kind] = entry  # the usual case: the cache holds the returned entry
             # The cache holds what arrived after the awaited frame (folded by ccxt); it is read
-            # only when it is another, newer entry (usually it is the returned one itself).
-            if cached_entry is not entry and isinstance(cached_entry, Mapping):
-                cached_ts = _entry_ts(cached_entry)
+            # only when it is another entry than the returned one (usually it is the same), and
+            # only once: an entry examined before can never be newer than what was kept since.
+            if cached_entry is not entry and cached_entry is not s.examined.get(kind):
+                s.examined[kind] = cached_entry
+                cached_ts = _entry_ts(cached_entry) if isinstance(cached_entry, Mapping) else None
                 known = s.state.source_ts.get(kind)
-                best_ts = _entry_ts(entry) if isinstance(entry, Mapping) else None
+                best_ts = _entry_ts(entry) if best is not None else None
                 if (
                     cached_ts is not None
                     and (known is None or cached_ts > known)
                     and (best is None or (best_ts is not None and cached_ts > best_ts))
                 ):
-                    cached = extract(kind, cached_entry, venue)
+                    cached = extract(kind, cached_entry, venue, names)
                     if cached is not None:
                         best, entry = cached, cached_entry
-            if best is None or not isinstance(entry, Mapping):
+            if best is None:
                 continue
             values = best.values
-            if kind == "ticker" and self._books_live:
-                # the book stream owns bid/ask; a ticker's older quote must not flip it back
-                values = {k: v for k, v in values.items() if k not in ("bid", "ask")}
-                if not values:
-                    continue
+            if not values:
+                continue  # a ticker with only the bid/ask the book stream owns
             ts = _entry_ts(entry)
             if s.state.apply(kind, ts, values):
                 if best.next_funding_ts is not None:

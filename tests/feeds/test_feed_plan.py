@@ -12,8 +12,8 @@ import ccxt
 import ccxt.pro
 import pytest
 
-from guardbot.feeds.base import FeedStale, TickUpdate
-from guardbot.feeds.ccxt_feed import CcxtFeed, plan_streams
+from guardbot.feeds.base import FeedStale, SymbolState, TickUpdate
+from guardbot.feeds.ccxt_feed import CcxtFeed, _Symbol, plan_streams
 from guardbot.feeds.fields import extract, interval_ms
 from guardbot.feeds.venues import GENERIC, venue_for
 from tests.feeds.test_ccxt_feed import TIMEOUT, Channel, FakeClock, FakeRandom, settle, take
@@ -327,3 +327,80 @@ async def test_funding_poll_only_for_symbols_no_stream_keeps_current() -> None:
                 ex.ticks.put(ticker(BTC, 100.0, t0 + i, nft=t0 + 8 * 3_600_000))
                 await clock.advance(30.0)
             assert ex.funding_calls == [[BTC, ETH], [ETH], [ETH]]
+
+
+# --- per-frame fast paths give the same answers as the general ones ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1700006400000, 1700006400000), ("1700006400000", 1700006400000), (" 1700006400000 ",
+     1700006400000), (1700006400000.0, 1700006400000), ("1.7e12", 1700000000000), (0, None),
+     ("0", None), (-5, None), ("-5", None), (1.5, None), ("١٢٣", 123), (True, None), (None, None),
+     ("", None), ("abc", None), (float("nan"), None)],
+)  # fmt: skip
+def test_next_funding_time_values(value: object, expected: int | None) -> None:
+    from guardbot.feeds.fields import _positive_int
+
+    assert _positive_int(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(60000.1, Decimal("60000.1")), (0.1, Decimal("0.1")), ("60000.10", Decimal("60000.10")),
+     (" 5 ", Decimal(5)), (7, Decimal(7)), (Decimal("1.5"), Decimal("1.5")), ("nan", "non_finite"),
+     (float("inf"), "non_finite"), ("abc", "non_numeric"), (True, "non_numeric"),
+     ([1], "non_numeric"), ("0", "non_positive"), (-1.0, "non_positive")],
+)  # fmt: skip
+def test_price_conversion(value: object, expected: object) -> None:
+    """Exchange floats go through their text once (0.1 stays 0.1), strings as given."""
+    from guardbot.feeds.base import to_decimal
+
+    if isinstance(expected, Decimal):
+        got = to_decimal(value)
+        assert got == expected and str(got) == str(expected)
+    else:
+        with pytest.raises(ValueError, match=str(expected)):
+            to_decimal(value)
+
+
+def test_a_cache_entry_is_examined_once() -> None:
+    """A folded entry in ccxt's cache is applied once; the same object is not read again on the
+    next wake-ups (ccxt replaces cache entries, it does not change them)."""
+    feed = CcxtFeed(type("Ex", (), {"id": "okx", "has": {}})(), [BTC, ETH])
+    feed._syms = {s: _Symbol(SymbolState(s), 0.0) for s in (BTC, ETH)}
+    btc1 = {"symbol": BTC, "timestamp": 1, "markPrice": 100}
+    eth_folded = {"symbol": ETH, "timestamp": 2, "markPrice": 10}
+    cache = {BTC: btc1, ETH: eth_folded}
+    assert feed._ingest("mark", {BTC: btc1}, cache, (BTC, ETH)) is True
+    events = [feed._queue.get_nowait() for _ in range(feed.pending())]
+    assert [(e.tick.symbol, e.tick.mark) for e in events] == [(BTC, 100), (ETH, 10)]
+    # nothing new: the same objects are not turned into ticks again
+    assert feed._ingest("mark", {}, cache, (BTC, ETH)) is None
+    assert feed.pending() == 0
+    # a new object is read
+    cache[ETH] = {"symbol": ETH, "timestamp": 3, "markPrice": 11}
+    assert feed._ingest("mark", {}, cache, (BTC, ETH)) is True
+    assert feed._queue.get_nowait().tick.mark == 11
+
+
+async def test_event_queue_keeps_order_and_survives_a_cancelled_consumer() -> None:
+    from guardbot.feeds.base import FeedRecovered
+    from guardbot.feeds.ccxt_feed import _Events
+
+    events = _Events()
+    first = asyncio.ensure_future(events.get())
+    await asyncio.sleep(0)
+    first.cancel()  # a consumer that gave up waiting
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    waiting = asyncio.ensure_future(events.get())
+    await asyncio.sleep(0)
+    a, b = FeedRecovered("A", 1), FeedRecovered("B", 2)
+    events.put_nowait(a)
+    events.put_nowait(b)
+    assert events.qsize() == 2
+    assert await asyncio.wait_for(waiting, TIMEOUT) is a
+    assert events.get_nowait() is b
+    with pytest.raises(asyncio.QueueEmpty):
+        events.get_nowait()
