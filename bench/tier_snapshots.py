@@ -37,6 +37,21 @@ Usage (from the repository root)::
     python bench/tier_snapshots.py gate
     python bench/tier_snapshots.py mexc --gct-http http.json
     python bench/tier_snapshots.py check           # load every bundled file, print coverage
+    python bench/tier_snapshots.py live --exchange bybit [--top 10] [--symbols S ...] [--out F]
+
+``live`` (needs internet) refreshes a venue's file from the venue itself: through ccxt's async
+classes (the daemon's factory), public endpoints only (Binance's brackets are signed: keys from
+GUARDBOT_EXCHANGE_API_KEY / GUARDBOT_EXCHANGE_SECRET, refused without them), it loads the
+markets, takes the ``--top`` USDT-settled linear perpetuals by 24 h quote volume from
+``fetch_tickers`` (or ``--symbols``), fetches their tiers with the daemon's fetcher
+(``fetch_market_leverage_tiers`` where the venue has it, else ``fetch_leverage_tiers``) and
+normalises them as the daemon's cache does (guardbot.tiers.fetch.fetched_table: MEXC's
+``riskLimitCustom`` rebuild included). Each table, with its contract size, replaces that symbol's
+entry in the file with its own ``asOf`` (today, UTC) and ``source`` (venue, ccxt version, fetch
+time); other symbols stay as they are. The file is checked with guardbot's loader before and
+after it is written. Exit 0: all written; 1: some or all could not be fetched (each named on
+stderr); 2: refused input. ``--ccxt-config`` (JSON) is merged into ccxt's constructor config
+(tests point ``urls`` at a stand-in with it).
 """
 
 from __future__ import annotations
@@ -1136,6 +1151,220 @@ def mexc(gct_http: Path) -> None:
     _write("mexc", data)
 
 
+# --- live: refresh from the venue itself ---------------------------------------------------------
+
+#: Where Binance's brackets need keys (a signed endpoint); the daemon reads the same variables.
+KEY_ENV = ("GUARDBOT_EXCHANGE_API_KEY", "GUARDBOT_EXCHANGE_SECRET")
+
+#: The sentence a refreshed file's notes end with (added once).
+LIVE_NOTE = (
+    "Tables refreshed by bench/tier_snapshots.py live carry their own asOf and source in "
+    "symbols (what the daemon would cache: same ccxt calls, same normalisation)."
+)
+
+
+class Refused(Exception):
+    """Input the live mode does not accept: the message names it; exit status 2."""
+
+
+def _is_usdt_perpetual(market: Any) -> bool:
+    return bool(
+        market.get("swap")
+        and market.get("linear")
+        and market.get("settle") == "USDT"
+        and market.get("active") is not False
+    )
+
+
+def _quote_volume(ticker: Any) -> Decimal | None:
+    """24 h volume in USDT: ccxt's quoteVolume, else baseVolume x last (OKX's swap tickers carry
+    only the base volume); None when the ticker has neither."""
+    quote = ticker.get("quoteVolume")
+    if quote is not None:
+        return Decimal(str(quote))
+    base, last = ticker.get("baseVolume"), ticker.get("last")
+    if base is None or last is None:
+        return None
+    return Decimal(str(base)) * Decimal(str(last))
+
+
+def largest(tickers: Any, candidates: list[str], top: int) -> list[str]:
+    """The ``top`` candidates by 24 h quote volume, largest first (ties by symbol)."""
+    volumes = []
+    for symbol in candidates:
+        ticker = tickers.get(symbol)
+        volume = _quote_volume(ticker) if ticker else None
+        if volume is not None:
+            volumes.append((-volume, symbol))
+    return [symbol for _, symbol in sorted(volumes)[:top]]
+
+
+def _ccxt_options(
+    exchange_id: str, venue: str, config_text: str | None
+) -> tuple[dict[str, Any], bool]:
+    """The ccxt constructor config, and whether keys were added (Binance only)."""
+    options: dict[str, Any] = {}
+    if config_text:
+        try:
+            options = json.loads(config_text)
+        except json.JSONDecodeError as exc:
+            raise Refused(f"--ccxt-config: invalid JSON ({exc})") from None
+        if not isinstance(options, dict):
+            raise Refused("--ccxt-config: must be a JSON object (ccxt constructor config)")
+    if venue != "binance":
+        # public endpoints only: keys in the environment are not handed to other venues
+        return options, False
+    import os
+
+    key, secret = (os.environ.get(name) for name in KEY_ENV)
+    if not key or not secret:
+        raise Refused(
+            f"--exchange {exchange_id}: Binance serves leverage brackets only on a signed "
+            f"endpoint (GET /fapi/v1/leverageBracket); set {KEY_ENV[0]} and {KEY_ENV[1]} "
+            "(a read-only key is enough)"
+        )
+    return {**options, "apiKey": key, "secret": secret}, True
+
+
+async def live_refresh(
+    exchange_id: str,
+    *,
+    top: int = 10,
+    symbols: list[str] | None = None,
+    out: Path | None = None,
+    ccxt_config: str | None = None,
+) -> tuple[Path, list[str], dict[str, str]]:
+    """Fetch the tier tables of ``symbols`` (else the ``top`` USDT perpetuals by 24 h quote
+    volume) from the venue through ccxt and merge them into its snapshot file (``out``, else the
+    bundled one). Returns the file written, the symbols written and symbol -> why not for the
+    ones that could not be. :class:`Refused` for bad input; nothing is written then."""
+    sys.path.insert(0, str(ROOT))
+    import ccxt
+
+    from guardbot.core.profiles import profile_for_exchange
+    from guardbot.feeds.exchange import ccxt_factory
+    from guardbot.tiers.fetch import UnusableTable, ccxt_fetcher, fetched_table
+    from guardbot.tiers.source import parse_bundled, read_bundled, snapshot_venue
+
+    profile = profile_for_exchange(exchange_id)
+    if profile is None:
+        raise Refused(f"--exchange: guardbot has no profile for ccxt id {exchange_id!r}")
+    venue = snapshot_venue(exchange_id)
+    if venue != profile.name:
+        raise Refused(f"--exchange: {exchange_id!r} has no snapshot of its own")
+    if top < 1:
+        raise Refused(f"--top: must be >= 1, got {top}")
+    options, keyed = _ccxt_options(exchange_id, venue, ccxt_config)
+    target = out if out is not None else DATA / f"{venue}.json"
+    base = target if target.is_file() else DATA / f"{venue}.json"
+    data: dict[str, Any]
+    if base.is_file():
+        data = _read(base)
+        parse_bundled(profile.name, data)  # refuse to merge into a file that is already broken
+    else:
+        data = {"profile": profile.name, "exchange": exchange_id, "tierBasis": profile.tier_basis}
+
+    exchange = ccxt_factory(exchange_id)(options)
+    try:
+        markets = await exchange.load_markets()
+        perpetuals = sorted(s for s, m in markets.items() if _is_usdt_perpetual(m))
+        if symbols:
+            unknown = [s for s in symbols if s not in perpetuals]
+            if unknown:
+                raise Refused(
+                    f"--symbols: not a USDT-settled linear perpetual on {exchange_id}: "
+                    + ", ".join(unknown)
+                )
+            chosen = list(dict.fromkeys(symbols))
+        else:
+            chosen = largest(await exchange.fetch_tickers(perpetuals), perpetuals, top)
+        fetched_at = datetime.datetime.now(datetime.UTC)
+        # the daemon's fetcher on this (already loaded) instance: the same calls, closed after
+        tiers, sizes = await ccxt_fetcher(lambda _options: exchange, {})(chosen)
+    finally:
+        await exchange.close()
+
+    stamp = fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    method = (
+        "fetch_market_leverage_tiers"
+        if (exchange.has or {}).get("fetchMarketLeverageTiers") is True
+        else "fetch_leverage_tiers"
+    )
+    source = (
+        f"{exchange_id} {'signed' if keyed else 'public'} API through ccxt {ccxt.__version__}, "
+        f"fetched {stamp} ({method}; contract size from load_markets; rows as guardbot's "
+        "tier cache stores them), by bench/tier_snapshots.py live."
+    )
+    written: list[str] = []
+    failed: dict[str, str] = {}
+    for symbol in chosen:
+        rows = tiers.get(symbol)
+        size = sizes.get(symbol)
+        if not rows:
+            failed[symbol] = "no tier table fetched"
+            continue
+        try:
+            clean, _table = fetched_table(exchange_id, symbol, rows, derive_cum=profile.deducts_cum)
+        except UnusableTable as exc:
+            failed[symbol] = str(exc)
+            continue
+        if size is None or Decimal(str(size)) <= 0:
+            failed[symbol] = f"no usable contract size ({size!r})"
+            continue
+        data.setdefault("tiers", {})[symbol] = [
+            {"tier": i, **{k: _num(Decimal(v)) for k, v in row.items()}}
+            for i, row in enumerate(clean, start=1)
+        ]
+        data.setdefault("contractSize", {})[symbol] = _num(Decimal(str(size)))
+        data.setdefault("symbols", {})[symbol] = {"asOf": stamp[:10], "source": source}
+        written.append(symbol)
+    if not written:
+        return target, written, failed
+    data.setdefault("asOf", stamp[:10])
+    data.setdefault("source", source)
+    notes = data.get("notes", "")
+    if LIVE_NOTE not in notes:
+        data["notes"] = f"{notes} {LIVE_NOTE}".strip()
+    text = json.dumps(_exact(data), indent=2, ensure_ascii=False) + "\n"
+    parse_bundled(profile.name, json.loads(text, parse_float=Decimal))  # before anything moves
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)
+    read_bundled(profile.name, target)  # the loader's own check of the file as written
+    return target, written, failed
+
+
+def live(args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        target, written, failed = asyncio.run(
+            live_refresh(
+                args.exchange,
+                top=args.top,
+                symbols=args.symbols,
+                out=args.out,
+                ccxt_config=args.ccxt_config,
+            )
+        )
+    except Refused as exc:
+        print(f"tier_snapshots live: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # ccxt's network and exchange errors: named, no traceback
+        if type(exc).__module__.split(".")[0] != "ccxt":
+            raise
+        print(f"tier_snapshots live: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for symbol, why in failed.items():
+        print(f"not written: {symbol}: {why}", file=sys.stderr)
+    if not written:
+        print(f"tier_snapshots live: nothing fetched; {target} left as it was", file=sys.stderr)
+        return 1
+    print(f"wrote {target}: {len(written)} symbols refreshed: {', '.join(written)}")
+    return 1 if failed else 0
+
+
 # --- check ---------------------------------------------------------------------------------------
 
 
@@ -1149,7 +1378,7 @@ def check() -> None:
         print(", ".join(s.split("/")[0] for s in tiers.tables))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="venue", required=True)
     sub.add_parser("binance").add_argument("--freqtrade", type=Path, required=True)
@@ -1159,7 +1388,13 @@ def main() -> None:
     sub.add_parser("gate")
     sub.add_parser("mexc").add_argument("--gct-http", type=Path, required=True)
     sub.add_parser("check")
-    args = parser.parse_args()
+    one = sub.add_parser("live", help="refresh a venue's file from its API (needs internet)")
+    one.add_argument("--exchange", required=True, help="ccxt id: bybit, okx, binanceusdm, ...")
+    one.add_argument("--top", type=int, default=10, help="how many perpetuals (by 24 h volume)")
+    one.add_argument("--symbols", nargs="+", help="these symbols instead of the top ones")
+    one.add_argument("--out", type=Path, help="file to merge into (default: the bundled one)")
+    one.add_argument("--ccxt-config", help="JSON merged into ccxt's constructor config")
+    args = parser.parse_args(argv)
     if args.venue == "binance":
         binance(args.freqtrade)
     elif args.venue == "bybit":
@@ -1172,9 +1407,12 @@ def main() -> None:
         gate()
     elif args.venue == "mexc":
         mexc(args.gct_http)
+    elif args.venue == "live":
+        return live(args)
     else:
         check()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

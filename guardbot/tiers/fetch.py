@@ -41,7 +41,9 @@ __all__ = [
     "DAY_MS",
     "Fetcher",
     "ResolvedTiers",
+    "UnusableTable",
     "ccxt_fetcher",
+    "fetched_table",
     "iso_ms",
     "normalize_rows",
     "resolve_tiers",
@@ -221,27 +223,14 @@ async def _fetch_into(
         parsed = _contract_size(size, symbol) if symbol in wanted else None
         if parsed is not None:
             result.contract_sizes[symbol] = parsed
-    rebuild = venue_for(exchange_id).tier_rows
     for symbol in wanted:
         rows = tiers.get(symbol)
         if not rows:
             continue
         try:
-            if rebuild is not None:
-                rows = rebuild(rows)
-            bare = _unbounded(rows)
-            if bare:
-                # ccxt's stand-in for data it could not parse (MEXC: one "tier 0" with only
-                # maxLeverage); using it would price every size with no bound and no rate
-                result.warnings.append(
-                    f"{symbol}: the exchange's tier table has no usable bounds ({bare} of "
-                    f"{len(rows)} tiers without maxNotional or maintenanceMarginRate); not used"
-                )
-                continue
-            clean = normalize_rows(rows)
-            table = TierTable.from_ccxt(symbol, clean, derive_cum=derive_cum)
-        except InputError as exc:
-            result.warnings.append(f"{symbol}: fetched tier table unusable ({exc})")
+            clean, table = fetched_table(exchange_id, symbol, rows, derive_cum=derive_cum)
+        except UnusableTable as exc:
+            result.warnings.append(f"{symbol}: {exc}")
             continue
         size = result.contract_sizes.get(symbol) if symbol in sizes else None
         await journal.put_tiers(
@@ -250,6 +239,37 @@ async def _fetch_into(
         result.tables[symbol] = table
         result.sources[symbol] = "exchange"
         result.as_of[symbol] = iso_ms(now_ms)
+
+
+class UnusableTable(Exception):
+    """A fetched tier table guardbot does not use; the text says why (a warning's tail)."""
+
+
+def fetched_table(
+    exchange_id: str, symbol: str, rows: object, *, derive_cum: bool
+) -> tuple[list[dict[str, str]], TierTable]:
+    """One symbol's fetched ccxt rows as the cache stores them (the venue's rebuild applied,
+    numbers as exact strings) and the table built from them; :class:`UnusableTable` when they
+    cannot be used. The daemon's fetch and ``bench/tier_snapshots.py live`` both go through it,
+    so a refreshed snapshot holds exactly what the daemon would cache."""
+    rebuild = venue_for(exchange_id).tier_rows
+    try:
+        if rebuild is not None and isinstance(rows, Sequence):
+            rows = rebuild(rows)
+        bare = _unbounded(rows)
+        if bare:
+            # ccxt's stand-in for data it could not parse (MEXC: one "tier 0" with only
+            # maxLeverage); using it would price every size with no bound and no rate
+            count = len(rows) if isinstance(rows, Sequence) else 0
+            raise UnusableTable(
+                f"the exchange's tier table has no usable bounds ({bare} of {count} tiers "
+                "without maxNotional or maintenanceMarginRate); not used"
+            )
+        clean = normalize_rows(rows)
+        table = TierTable.from_ccxt(symbol, clean, derive_cum=derive_cum)
+    except InputError as exc:
+        raise UnusableTable(f"fetched tier table unusable ({exc})") from None
+    return clean, table
 
 
 def _unbounded(rows: object) -> int:
