@@ -243,3 +243,22 @@ def test_the_command_refuses_binance_without_keys(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "GUARDBOT_EXCHANGE_API_KEY and GUARDBOT_EXCHANGE_SECRET" in done.stderr
     assert not out.exists()
+
+
+async def test_the_command_end_to_end(tmp_path: Path) -> None:
+    """The one command, as a process (argument parsing, asyncio.run, exit status, output)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDBOT_EXCHANGE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = tmp_path / "okx.json"
+    async with asyncio.timeout(120), StandinOkx((BTC, ETH)) as venue:
+        venue.quotes[ETH].volume = "900000"
+        args = ["live", "--exchange", "okx", "--top", "1", "--out", str(out)]
+        args += ["--ccxt-config", json.dumps(venue.ccxt_config())]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(SCRIPT), *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    assert f"wrote {out}: 1 symbols refreshed: {ETH}" in stdout.decode()
+    assert read_bundled("okx", out).as_of_for(ETH) == _raw(out)["symbols"][ETH]["asOf"]
