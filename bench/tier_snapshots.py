@@ -1177,12 +1177,21 @@ def _is_usdt_perpetual(market: Any) -> bool:
 
 
 def _quote_volume(ticker: Any) -> Decimal | None:
-    """24 h volume in USDT: ccxt's quoteVolume, else baseVolume x last (OKX's swap tickers carry
-    only the base volume); None when the ticker has neither."""
+    """24 h volume in USDT: ccxt's quoteVolume, else the base amount x last; None when the
+    ticker has neither.
+
+    OKX swaps: ccxt 4.5.90 leaves quoteVolume empty and puts ``vol24h`` in baseVolume, which
+    counts CONTRACTS (0.01 BTC, 1000 DOGE, ...); the base amount is the raw ``volCcy24h``
+    ("for derivatives this is base-amount", ccxt's okx.parse_ticker), so that one is used.
+    """
     quote = ticker.get("quoteVolume")
     if quote is not None:
         return Decimal(str(quote))
-    base, last = ticker.get("baseVolume"), ticker.get("last")
+    info = ticker.get("info")
+    base = info.get("volCcy24h") if isinstance(info, dict) else None
+    if base is None:
+        base = ticker.get("baseVolume")
+    last = ticker.get("last")
     if base is None or last is None:
         return None
     return Decimal(str(base)) * Decimal(str(last))

@@ -209,8 +209,9 @@ class StandinOkx(VenueStandin):
             "open24h": q.last,
             "high24h": q.last,
             "low24h": q.last,
+            # OKX swaps: volCcy24h is the base amount, vol24h counts contracts
             "volCcy24h": q.volume,
-            "vol24h": q.volume,
+            "vol24h": str(Decimal(q.volume) / self.contract_size(q.symbol)),
             "sodUtc0": q.last,
             "sodUtc8": q.last,
             "ts": str(now_ms()),
