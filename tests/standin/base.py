@@ -20,6 +20,9 @@ serves answer 404 and are recorded in ``unknown_paths``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import socket
 import time
@@ -39,9 +42,13 @@ __all__ = [
     "RestHandler",
     "VenueStandin",
     "WsConn",
+    "abort_all",
+    "hmac_digest",
     "hour_grid_ms",
     "local_urls",
     "now_ms",
+    "send_each",
+    "signature_ok",
 ]
 
 Number = str | int | float | Decimal
@@ -70,6 +77,46 @@ def local_urls(api: Any, rest_root: str, ws_root: str) -> Any:
         path = "/" + rest.split("/", 1)[1] if "/" in rest else ""
         return (ws_root if scheme.startswith("ws") else rest_root) + path
     return api
+
+
+def hmac_digest(secret: str, payload: str, *, algo: Any = hashlib.sha256, b64: bool = False) -> str:
+    """HMAC of ``payload`` under ``secret``: hex digits, or base64 where the venue signs so."""
+    mac = hmac.new(secret.encode(), payload.encode(), algo)
+    return base64.b64encode(mac.digest()).decode() if b64 else mac.hexdigest()
+
+
+def signature_ok(sent: Any, secret: str, payload: str, **how: Any) -> bool:
+    """Whether ``sent`` is the signature of ``payload`` (``how``: see :func:`hmac_digest`)."""
+    return hmac.compare_digest(str(sent), hmac_digest(secret, payload, **how))
+
+
+def abort_all(conns: Iterable[Any]) -> int:
+    """Abort each websocket connection at the TCP level (no close frame); how many."""
+    count = 0
+    for conn in conns:
+        transport = conn.request.transport
+        if transport is not None:
+            transport.abort()
+        count += 1
+    return count
+
+
+async def send_each(
+    conns: Iterable[Any], payload: Any, wanted: Callable[[Any], bool] = lambda _c: True
+) -> int:
+    """Send ``payload`` (text, or JSON of it) to each open connection ``wanted`` accepts; how
+    many took it (one closing meanwhile is skipped, as a venue drops a frame to a gone socket)."""
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    sent = 0
+    for conn in list(conns):
+        if not wanted(conn) or conn.ws.closed:
+            continue
+        try:
+            await conn.ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            continue
+        sent += 1
+    return sent
 
 
 def _text(value: Number) -> str:
@@ -279,12 +326,9 @@ class VenueStandin:
         """Abort every websocket connection at the TCP level (no close frame)."""
         conns = list(self._conns)
         self._conns.clear()
-        for conn in conns:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
+        count = abort_all(conns)
         await self._notify()
-        return len(conns)
+        return count
 
     def refuse_connections(self, on: bool = True) -> None:
         """While on, every REST request and websocket upgrade is answered 503."""
@@ -328,17 +372,9 @@ class VenueStandin:
         await self._notify()
 
     async def broadcast(self, topic: str, payload: Any) -> int:
-        text = payload if isinstance(payload, str) else json.dumps(payload)
-        sent = 0
-        for conn in list(self._conns):
-            if topic not in conn.topics or conn.ws.closed:
-                continue
-            try:
-                await conn.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                continue
-            self.frames_sent[topic] += 1
-            sent += 1
+        sent = await send_each(self._conns, payload, lambda conn: topic in conn.topics)
+        if sent:
+            self.frames_sent[topic] += sent
         return sent
 
     def query_symbol(self, request: web.Request, key: str = "symbol") -> Quote | None:

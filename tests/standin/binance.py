@@ -34,6 +34,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.standin.base import abort_all, send_each
+
 Number = str | int | float | Decimal
 
 # --------------------------------------------------------------------------------------
@@ -619,10 +621,7 @@ class StandinBinance:
         """Abort every websocket connection at the TCP level (no close frame)."""
         conns = list(self._conns)
         self._conns.clear()
-        for conn in conns:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
+        abort_all(conns)
         await self._notify()
         return len(conns)
 
@@ -653,17 +652,9 @@ class StandinBinance:
             self._changed.notify_all()
 
     async def _broadcast(self, stream: str, payload: Any) -> int:
-        text = json.dumps(payload)
-        sent = 0
-        for conn in list(self._conns):
-            if stream not in conn.streams or conn.ws.closed:
-                continue
-            try:
-                await conn.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                continue
-            self.frames_sent[stream] += 1
-            sent += 1
+        sent = await send_each(self._conns, json.dumps(payload), lambda c: stream in c.streams)
+        if sent:
+            self.frames_sent[stream] += sent
         return sent
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:

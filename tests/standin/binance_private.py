@@ -30,11 +30,8 @@ the one-position form; see :func:`binance_liquidation_price`), or a test's overr
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import itertools
 import json
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,7 +39,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.standin.base import now_ms, send_each, signature_ok
 from tests.standin.binance import LEVERAGE_BRACKETS, UNIFIED_TO_ID, StandinBinance, _WsConn
+from tests.standin.private_account import PrivateSession, decimal_text, liquidation_price
 
 API_KEY = "standin-api-key-0123456789"
 SECRET = "standin-secret-abcdefghijkl"
@@ -50,12 +49,7 @@ LISTEN_KEY_PATH = "/fapi/v1/listenKey"
 PRIVATE_WS_PATH = "/private/ws"
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _s(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
+_s = decimal_text
 
 
 @dataclass
@@ -69,7 +63,7 @@ class StandinPosition:
     entry: Decimal
     isolated_wallet: Decimal = Decimal(0)  # > 0 only for isolated positions
     realized: Decimal = Decimal(0)
-    updated_ms: int = field(default_factory=_now_ms)
+    updated_ms: int = field(default_factory=now_ms)
 
 
 @dataclass
@@ -88,7 +82,7 @@ class StandinOrder:
     reduce_only: bool = False
     close_position: bool = False
     algo: bool = False
-    created_ms: int = field(default_factory=_now_ms)
+    created_ms: int = field(default_factory=now_ms)
 
 
 def _bracket(notional: Decimal) -> tuple[Decimal, Decimal]:
@@ -100,28 +94,17 @@ def _bracket(notional: Decimal) -> tuple[Decimal, Decimal]:
     return mmr, cum
 
 
-def binance_liquidation_price(
-    wallet: Decimal,
-    amount: Decimal,
-    entry: Decimal,
-    mmr: Decimal,
-    cum: Decimal,
-    *,
-    other_mm: Decimal = Decimal(0),
-    other_upnl: Decimal = Decimal(0),
-) -> Decimal | None:
-    """Binance's USDⓈ-M liquidation price of one one-way position:
-    ``(WB - TMM1 + UPNL1 + cum - amount*entry) / (|amount|*mmr - amount)`` (WB: cross wallet, or
-    the isolated wallet with TMM1 = UPNL1 = 0). None where it does not exist (<= 0)."""
-    denominator = abs(amount) * mmr - amount
-    if not denominator:
-        return None
-    price = (wallet - other_mm + other_upnl + cum - amount * entry) / denominator
-    return price.quantize(Decimal("0.01")) if price > 0 else None
+#: Binance's USDⓈ-M liquidation price of one one-way position (support FAQ 360033525271):
+#: ``(WB - TMM1 + UPNL1 + cum - amount*entry) / (|amount|*mmr - amount)`` (WB: cross wallet, or
+#: the isolated wallet with TMM1 = UPNL1 = 0); the closed form every venue stand-in shares.
+binance_liquidation_price = liquidation_price
 
 
-class StandinBinancePrivate(StandinBinance):
+class StandinBinancePrivate(PrivateSession, StandinBinance):
     """See the module docstring. Use as ``async with StandinBinancePrivate() as ex``."""
+
+    #: the listen key's create and keep-alive change nothing on the account
+    not_writes = (LISTEN_KEY_PATH,)
 
     def __init__(
         self,
@@ -133,8 +116,7 @@ class StandinBinancePrivate(StandinBinance):
         host: str = "127.0.0.1",
     ) -> None:
         super().__init__(symbols, host=host)
-        self.api_key = api_key
-        self.secret = secret
+        self.init_session(api_key=api_key, secret=secret)
         self.cross_wallet = Decimal(wallet)
         self.dual_side = False
         self.positions: dict[tuple[str, str], StandinPosition] = {}
@@ -142,35 +124,13 @@ class StandinBinancePrivate(StandinBinance):
         self.leverage: dict[str, int] = {sym: 20 for sym in self.state}
         self.margin_type: dict[str, str] = {sym: "cross" for sym in self.state}
         self.liquidation_override: dict[tuple[str, str], Decimal] = {}
-        # what happened: every request, listen keys, private sockets
-        self.log: list[tuple[str, str, bool]] = []  # (method, path, API key sent)
-        self.auth_failures = 0
+        # what happened besides the session's log: listen keys, private sockets
         self.listen_keys: list[str] = []
         self.expired_keys: set[str] = set()
         self.keepalives = 0
         self.private_connects = 0
         self._private: set[_WsConn] = set()
         self._ids = itertools.count(1000)
-        self.serve_private_ws = True  # False: refuse the user data stream (REST still served)
-
-    # ---- what the daemon did -------------------------------------------------------------
-    def writes(self) -> list[tuple[str, str]]:
-        """Requests that would change the account: every non-GET except the listen key's."""
-        return [
-            (method, path)
-            for method, path, _key in self.log
-            if method not in ("GET", "HEAD", "OPTIONS") and path != LISTEN_KEY_PATH
-        ]
-
-    def private_requests(self, path: str) -> int:
-        return sum(1 for _m, p, _k in self.log if p == path)
-
-    @property
-    def open_private_sockets(self) -> int:
-        return len(self._private)
-
-    async def wait_private(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        await self.wait_for(predicate, timeout)
 
     # ---- account controls (each pushes what Binance would push) -------------------------
     async def set_wallet(self, cross_wallet: Decimal | str, *, push: bool = True) -> None:
@@ -288,7 +248,7 @@ class StandinBinancePrivate(StandinBinance):
         hear nothing more; frames sent."""
         key = self.listen_keys[-1]
         self.expired_keys.add(key)
-        frame = {"e": "listenKeyExpired", "E": _now_ms(), "listenKey": key}
+        frame = {"e": "listenKeyExpired", "E": now_ms(), "listenKey": key}
         sent = 0
         for conn in list(self._private):
             if conn.request.query.get("listenKey") == key and not conn.ws.closed:
@@ -301,17 +261,6 @@ class StandinBinancePrivate(StandinBinance):
     ) -> None:
         """Report ``price`` as the exchange's liquidation price instead of the formula's."""
         self.liquidation_override[(self.market_id(symbol), side)] = Decimal(price)
-
-    async def drop_private_sockets(self) -> int:
-        """Abort the user data stream connections (TCP level, no close frame)."""
-        conns = list(self._private)
-        self._private.clear()
-        for conn in conns:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
-        await self._notify()
-        return len(conns)
 
     async def drop_websockets(self) -> int:
         return await super().drop_websockets() + await self.drop_private_sockets()
@@ -414,7 +363,7 @@ class StandinBinancePrivate(StandinBinance):
             "crossUnPnl": _s(cross_upnl),
             "availableBalance": _s(available),
             "maxWithdrawAmount": _s(available),
-            "updateTime": _now_ms(),
+            "updateTime": now_ms(),
         }
         return {
             "totalInitialMargin": _s(im),
@@ -509,7 +458,7 @@ class StandinBinancePrivate(StandinBinance):
     async def push_account_update(
         self, positions: Iterable[StandinPosition], *, reason: str = "ORDER"
     ) -> int:
-        now = _now_ms()
+        now = now_ms()
         frame = {
             "e": "ACCOUNT_UPDATE",
             "E": now,
@@ -546,7 +495,7 @@ class StandinBinancePrivate(StandinBinance):
     async def push_order_update(
         self, order: StandinOrder, *, status: str, fill_price: Decimal | None = None
     ) -> int:
-        now = _now_ms()
+        now = now_ms()
         if order.algo:
             frame: dict[str, Any] = {
                 "e": "ALGO_UPDATE",
@@ -626,17 +575,13 @@ class StandinBinancePrivate(StandinBinance):
         return await self.push_private(frame)
 
     async def push_private(self, frame: Mapping[str, Any]) -> int:
-        text = json.dumps(frame)
-        sent = 0
-        for conn in list(self._private):
-            if conn.ws.closed or conn.request.query.get("listenKey") in self.expired_keys:
-                continue
-            try:
-                await conn.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                continue
-            self.frames_sent[str(frame.get("e"))] += 1
-            sent += 1
+        sent = await send_each(
+            self._private,
+            frame,
+            lambda conn: conn.request.query.get("listenKey") not in self.expired_keys,
+        )
+        if sent:
+            self.frames_sent[str(frame.get("e"))] += sent
         return sent
 
     # ---- request handling ----------------------------------------------------------------
@@ -653,8 +598,7 @@ class StandinBinancePrivate(StandinBinance):
         if signed:
             query = request.query_string
             body, sep, signature = query.rpartition("&signature=")
-            expected = hmac.new(self.secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-            if not sep or not hmac.compare_digest(signature, expected):
+            if not sep or not signature_ok(signature, self.secret, body):
                 self.auth_failures += 1
                 return web.json_response(
                     {"code": -1022, "msg": "Signature for this request is not valid."}, status=400
@@ -663,7 +607,7 @@ class StandinBinancePrivate(StandinBinance):
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        self.log.append((request.method, path, "X-MBX-APIKEY" in request.headers))
+        self.record(request, "X-MBX-APIKEY" in request.headers)
         if self.refused:
             return await super()._dispatch(request)
         if path == PRIVATE_WS_PATH:

@@ -39,16 +39,13 @@ form of :func:`~tests.standin.private_account.liquidation_price`.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests.standin.base import RestError, RestHandler, WsConn, now_ms
+from tests.standin.base import RestError, RestHandler, WsConn, now_ms, signature_ok
 from tests.standin.bitget import POSITION_LEVER, PRODUCT, StandinBitget
 from tests.standin.private_account import (
     AcctOrder,
@@ -282,10 +279,7 @@ class StandinBitgetPrivate(PrivateAccount, StandinBitget):
         timestamp = headers.get("ACCESS-TIMESTAMP", "")
         query = request.rel_url.raw_query_string
         payload = timestamp + request.method + request.path + (f"?{query}" if query else "")
-        expected = base64.b64encode(
-            hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).digest()
-        ).decode()
-        if not hmac.compare_digest(headers.get("ACCESS-SIGN", ""), expected):
+        if not signature_ok(headers.get("ACCESS-SIGN", ""), self.secret, payload, b64=True):
             raise self._refuse("40009", "sign signature error")
         if request.query.get("productType", PRODUCT).upper() != PRODUCT:
             raise RestError(400, {"code": "40034", "msg": "Parameter productType error"})
@@ -391,18 +385,13 @@ class StandinBitgetPrivate(PrivateAccount, StandinBitget):
         if not self.serve_private_ws:
             self.abort(conn)
             return
-        timestamp = str(arg.get("timestamp", ""))
-        expected = base64.b64encode(
-            hmac.new(
-                self.secret.encode(), (timestamp + "GET/user/verify").encode(), hashlib.sha256
-            ).digest()
-        ).decode()
+        signed = str(arg.get("timestamp", "")) + "GET/user/verify"
         error = None
         if arg.get("apiKey") != self.api_key:
             error = (30011, "Invalid ACCESS_KEY")
         elif arg.get("passphrase") != self.password:
             error = (30012, "Invalid ACCESS_PASSPHRASE")
-        elif not hmac.compare_digest(str(arg.get("sign", "")), expected):
+        elif not signature_ok(arg.get("sign", ""), self.secret, signed, b64=True):
             error = (30015, "Invalid sign")
         if error is not None:
             self.auth_failures += 1

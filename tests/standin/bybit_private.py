@@ -34,20 +34,18 @@ follows docs/rules.md §5.4: cross one-way as Binance's closed form with Bybit's
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
-from tests.standin.base import RestHandler, WsConn, now_ms
-from tests.standin.binance_private import binance_liquidation_price
+from tests.standin.base import RestHandler, WsConn, now_ms, send_each, signature_ok
 from tests.standin.bybit import RISK_LIMITS, StandinBybit
+from tests.standin.private_account import PrivateSession, decimal_text, liquidation_price
 
 __all__ = ["API_KEY", "SECRET", "StandinBybitPrivate"]
 
@@ -58,8 +56,7 @@ PRIVATE_WS_PATH = "/v5/private"
 _IDX = {"BOTH": 0, "LONG": 1, "SHORT": 2}
 
 
-def _s(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
+_s = decimal_text
 
 
 @dataclass
@@ -101,7 +98,7 @@ def _risk(notional: Decimal) -> tuple[Decimal, Decimal]:
     return Decimal(mmr), Decimal(deduction or 0)
 
 
-class StandinBybitPrivate(StandinBybit):
+class StandinBybitPrivate(PrivateSession, StandinBybit):
     """See the module docstring. Use as ``async with StandinBybitPrivate() as ex``."""
 
     #: Private topics a follower subscribes (position, wallet, order).
@@ -117,18 +114,14 @@ class StandinBybitPrivate(StandinBybit):
         **kw: Any,
     ) -> None:
         super().__init__(symbols, **kw)
-        self.api_key = api_key
-        self.secret = secret
+        self.init_session(api_key=api_key, secret=secret)
         self.cross_wallet = Decimal(wallet)
         self.margin_mode = "REGULAR_MARGIN"  # or ISOLATED_MARGIN (account-wide in a UTA)
         self.positions: dict[tuple[str, str], Position] = {}
         self.orders: dict[str, Order] = {}
         self.leverage: dict[str, int] = {q.market_id: 10 for q in self.quotes.values()}
         self.liquidation_override: dict[tuple[str, str], Decimal] = {}
-        self.log: list[tuple[str, str, bool]] = []  # (method, path, API key sent)
-        self.auth_failures = 0
         self.private_connects = 0
-        self.serve_private_ws = True
         self._private: dict[WsConn, set[str]] = {}
         self._authed: set[WsConn] = set()
         self._ids = itertools.count(1000)
@@ -139,25 +132,6 @@ class StandinBybitPrivate(StandinBybit):
         for key in ("api", "test", "demotrading"):
             config["urls"][key]["ws"]["private"]["contract"] = f"{self.ws_root}{PRIVATE_WS_PATH}"
         return config
-
-    # ---- what the daemon did -------------------------------------------------------------
-    def writes(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p, _k in self.log if m not in ("GET", "HEAD", "OPTIONS")]
-
-    def private_requests(self, path: str) -> int:
-        return sum(1 for _m, p, _k in self.log if p == path)
-
-    @property
-    def open_private_sockets(self) -> int:
-        return len(self._private)
-
-    @property
-    def private_subscriptions(self) -> int:
-        """Private topic subscriptions acked so far (all connections)."""
-        return sum(n for t, n in self.subscriptions.items() if t.startswith("private:"))
-
-    async def wait_private(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        await self.wait_for(predicate, timeout)
 
     # ---- account controls ----------------------------------------------------------------
     def market_id(self, symbol: str) -> str:
@@ -292,15 +266,8 @@ class StandinBybitPrivate(StandinBybit):
         self.liquidation_override[(self.market_id(symbol), side)] = Decimal(price)
 
     async def drop_private_sockets(self) -> int:
-        conns = list(self._private)
-        self._private.clear()
         self._authed.clear()
-        for conn in conns:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
-        await self._notify()
-        return len(conns)
+        return await super().drop_private_sockets()
 
     async def drop_websockets(self) -> int:
         return await super().drop_websockets() + await self.drop_private_sockets()
@@ -337,7 +304,7 @@ class StandinBybitPrivate(StandinBybit):
             return price.quantize(Decimal("0.01")) if price > 0 else None
         mmr, deduction = _risk(abs(pos.amount) * self._mark(sym))
         others = [p for k, p in self.positions.items() if k != key]
-        return binance_liquidation_price(
+        return liquidation_price(
             self.cross_wallet,
             pos.amount,
             pos.entry,
@@ -532,17 +499,10 @@ class StandinBybitPrivate(StandinBybit):
             "creationTime": now_ms(),
             "data": data,
         }
-        text = json.dumps(frame)
-        sent = 0
-        for conn, topics in list(self._private.items()):
-            if topic not in topics or conn.ws.closed:
-                continue
-            try:
-                await conn.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                continue
-            self.frames_sent[topic] += 1
-            sent += 1
+        subscribed = dict(self._private)  # connection -> its topics, as the push starts
+        sent = await send_each(subscribed, frame, lambda conn: topic in subscribed[conn])
+        if sent:
+            self.frames_sent[topic] += sent
         return sent
 
     # ---- request handling ----------------------------------------------------------------
@@ -562,15 +522,14 @@ class StandinBybitPrivate(StandinBybit):
             + headers.get("X-BAPI-RECV-WINDOW", "")
             + request.query_string
         )
-        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(headers.get("X-BAPI-SIGN", ""), expected):
+        if not signature_ok(headers.get("X-BAPI-SIGN", ""), self.secret, payload):
             self.auth_failures += 1
             return self._error(10004, "error sign! origin_string[...]")
         return None
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        self.log.append((request.method, path, "X-BAPI-API-KEY" in request.headers))
+        self.record(request, "X-BAPI-API-KEY" in request.headers)
         if self.refused:
             return await super()._dispatch(request)
         if path == PRIVATE_WS_PATH:
@@ -739,10 +698,9 @@ class StandinBybitPrivate(StandinBybit):
             )
         elif op == "auth":
             key, expires, signature = [*(message.get("args") or []), "", "", ""][:3]
-            expected = hmac.new(
-                self.secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256
-            ).hexdigest()
-            ok = key == self.api_key and hmac.compare_digest(str(signature), expected)
+            ok = key == self.api_key and signature_ok(
+                signature, self.secret, f"GET/realtime{expires}"
+            )
             if ok:
                 self._authed.add(conn)
             else:

@@ -33,14 +33,13 @@ tier's ``maintenance_rate`` less its ``deduction``, docs/rules.md §14.3), in th
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
-from tests.standin.base import RestError, RestHandler, WsConn, now_ms
+from tests.standin.base import RestError, RestHandler, WsConn, now_ms, signature_ok
 from tests.standin.gate import RISK_LIMIT_TIERS, StandinGate
 from tests.standin.private_account import AcctOrder, AcctPosition, PrivateAccount, decimal_text
 
@@ -288,8 +287,7 @@ class StandinGatePrivate(PrivateAccount, StandinGate):
                 headers.get("Timestamp", ""),
             ]
         )
-        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha512).hexdigest()
-        if not hmac.compare_digest(headers.get("SIGN", ""), expected):
+        if not signature_ok(headers.get("SIGN", ""), self.secret, payload, algo=hashlib.sha512):
             self.auth_failures += 1
             raise RestError(401, {"label": "INVALID_SIGNATURE", "message": "Signature mismatch"})
 
@@ -354,11 +352,10 @@ class StandinGatePrivate(PrivateAccount, StandinGate):
             return
         auth = message.get("auth") if isinstance(message.get("auth"), dict) else {}
         signed = f"channel={channel}&event=subscribe&time={message.get('time')}"
-        expected = hmac.new(self.secret.encode(), signed.encode(), hashlib.sha512).hexdigest()
         error = None
         if auth.get("KEY") != self.api_key:
             error = (4, "invalid key")
-        elif not hmac.compare_digest(str(auth.get("SIGN", "")), expected):
+        elif not signature_ok(auth.get("SIGN", ""), self.secret, signed, algo=hashlib.sha512):
             error = (11, "signature mismatch")
         elif (message.get("payload") or [None])[0] != str(USER_ID):
             error = (2, "invalid argument: user id")

@@ -26,15 +26,13 @@ contracts) plus the close fee at the taker rate (docs/rules.md §14.1), in the c
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests.standin.base import RestError, RestHandler, WsConn, now_ms
+from tests.standin.base import RestError, RestHandler, WsConn, now_ms, signature_ok
 from tests.standin.mexc import RISK, StandinMexc
 from tests.standin.private_account import AcctOrder, AcctPosition, PrivateAccount, decimal_text
 
@@ -252,8 +250,7 @@ class StandinMexcPrivate(PrivateAccount, StandinMexc):
             self.auth_failures += 1
             raise RestError(200, {"success": False, "code": 401, "message": "Not logged in"})
         payload = self.api_key + headers.get("Request-Time", "") + request.rel_url.raw_query_string
-        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(headers.get("Signature", ""), expected):
+        if not signature_ok(headers.get("Signature", ""), self.secret, payload):
             self.auth_failures += 1
             raise RestError(
                 200, {"success": False, "code": 602, "message": "Signature verification failed"}
@@ -322,9 +319,8 @@ class StandinMexcPrivate(PrivateAccount, StandinMexc):
             return
         param = message.get("param") if isinstance(message.get("param"), dict) else {}
         signed = f"{param.get('apiKey')}{param.get('reqTime')}"
-        expected = hmac.new(self.secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
-        if param.get("apiKey") != self.api_key or not hmac.compare_digest(
-            str(param.get("signature", "")), expected
+        if param.get("apiKey") != self.api_key or not signature_ok(
+            param.get("signature", ""), self.secret, signed
         ):
             self.auth_failures += 1
             await conn.send({"channel": "rs.error", "data": "invalid apiKey", "ts": now_ms()})

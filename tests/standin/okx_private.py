@@ -34,19 +34,25 @@ the taker rate added to the requirement), or a test's override.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests.standin.base import RestError, RestHandler, WsConn, now_ms
+from tests.standin.base import (
+    RestError,
+    RestHandler,
+    WsConn,
+    abort_all,
+    now_ms,
+    send_each,
+    signature_ok,
+)
 from tests.standin.okx import MARKETS, POSITION_TIERS, StandinOkx
+from tests.standin.private_account import PrivateSession, decimal_text
 
 __all__ = ["API_KEY", "PASSPHRASE", "SECRET", "StandinOkxPrivate"]
 
@@ -60,8 +66,7 @@ TAKER = Decimal("0.0005")  # the liquidation fee in the requirement (docs/rules.
 _POS_SIDE = {"BOTH": "net", "LONG": "long", "SHORT": "short"}
 
 
-def _s(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
+_s = decimal_text
 
 
 @dataclass
@@ -108,7 +113,7 @@ def _tier(contracts: Decimal) -> Decimal:
     return Decimal(POSITION_TIERS[-1][2])
 
 
-class StandinOkxPrivate(StandinOkx):
+class StandinOkxPrivate(PrivateSession, StandinOkx):
     """See the module docstring. Use as ``async with StandinOkxPrivate() as ex``."""
 
     #: Private channels a follower subscribes (positions, account, orders, orders-algo).
@@ -125,8 +130,7 @@ class StandinOkxPrivate(StandinOkx):
         **kw: Any,
     ) -> None:
         super().__init__(symbols, **kw)
-        self.api_key = api_key
-        self.secret = secret
+        self.init_session(api_key=api_key, secret=secret)
         self.passphrase = passphrase
         self.cross_wallet = Decimal(wallet)  # cash not set aside for isolated positions
         self.hedged = False
@@ -135,9 +139,6 @@ class StandinOkxPrivate(StandinOkx):
         self.leverage: dict[str, int] = {q.market_id: 10 for q in self.quotes.values()}
         self.margin_mode: dict[str, str] = {q.market_id: "cross" for q in self.quotes.values()}
         self.liquidation_override: dict[tuple[str, str], Decimal] = {}
-        self.log: list[tuple[str, str, bool]] = []  # (method, path, API key sent)
-        self.auth_failures = 0
-        self.serve_private_ws = True
         self._authed: set[WsConn] = set()
         self._ids = itertools.count(600000000000000000)
 
@@ -145,13 +146,7 @@ class StandinOkxPrivate(StandinOkx):
     def ccxt_credentials(self) -> dict[str, str]:
         return {"apiKey": self.api_key, "secret": self.secret, "password": self.passphrase}
 
-    # ---- what the daemon did -------------------------------------------------------------
-    def writes(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p, _k in self.log if m not in ("GET", "HEAD", "OPTIONS")]
-
-    def private_requests(self, path: str) -> int:
-        return sum(1 for _m, p, _k in self.log if p == path)
-
+    # ---- what the daemon did (private sockets live among the base's connections) -----------
     def _private_conns(self, paths: tuple[str, ...] = (PRIVATE_WS_PATH,)) -> list[WsConn]:
         return [c for c in self._conns if c.path in paths]
 
@@ -162,14 +157,6 @@ class StandinOkxPrivate(StandinOkx):
     @property
     def private_connects(self) -> int:
         return self.ws_connects[PRIVATE_WS_PATH]
-
-    @property
-    def private_subscriptions(self) -> int:
-        """Private channel subscriptions acked so far (all connections)."""
-        return sum(n for t, n in self.subscriptions.items() if t.startswith("private:"))
-
-    async def wait_private(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        await self.wait_for(predicate, timeout)
 
     # ---- account controls ----------------------------------------------------------------
     def market_id(self, symbol: str) -> str:
@@ -307,9 +294,7 @@ class StandinOkxPrivate(StandinOkx):
         for conn in conns:
             self._conns.discard(conn)
             self._authed.discard(conn)
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
+        abort_all(conns)
         await self._notify()
         return len(conns)
 
@@ -589,16 +574,10 @@ class StandinOkxPrivate(StandinOkx):
 
     async def _push_private(self, channel: str, arg: dict[str, Any], data: list[Any]) -> int:
         frame = {"arg": {**arg, "uid": "77982378738415879"}, "data": data}
-        sent = 0
-        for conn in self._private_conns((PRIVATE_WS_PATH, BUSINESS_WS_PATH)):
-            if f"private:{channel}" not in conn.topics or conn.ws.closed:
-                continue
-            try:
-                await conn.send(frame)
-            except (ConnectionError, RuntimeError):
-                continue
-            self.frames_sent[channel] += 1
-            sent += 1
+        conns = self._private_conns((PRIVATE_WS_PATH, BUSINESS_WS_PATH))
+        sent = await send_each(conns, frame, lambda conn: f"private:{channel}" in conn.topics)
+        if sent:
+            self.frames_sent[channel] += sent
         return sent
 
     # ---- request handling ----------------------------------------------------------------
@@ -612,9 +591,7 @@ class StandinOkxPrivate(StandinOkx):
         if headers.get("OK-ACCESS-PASSPHRASE") != self.passphrase:
             return self._refuse("50105", "OK-ACCESS-PASSPHRASE incorrect.")
         payload = headers.get("OK-ACCESS-TIMESTAMP", "") + request.method + request.path_qs
-        digest = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).digest()
-        expected = base64.b64encode(digest).decode()
-        if not hmac.compare_digest(headers.get("OK-ACCESS-SIGN", ""), expected):
+        if not signature_ok(headers.get("OK-ACCESS-SIGN", ""), self.secret, payload, b64=True):
             return self._refuse("50113", "Invalid Sign.")
         return None
 
@@ -624,7 +601,7 @@ class StandinOkxPrivate(StandinOkx):
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        self.log.append((request.method, path, "OK-ACCESS-KEY" in request.headers))
+        self.record(request, "OK-ACCESS-KEY" in request.headers)
         if path in (PRIVATE_WS_PATH, BUSINESS_WS_PATH) and not self.serve_private_ws:
             self.requests[path] += 1
             return web.Response(status=503, text="Service Unavailable")
@@ -757,17 +734,11 @@ class StandinOkxPrivate(StandinOkx):
         conn_id = f"standinpriv{id(conn) % 100000}"
         if op == "login":
             (arg,) = message.get("args") or [{}]
-            expected = base64.b64encode(
-                hmac.new(
-                    self.secret.encode(),
-                    f"{arg.get('timestamp')}GET/users/self/verify".encode(),
-                    hashlib.sha256,
-                ).digest()
-            ).decode()
+            signed = f"{arg.get('timestamp')}GET/users/self/verify"
             ok = (
                 arg.get("apiKey") == self.api_key
                 and arg.get("passphrase") == self.passphrase
-                and hmac.compare_digest(str(arg.get("sign", "")), expected)
+                and signature_ok(arg.get("sign", ""), self.secret, signed, b64=True)
             )
             if ok:
                 self._authed.add(conn)

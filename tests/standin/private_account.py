@@ -1,5 +1,10 @@
 """The futures account behind a venue stand-in's private endpoints, shared by the venues that
-serve one (``tests/standin/<venue>_private.py``; Binance has its own, older one).
+serve one (``tests/standin/<venue>_private.py``; Binance, Bybit and OKX keep their own, older
+accounts but share :class:`PrivateSession`).
+
+:class:`PrivateSession` is what every private stand-in records and refuses, whatever account is
+behind it: the request ``log`` and ``writes()``, ``auth_failures``, the private sockets' count and
+their abort, the subscriptions acked on them.
 
 :class:`PrivateAccount` is a mixin for a :class:`~tests.standin.base.VenueStandin` subclass. It
 holds one USDT-settled futures account whose state a test sets with the same vocabulary on every
@@ -26,17 +31,18 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
-from tests.standin.base import WsConn, now_ms
+from tests.standin.base import WsConn, abort_all, now_ms, send_each
 
 __all__ = [
     "KINDS",
     "AcctOrder",
     "AcctPosition",
     "PrivateAccount",
+    "PrivateSession",
     "decimal_text",
     "liquidation_price",
 ]
@@ -119,18 +125,77 @@ class AcctOrder:
     created_ms: int = field(default_factory=now_ms)
 
 
-class PrivateAccount:
-    """See the module docstring; call :meth:`init_account` from the subclass ``__init__``."""
+class PrivateSession:
+    """The bookkeeping of a private stand-in (see the module docstring); call
+    :meth:`init_session` from the subclass ``__init__``. ``_private`` holds the private
+    connections (a set, or a dict keyed by them); a venue whose private sockets live elsewhere
+    overrides :attr:`open_private_sockets` and :meth:`drop_private_sockets`."""
 
-    # provided by VenueStandin
-    quotes: dict[str, Any]
-    frames_sent: Any
+    #: requests that change nothing on the account though they are no GET (Binance's listen key)
+    not_writes: ClassVar[tuple[str, ...]] = ()
+
+    # provided by the stand-in
     subscriptions: Any
+    _private: Any
     if TYPE_CHECKING:
 
         async def _notify(self) -> None: ...
 
         async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None: ...
+
+    def init_session(self, *, api_key: str, secret: str) -> None:
+        self.api_key = api_key
+        self.secret = secret
+        self.log: list[tuple[str, str, bool]] = []  # (method, path, API key sent)
+        self.auth_failures = 0
+        self.serve_private_ws = True  # False: refuse private logins, as a venue that is down
+
+    def record(self, request: web.Request, authed: bool) -> None:
+        self.log.append((request.method, request.path, authed))
+
+    def writes(self) -> list[tuple[str, str]]:
+        """Requests that would change the account: anything but a read (or a ``not_writes``)."""
+        return [
+            (m, p)
+            for m, p, _k in self.log
+            if m not in ("GET", "HEAD", "OPTIONS") and p not in self.not_writes
+        ]
+
+    def private_requests(self, path: str) -> int:
+        return sum(1 for _m, p, _k in self.log if p == path)
+
+    @property
+    def private_subscriptions(self) -> int:
+        """Private channel subscriptions acked so far (all connections)."""
+        return sum(n for t, n in self.subscriptions.items() if t.startswith("private:"))
+
+    @property
+    def open_private_sockets(self) -> int:
+        return len(self._private)
+
+    async def wait_private(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        await self.wait_for(predicate, timeout)
+
+    async def drop_private_sockets(self) -> int:
+        """Abort the private websocket connections (TCP level, no close frame)."""
+        conns = list(self._private)
+        self._private.clear()
+        abort_all(conns)
+        await self._notify()
+        return len(conns)
+
+    @staticmethod
+    def abort(conn: WsConn) -> None:
+        abort_all([conn])
+
+
+class PrivateAccount(PrivateSession):
+    """See the module docstring; call :meth:`init_account` from the subclass ``__init__``."""
+
+    # provided by VenueStandin
+    quotes: dict[str, Any]
+    frames_sent: Any
+    if TYPE_CHECKING:
 
         def contract_size(self, symbol: str) -> Decimal: ...
 
@@ -143,8 +208,7 @@ class PrivateAccount:
         wallet: Decimal | str,
         leverage: int = 20,
     ) -> None:
-        self.api_key = api_key
-        self.secret = secret
+        self.init_session(api_key=api_key, secret=secret)
         self.password = password
         self.cross_wallet = Decimal(wallet)
         self.hedge_mode = False
@@ -153,10 +217,7 @@ class PrivateAccount:
         self.leverage: dict[str, int] = {sym: leverage for sym in self.quotes}
         self.margin_mode: dict[str, str] = {sym: "cross" for sym in self.quotes}
         self.liquidation_override: dict[tuple[str, str], Decimal] = {}
-        self.log: list[tuple[str, str, bool]] = []
-        self.auth_failures = 0
         self.private_connects = 0
-        self.serve_private_ws = True
         self._private: set[WsConn] = set()
         self._ids = itertools.count(7_000_001)
 
@@ -178,28 +239,10 @@ class PrivateAccount:
         raise NotImplementedError
 
     # ---- what the daemon did --------------------------------------------------------------
-    def writes(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p, _k in self.log if m not in ("GET", "HEAD", "OPTIONS")]
-
-    def private_requests(self, path: str) -> int:
-        return sum(1 for _m, p, _k in self.log if p == path)
-
     @property
     def private_channels(self) -> int:
         """Private channels a follower subscribes."""
         return len(self.private_topics)
-
-    @property
-    def private_subscriptions(self) -> int:
-        """Private channel subscriptions acked so far (all connections)."""
-        return sum(n for t, n in self.subscriptions.items() if t.startswith("private:"))
-
-    @property
-    def open_private_sockets(self) -> int:
-        return len(self._private)
-
-    async def wait_private(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        await self.wait_for(predicate, timeout)
 
     #: the topics (as ``conn.topics`` holds them) of every private stream the mirror watches
     private_topics: tuple[str, ...] = ()
@@ -219,41 +262,15 @@ class PrivateAccount:
     def private_closed(self, conn: WsConn) -> None:
         self._private.discard(conn)
 
-    async def drop_private_sockets(self) -> int:
-        """Abort the private websocket connections (TCP level, no close frame)."""
-        conns = list(self._private)
-        self._private.clear()
-        for conn in conns:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
-        await self._notify()
-        return len(conns)
-
-    @staticmethod
-    def abort(conn: WsConn) -> None:
-        transport = conn.request.transport
-        if transport is not None:
-            transport.abort()
-
     async def send_private(
         self, payload: Any, topic: str, only: Iterable[WsConn] | None = None
     ) -> int:
         """Send ``payload`` to the private connections subscribed to ``topic``."""
-        sent = 0
-        for conn in list(only if only is not None else self._private):
-            if topic not in conn.topics or conn.ws.closed:
-                continue
-            try:
-                await conn.send(payload)
-            except (ConnectionError, RuntimeError):
-                continue
-            self.frames_sent[topic] += 1
-            sent += 1
+        conns = only if only is not None else self._private
+        sent = await send_each(conns, payload, lambda conn: topic in conn.topics)
+        if sent:
+            self.frames_sent[topic] += sent
         return sent
-
-    def record(self, request: web.Request, authed: bool) -> None:
-        self.log.append((request.method, request.path, authed))
 
     # ---- account controls -----------------------------------------------------------------
     # The Binance stand-in's vocabulary (tests/standin/binance_private.py), so the per-venue
