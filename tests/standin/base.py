@@ -7,6 +7,9 @@ A venue stand-in (``tests/standin/<venue>.py``) subclasses :class:`VenueStandin`
 * ``on_ws_message(conn, message)``: the venue's subscribe/ack/ping protocol; subscribed topics go
   into ``conn.topics`` through :meth:`subscribed`;
 * ``on_ws_open(conn)`` (optional): what the venue sends first on a new socket (a welcome);
+  ``on_ws_close(conn)`` (optional): what the stand-in forgets when a socket ends;
+* ``count_protocol_pings`` (optional): answer websocket protocol pings here and count them in
+  ``pings``, for a venue that ccxt keeps alive with protocol pings only (Gate);
 * ``frames(symbol, kinds)``: ``(topic, payload)`` pairs to push when a quote changes;
 * ``ccxt_config()``: the constructor config that points the real ccxt class at the server;
 * ``stream_topics(symbol)``: the topics a guardbot feed subscribes to for ``symbol`` (tests wait
@@ -183,6 +186,8 @@ class VenueStandin:
     rest_routes: ClassVar[Mapping[tuple[str, str], RestHandler]] = {}
     #: Path prefixes served as websockets.
     ws_paths: tuple[str, ...] = ()
+    #: Answer (and count) websocket protocol pings here instead of in aiohttp.
+    count_protocol_pings: ClassVar[bool] = False
 
     def __init__(self, quotes: Iterable[Quote], *, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -203,6 +208,9 @@ class VenueStandin:
     # ---- venue hooks ----------------------------------------------------------------------
     async def on_ws_open(self, conn: WsConn) -> None:
         """Sent on every new socket before anything is read (nothing by default)."""
+
+    def on_ws_close(self, conn: WsConn) -> None:
+        """Called when a socket ends, before waiters are woken (nothing by default)."""
 
     async def on_ws_message(self, conn: WsConn, message: Any) -> None:
         raise NotImplementedError
@@ -367,6 +375,15 @@ class VenueStandin:
         self.subscriptions.update(topics)
         await self._notify()
 
+    async def answer_text_ping(self, conn: WsConn, message: Any) -> bool:
+        """Answer a text ``ping`` with ``pong`` and count it (OKX's and Bitget's keep-alive);
+        whether ``message`` was one."""
+        if message != "ping":
+            return False
+        self.pings += 1
+        await conn.send("pong")
+        return True
+
     async def unsubscribed(self, conn: WsConn, topics: Iterable[str]) -> None:
         conn.topics.difference_update(topics)
         await self._notify()
@@ -418,7 +435,8 @@ class VenueStandin:
         return web.json_response(body)
 
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()  # autoping: answers protocol-level pings with pongs
+        # autoping (the default): aiohttp answers protocol-level pings with pongs
+        ws = web.WebSocketResponse(autoping=not self.count_protocol_pings)
         await ws.prepare(request)
         conn = WsConn(ws=ws, request=request, path=request.path)
         self._conns.add(conn)
@@ -427,6 +445,13 @@ class VenueStandin:
         try:
             await self.on_ws_open(conn)
             async for msg in ws:
+                if msg.type == WSMsgType.PING and self.count_protocol_pings:
+                    self.pings += 1
+                    await ws.pong(msg.data)
+                    continue
+                if msg.type == WSMsgType.CLOSE:
+                    await ws.close()
+                    break
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
                 try:
@@ -438,5 +463,6 @@ class VenueStandin:
                 await self.on_ws_message(conn, message)
         finally:
             self._conns.discard(conn)
+            self.on_ws_close(conn)
             await self._notify()
         return ws

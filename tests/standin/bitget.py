@@ -267,11 +267,7 @@ class StandinBitget(VenueStandin):
         return [(f"ticker:{quote.market_id}", self._push(quote))]
 
     async def on_ws_message(self, conn: WsConn, message: Any) -> None:
-        if message == "ping":
-            self.pings += 1
-            await conn.send("pong")
-            return
-        if not isinstance(message, dict):
+        if await self.answer_text_ping(conn, message) or not isinstance(message, dict):
             return
         op = message.get("op")
         args = [a for a in message.get("args") or [] if isinstance(a, dict)]

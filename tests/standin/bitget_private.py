@@ -88,22 +88,11 @@ class StandinBitgetPrivate(PrivateAccount, StandinBitget):
     #: positions and account are pushed whole right after their subscribe ack
     snapshot_on_subscribe = True
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
-        *,
-        api_key: str = API_KEY,
-        secret: str = SECRET,
-        password: str = PASSPHRASE,
-        wallet: Decimal | str = "10000",
-        **kw: Any,
-    ) -> None:
-        super().__init__(symbols, **kw)
-        self.init_account(api_key=api_key, secret=secret, password=password, wallet=wallet)
-        self._logged_in: set[WsConn] = set()
+    keys = (API_KEY, SECRET, PASSPHRASE)
 
-    def credentials(self) -> dict[str, str]:
-        return {"apiKey": self.api_key, "secret": self.secret, "password": self.password or ""}
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._logged_in: set[WsConn] = set()
 
     # ---- rules ----------------------------------------------------------------------------
     def mm_rate(self, symbol: str, notional: Decimal) -> tuple[Decimal, Decimal]:
@@ -350,11 +339,7 @@ class StandinBitgetPrivate(PrivateAccount, StandinBitget):
         if conn.path != PRIVATE_WS_PATH:
             await super().on_ws_message(conn, message)
             return
-        if message == "ping":
-            self.pings += 1
-            await conn.send("pong")
-            return
-        if not isinstance(message, dict):
+        if await self.answer_text_ping(conn, message) or not isinstance(message, dict):
             return
         op = message.get("op")
         args = [a for a in message.get("args") or [] if isinstance(a, dict)]
@@ -401,14 +386,9 @@ class StandinBitgetPrivate(PrivateAccount, StandinBitget):
         await conn.send({"event": "login", "code": 0})
         await self.private_opened(conn)
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        try:
-            return await super()._websocket(request)
-        finally:
-            for conn in [c for c in self._logged_in if c.request is request]:
-                self._logged_in.discard(conn)
-                self.private_closed(conn)
-            await self._notify()
+    def on_ws_close(self, conn: WsConn) -> None:
+        self._logged_in.discard(conn)
+        super().on_ws_close(conn)
 
     # ---- pushes ---------------------------------------------------------------------------
     def _ws_position(self, pos: AcctPosition) -> dict[str, Any]:

@@ -33,11 +33,11 @@ tier's ``maintenance_rate`` less its ``deduction``, docs/rules.md §14.3), in th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from tests.standin.base import RestError, RestHandler, WsConn, now_ms, signature_ok
 from tests.standin.gate import RISK_LIMIT_TIERS, StandinGate
@@ -62,22 +62,14 @@ class StandinGatePrivate(PrivateAccount, StandinGate):
     """See the module docstring. Use as ``async with StandinGatePrivate() as ex``."""
 
     private_topics = tuple(f"private:{c}" for c in PRIVATE_CHANNELS)
+    #: ccxt keeps a Gate socket alive with protocol pings, no application ping: count them
+    count_protocol_pings = True
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
-        *,
-        api_key: str = API_KEY,
-        secret: str = SECRET,
-        wallet: Decimal | str = "10000",
-        **kw: Any,
-    ) -> None:
-        super().__init__(symbols, **kw)
-        self.init_account(api_key=api_key, secret=secret, password=None, wallet=wallet)
+    keys = (API_KEY, SECRET, None)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self._update_ids: dict[tuple[str, str], int] = {}
-
-    def credentials(self) -> dict[str, str]:
-        return {"apiKey": self.api_key, "secret": self.secret}
 
     # ---- rules ----------------------------------------------------------------------------
     def mm_rate(self, symbol: str, notional: Decimal) -> tuple[Decimal, Decimal]:
@@ -371,39 +363,6 @@ class StandinGatePrivate(PrivateAccount, StandinGate):
         if conn not in self._private:
             await self.private_opened(conn)
         await self.subscribed(conn, [f"private:{channel}"])
-
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        """The base's loop, but answering websocket protocol pings itself so that they are
-        counted (ccxt keeps a Gate socket alive with protocol pings, no application ping)."""
-        ws = web.WebSocketResponse(autoping=False)
-        await ws.prepare(request)
-        conn = WsConn(ws=ws, request=request, path=request.path)
-        self._conns.add(conn)
-        self.ws_connects[request.path] += 1
-        await self._notify()
-        try:
-            async for msg in ws:
-                if msg.type == WSMsgType.PING:
-                    self.pings += 1
-                    await ws.pong(msg.data)
-                    continue
-                if msg.type == WSMsgType.CLOSE:
-                    await ws.close()
-                    break
-                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    continue
-                try:
-                    message = self.decode(msg.data)
-                except ValueError:
-                    await conn.send({"error": "invalid JSON (stand-in)"})
-                    continue
-                self.ws_messages.append(message)
-                await self.on_ws_message(conn, message)
-        finally:
-            self._conns.discard(conn)
-            self.private_closed(conn)
-            await self._notify()
-        return ws
 
     # ---- pushes ---------------------------------------------------------------------------
     def _frame(self, channel: str, result: list[Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ contracts) plus the close fee at the taker rate (docs/rules.md §14.1), in the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -56,20 +56,7 @@ class StandinMexcPrivate(PrivateAccount, StandinMexc):
 
     private_topics = ("private:login",)
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
-        *,
-        api_key: str = API_KEY,
-        secret: str = SECRET,
-        wallet: Decimal | str = "10000",
-        **kw: Any,
-    ) -> None:
-        super().__init__(symbols, **kw)
-        self.init_account(api_key=api_key, secret=secret, password=None, wallet=wallet)
-
-    def credentials(self) -> dict[str, str]:
-        return {"apiKey": self.api_key, "secret": self.secret}
+    keys = (API_KEY, SECRET, None)
 
     # ---- rules ----------------------------------------------------------------------------
     def mm_rate(self, symbol: str, notional: Decimal) -> tuple[Decimal, Decimal]:
@@ -328,14 +315,6 @@ class StandinMexcPrivate(PrivateAccount, StandinMexc):
         await conn.send({"channel": "rs.login", "data": "success", "ts": now_ms()})
         await self.private_opened(conn)
         await self.subscribed(conn, ["private:login"])
-
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        try:
-            return await super()._websocket(request)
-        finally:
-            for conn in [c for c in self._private if c.request is request]:
-                self.private_closed(conn)
-            await self._notify()
 
     # ---- pushes ---------------------------------------------------------------------------
     async def _push_private(self, channel: str, data: Any) -> int:

@@ -296,11 +296,7 @@ class StandinOkx(VenueStandin):
         return [(f"{c}:{quote.market_id}", self._push(c, quote)) for c in channels]
 
     async def on_ws_message(self, conn: WsConn, message: Any) -> None:
-        if message == "ping":
-            self.pings += 1
-            await conn.send("pong")
-            return
-        if not isinstance(message, dict):
+        if await self.answer_text_ping(conn, message) or not isinstance(message, dict):
             return
         op = message.get("op")
         args = [a for a in message.get("args") or [] if isinstance(a, dict)]

@@ -142,10 +142,6 @@ class StandinOkxPrivate(PrivateSession, StandinOkx):
         self._authed: set[WsConn] = set()
         self._ids = itertools.count(600000000000000000)
 
-    # ---- ccxt ---------------------------------------------------------------------------
-    def ccxt_credentials(self) -> dict[str, str]:
-        return {"apiKey": self.api_key, "secret": self.secret, "password": self.passphrase}
-
     # ---- what the daemon did (private sockets live among the base's connections) -----------
     def _private_conns(self, paths: tuple[str, ...] = (PRIVATE_WS_PATH,)) -> list[WsConn]:
         return [c for c in self._conns if c.path in paths]
@@ -724,11 +720,7 @@ class StandinOkxPrivate(PrivateSession, StandinOkx):
             if conn.path == BUSINESS_WS_PATH
             else ("positions", "account", "orders")
         )
-        if message == "ping":
-            self.pings += 1
-            await conn.send("pong")
-            return
-        if not isinstance(message, dict):
+        if await self.answer_text_ping(conn, message) or not isinstance(message, dict):
             return
         op = message.get("op")
         conn_id = f"standinpriv{id(conn) % 100000}"

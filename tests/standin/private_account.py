@@ -190,7 +190,11 @@ class PrivateSession:
 
 
 class PrivateAccount(PrivateSession):
-    """See the module docstring; call :meth:`init_account` from the subclass ``__init__``."""
+    """See the module docstring: the first base of a venue's private stand-in, before its
+    :class:`~tests.standin.base.VenueStandin` subclass; ``keys`` are the venue's defaults."""
+
+    #: the keys the stand-in accepts unless given others: (API key, secret, password or None)
+    keys: ClassVar[tuple[str, str, str | None]] = ("", "", None)
 
     # provided by VenueStandin
     quotes: dict[str, Any]
@@ -199,17 +203,24 @@ class PrivateAccount(PrivateSession):
 
         def contract_size(self, symbol: str) -> Decimal: ...
 
-    def init_account(
+    def __init__(
         self,
+        symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
         *,
-        api_key: str,
-        secret: str,
-        password: str | None,
-        wallet: Decimal | str,
+        api_key: str | None = None,
+        secret: str | None = None,
+        password: str | None = None,
+        wallet: Decimal | str = "10000",
         leverage: int = 20,
+        **kw: Any,
     ) -> None:
-        self.init_session(api_key=api_key, secret=secret)
-        self.password = password
+        super().__init__(symbols, **kw)  # the venue stand-in, next in the MRO
+        default_key, default_secret, default_password = self.keys
+        self.init_session(
+            api_key=default_key if api_key is None else api_key,
+            secret=default_secret if secret is None else secret,
+        )
+        self.password = default_password if password is None else password
         self.cross_wallet = Decimal(wallet)
         self.hedge_mode = False
         self.positions: dict[tuple[str, str], AcctPosition] = {}
@@ -259,7 +270,7 @@ class PrivateAccount(PrivateSession):
         self.private_connects += 1
         await self._notify()
 
-    def private_closed(self, conn: WsConn) -> None:
+    def on_ws_close(self, conn: WsConn) -> None:
         self._private.discard(conn)
 
     async def send_private(
