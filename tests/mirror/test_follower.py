@@ -17,35 +17,41 @@ import pytest
 from guardbot.core.mirror import MirrorClose, MirrorCmd
 from guardbot.errors import ConfigError
 from guardbot.mirror.follower import MirrorAuthError, MirrorFollower, exchange_options
-from guardbot.mirror.venues import BinanceUsdm, mirror_venue
+from guardbot.mirror.venues import mirror_venue
 from tests.standin.binance_private import API_KEY, SECRET, StandinBinancePrivate
+from tests.standin.private_venues import PRIVATE_VENUES
 
 pytestmark = pytest.mark.integration
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 TIMEOUT = 10.0
+KEYS = {"apiKey": API_KEY, "secret": SECRET}
 
 
 @asynccontextmanager
 async def following(
-    standin: StandinBinancePrivate,
+    standin: Any,
     *,
-    api_key: str = API_KEY,
-    secret: str = SECRET,
+    credentials: dict[str, str] | None = None,
     poll_s: float = 60.0,
     refresh_s: float = 0.05,
-    **options: Any,
+    **extra: Any,
 ) -> AsyncIterator[tuple[MirrorFollower, AsyncIterator[MirrorCmd]]]:
-    venue = BinanceUsdm()
+    """A follower of ``standin``'s account on the real ccxt.pro class of its venue (also the
+    per-venue tests'), with ``credentials`` (the stand-in's own by default); ``extra`` goes
+    to the ccxt config."""
+    venue = mirror_venue(standin.exchange_id)
+    if credentials is None:
+        credentials = PRIVATE_VENUES.get(standin.exchange_id, (None, KEYS))[1]
     config = exchange_options(
         # no client-side rate limiting against the local stand-in: Binance weighs a
         # symbol-less open-orders call 40, which ccxt would pace to seconds
-        standin.ccxt_config(enableRateLimit=False, options=options),
+        standin.ccxt_config(enableRateLimit=False, **extra),
         venue,
-        {"apiKey": api_key, "secret": secret},
+        credentials,
     )
-    exchange = ccxtpro.binanceusdm(config)
+    exchange = getattr(ccxtpro, standin.exchange_id)(config)
     try:
         async with MirrorFollower(
             "main", exchange, venue, poll_s=poll_s, refresh_s=refresh_s, random=lambda: 0.0
@@ -221,7 +227,10 @@ async def test_hedge_mode_positions(standin: StandinBinancePrivate) -> None:
 
 
 async def test_listen_key_keepalive_is_the_only_write(standin: StandinBinancePrivate) -> None:
-    async with following(standin, poll_s=0.2, listenKeyRefreshRate=100) as (follower, updates):
+    async with following(standin, poll_s=0.2, options={"listenKeyRefreshRate": 100}) as (
+        follower,
+        updates,
+    ):
         await next_cmd(updates)
         await standin.wait_for(lambda: standin.open_private_sockets >= 1)
         async with asyncio.timeout(TIMEOUT):
@@ -268,7 +277,9 @@ async def test_listen_key_expired_new_key_and_rest_reconciliation(
 async def test_wrong_keys_one_clear_error(
     standin: StandinBinancePrivate, api_key: str, secret: str
 ) -> None:
-    async with following(standin, api_key=api_key, secret=secret, poll_s=0.05) as (
+    async with following(
+        standin, credentials={"apiKey": api_key, "secret": secret}, poll_s=0.05
+    ) as (
         follower,
         updates,
     ):

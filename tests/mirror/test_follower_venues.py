@@ -9,63 +9,24 @@ events (the follower's queue, the stand-in's connection counters); each is bound
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import ccxt.pro as ccxtpro
 import pytest
 import pytest_asyncio
 
-from guardbot.core.mirror import MirrorClose, MirrorCmd
-from guardbot.mirror.follower import MirrorAuthError, MirrorFollower, exchange_options
+from guardbot.core.mirror import MirrorClose
+from guardbot.mirror.follower import MirrorAuthError
 from guardbot.mirror.venues import mirror_venue
-from tests.standin import (
-    bitget_private,
-    bybit_private,
-    gate_private,
-    mexc_private,
-    okx_private,
-)
+from tests.mirror.test_follower import TIMEOUT, following, next_cmd, until_cmd
+from tests.standin import bybit_private
+from tests.standin.private_venues import PRIVATE_VENUES
 
 pytestmark = pytest.mark.integration
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
-TIMEOUT = 10.0
-
-#: venue -> (stand-in class, its credentials for ccxt)
-VENUES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
-    "mexc": (
-        mexc_private.StandinMexcPrivate,
-        {"apiKey": mexc_private.API_KEY, "secret": mexc_private.SECRET},
-    ),
-    "gate": (
-        gate_private.StandinGatePrivate,
-        {"apiKey": gate_private.API_KEY, "secret": gate_private.SECRET},
-    ),
-    "bitget": (
-        bitget_private.StandinBitgetPrivate,
-        {
-            "apiKey": bitget_private.API_KEY,
-            "secret": bitget_private.SECRET,
-            "password": bitget_private.PASSPHRASE,
-        },
-    ),
-    "bybit": (
-        bybit_private.StandinBybitPrivate,
-        {"apiKey": bybit_private.API_KEY, "secret": bybit_private.SECRET},
-    ),
-    "okx": (
-        okx_private.StandinOkxPrivate,
-        {
-            "apiKey": okx_private.API_KEY,
-            "secret": okx_private.SECRET,
-            "password": okx_private.PASSPHRASE,
-        },
-    ),
-}
 
 
 def amount(standin: Any, base: str) -> Decimal:
@@ -73,51 +34,11 @@ def amount(standin: Any, base: str) -> Decimal:
     return Decimal(base) / standin.contract_size(BTC)
 
 
-@pytest_asyncio.fixture(params=sorted(VENUES))
+@pytest_asyncio.fixture(params=sorted(PRIVATE_VENUES))
 async def standin(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    factory, _credentials = VENUES[request.param]
+    factory, _credentials = PRIVATE_VENUES[request.param]
     async with factory((BTC, ETH)) as server:
         yield server
-
-
-@asynccontextmanager
-async def following(
-    standin: Any,
-    *,
-    credentials: dict[str, str] | None = None,
-    poll_s: float = 60.0,
-    refresh_s: float = 0.05,
-    **extra: Any,
-) -> AsyncIterator[tuple[MirrorFollower, AsyncIterator[MirrorCmd]]]:
-    venue = mirror_venue(standin.exchange_id)
-    config = exchange_options(
-        standin.ccxt_config(enableRateLimit=False, **extra),
-        venue,
-        credentials if credentials is not None else VENUES[standin.exchange_id][1],
-    )
-    exchange = getattr(ccxtpro, standin.exchange_id)(config)
-    try:
-        async with MirrorFollower(
-            "main", exchange, venue, poll_s=poll_s, refresh_s=refresh_s, random=lambda: 0.0
-        ) as follower:
-            yield follower, aiter(follower.updates())
-    finally:
-        await exchange.close()
-
-
-async def next_cmd(updates: AsyncIterator[MirrorCmd], timeout: float = TIMEOUT) -> MirrorCmd:
-    async with asyncio.timeout(timeout):
-        return await anext(updates)
-
-
-async def until_cmd(
-    updates: AsyncIterator[MirrorCmd], predicate: Any, timeout: float = TIMEOUT
-) -> MirrorCmd:
-    async with asyncio.timeout(timeout):
-        while True:
-            cmd = await anext(updates)
-            if predicate(cmd):
-                return cmd
 
 
 async def test_first_picture_comes_from_rest(standin: Any) -> None:
@@ -277,7 +198,7 @@ async def test_hedge_mode_positions(standin: Any) -> None:
 
 @pytest.mark.parametrize("wrong", ["apiKey", "secret", "password"])
 async def test_wrong_keys_one_clear_error(standin: Any, wrong: str) -> None:
-    credentials = dict(VENUES[standin.exchange_id][1])
+    credentials = dict(PRIVATE_VENUES[standin.exchange_id][1])
     if wrong not in credentials:  # a venue without a passphrase: a wrong secret instead
         wrong = "secret"
     credentials[wrong] = f"wrong-{wrong}-4242"

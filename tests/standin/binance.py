@@ -420,6 +420,9 @@ class _WsConn:
 class StandinBinance:
     """Local Binance USDⓈ-M futures stand-in; use as ``async with StandinBinance() as ex``."""
 
+    #: ccxt exchange id the stand-in speaks for.
+    exchange_id = "binanceusdm"
+
     def __init__(
         self,
         symbols: Iterable[str] = ("BTC/USDT:USDT", "ETH/USDT:USDT"),
