@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -87,8 +87,94 @@ def alert_of(kind: str) -> Any:
     return lambda topic, payload: "/alerts/" in topic and payload.get("type") == kind
 
 
-async def mark(standin: StandinBinancePrivate, price: int) -> None:
+async def mark(standin: Any, price: int) -> None:
     await standin.set_price(BTC, mark=str(price), bid=str(price - 1), ask=str(price + 1))
+
+
+def mark_seen(daemon: Daemon, price: int) -> bool:
+    last = daemon.pipeline.last_tick.get(BTC)
+    return last is not None and last[1].mark == Decimal(price)
+
+
+# The steps every venue's mirror test walks (here for Binance, in test_daemon_mirror_venues.py
+# for the others), one helper each.
+
+
+async def mark_until_imminent(
+    daemon: Daemon, standin: Any, sub: Subscriber, prices: Iterable[int]
+) -> None:
+    """Move BTC's mark along ``prices``, each step seen by the daemon, until it alerts
+    liquidation_imminent."""
+    for price in prices:
+        await mark(standin, price)
+        if any(p["type"] == "liquidation_imminent" for p in sub.alerts()):
+            break
+        await _until(lambda pr=price: mark_seen(daemon, pr), f"BTC at {price}")
+    await sub.until(alert_of("liquidation_imminent"))
+
+
+def margin_alerts_match(sub: Subscriber, theirs: Decimal) -> list[dict[str, Any]]:
+    """The mirrored account's margin alerts, each liquidation price within mirror_tolerance
+    (0.5 % of the mark) of the exchange's ``theirs``."""
+    margin = [p for p in sub.alerts() if p["type"] == "margin_alert" and p["account"] == "real"]
+    assert margin, "margin alerts before the liquidation"
+    for alert in margin:
+        ours = Decimal(alert["liquidationPrice"])
+        assert abs(ours - theirs) <= Decimal("0.005") * Decimal(alert["markPrice"])
+    return margin
+
+
+def imminent_not_liquidated(sub: Subscriber, theirs: Decimal) -> None:
+    """One critical liquidation_imminent carrying the exchange's price, and no liquidation,
+    fill or stop of guardbot's own on the mirrored account."""
+    (imminent,) = [p for p in sub.alerts() if p["type"] == "liquidation_imminent"]
+    assert imminent["account"] == "real"
+    assert severity_of(sub, "liquidation_imminent") == "critical"
+    assert Decimal(imminent["exchangeLiquidationPrice"]) == theirs
+    own = [t for t, p in sub.received if p.get("account") == "real" and
+           p.get("type") in ("liquidation", "fill", "stop_triggered")]  # fmt: skip
+    assert own == []
+
+
+async def drift_alerted(standin: Any, sub: Subscriber, theirs: Decimal) -> None:
+    """The exchange reports a liquidation price 10 % off: mirror_drift with both values."""
+    off = (theirs * Decimal("0.9")).quantize(Decimal("0.01"))
+    standin.set_liquidation_price(BTC, off)
+    await sub.until(alert_of("mirror_drift"))
+    (drift,) = [p for p in sub.alerts() if p["type"] == "mirror_drift"]
+    assert Decimal(drift["exchangeLiquidationPrice"]) == off
+    assert drift["liquidationPrice"] is not None
+    assert severity_of(sub, "mirror_drift") == "warning"
+
+
+async def reconciled_after_drop(standin: Any, sub: Subscriber, loop: Any, eth: Decimal) -> None:
+    """The private socket drops while an ETH short of ``eth`` contracts opens unseen: a REST
+    reconciliation follows the reconnect and shows it."""
+    assert loop.follower is not None
+    full = loop.follower.rest_full
+    connects = standin.private_connects
+    standin.serve_private_ws = False
+    await standin.drop_private_sockets()
+    await standin.set_position(ETH, -eth, "3000", push=False)
+    standin.serve_private_ws = True
+    await standin.wait_private(lambda: standin.private_connects > connects, timeout=30)
+    await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 2))
+    assert loop.follower.rest_full > full
+
+
+def secrets_kept(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path, sub: Subscriber, secrets: Iterable[str]
+) -> None:
+    """Keys never in logs, the journal or MQTT; the mirror's inputs journaled."""
+    logs = capfd.readouterr()
+    database = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir() if p.is_file())
+    published = repr(sub.received)
+    for secret in secrets:
+        assert secret not in logs.out and secret not in logs.err
+        assert secret.encode() not in database
+        assert secret not in published
+    kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
+    assert "mirror" in kinds
 
 
 async def test_mirror_end_to_end(
@@ -119,24 +205,9 @@ async def test_mirror_end_to_end(
         theirs = standin.liquidation_price(BTC)
         assert theirs is not None
         await sub.until(snapshot_has("real", lambda p: bool(p.get("mirror", {}).get("positions"))))
-        for price in range(59500, 57000, -250):
-            await mark(standin, price)
-            if any(p["type"] == "liquidation_imminent" for p in sub.alerts()):
-                break
-            await asyncio.sleep(0.05)
-        await sub.until(alert_of("liquidation_imminent"))
-        margin = [p for p in sub.alerts() if p["type"] == "margin_alert" and p["account"] == "real"]
-        assert margin, "margin alerts before the liquidation"
-        for alert in margin:
-            ours = Decimal(alert["liquidationPrice"])
-            assert abs(ours - theirs) <= Decimal("0.005") * Decimal(alert["markPrice"])
-        (imminent,) = [p for p in sub.alerts() if p["type"] == "liquidation_imminent"]
-        assert imminent["account"] == "real"
-        assert severity_of(sub, "liquidation_imminent") == "critical"
-        assert Decimal(imminent["exchangeLiquidationPrice"]) == theirs
-        own = [t for t, p in sub.received if p.get("account") == "real" and
-               p.get("type") in ("liquidation", "fill", "stop_triggered")]  # fmt: skip
-        assert own == []
+        await mark_until_imminent(daemon, standin, sub, range(59500, 57000, -250))
+        margin_alerts_match(sub, theirs)
+        imminent_not_liquidated(sub, theirs)
         assert daemon.engine.account("real").positions[BTC].contracts == Decimal("0.5")
 
         # guardbot status, from the retained snapshots: the mirror marked, both prices
@@ -156,28 +227,12 @@ async def test_mirror_end_to_end(
         await sub.until(snapshot_has("real", lambda p: Decimal(p["wallet"]) == 1500))
 
         # 4. The exchange reports a liquidation price 10 % off: mirror_drift with both values.
-        standin.set_liquidation_price(BTC, (theirs * Decimal("0.9")).quantize(Decimal("0.01")))
-        await sub.until(alert_of("mirror_drift"))
-        (drift,) = [p for p in sub.alerts() if p["type"] == "mirror_drift"]
-        assert Decimal(drift["exchangeLiquidationPrice"]) == (theirs * Decimal("0.9")).quantize(
-            Decimal("0.01")
-        )
-        assert drift["liquidationPrice"] is not None
-        assert severity_of(sub, "mirror_drift") == "warning"
+        await drift_alerted(standin, sub, theirs)
 
         # 5. The private socket drops: a REST reconciliation follows the reconnect, and what the
         #    exchange did meanwhile arrives.
-        assert loop.follower is not None
-        full = loop.follower.rest_full
-        connects = standin.private_connects
-        standin.serve_private_ws = False
-        await standin.drop_private_sockets()
-        await standin.set_position(ETH, "-2", "3000", push=False)
-        standin.serve_private_ws = True
-        await standin.wait_private(lambda: standin.private_connects > connects, timeout=30)
-        await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 2))
-        assert loop.follower.rest_full > full
-        assert loop.follower.connects >= 2
+        await reconciled_after_drop(standin, sub, loop, Decimal(2))
+        assert loop.follower is not None and loop.follower.connects >= 2
 
         # 6. The position closes on the exchange (a stop): position_closed with its reason.
         await standin.close_position(ETH, how="STOP_MARKET")
@@ -195,16 +250,7 @@ async def test_mirror_end_to_end(
     assert standin.writes() == []
     assert standin.unknown_paths == []
     assert standin.listen_keys and standin.auth_failures == 0
-    # Keys never in logs, the journal or MQTT.
-    logs = capfd.readouterr()
-    database = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir() if p.is_file())
-    published = repr(sub.received)
-    for secret in (API_KEY, SECRET):
-        assert secret not in logs.out and secret not in logs.err
-        assert secret.encode() not in database
-        assert secret not in published
-    kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
-    assert "mirror" in kinds
+    secrets_kept(capfd, tmp_path, sub, (API_KEY, SECRET))
 
 
 async def test_wrong_keys_one_clear_error(

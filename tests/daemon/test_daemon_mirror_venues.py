@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -22,15 +22,21 @@ import pytest_asyncio
 from guardbot.config import load_config
 from guardbot.daemon.service import Daemon
 from tests.broker import Mosquitto
-from tests.daemon.test_daemon import Subscriber, journal_rows
+from tests.daemon.test_daemon import Subscriber
 from tests.daemon.test_daemon_ccxt import _until, daemon_sections, toml_value
-from tests.standin import (
-    bitget_private,
-    bybit_private,
-    gate_private,
-    mexc_private,
-    okx_private,
+from tests.daemon.test_daemon_mirror import (
+    alert_of,
+    drift_alerted,
+    imminent_not_liquidated,
+    margin_alerts_match,
+    mark,
+    mark_until_imminent,
+    reconciled_after_drop,
+    secrets_kept,
+    severity_of,
+    snapshot_has,
 )
+from tests.standin.private_venues import PRIVATE_VENUES, guardbot_env
 
 pytestmark = pytest.mark.integration
 
@@ -38,44 +44,9 @@ BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 
 #: venue -> (private stand-in class, the environment holding its keys)
-VENUES: dict[str, tuple[Callable[..., Any], dict[str, str]]] = {
-    "mexc": (
-        mexc_private.StandinMexcPrivate,
-        {
-            "GUARDBOT_EXCHANGE_API_KEY": mexc_private.API_KEY,
-            "GUARDBOT_EXCHANGE_SECRET": mexc_private.SECRET,
-        },
-    ),
-    "gate": (
-        gate_private.StandinGatePrivate,
-        {
-            "GUARDBOT_EXCHANGE_API_KEY": gate_private.API_KEY,
-            "GUARDBOT_EXCHANGE_SECRET": gate_private.SECRET,
-        },
-    ),
-    "bitget": (
-        bitget_private.StandinBitgetPrivate,
-        {
-            "GUARDBOT_EXCHANGE_API_KEY": bitget_private.API_KEY,
-            "GUARDBOT_EXCHANGE_SECRET": bitget_private.SECRET,
-            "GUARDBOT_EXCHANGE_PASSWORD": bitget_private.PASSPHRASE,
-        },
-    ),
-    "bybit": (
-        bybit_private.StandinBybitPrivate,
-        {
-            "GUARDBOT_EXCHANGE_API_KEY": bybit_private.API_KEY,
-            "GUARDBOT_EXCHANGE_SECRET": bybit_private.SECRET,
-        },
-    ),
-    "okx": (
-        okx_private.StandinOkxPrivate,
-        {
-            "GUARDBOT_EXCHANGE_API_KEY": okx_private.API_KEY,
-            "GUARDBOT_EXCHANGE_SECRET": okx_private.SECRET,
-            "GUARDBOT_EXCHANGE_PASSWORD": okx_private.PASSPHRASE,
-        },
-    ),
+VENUES = {
+    venue: (factory, guardbot_env(credentials))
+    for venue, (factory, credentials) in PRIVATE_VENUES.items()
 }
 MIRROR = """
 [accounts.real]
@@ -158,31 +129,6 @@ async def quoted(standin: Any) -> None:
     await standin.set_price(BTC, mark="60000", bid="59999.9", ask="60000.1", last="60000")
 
 
-def snapshot_has(account: str, check: Callable[[dict[str, Any]], bool]) -> Any:
-    def predicate(topic: str, payload: dict[str, Any]) -> bool:
-        return topic.endswith(f"/accounts/{account}") and check(payload)
-
-    return predicate
-
-
-def severity_of(sub: Subscriber, kind: str) -> str:
-    topic = next(t for t, p in sub.received if "/alerts/" in t and p.get("type") == kind)
-    return topic.split("/")[-2]
-
-
-def alert_of(kind: str) -> Any:
-    return lambda topic, payload: "/alerts/" in topic and payload.get("type") == kind
-
-
-def mark_seen(daemon: Daemon, price: int) -> bool:
-    last = daemon.pipeline.last_tick.get(BTC)
-    return last is not None and last[1].mark == Decimal(price)
-
-
-async def mark(standin: Any, price: int) -> None:
-    await standin.set_price(BTC, mark=str(price), bid=str(price - 1), ask=str(price + 1))
-
-
 async def test_mirror_end_to_end(
     tmp_path: Path, mosquitto: Mosquitto, standin: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -223,24 +169,9 @@ async def test_mirror_end_to_end(
         # exchange's liquidation price, in the very snapshot step 1 waited for
         if not any(with_theirs(t, p) for t, p in sub.received):
             await sub.until(with_theirs)
-        for price in range(59500, 40000, -250):
-            await mark(standin, price)
-            if any(p["type"] == "liquidation_imminent" for p in sub.alerts()):
-                break
-            await _until(lambda pr=price: mark_seen(daemon, pr), f"BTC at {price}")
-        await sub.until(alert_of("liquidation_imminent"))
-        margin = [p for p in sub.alerts() if p["type"] == "margin_alert" and p["account"] == "real"]
-        assert margin, "margin alerts before the liquidation"
-        for alert in margin:
-            ours = Decimal(alert["liquidationPrice"])
-            assert abs(ours - theirs) <= Decimal("0.005") * Decimal(alert["markPrice"])
-        (imminent,) = [p for p in sub.alerts() if p["type"] == "liquidation_imminent"]
-        assert imminent["account"] == "real"
-        assert severity_of(sub, "liquidation_imminent") == "critical"
-        assert Decimal(imminent["exchangeLiquidationPrice"]) == theirs
-        own = [t for t, p in sub.received if p.get("account") == "real" and
-               p.get("type") in ("liquidation", "fill", "stop_triggered")]  # fmt: skip
-        assert own == []
+        await mark_until_imminent(daemon, standin, sub, range(59500, 40000, -250))
+        margin_alerts_match(sub, theirs)
+        imminent_not_liquidated(sub, theirs)
         assert daemon.engine.account("real").positions[BTC].contracts == contracts(standin, "0.5")
 
         # 3. An account update pushed by the exchange is reflected at once.
@@ -249,26 +180,11 @@ async def test_mirror_end_to_end(
         await sub.until(snapshot_has("real", lambda p: Decimal(p["wallet"]) == 1500))
 
         # 4. The exchange reports a liquidation price 10 % off: mirror_drift with both values.
-        off = (theirs * Decimal("0.9")).quantize(Decimal("0.01"))
-        standin.set_liquidation_price(BTC, off)
-        await sub.until(alert_of("mirror_drift"))
-        (drift,) = [p for p in sub.alerts() if p["type"] == "mirror_drift"]
-        assert Decimal(drift["exchangeLiquidationPrice"]) == off
-        assert drift["liquidationPrice"] is not None
-        assert severity_of(sub, "mirror_drift") == "warning"
+        await drift_alerted(standin, sub, theirs)
 
         # 5. The private socket drops: a REST reconciliation follows the reconnect, and what the
         #    exchange did meanwhile arrives.
-        assert loop.follower is not None
-        full = loop.follower.rest_full
-        connects = standin.private_connects
-        standin.serve_private_ws = False
-        await standin.drop_private_sockets()
-        await standin.set_position(ETH, -contracts(standin, "2"), "3000", push=False)
-        standin.serve_private_ws = True
-        await standin.wait_private(lambda: standin.private_connects > connects, timeout=30)
-        await sub.until(snapshot_has("real", lambda p: len(p.get("positions", [])) == 2))
-        assert loop.follower.rest_full > full
+        await reconciled_after_drop(standin, sub, loop, contracts(standin, "2"))
 
         # 6. The position closes on the exchange (a stop): position_closed with its reason.
         await standin.wait_for(lambda: standin.open_private_sockets > 0, timeout=30)
@@ -297,16 +213,7 @@ async def test_mirror_end_to_end(
     assert standin.writes() == []
     assert standin.unknown_paths == []
     assert standin.auth_failures == 0
-    # Keys never in logs, the journal or MQTT.
-    logs = capfd.readouterr()
-    database = b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir() if p.is_file())
-    published = repr(sub.received)
-    for secret in secrets:
-        assert secret not in logs.out and secret not in logs.err
-        assert secret.encode() not in database
-        assert secret not in published
-    kinds = [k for (k,) in journal_rows(tmp_path / "data", "SELECT kind FROM inputs")]
-    assert "mirror" in kinds
+    secrets_kept(capfd, tmp_path, sub, secrets)
 
 
 async def test_wrong_keys_one_clear_error(
@@ -406,17 +313,8 @@ async def test_isolated_position_liquidation_price_matches(
         await sub.until(snapshot_has("real", lambda p: bool(p.get("mirror", {}).get("positions"))))
         (position,) = daemon.engine.account("real").positions.values()
         assert (position.margin_mode, position.isolated_wallet) == ("isolated", 1500)
-        for price in range(60500, 70000, 250):
-            await mark(standin, price)
-            if any(p["type"] == "liquidation_imminent" for p in sub.alerts()):
-                break
-            await _until(lambda pr=price: mark_seen(daemon, pr), f"BTC at {price}")
-        await sub.until(alert_of("liquidation_imminent"))
-    margin = [p for p in sub.alerts() if p["type"] == "margin_alert" and p["account"] == "real"]
-    assert margin
-    for alert in margin:
-        ours = Decimal(alert["liquidationPrice"])
-        assert abs(ours - theirs) <= Decimal("0.005") * Decimal(alert["markPrice"])
+        await mark_until_imminent(daemon, standin, sub, range(60500, 70000, 250))
+    margin = margin_alerts_match(sub, theirs)
     ours = margin[-1]["liquidationPrice"]
     print(f"{standin.exchange_id} isolated liquidation: guardbot {ours}, exchange {theirs}")
     assert not [p for p in sub.alerts() if p["type"] == "mirror_drift"]
