@@ -107,6 +107,12 @@ class DaemonProcess:
     def tail(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
+    async def kill_if_running(self) -> None:
+        """What a test's ``finally`` does: a daemon it left running is killed and reaped."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
 
 class Mqtt:
     """One client for the whole test: collects every message of its subscriptions in order."""
@@ -218,15 +224,44 @@ async def open_positions(mqtt: Mqtt, standin: StandinBinance) -> None:
     assert reply["ok"] is False and reply["code"] == "unauthorized"
 
 
+async def started_with_positions(
+    daemon: DaemonProcess, mqtt: Mqtt, standin: StandinBinance
+) -> None:
+    """Start ``daemon`` and, once it is online, open the positions of :func:`open_positions`."""
+    await daemon.start()
+    await mqtt.online(start=0)
+    await open_positions(mqtt, standin)
+
+
+async def positions_shown(mqtt: Mqtt) -> None:
+    """Both accounts' snapshots show their positions (once :func:`open_positions` is done)."""
+    for account in ("main", "keep"):
+        await mqtt.wait(lambda t, p, a=account: t.endswith(f"/accounts/{a}") and p["positions"])
+
+
+async def restarted(daemon: DaemonProcess, mqtt: Mqtt) -> dict[str, dict[str, Any]]:
+    """Start ``daemon`` again; both accounts' first snapshots after it is online."""
+    restart = len(mqtt.messages)
+    await daemon.start()
+    await mqtt.online(start=restart)
+    for account in ("main", "keep"):
+        await mqtt.wait(lambda t, _p, a=account: t.endswith(f"/accounts/{a}"), start=restart)
+    return {a: snapshot(mqtt, a, start=restart) for a in ("main", "keep")}
+
+
+def fill_ids(data: Path) -> list[str]:
+    """The order ids of every fill journaled in ``data``, in journal order."""
+    rows = journal_rows(data, "SELECT body FROM events WHERE type = 'fill'")
+    return [json.loads(body)["id"] for (body,) in rows]
+
+
 async def test_command_alerts_liquidation_sigterm_restart(
     tmp_path: Path, mosquitto: Mosquitto, standin: StandinBinance
 ) -> None:
     daemon = DaemonProcess(write_config(tmp_path, mosquitto, standin))
     try:
         async with asyncio.timeout(120), Mqtt(mosquitto) as mqtt:
-            await daemon.start()
-            await mqtt.online(start=0)
-            await open_positions(mqtt, standin)
+            await started_with_positions(daemon, mqtt, standin)
             # 0.3 BTC long at 20x on 1,000 USDT: push the mark down until it is liquidated.
             for mark in range(59500, 55000, -250):
                 await prices(standin, str(mark))
@@ -251,25 +286,13 @@ async def test_command_alerts_liquidation_sigterm_restart(
             (keep,) = before["keep"]["positions"]
             assert keep["side"] == "short" and keep["marginMode"] == "isolated"
 
-            restart = len(mqtt.messages)
-            await daemon.start()
-            await mqtt.online(start=restart)
-            for account in ("main", "keep"):
-                await mqtt.wait(
-                    lambda t, _p, a=account: t.endswith(f"/accounts/{a}"), start=restart
-                )
-            after = {a: snapshot(mqtt, a, start=restart) for a in ("main", "keep")}
+            after = await restarted(daemon, mqtt)
             assert after == before
             assert await daemon.stop(signal.SIGTERM) == 0, daemon.tail()
     finally:
-        if daemon.process is not None and daemon.process.returncode is None:
-            daemon.process.kill()
-            await daemon.process.wait()
+        await daemon.kill_if_running()
     # Nothing applied twice: one fill per command order.
-    fills = [
-        json.loads(b)["id"]
-        for (b,) in journal_rows(tmp_path / "data", "SELECT body FROM events WHERE type = 'fill'")
-    ]
+    fills = fill_ids(tmp_path / "data")
     assert fills.count("m1") == 1 and fills.count("k1") == 1
 
 
@@ -280,9 +303,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_applies_nothing_twice(
     daemon = DaemonProcess(write_config(tmp_path, mosquitto, standin))
     try:
         async with asyncio.timeout(150), Mqtt(mosquitto) as mqtt:
-            await daemon.start()
-            await mqtt.online(start=0)
-            await open_positions(mqtt, standin)
+            await started_with_positions(daemon, mqtt, standin)
             # Swing the mark across the first alert levels and back, over and over: alerts flow
             # continuously, and the daemon is killed in the middle of that stream.
             path = [str(m) for m in (57600, 57400, 57100, 57000, 57300, 57600)]
@@ -299,9 +320,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_applies_nothing_twice(
             await mqtt.wait(lambda t, p: t.endswith("/status") and p["state"] == "offline",
                             start=killed_at)  # fmt: skip
     finally:
-        if daemon.process is not None and daemon.process.returncode is None:
-            daemon.process.kill()
-            await daemon.process.wait()
+        await daemon.kill_if_running()
     journaled = [
         a
         for (a,) in journal_rows(
@@ -321,11 +340,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_applies_nothing_twice(
     assert doubled == list(range(doubled[0], doubled[0] + len(doubled))) if doubled else True, (
         doubled
     )
-    fills = [
-        json.loads(b)["id"]
-        for (b,) in journal_rows(data, "SELECT body FROM events WHERE type = 'fill'")
-    ]
-    assert sorted(fills) == ["k1", "m1"]
+    assert sorted(fill_ids(data)) == ["k1", "m1"]
     # The restarted daemon carried the positions over: the last snapshot still has both.
     main = snapshot(mqtt, "main")
     keep = snapshot(mqtt, "keep")

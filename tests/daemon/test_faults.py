@@ -44,9 +44,12 @@ from tests.daemon.test_e2e import (
     TOKEN,
     DaemonProcess,
     Mqtt,
-    open_positions,
+    fill_ids,
     order,
+    positions_shown,
+    restarted,
     snapshot,
+    started_with_positions,
     write_config,
 )
 from tests.fsfaults import fill, read_only, small_tmpfs
@@ -164,13 +167,8 @@ async def test_disk_full_end_to_end(
         daemon = DaemonProcess(write_config(tmp_path, mosquitto, standin))
         try:
             async with asyncio.timeout(180), Mqtt(mosquitto) as mqtt:
-                await daemon.start()
-                await mqtt.online(start=0)
-                await open_positions(mqtt, standin)
-                for account in ("main", "keep"):
-                    await mqtt.wait(
-                        lambda t, p, a=account: t.endswith(f"/accounts/{a}") and p["positions"]
-                    )
+                await started_with_positions(daemon, mqtt, standin)
+                await positions_shown(mqtt)
                 # The snapshots now show both positions; then the disk fills.
                 filler = fill(mnt)
                 before = {a: snapshot(mqtt, a) for a in ("main", "keep")}
@@ -194,27 +192,13 @@ async def test_disk_full_end_to_end(
                 assert not any('"m2"' in b for b in bodies)
                 # Space is back: the restart has the state from before the command, and the
                 # same command is now applied (once).
-                restart = len(mqtt.messages)
-                await daemon.start()
-                await mqtt.online(start=restart)
-                for account in ("main", "keep"):
-                    await mqtt.wait(
-                        lambda t, _p, a=account: t.endswith(f"/accounts/{a}"), start=restart
-                    )
-                after = {a: snapshot(mqtt, a, start=restart) for a in ("main", "keep")}
-                assert after == before
+                assert await restarted(daemon, mqtt) == before
                 reply = await mqtt.command(order("main", "m2", BTC, "buy", "0.01"))
                 assert reply["ok"], reply
                 assert await daemon.stop(signal.SIGTERM) == 0, daemon.tail()
         finally:
-            if daemon.process is not None and daemon.process.returncode is None:
-                daemon.process.kill()
-                await daemon.process.wait()
-        fills = [
-            json.loads(b)["id"]
-            for (b,) in journal_rows(mnt, "SELECT body FROM events WHERE type = 'fill'")
-        ]
-        assert sorted(fills) == ["k1", "m1", "m2"]
+            await daemon.kill_if_running()
+        assert sorted(fill_ids(mnt)) == ["k1", "m1", "m2"]
         assert journal_rows(mnt, "SELECT COUNT(*) FROM outbox WHERE sent_ts IS NULL") == [(0,)]
         journaled = {
             a
@@ -238,13 +222,8 @@ async def test_read_only_database_and_second_daemon_end_to_end(
     second = DaemonProcess(config)
     try:
         async with asyncio.timeout(180), Mqtt(mosquitto) as mqtt:
-            await daemon.start()
-            await mqtt.online(start=0)
-            await open_positions(mqtt, standin)
-            for account in ("main", "keep"):
-                await mqtt.wait(
-                    lambda t, p, a=account: t.endswith(f"/accounts/{a}") and p["positions"]
-                )
+            await started_with_positions(daemon, mqtt, standin)
+            await positions_shown(mqtt)
             # A second daemon on the same data_dir while the first runs.
             second.log = tmp_path / "second.log"
             await second.start()
@@ -275,17 +254,8 @@ async def test_read_only_database_and_second_daemon_end_to_end(
                 )
             assert journal_rows(data, "SELECT COUNT(*) FROM inputs") == inputs
 
-            restart = len(mqtt.messages)
-            await daemon.start()
-            await mqtt.online(start=restart)
-            for account in ("main", "keep"):
-                await mqtt.wait(
-                    lambda t, _p, a=account: t.endswith(f"/accounts/{a}"), start=restart
-                )
-            assert {a: snapshot(mqtt, a, start=restart) for a in ("main", "keep")} == before
+            assert await restarted(daemon, mqtt) == before
             assert await daemon.stop(signal.SIGTERM) == 0, daemon.tail()
     finally:
         for process in (daemon, second):
-            if process.process is not None and process.process.returncode is None:
-                process.process.kill()
-                await process.process.wait()
+            await process.kill_if_running()
