@@ -162,6 +162,18 @@ async def reconciled_after_drop(standin: Any, sub: Subscriber, loop: Any, eth: D
     assert loop.follower.rest_full > full
 
 
+async def hedged_mirror(daemon: Daemon, sub: Subscriber) -> Any:
+    """The mirrored account once its snapshot shows a long and a short: in hedge mode."""
+
+    def both_sides(p: dict[str, Any]) -> bool:
+        return sorted(q["side"] for q in p.get("positions", [])) == ["long", "short"]
+
+    await sub.until(snapshot_has("real", both_sides))
+    account = daemon.engine.account("real")
+    assert account.hedged
+    return account
+
+
 def secrets_kept(
     capfd: pytest.CaptureFixture[str], tmp_path: Path, sub: Subscriber, secrets: Iterable[str]
 ) -> None:
@@ -306,13 +318,7 @@ async def test_hedge_mode_account_is_mirrored_in_hedge_mode(
     await standin.set_position(BTC, "0.5", "60000", side="LONG", push=False)
     await standin.set_position(BTC, "-0.2", "61000", side="SHORT", push=False)
     async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
-
-        def both_sides(p: dict[str, Any]) -> bool:
-            return sorted(q["side"] for q in p.get("positions", [])) == ["long", "short"]
-
-        await sub.until(snapshot_has("real", both_sides))
-        account = daemon.engine.account("real")
-        assert account.hedged
+        account = await hedged_mirror(daemon, sub)
         await _until(lambda: standin.open_private_sockets > 0, "the user data stream")
         await standin.close_position(BTC, side="SHORT", how="TAKE_PROFIT_MARKET")
         await sub.until(alert_of("position_closed"))

@@ -27,6 +27,7 @@ from tests.daemon.test_daemon_ccxt import _until, daemon_sections, toml_value
 from tests.daemon.test_daemon_mirror import (
     alert_of,
     drift_alerted,
+    hedged_mirror,
     imminent_not_liquidated,
     margin_alerts_match,
     mark,
@@ -254,13 +255,7 @@ async def test_hedge_mode_account_is_mirrored_in_hedge_mode(
     await standin.set_position(BTC, contracts(standin, "0.5"), "60000", side="LONG", push=False)
     await standin.set_position(BTC, -contracts(standin, "0.2"), "61000", side="SHORT", push=False)
     async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
-
-        def both_sides(p: dict[str, Any]) -> bool:
-            return sorted(q["side"] for q in p.get("positions", [])) == ["long", "short"]
-
-        await sub.until(snapshot_has("real", both_sides))
-        account = daemon.engine.account("real")
-        assert account.hedged
+        account = await hedged_mirror(daemon, sub)
         await _until(lambda: standin.open_private_sockets > 0, "the private stream")
         await standin.wait_for(lambda: standin.private_subscriptions >= standin.private_channels)
         # MEXC's order push does not say that a TP/SL placed the closing order: a manual close

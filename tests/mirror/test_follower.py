@@ -27,6 +27,15 @@ BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 TIMEOUT = 10.0
 KEYS = {"apiKey": API_KEY, "secret": SECRET}
+#: how a position closes on the exchange (the stand-ins' ``close_position(how=...)``) -> the
+#: reason the follower reports
+CLOSE_REASONS = [
+    ("LIQUIDATION", "liquidation"),
+    ("ADL", "adl"),
+    ("STOP_MARKET", "stop_loss"),
+    ("TAKE_PROFIT_MARKET", "take_profit"),
+    ("MARKET", "order"),
+]
 
 
 @asynccontextmanager
@@ -155,16 +164,7 @@ async def test_stream_update_at_once_then_rest_liquidation_price(
     assert standin.writes() == []
 
 
-@pytest.mark.parametrize(
-    ("how", "reason"),
-    [
-        ("LIQUIDATION", "liquidation"),
-        ("ADL", "adl"),
-        ("STOP_MARKET", "stop_loss"),
-        ("TAKE_PROFIT_MARKET", "take_profit"),
-        ("MARKET", "order"),
-    ],
-)
+@pytest.mark.parametrize(("how", "reason"), CLOSE_REASONS)
 async def test_closed_position_carries_the_exchange_reason(
     standin: StandinBinancePrivate, how: str, reason: str
 ) -> None:

@@ -19,7 +19,7 @@ import pytest_asyncio
 from guardbot.core.mirror import MirrorClose
 from guardbot.mirror.follower import MirrorAuthError
 from guardbot.mirror.venues import mirror_venue
-from tests.mirror.test_follower import TIMEOUT, following, next_cmd, until_cmd
+from tests.mirror.test_follower import CLOSE_REASONS, TIMEOUT, following, next_cmd, until_cmd
 from tests.standin import bybit_private
 from tests.standin.private_venues import PRIVATE_VENUES
 
@@ -122,16 +122,7 @@ async def until_subscribed(standin: Any) -> None:
     await standin.wait_for(lambda: standin.private_subscriptions >= standin.private_channels)
 
 
-@pytest.mark.parametrize(
-    ("how", "reason"),
-    [
-        ("LIQUIDATION", "liquidation"),
-        ("ADL", "adl"),
-        ("STOP_MARKET", "stop_loss"),
-        ("TAKE_PROFIT_MARKET", "take_profit"),
-        ("MARKET", "order"),
-    ],
-)
+@pytest.mark.parametrize(("how", "reason"), CLOSE_REASONS)
 async def test_closed_position_carries_the_exchange_reason(
     standin: Any, how: str, reason: str
 ) -> None:
