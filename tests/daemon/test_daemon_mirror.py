@@ -162,6 +162,19 @@ async def reconciled_after_drop(standin: Any, sub: Subscriber, loop: Any, eth: D
     assert loop.follower.rest_full > full
 
 
+async def rebuilt_from_the_exchange(daemon: Daemon, sub: Subscriber) -> None:
+    """After a restart while, on the exchange, BTC closed and an ETH short opened: BTC reported
+    closed, the ETH short mirrored. The old state was restored first (replayed, or from the
+    checkpoint the first run wrote: usable now that fetched tiers and contract sizes come back
+    from the cache unchanged), then replaced."""
+    await sub.until(alert_of("position_closed"))
+    await _until(lambda: ETH in daemon.engine.account("real").positions, "the ETH short")
+    assert BTC not in daemon.engine.account("real").positions
+    checkpointer = daemon.checkpointer
+    restored = checkpointer is not None and checkpointer.latest is not None
+    assert daemon.recovered_inputs > 0 or restored
+
+
 async def hedged_mirror(daemon: Daemon, sub: Subscriber) -> Any:
     """The mirrored account once its snapshot shows a long and a short: in hedge mode."""
 
@@ -299,15 +312,7 @@ async def test_restart_rebuilds_from_the_exchange(
     await standin.set_position(BTC, "0", "0", push=False)
     await standin.set_position(ETH, "-2", "3000", push=False)
     async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
-        await sub.until(alert_of("position_closed"))
-        await _until(lambda: ETH in daemon.engine.account("real").positions, "the ETH short")
-        assert BTC not in daemon.engine.account("real").positions
-        # the old state was restored first (replayed, or from the checkpoint the first run
-        # wrote: usable now that fetched tiers and contract sizes come back from the cache
-        # unchanged), then replaced
-        checkpointer = daemon.checkpointer
-        restored = checkpointer is not None and checkpointer.latest is not None
-        assert daemon.recovered_inputs > 0 or restored
+        await rebuilt_from_the_exchange(daemon, sub)
     (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
     assert (closed["symbol"], closed["reason"]) == (BTC, "unknown")
 

@@ -32,6 +32,7 @@ from tests.daemon.test_daemon_mirror import (
     margin_alerts_match,
     mark,
     mark_until_imminent,
+    rebuilt_from_the_exchange,
     reconciled_after_drop,
     secrets_kept,
     severity_of,
@@ -282,12 +283,7 @@ async def test_restart_rebuilds_from_the_exchange(
     await standin.set_position(BTC, "0", "0", push=False)
     await standin.set_position(ETH, -contracts(standin, "2"), "3000", push=False)
     async with asyncio.timeout(60), running(tmp_path, mosquitto, standin) as (daemon, sub):
-        await sub.until(alert_of("position_closed"))
-        await _until(lambda: ETH in daemon.engine.account("real").positions, "the ETH short")
-        assert BTC not in daemon.engine.account("real").positions
-        checkpointer = daemon.checkpointer
-        restored = checkpointer is not None and checkpointer.latest is not None
-        assert daemon.recovered_inputs > 0 or restored
+        await rebuilt_from_the_exchange(daemon, sub)
     (closed,) = [p for p in sub.alerts() if p["type"] == "position_closed"]
     assert (closed["symbol"], closed["reason"]) == (BTC, "unknown")
     assert standin.writes() == []

@@ -85,6 +85,21 @@ async def until_cmd(
                 return cmd
 
 
+async def refused_once(standin: Any, credentials: dict[str, str]) -> str:
+    """Follow with wrong ``credentials``: one refused request, the follower failed and no
+    retry; the error's text, which names the account."""
+    async with following(standin, credentials=credentials, poll_s=0.05) as (follower, updates):
+        with pytest.raises(MirrorAuthError) as caught:
+            await next_cmd(updates)
+        assert follower.status()["state"] == "failed"
+        failures = standin.auth_failures
+        await asyncio.sleep(0.3)  # would be several polls; the follower must have stopped
+        assert standin.auth_failures == failures == 1
+    message = str(caught.value)
+    assert "'main'" in message and "refused" in message
+    return message
+
+
 @pytest.fixture
 async def standin() -> AsyncIterator[StandinBinancePrivate]:
     async with StandinBinancePrivate((BTC, ETH)) as server:
@@ -277,20 +292,7 @@ async def test_listen_key_expired_new_key_and_rest_reconciliation(
 async def test_wrong_keys_one_clear_error(
     standin: StandinBinancePrivate, api_key: str, secret: str
 ) -> None:
-    async with following(
-        standin, credentials={"apiKey": api_key, "secret": secret}, poll_s=0.05
-    ) as (
-        follower,
-        updates,
-    ):
-        with pytest.raises(MirrorAuthError) as caught:
-            await next_cmd(updates)
-        assert follower.status()["state"] == "failed"
-        failures = standin.auth_failures
-        await asyncio.sleep(0.3)  # would be several polls; the follower must have stopped
-        assert standin.auth_failures == failures == 1
-    message = str(caught.value)
-    assert "'main'" in message and "refused" in message
+    message = await refused_once(standin, {"apiKey": api_key, "secret": secret})
     for secret_text in (api_key, secret, "signature"):
         assert secret_text not in message
 

@@ -17,9 +17,15 @@ import pytest
 import pytest_asyncio
 
 from guardbot.core.mirror import MirrorClose
-from guardbot.mirror.follower import MirrorAuthError
 from guardbot.mirror.venues import mirror_venue
-from tests.mirror.test_follower import CLOSE_REASONS, TIMEOUT, following, next_cmd, until_cmd
+from tests.mirror.test_follower import (
+    CLOSE_REASONS,
+    TIMEOUT,
+    following,
+    next_cmd,
+    refused_once,
+    until_cmd,
+)
 from tests.standin import bybit_private
 from tests.standin.private_venues import PRIVATE_VENUES
 
@@ -193,15 +199,7 @@ async def test_wrong_keys_one_clear_error(standin: Any, wrong: str) -> None:
     if wrong not in credentials:  # a venue without a passphrase: a wrong secret instead
         wrong = "secret"
     credentials[wrong] = f"wrong-{wrong}-4242"
-    async with following(standin, credentials=credentials, poll_s=0.05) as (follower, updates):
-        with pytest.raises(MirrorAuthError) as caught:
-            await next_cmd(updates)
-        assert follower.status()["state"] == "failed"
-        failures = standin.auth_failures
-        await asyncio.sleep(0.3)  # would be several polls; the follower must have stopped
-        assert standin.auth_failures == failures == 1
-    message = str(caught.value)
-    assert "'main'" in message and "refused" in message
+    message = await refused_once(standin, credentials)
     for secret_text in credentials.values():
         assert secret_text not in message
     assert standin.writes() == []
