@@ -133,10 +133,8 @@ class StandinBinancePrivate(PrivateSession, StandinBinance):
         self._ids = itertools.count(1000)
 
     # ---- account controls (each pushes what Binance would push) -------------------------
-    async def set_wallet(self, cross_wallet: Decimal | str, *, push: bool = True) -> None:
-        self.cross_wallet = Decimal(cross_wallet)
-        if push:
-            await self.push_account_update([], reason="DEPOSIT")
+    async def push_balance(self) -> int:
+        return await self.push_account_update([], reason="DEPOSIT")
 
     async def set_position(
         self,
@@ -255,12 +253,6 @@ class StandinBinancePrivate(PrivateSession, StandinBinance):
                 await conn.ws.send_str(json.dumps(frame))
                 sent += 1
         return sent
-
-    def set_liquidation_price(
-        self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
-    ) -> None:
-        """Report ``price`` as the exchange's liquidation price instead of the formula's."""
-        self.liquidation_override[(self.market_id(symbol), side)] = Decimal(price)
 
     async def drop_websockets(self) -> int:
         return await super().drop_websockets() + await self.drop_private_sockets()

@@ -137,11 +137,6 @@ class StandinBybitPrivate(PrivateSession, StandinBybit):
     def market_id(self, symbol: str) -> str:
         return self.quote(symbol).market_id
 
-    async def set_wallet(self, cross_wallet: Decimal | str, *, push: bool = True) -> None:
-        self.cross_wallet = Decimal(cross_wallet)
-        if push:
-            await self.push_wallet()
-
     async def set_position(
         self,
         symbol: str,
@@ -259,11 +254,6 @@ class StandinBybitPrivate(PrivateSession, StandinBybit):
             await self.push_order(
                 order, status="Deactivated" if order.stop_order_type else "Cancelled"
             )
-
-    def set_liquidation_price(
-        self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
-    ) -> None:
-        self.liquidation_override[(self.market_id(symbol), side)] = Decimal(price)
 
     async def drop_private_sockets(self) -> int:
         self._authed.clear()
@@ -484,7 +474,7 @@ class StandinBybitPrivate(PrivateSession, StandinBybit):
     async def push_position(self, pos: Position) -> int:
         return await self._push("position", [self._position_entry(pos)])
 
-    async def push_wallet(self) -> int:
+    async def push_balance(self) -> int:
         return await self._push("wallet", [self._wallet_entry()])
 
     async def push_order(

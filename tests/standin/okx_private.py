@@ -161,11 +161,6 @@ class StandinOkxPrivate(PrivateSession, StandinOkx):
     def contract_value(self, sym: str) -> Decimal:
         return Decimal(MARKETS[sym.split("-")[0]][0])
 
-    async def set_wallet(self, cross_wallet: Decimal | str, *, push: bool = True) -> None:
-        self.cross_wallet = Decimal(cross_wallet)
-        if push:
-            await self.push_account()
-
     async def set_position(
         self,
         symbol: str,
@@ -207,7 +202,7 @@ class StandinOkxPrivate(PrivateSession, StandinOkx):
             self.liquidation_override.pop((sym, side), None)
         if push:
             await self.push_positions([pos])
-            await self.push_account()
+            await self.push_balance()
         return pos
 
     async def close_position(self, symbol: str, *, side: str = "BOTH", how: str = "MARKET") -> None:
@@ -279,11 +274,6 @@ class StandinOkxPrivate(PrivateSession, StandinOkx):
         order = self.orders.pop(order_id)
         if push:
             await self.push_orders([self._order_entry(order, state="canceled")], algo=order.algo)
-
-    def set_liquidation_price(
-        self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
-    ) -> None:
-        self.liquidation_override[(self.market_id(symbol), side)] = Decimal(price)
 
     async def drop_private_sockets(self) -> int:
         conns = self._private_conns((PRIVATE_WS_PATH, BUSINESS_WS_PATH))
@@ -561,7 +551,7 @@ class StandinOkxPrivate(PrivateSession, StandinOkx):
             "positions", {"channel": "positions", "instType": "ANY"}, data
         )
 
-    async def push_account(self) -> int:
+    async def push_balance(self) -> int:
         return await self._push_private("account", {"channel": "account"}, [self._balance_entry()])
 
     async def push_orders(self, data: list[dict[str, Any]], *, algo: bool = False) -> int:

@@ -137,9 +137,13 @@ class PrivateSession:
     # provided by the stand-in
     subscriptions: Any
     _private: Any
+    cross_wallet: Decimal
+    liquidation_override: dict[tuple[str, str], Decimal]
     if TYPE_CHECKING:
 
         async def _notify(self) -> None: ...
+
+        def market_id(self, symbol: str) -> str: ...
 
         async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None: ...
 
@@ -187,6 +191,26 @@ class PrivateSession:
     @staticmethod
     def abort(conn: WsConn) -> None:
         abort_all([conn])
+
+    # ---- the controls every account shares (the Binance stand-in's vocabulary) -------------
+    def position_key(self, symbol: str) -> str:
+        """How ``positions`` and ``liquidation_override`` name ``symbol``: its market id."""
+        return self.market_id(symbol)
+
+    async def push_balance(self) -> int:
+        """Push what the venue pushes when the wallet changes; frames sent."""
+        raise NotImplementedError
+
+    async def set_wallet(self, cross_wallet: Decimal | str, *, push: bool = True) -> None:
+        self.cross_wallet = Decimal(cross_wallet)
+        if push:
+            await self.push_balance()
+
+    def set_liquidation_price(
+        self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
+    ) -> None:
+        """Report ``price`` as the exchange's liquidation price instead of the formula's."""
+        self.liquidation_override[(self.position_key(symbol), side)] = Decimal(price)
 
 
 class PrivateAccount(PrivateSession):
@@ -240,9 +264,6 @@ class PrivateAccount(PrivateSession):
     async def push_positions(self, changed: list[AcctPosition]) -> int:
         raise NotImplementedError
 
-    async def push_balance(self) -> int:
-        raise NotImplementedError
-
     async def push_order(
         self, order: AcctOrder, *, status: str, fill_price: Decimal | None = None
     ) -> int:
@@ -291,10 +312,8 @@ class PrivateAccount(PrivateSession):
     def base_amount(self, symbol: str, contracts: Decimal | str) -> Decimal:
         return Decimal(contracts) * self.contract_size(symbol)
 
-    async def set_wallet(self, cross_wallet: Decimal | str, *, push: bool = True) -> None:
-        self.cross_wallet = Decimal(cross_wallet)
-        if push:
-            await self.push_balance()
+    def position_key(self, symbol: str) -> str:
+        return symbol  # this account keeps unified symbols
 
     async def set_position(
         self,
@@ -391,12 +410,6 @@ class PrivateAccount(PrivateSession):
         order = self.orders.pop(order_id)
         if push:
             await self.push_order(order, status="canceled")
-
-    def set_liquidation_price(
-        self, symbol: str, price: Decimal | str, *, side: str = "BOTH"
-    ) -> None:
-        """Report ``price`` as the exchange's liquidation price instead of the formula's."""
-        self.liquidation_override[(symbol, side)] = Decimal(price)
 
     # ---- computed figures -----------------------------------------------------------------
     def mark(self, symbol: str) -> Decimal:
