@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,35 @@ class Market:
         self.buy_limits: list[tuple[Decimal, int, Order]] = []  # fire when ask <= price
         self.sell_limits: list[tuple[Decimal, int, Order]] = []  # fire when bid >= price
         self.trailing: list[Order] = []
+
+    def unrest(self, order: Order) -> None:
+        """Take ``order`` out of the heap or list it rests in (nothing if it is not there: a
+        fired order was popped already).
+
+        Called when an order leaves the book. Left to the heaps' lazy pops, a cancelled order
+        far from the price (a stop-loss cancelled with its position) stayed referenced until
+        the price reached it, so a daemon opening and closing protected positions kept every
+        one of them (issue 16's RSS slope). The scan is as long as the market's resting orders
+        of that side, on a cancel, never on a tick.
+        """
+        if order.kind == "trailing_stop":
+            for i, resting in enumerate(self.trailing):
+                if resting is order:
+                    del self.trailing[i]  # a list in placement order, not a heap
+                    return
+            return
+        if order.kind is not None:
+            falls, rises = self.triggers[order.trigger_source]
+            heap = rises if order.trigger_dir > 0 else falls
+        else:
+            heap = self.buy_limits if order.side > 0 else self.sell_limits
+        for i, entry in enumerate(heap):
+            if entry[2] is order:
+                last = heap.pop()
+                if i < len(heap):
+                    heap[i] = last
+                    heapq.heapify(heap)
+                return
 
     def price(self, source: str) -> Decimal | None:
         if source == "last":

@@ -27,10 +27,10 @@ __all__ = ["OrderFlow"]
 def _push(heap: list[tuple[Decimal, int, Order]], entry: tuple[Decimal, int, Order]) -> None:
     """``heappush``, and drop the entries of orders no longer open when they are the majority.
 
-    Cancelled and filled orders leave the heaps lazily, when they reach the top; one that never
-    does (a stop-loss cancelled with its position, far from the price) would stay for the life
-    of the process. Checking at powers of two keeps the cost amortized O(1) per push and the heap
-    within twice its open orders (plus 64).
+    An order leaving the book leaves its heap at once (:meth:`Market.unrest`); this is the
+    backstop for an entry that did not (the pops skip entries of orders no longer open). Checking
+    at powers of two keeps the cost amortized O(1) per push and the heap within twice its open
+    orders (plus 64).
     """
     heapq.heappush(heap, entry)
     size = len(heap)

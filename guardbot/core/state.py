@@ -184,6 +184,9 @@ class EngineState:
         if order.reserved:
             account.order_margin -= order.reserved
             order.reserved = ZERO
+        market = self.markets.get(order.symbol)
+        if market is not None:
+            market.unrest(order)
 
     def cancel_where(
         self, account: Account, predicate: Callable[[Order], bool], reason: str

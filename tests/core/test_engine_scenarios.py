@@ -8,6 +8,7 @@ expected numbers with their arithmetic, and ends with the ledger identity
 
 from __future__ import annotations
 
+import gc
 import json
 from decimal import Decimal
 from itertools import pairwise
@@ -885,3 +886,36 @@ def test_cancelled_orders_do_not_pile_up_in_the_trigger_and_limit_heaps() -> Non
         sim.cmd("cancel", id=f"x{i}")
     assert any(e[2].id == "keep" for e in market.buy_limits)
     assert "keep" in sim.account().orders
+
+
+def _orders_alive() -> int:
+    from guardbot.core.orders import Order
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is Order)
+
+
+def test_orders_that_left_the_book_are_not_retained() -> None:
+    """Issue 16 (RSS slope of the soak): every cycle opens a position with a stop-loss and a
+    take-profit, rests a reduce-only limit on it, then closes it, which cancels them far from
+    the price. The orders alive after 2N cycles are those after N: a cancelled order leaves its
+    heap at once, not when the price reaches it (with nothing due, a tick never looks)."""
+    sim = Sim()
+    sim.tick(30000)
+
+    def cycles(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            sim.order(f"o{i}", "buy", "0.01", stopLossPrice=25000 + i, takeProfitPrice=40000 + i)
+            sim.order(f"l{i}", "sell", "0.005", price=35000 + i, reduceOnly=True)
+            closed = sim.order(f"c{i}", "sell", "0.01", reduceOnly=True)
+            assert len(of_type(closed, "order_cancelled")) == 3
+            sim.tick(30000 + i % 7)
+
+    n = 25  # 2N stays under the heaps' compaction size (64): only the eager removal bounds it
+    cycles(0, n)
+    after_n = _orders_alive()
+    cycles(n, n)
+    assert _orders_alive() == after_n
+    market = sim.engine.markets[BTC]
+    assert [len(h) for h in market.triggers["mark"]] == [0, 0]
+    assert (market.buy_limits, market.sell_limits, market.trailing) == ([], [], [])
