@@ -252,6 +252,15 @@ class AccountSection:
         doc="mirror: liquidation price difference (guardbot's vs the exchange's), as a share of "
         "the mark price, above which mirror_drift is raised: 0.005 = 0.5 %.",
     )
+    mirror_drift_confirm_s: Decimal = setting(
+        Decimal(5),
+        ge=0,
+        doc="mirror: seconds (of input time) a liquidation price difference must stay beyond "
+        "mirror_tolerance, at every comparison (each exchange report and each tick of the "
+        "symbol), before mirror_drift is raised: the exchange's figure and the wallet it was "
+        "computed from can arrive in separate frames, and a comparison between the two is "
+        "not drift. 0 = at the first comparison.",
+    )
     #: mirror: the credentials read from the environment (never from the file)
     api_key: Secret | None = None
     secret: Secret | None = None
@@ -286,6 +295,7 @@ class AccountSection:
             position_mode=self.position_mode,
             mirror=self.mirror,
             mirror_tolerance=self.mirror_tolerance,
+            mirror_drift_confirm_s=self.mirror_drift_confirm_s,
             symbols={
                 symbol: SymbolDefaults(own.margin_mode, own.leverage)
                 for symbol, own in self.symbols.items()

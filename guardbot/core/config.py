@@ -60,6 +60,9 @@ class AccountConfig:
     #: Liquidation price difference (guardbot's vs the exchange's) that raises mirror_drift,
     #: as a share of the mark price.
     mirror_tolerance: Decimal = Decimal("0.005")
+    #: Seconds of input time a drift beyond ``mirror_tolerance`` must last before mirror_drift
+    #: is raised (0: at once); see guardbot.core.mirroring.
+    mirror_drift_confirm_s: Decimal = Decimal(5)
     #: Per-symbol margin mode and leverage ("cross for the hedged pairs, isolated for the rest").
     symbols: Mapping[str, SymbolDefaults] = field(default_factory=dict)
 
@@ -80,6 +83,10 @@ class AccountConfig:
         if not ZERO < self.mirror_tolerance < ONE:
             raise InputError(
                 "mirror_tolerance", f"must be > 0 and < 1, got {self.mirror_tolerance}"
+            )
+        if self.mirror_drift_confirm_s < 0:
+            raise InputError(
+                "mirror_drift_confirm_s", f"must be >= 0, got {self.mirror_drift_confirm_s}"
             )
 
 

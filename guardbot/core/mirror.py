@@ -294,6 +294,9 @@ class MirrorState:
     """What the engine keeps about a mirrored account besides its wallet and positions."""
 
     tolerance: Decimal  # |guardbot's - exchange's liquidation price| allowed, as a share of mark
+    #: ms of input time a drift must last (beyond tolerance at every evaluation) before
+    #: mirror_drift is raised (``mirror_drift_confirm_s``)
+    confirm_ms: int = 0
     orders: tuple[MirrorOrder, ...] = ()
     hedged: bool = False
     #: the exchange's liquidation price of each modelled position (None: it gave none)
@@ -306,6 +309,8 @@ class MirrorState:
     #: alerts raised once until their condition clears: drifting symbols, scopes whose
     #: liquidation is imminent ("" for the cross part), guard violations by rule and symbol
     drifting: set[str] = field(default_factory=set)
+    #: positions beyond tolerance, not yet alerted: the input time (ms) since which they are
+    pending: dict[str, int] = field(default_factory=dict)
     imminent: set[str] = field(default_factory=set)
     violations: set[str] = field(default_factory=set)
     #: the UTC day and the total wallet at its first update (the daily loss is measured from it)

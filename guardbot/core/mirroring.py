@@ -7,8 +7,14 @@ never trades, triggers, funds or liquidates them:
 
 - where it would liquidate, ``liquidation_imminent`` (critical; evaluation.py);
 - a position the exchange no longer reports: ``position_closed`` with the exchange's reason;
-- the exchange's liquidation price farther from guardbot's than ``mirror_tolerance`` of the mark:
-  ``mirror_drift`` (once per position until it is back within), both values carried;
+- the exchange's liquidation price farther from guardbot's than ``mirror_tolerance`` of the mark
+  at every comparison for ``mirror_drift_confirm_s`` of input time: ``mirror_drift`` (once per
+  position until it is back within), both values carried. A comparison is made on each exchange
+  report and, while a drift waits for confirmation, on each tick of the symbol. The wait is
+  there because an exchange sends the positions (with its liquidation price) and the wallet it
+  computed them from separately (two stream frames, or a REST balance read before the
+  positions): for a moment guardbot can hold the exchange's new figure beside the old wallet.
+  That mismatch ends with the next frame or reconciliation, whereas a real drift lasts;
 - guards become alerts: ``guard_violation`` for a position without a stop-loss while
   ``require_stop_loss`` is on, leverage above its cap, notional or exposure above theirs, the
   day's loss past ``daily_loss_limit`` (each once until it clears);
@@ -21,6 +27,7 @@ on the symbol's first tick. A hedge-mode account is mirrored in hedge mode (posi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from guardbot.core.account import Account, SymbolSettings
@@ -125,6 +132,7 @@ def apply_mirror(st: EngineState, cmd: MirrorCmd) -> None:
         if key not in wanted:
             for table in (state.exchange_liquidation, state.liquidation, state.drift):
                 table.pop(key, None)
+            state.pending.pop(key, None)
             state.drifting.discard(key)
             state.imminent.discard(key)
 
@@ -145,7 +153,11 @@ def mirror_tick(st: EngineState, symbol: str) -> None:
     holders = {a.id: a for a in market.cross.values() if a.mirror is not None}
     holders.update({a.id: a for a in market.isolated.values() if a.mirror is not None})
     for account_id in sorted(holders):
-        _guards(st, holders[account_id])
+        account = holders[account_id]
+        assert account.mirror is not None
+        if account.mirror.pending:  # a drift waiting for confirmation: compared again now
+            _drift(st, account, only=account.mirror.pending.keys())
+        _guards(st, account)
 
 
 def adopt_priced(st: EngineState, symbol: str) -> None:
@@ -237,10 +249,15 @@ def _liquidation(st: EngineState, account: Account, pos: Position) -> Decimal | 
     return cross_liquidation_price(st.profile, st.markets, account, pos)
 
 
-def _drift(st: EngineState, account: Account) -> None:
+def _drift(st: EngineState, account: Account, only: Iterable[str] | None = None) -> None:
+    """Compare both liquidation prices of each position (of those in ``only``); alert a drift
+    beyond tolerance once it has lasted ``confirm_ms`` (see the module docstring)."""
     state = account.mirror
     assert state is not None
-    for key in sorted(account.positions):
+    keys = (
+        sorted(account.positions) if only is None else sorted(set(only) & account.positions.keys())
+    )
+    for key in keys:
         pos = account.positions[key]
         theirs = state.exchange_liquidation.get(key)
         ours = _liquidation(st, account, pos)
@@ -248,15 +265,21 @@ def _drift(st: EngineState, account: Account) -> None:
         mark = st.mark_of(pos.symbol)
         if theirs is None:  # nothing to compare with (the exchange gave none, or not yet)
             state.drift[key] = None
+            state.pending.pop(key, None)
             continue
         drift = (ours - theirs) / mark if ours is not None else None
         state.drift[key] = drift
         beyond = drift is None or abs(drift) > state.tolerance
         if not beyond:
             state.drifting.discard(key)
+            state.pending.pop(key, None)
             continue
         if key in state.drifting:
             continue
+        since = state.pending.setdefault(key, st.ts)
+        if st.ts - since < state.confirm_ms:
+            continue  # not yet shown to last: it may be the two halves of one change
+        del state.pending[key]
         state.drifting.add(key)
         st.emit(
             "mirror_drift",

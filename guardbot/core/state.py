@@ -128,7 +128,10 @@ class EngineState:
         )
         account.ledger.initial = config.wallet
         if config.mirror:
-            account.mirror = MirrorState(tolerance=config.mirror_tolerance)
+            account.mirror = MirrorState(
+                tolerance=config.mirror_tolerance,
+                confirm_ms=int(config.mirror_drift_confirm_s * 1000),
+            )
         account.alert.reset(self.config.alerts)
         set_cross_thresholds(self.config, account)
         self.accounts[account_id] = account

@@ -504,7 +504,8 @@ def test_cli_prints_config_problems_one_per_line(
     assert err.splitlines() == [
         f"guardbot run: invalid configuration {path} (2 problems):",
         "  accounts.main.walet: unknown key (known: api_key_env, default_leverage, "
-        "default_margin_mode, maker_fee, mirror, mirror_poll_s, mirror_tolerance, "
+        "default_margin_mode, maker_fee, mirror, mirror_drift_confirm_s, mirror_poll_s, "
+        "mirror_tolerance, "
         "password_env, position_mode, secret_env, symbols, taker_fee, wallet); did you mean "
         "'wallet'?",
         "  guards.max_leverage: must be >= 1, got 0",

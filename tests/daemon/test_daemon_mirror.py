@@ -8,6 +8,7 @@ request: nothing but GETs and the listen key may reach it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -139,12 +140,51 @@ def imminent_not_liquidated(sub: Subscriber, theirs: Decimal) -> None:
 async def drift_alerted(standin: Any, sub: Subscriber, theirs: Decimal) -> None:
     """The exchange reports a liquidation price 10 % off: mirror_drift with both values."""
     off = (theirs * Decimal("0.9")).quantize(Decimal("0.01"))
+    assert not [p for p in sub.alerts() if p["type"] == "mirror_drift"]
     standin.set_liquidation_price(BTC, off)
-    await sub.until(alert_of("mirror_drift"))
+    # It is said once it has lasted mirror_drift_confirm_s (5 s) of input time, at the first
+    # comparison after that: an exchange report or a BTC tick. Ticks keep coming meanwhile, as
+    # from a live market (the awaited alert bounds it, under the caller's timeout).
+    ticking = asyncio.create_task(ticks_until_cancelled(standin))
+    try:
+        await sub.until(alert_of("mirror_drift"))
+    finally:
+        ticking.cancel()
+        await asyncio.gather(ticking, return_exceptions=True)
     (drift,) = [p for p in sub.alerts() if p["type"] == "mirror_drift"]
     assert Decimal(drift["exchangeLiquidationPrice"]) == off
     assert drift["liquidationPrice"] is not None
     assert severity_of(sub, "mirror_drift") == "warning"
+
+
+async def ticks_until_cancelled(standin: Any, every_s: float = 0.2) -> None:
+    """BTC ticks at 60,000 (the bid and ask moving, so each is a new quote), ``every_s`` apart."""
+    for i in itertools.count():
+        await standin.set_price(BTC, mark="60000", bid=str(59999 - i % 2), ask="60001")
+        await asyncio.sleep(every_s)  # the pace of a market's quotes, not a wait for a result
+
+
+async def settled_after_wallet(standin: Any, sub: Subscriber, wallet: int) -> None:
+    """Until ``real``'s snapshot (the last received, or a later one: it is published only when it
+    changes) shows ``wallet`` and the exchange's liquidation price for it, within
+    mirror_tolerance of guardbot's, with no drift outstanding."""
+    new = standin.liquidation_price(BTC)
+
+    def check(p: dict[str, Any]) -> bool:
+        view = p.get("mirror", {}).get("positions", {}).get(BTC)
+        return (
+            Decimal(p["wallet"]) == wallet
+            and view is not None
+            and view["exchangeLiquidationPrice"] is not None
+            and Decimal(view["exchangeLiquidationPrice"]) == new
+            and view["drift"] is not None
+            and abs(Decimal(view["drift"])) <= Decimal("0.005")
+            and not view["drifting"]
+        )
+
+    last = [p for t, p in sub.received if t.endswith("/accounts/real")][-1:]
+    if not (last and check(last[0])):
+        await sub.until(snapshot_has("real", check))
 
 
 async def reconciled_after_drop(standin: Any, sub: Subscriber, loop: Any, eth: Decimal) -> None:
@@ -250,6 +290,9 @@ async def test_mirror_end_to_end(
         await mark(standin, 60000)
         await standin.set_wallet("1500")
         await sub.until(snapshot_has("real", lambda p: Decimal(p["wallet"]) == 1500))
+        # ... and once the positions are read again, the exchange's liquidation price for the
+        # new wallet, within tolerance of guardbot's: no drift outstanding before step 4
+        await settled_after_wallet(standin, sub, 1500)
 
         # 4. The exchange reports a liquidation price 10 % off: mirror_drift with both values.
         await drift_alerted(standin, sub, theirs)

@@ -35,6 +35,7 @@ from tests.daemon.test_daemon_mirror import (
     rebuilt_from_the_exchange,
     reconciled_after_drop,
     secrets_kept,
+    settled_after_wallet,
     severity_of,
     snapshot_has,
 )
@@ -180,6 +181,9 @@ async def test_mirror_end_to_end(
         await mark(standin, 60000)
         await standin.set_wallet("1500")
         await sub.until(snapshot_has("real", lambda p: Decimal(p["wallet"]) == 1500))
+        # ... and once the positions are read again, the exchange's liquidation price for the
+        # new wallet, within tolerance of guardbot's: no drift outstanding before step 4
+        await settled_after_wallet(standin, sub, 1500)
 
         # 4. The exchange reports a liquidation price 10 % off: mirror_drift with both values.
         await drift_alerted(standin, sub, theirs)
@@ -216,6 +220,44 @@ async def test_mirror_end_to_end(
     assert standin.unknown_paths == []
     assert standin.auth_failures == 0
     secrets_kept(capfd, tmp_path, sub, secrets)
+
+
+async def test_liquidation_price_before_its_wallet_is_no_drift(
+    tmp_path: Path, mosquitto: Mosquitto, standin: Any
+) -> None:
+    """The exchange's new liquidation price (for a new wallet) reaches guardbot before the new
+    wallet: OKX and Bybit push positions and wallet in separate frames, and a REST read of the
+    positions can fall between the change and its wallet frame. Made deterministic here: the
+    wallet changes on the exchange unpushed, the follower reads the positions (new liquidation
+    price, old wallet), then the wallet frame comes. A comparison of the two halves is not
+    drift: no mirror_drift, then both figures agree."""
+    await standin.set_position(BTC, contracts(standin, "0.5"), "60000", leverage=20, push=False)
+    slow_poll = MIRROR.replace("mirror_poll_s = 1", "mirror_poll_s = 600")  # no REST between
+    async with (
+        asyncio.timeout(90),
+        running(tmp_path, mosquitto, standin, mirror=slow_poll) as (daemon, sub),
+    ):
+        (loop,) = daemon.mirrors
+        await settled_after_wallet(standin, sub, 1000)
+        await standin.wait_for(lambda: standin.private_subscriptions >= standin.private_channels)
+        follower = loop.follower
+        assert follower is not None
+        old = standin.liquidation_price(BTC)
+        await standin.set_wallet("1500", push=False)
+        new = standin.liquidation_price(BTC)
+        assert abs(new - old) / 60000 > Decimal("0.005")  # beyond tolerance: 1.7 % of the mark
+        await follower._positions_only()  # the positions frame: new liqPx, wallet still 1000
+
+        def halves(p: dict[str, Any]) -> bool:
+            view = p.get("mirror", {}).get("positions", {}).get(BTC) or {}
+            theirs = view.get("exchangeLiquidationPrice")
+            return Decimal(p["wallet"]) == 1000 and theirs is not None and Decimal(theirs) == new
+
+        await sub.until(snapshot_has("real", halves))
+        await standin.set_wallet("1500")  # the wallet frame
+        await settled_after_wallet(standin, sub, 1500)
+    assert not [p for p in sub.alerts() if p["type"] == "mirror_drift"]
+    assert standin.writes() == []
 
 
 async def test_wrong_keys_one_clear_error(

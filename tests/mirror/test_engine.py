@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from guardbot.core.mirror import MirrorClose, MirrorCmd, MirrorOrder, MirrorPosition, mirror_to_json
+from guardbot.errors import InputError
 from tests.core.enginekit import BTC, ETH, Sim, exact_div
 
 LIQ = exact_div(-29000, "-0.498")  # 58232.93172690763052208835341365461847389...
@@ -104,9 +105,12 @@ def test_position_closed_with_the_exchange_reason() -> None:
 
 def test_drift_once_until_back_within_tolerance() -> None:
     s = sim()
-    s.tick(60000)
+    s.tick(60000, ts=1_000)
     off = LIQ * Decimal("0.9")  # 10 % off: 9.7 % of the mark
-    (drift,) = s.line(long_btc(off))
+    # first seen at 2 s: not yet said (mirror_drift_confirm_s, 5 s by default)
+    assert s.line(long_btc(off), ts=2_000) == []
+    assert s.tick(60000, ts=6_999) == []  # still beyond, 4.999 s: not yet
+    (drift,) = s.tick(60000, ts=7_000)  # beyond at every comparison for 5 s: said
     assert drift["type"] == "mirror_drift"
     assert drift["exchangeLiquidationPrice"] == Decimal(str(off))
     assert abs(drift["liquidationPrice"] - LIQ) < Decimal("1e-34")
@@ -114,11 +118,57 @@ def test_drift_once_until_back_within_tolerance() -> None:
         Decimal("0.0001")
     )
     assert drift["tolerancePercent"] == Decimal("0.500")
-    assert s.line(long_btc(off, wallet="1000.5")) == []  # still off: said once
-    assert s.line(long_btc()) == []  # back within 0.5 % of mark
-    assert kinds(s.line(long_btc(off))) == ["mirror_drift"]
+    assert s.line(long_btc(off, wallet="1000.5"), ts=8_000) == []  # still off: said once
+    assert s.tick(60000, ts=20_000) == []
+    assert s.line(long_btc(), ts=21_000) == []  # back within 0.5 % of mark
+    assert s.line(long_btc(off), ts=22_000) == []  # off again: a new wait
+    assert kinds(s.line(long_btc(off, wallet="1000.5"), ts=27_000)) == ["mirror_drift"]
     state = s.engine.account("m").mirror
-    assert state is not None and state.drift[BTC] is not None
+    assert state is not None and state.drift[BTC] is not None and not state.pending
+
+
+# The exchange's new liquidation price for a new wallet, before the wallet itself: what OKX and
+# Bybit send as two frames (positions channel, then account/wallet channel), and what a REST
+# reconciliation reads when the wallet changes between its balance and its positions requests.
+# Binance's one-position formula (module docstring) with WB = 1500: (1500 - 30000) / -0.498.
+LIQ_1500 = exact_div(-28500, "-0.498")  # 57228.91...: 1,004 from LIQ, 1.7 % of the mark
+
+
+def test_new_liquidation_price_before_its_wallet_is_no_drift() -> None:
+    s = sim()
+    s.tick(60000, ts=1_000)
+    assert s.line(long_btc(LIQ), ts=2_000) == []
+    new = LIQ_1500.quantize(Decimal("0.01"))
+    # the position frame: the exchange's figure for wallet 1500, guardbot's still for 1000
+    assert s.line(long_btc(new, wallet="1000"), ts=10_000) == []
+    state = s.engine.account("m").mirror
+    assert state is not None and BTC in state.pending  # beyond tolerance, not yet said
+    assert s.tick(60000, ts=10_050) == []
+    # the wallet frame, 0.3 s later: both figures from the same state, within tolerance
+    assert s.line(long_btc(new, wallet="1500"), ts=10_300) == []
+    assert not state.pending and not state.drifting
+    assert s.tick(60000, ts=60_000) == []
+    assert "mirror_drift" not in kinds(s.events)
+
+
+def test_a_lasting_drift_is_confirmed_by_the_next_report_or_tick() -> None:
+    """With no tick, the next exchange report (a REST reconciliation) confirms it too."""
+    s = sim()
+    s.tick(60000, ts=1_000)
+    new = LIQ_1500.quantize(Decimal("0.01"))
+    assert s.line(long_btc(new, wallet="1000"), ts=2_000) == []
+    assert kinds(s.line(long_btc(new, wallet="1000.1"), ts=7_000)) == ["mirror_drift"]
+
+
+def test_confirm_zero_alerts_at_the_first_comparison() -> None:
+    s = Sim(accounts={"m": {"mirror": True, "mirror_drift_confirm_s": "0"}})
+    s.tick(60000, ts=1_000)
+    assert kinds(s.line(long_btc(LIQ * Decimal("0.9")), ts=2_000)) == ["mirror_drift"]
+
+
+def test_a_negative_confirm_is_refused() -> None:
+    with pytest.raises(InputError, match="mirror_drift_confirm_s"):
+        Sim(accounts={"m": {"mirror": True, "mirror_drift_confirm_s": "-1"}})
 
 
 @pytest.mark.parametrize(
@@ -205,6 +255,7 @@ def test_replay_rebuilds_the_same_events() -> None:
     s = sim(require_stop_loss=True)
     s.tick(60000)
     s.line(long_btc(LIQ * Decimal("0.9")))
+    s.tick(60000, ts=s.ts + 5000)  # the drift lasted mirror_drift_confirm_s
     s.tick(58200)
     s.line(long_btc(positions=(), closes=(MirrorClose(BTC, "long", "stop_loss"),)))
     again = sim(require_stop_loss=True)
