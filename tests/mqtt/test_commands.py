@@ -504,3 +504,35 @@ def test_render_status_missing_keys() -> None:
     assert "daemon   online  version -  status age -" in text
     assert "x        -       -       -" in text
     assert render_status({}, {}, NOW).endswith("accounts: none published\n")
+
+
+def test_recent_replies_memory_is_bounded_by_its_size() -> None:
+    """Issue 16: the replies cache holds ``size`` replies whatever the number of commands; the
+    memory it holds after 2N replies equals that after N once full (tracemalloc, not timing)."""
+    import gc
+    import tracemalloc
+
+    events = [
+        {"type": "order_accepted", "ts": 1, "account": "iso", "id": "open-1", "symbol": BTC,
+         "side": "buy", "orderType": "market", "amount": "0.2", "stopLossPrice": "57600.0"},
+        {"type": "fill", "ts": 1, "account": "iso", "id": "open-1", "symbol": BTC, "side": "buy",
+         "amount": "0.2", "price": "60000.1", "fee": "6.00001", "realizedPnl": "0"},
+    ]  # fmt: skip
+    recent = RecentReplies(64)
+
+    def put(start: int, n: int) -> int:
+        for i in range(start, start + n):
+            recent.put(f"soak-{i}", {"requestId": f"soak-{i}", "ok": True, "events": events})
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    try:
+        put(0, 64)
+        after_n = put(64, 500)
+        after_2n = put(564, 500)
+    finally:
+        tracemalloc.stop()
+    assert after_2n - after_n < 1024  # key strings of another length at most
+    assert recent.get("soak-1063") == {"requestId": "soak-1063", "ok": True, "events": events}
+    assert recent.get("soak-999") is None
