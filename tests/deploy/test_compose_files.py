@@ -214,14 +214,37 @@ class Prometheus:
             self.process.kill()
             self.process.wait()
 
+    def _alive(self) -> None:
+        assert self.process is not None and self.process.poll() is None, self.log.read_text()
+
+    async def ready(self, http: aiohttp.ClientSession) -> None:
+        """Until ``/-/ready`` answers 200: before that the port may be closed, and once open the
+        API answers 503 (text/plain "Service Unavailable") while the TSDB opens and the WAL is
+        replayed, which takes seconds on a loaded machine. Bounded by :func:`until`."""
+
+        async def answered() -> bool:
+            try:
+                async with http.get(f"{self.url}/-/ready") as response:
+                    await response.read()
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                self._alive()
+                return False
+
+        await until(answered, "prometheus /-/ready")
+
     async def api(self, http: aiohttp.ClientSession, path: str, **params: str) -> Any:
-        """The ``data`` of a successful API answer; None while Prometheus is not up yet."""
+        """The ``data`` of a successful API answer; None while Prometheus is not up (or not
+        ready: 503) yet. An answer that is not ``success`` (a query Prometheus refuses) fails."""
         url = f"{self.url}/api/v1/{path}?{urlencode(params)}"
         try:
             async with http.get(url) as response:
+                if response.status == 503:
+                    await response.read()
+                    return None
                 body = await response.json()
         except aiohttp.ClientConnectionError:
-            assert self.process is not None and self.process.poll() is None, self.log.read_text()
+            self._alive()
             return None
         assert body["status"] == "success", (params, body)
         return body["data"]
@@ -238,9 +261,13 @@ def loopback_scrape_config(name: str, target: str) -> dict[str, Any]:
     return config
 
 
-async def until(probe: Any) -> Any:
-    """``await probe()`` until it returns something truthy (bounded by the caller's timeout)."""
+async def until(probe: Any, what: str = "", limit_s: float = LIMIT) -> Any:
+    """``await probe()`` until it returns something truthy, every 0.1 s for at most ``limit_s``
+    (the caller's timeout bounds the whole test too)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
     while not (found := await probe()):
+        assert loop.time() < deadline, f"timed out after {limit_s} s waiting for {what or probe}"
         await asyncio.sleep(0.1)
     return found
 
@@ -258,7 +285,9 @@ async def test_prometheus_scrapes_a_running_daemon_and_answers_the_dashboard(
     daemon = Daemon(config, feed_factory=lambda _c: feed, initial_commands=SEED)
     stop = asyncio.Event()
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    async with asyncio.timeout(LIMIT), aiohttp.ClientSession() as http:
+    # each wait below is bounded by LIMIT; the test as a whole by three of them (a loaded machine
+    # takes seconds to start Prometheus, then up to a scrape interval or two for each sample)
+    async with asyncio.timeout(3 * LIMIT), aiohttp.ClientSession() as http:
         task = asyncio.create_task(daemon.run(stop))
         try:
             await daemon.ready.wait()
@@ -267,13 +296,14 @@ async def test_prometheus_scrapes_a_running_daemon_and_answers_the_dashboard(
             target = f"127.0.0.1:{daemon.metrics_server.port}"
             scrape = loopback_scrape_config("compose.yaml", target)
             with Prometheus(prometheus_bin, scrape, tmp_path) as prometheus:
+                await prometheus.ready(http)
 
                 async def scraped() -> Any:
                     data = await prometheus.api(http, "targets")
                     active = data["activeTargets"] if data else []
                     return [t for t in active if t["health"] == "up"]
 
-                [up] = await until(scraped)
+                [up] = await until(scraped, "the target's health up")
                 assert up["labels"]["job"] == "guardbot"
                 assert up["scrapeUrl"] == f"http://{target}/metrics"
 
@@ -281,9 +311,12 @@ async def test_prometheus_scrapes_a_running_daemon_and_answers_the_dashboard(
                     data = await prometheus.api(http, "query", query=expr)
                     return data["result"] if data else None
 
-                [build] = await until(lambda: query("guardbot_build_info"))
+                # a sample of each once the target is up (the first scrape may still be on its
+                # way into the head block)
+                [build] = await until(lambda: query("guardbot_build_info"), "guardbot_build_info")
                 assert build["metric"]["instance"] == target
-                ratios = await until(lambda: query('guardbot_margin_ratio{account="demo"}'))
+                ratio = 'guardbot_margin_ratio{account="demo"}'
+                ratios = await until(lambda: query(ratio), ratio)
                 assert 0 < float(ratios[0]["value"][1]) < 1
                 # Every query of the dashboard, with its variables at "all", is valid PromQL
                 # over what the daemon exports; the plain gauges have data.
@@ -291,9 +324,12 @@ async def test_prometheus_scrapes_a_running_daemon_and_answers_the_dashboard(
                 assert len(exprs) >= 20
                 for expr in exprs:
                     expr = expr.replace("$job", ".*").replace("$instance", ".*")
-                    assert await prometheus.api(http, "query", query=expr) is not None, expr
+                    # (an answer, empty or not: a refused query fails in api())
+                    assert await until(
+                        lambda e=expr: prometheus.api(http, "query", query=e), expr
+                    ), expr
                 for gauge in ("guardbot_outbox_depth", "guardbot_notify_backlog"):
-                    assert await until(lambda g=gauge: query(g)), gauge
+                    assert await until(lambda g=gauge: query(g), gauge), gauge
         finally:
             stop.set()
             assert await task == 0
