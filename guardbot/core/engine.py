@@ -104,6 +104,12 @@ class Engine:
         stop's extreme or activation): a journal that keeps only ticks with events keeps it."""
         return self._st.tick_moved_orders
 
+    @property
+    def tick_changed_drift_wait(self) -> bool:
+        """Whether the last tick started or cancelled a mirror drift's wait for confirmation
+        without raising an event: a journal that keeps only ticks with events keeps it too."""
+        return self._st.drift_wait_changed
+
     def account(self, account_id: str | None) -> Account:
         """The account of ``account_id``; with None, the only account there is."""
         return self._st.account(account_id)
@@ -119,6 +125,7 @@ class Engine:
             st.ts = ts
         out: list[Event] = []
         st.out = out
+        st.drift_wait_changed = False
         with decimal_context():
             if isinstance(command, TickCmd):
                 self._tick(

@@ -265,18 +265,21 @@ def _drift(st: EngineState, account: Account, only: Iterable[str] | None = None)
         mark = st.mark_of(pos.symbol)
         if theirs is None:  # nothing to compare with (the exchange gave none, or not yet)
             state.drift[key] = None
-            state.pending.pop(key, None)
+            _cancel_wait(st, state, key)
             continue
         drift = (ours - theirs) / mark if ours is not None else None
         state.drift[key] = drift
         beyond = drift is None or abs(drift) > state.tolerance
         if not beyond:
             state.drifting.discard(key)
-            state.pending.pop(key, None)
+            _cancel_wait(st, state, key)
             continue
         if key in state.drifting:
             continue
-        since = state.pending.setdefault(key, st.ts)
+        since = state.pending.get(key)
+        if since is None:
+            since = state.pending[key] = st.ts
+            st.drift_wait_changed = True
         if st.ts - since < state.confirm_ms:
             continue  # not yet shown to last: it may be the two halves of one change
         del state.pending[key]
@@ -292,6 +295,13 @@ def _drift(st: EngineState, account: Account, only: Iterable[str] | None = None)
             driftPercent=(drift * HUNDRED).quantize(_PERCENT) if drift is not None else None,
             tolerancePercent=state.tolerance * HUNDRED,
         )
+
+
+def _cancel_wait(st: EngineState, state: MirrorState, key: str) -> None:
+    """End ``key``'s wait for confirmation, if it had one; flagged (``drift_wait_changed``) so
+    that the daemon journals the tick that did it, which raises no event."""
+    if state.pending.pop(key, None) is not None:
+        st.drift_wait_changed = True
 
 
 def _guards(st: EngineState, account: Account) -> None:

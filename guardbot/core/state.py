@@ -94,6 +94,11 @@ class EngineState:
     #: stop's extreme or activation). A journal that keeps only the ticks with events must
     #: keep these too, or a replay rebuilds the trailing stops at other trigger prices.
     tick_moved_orders: bool = False
+    #: Whether the last input started or cancelled a mirror drift's wait for confirmation
+    #: (``MirrorState.pending``) without raising an event. Like ``tick_moved_orders``, a journal
+    #: that keeps only the ticks with events must keep such ticks, or a replay confirms a drift
+    #: from another start (an alert the live run did not raise, or the reverse).
+    drift_wait_changed: bool = False
     #: symbol -> (source, asOf) of the tier table in force, as the last ``tiers`` input named
     #: them (guardbot.core.tier_inputs); empty until one was applied.
     tier_sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)

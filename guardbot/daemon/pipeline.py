@@ -240,9 +240,11 @@ class StepPipeline:
         self.metrics.tick_applied(
             tick.symbol, time.perf_counter() - started, self._clock() - item.ts / 1000
         )
-        # A tick that moved a trailing stop is journaled even without events: recovery must
-        # see it to rebuild the stop's trigger price exactly.
-        journaled = bool(events) or self.engine.tick_moved_orders
+        # A tick that moved a trailing stop, or started or cancelled a mirror drift's wait for
+        # confirmation, is journaled even without events: recovery must see it to rebuild the
+        # stop's trigger price, and the wait's start (the drift alerts), exactly.
+        engine = self.engine
+        journaled = bool(events) or engine.tick_moved_orders or engine.tick_changed_drift_wait
         if journaled:
             await self.commit(item.ts, "tick", tick_body(tick), events, received)
             caused += events

@@ -55,8 +55,9 @@ checkpoint (written every ``[store] checkpoint_interval_s`` and at a clean stop,
 :mod:`guardbot.daemon.checkpoints`) and the journal's inputs after it are re-applied in order with
 publishing suppressed. A clean stop journals the newest
 unjournaled tick of each symbol, so after a clean stop the marks are restored too. A tick that
-moves a trailing stop without an event (``Engine.tick_moved_orders``) is journaled too, so the
-stops' extremes replay exactly.
+moves a trailing stop without an event (``Engine.tick_moved_orders``), or starts or cancels a
+mirror drift's wait for confirmation (``Engine.tick_changed_drift_wait``), is journaled too, so
+the stops' extremes and the drift alerts replay exactly.
 
 Funding: a :class:`~guardbot.core.funding.FundingSchedule` turns a tick that crosses a funding time
 into a journaled ``funding`` input applied just before that tick.

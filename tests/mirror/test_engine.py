@@ -317,3 +317,118 @@ def test_notional_and_exposure_guards_follow_the_price() -> None:
     assert [e["rule"] for e in s.tick(62500) if e["type"] == "guard_violation"] == [
         "NOTIONAL_EXCEEDS_MAX"
     ]
+
+
+# A drift just beyond tolerance at mark 60000 and within it at 70000 (guardbot's figure does not
+# move with the mark here: one cross position, first tier): 320 / 60000 = 0.533 % of the mark,
+# 320 / 70000 = 0.457 %, against mirror_tolerance 0.5 %. So a tick to 70000 cancels the wait.
+NEAR = LIQ - 320
+
+
+def test_ticks_that_start_or_cancel_a_drift_wait_are_flagged() -> None:
+    # The daemon journals exactly these quiet ticks (besides those with events), so that a replay
+    # starts each wait at the same time and confirms the same drifts.
+    s = sim()
+    flags = []
+    for step, expected in (
+        (lambda: s.tick(60000, ts=1_000), False),
+        (lambda: s.line(long_btc(NEAR), ts=2_000), True),  # a command: journaled anyway
+        (lambda: s.tick(60000, ts=3_000), False),  # compared again, still waiting
+        (lambda: s.tick(70000, ts=4_000), True),  # within tolerance: the wait is cancelled
+        (lambda: s.tick(70000, ts=4_500), False),
+        (lambda: s.tick(60000, ts=5_000), False),  # beyond again, but only a report starts one
+        (lambda: s.line(long_btc(NEAR), ts=6_000), True),
+        (lambda: s.tick(60000, ts=10_999), False),
+    ):
+        assert step() == []
+        flags.append(s.engine.tick_changed_drift_wait)
+        assert flags[-1] is expected, (len(flags), flags)
+    # the confirming tick raises mirror_drift (journaled for its event); no wait changed flag
+    assert kinds(s.tick(60000, ts=11_000)) == ["mirror_drift"]
+    assert s.engine.tick_changed_drift_wait is False
+    assert s.engine.tick_moved_orders is False
+
+    # a wait started by a tick: the first price adopts a position reported before it
+    t = sim()
+    assert t.line(long_btc(NEAR), ts=1_000) == []
+    assert t.tick(60000, ts=2_000) == []
+    assert t.engine.tick_changed_drift_wait is True
+    state = t.engine.account("m").mirror
+    assert state is not None and state.pending == {BTC: 2_000}
+    assert t.tick(60000, ts=3_000) == []
+    assert t.engine.tick_changed_drift_wait is False
+
+
+def daemon_journal(
+    steps: list[tuple[str, Any, int]], *, drift_flag: bool = True
+) -> tuple[Sim, list[dict[str, Any]]]:
+    """Run ``steps`` live and return the lines the daemon journals of them (StepPipeline): a
+    tick with events, or flagged (tick_moved_orders, tick_changed_drift_wait); a mirror report
+    (control_command) after the newest unjournaled tick of each symbol."""
+    s = sim()
+    journal: list[dict[str, Any]] = []
+    unjournaled: dict[str, dict[str, Any]] = {}
+    for kind, what, ts in steps:
+        if kind == "tick":
+            events = s.tick(what, ts=ts)
+            engine = s.engine
+            flagged = engine.tick_moved_orders or (drift_flag and engine.tick_changed_drift_wait)
+            if events or flagged:
+                journal.append(s.lines[-1])
+                unjournaled.pop(BTC, None)
+            else:
+                unjournaled[BTC] = s.lines[-1]
+        else:
+            journal.extend(unjournaled[k] for k in sorted(unjournaled))
+            unjournaled.clear()
+            s.line(what, ts=ts)
+            journal.append(s.lines[-1])
+    return s, journal
+
+
+def replay(journal: list[dict[str, Any]]) -> Sim:
+    again = sim()
+    for line in journal:
+        again.line({k: v for k, v in line.items() if k != "ts"}, ts=line["ts"])
+    return again
+
+
+# A wait that a tick cancels, and a new one started by a later report: the live run alerts at
+# 10 s (5 s after the second start); a replay that missed the cancelling tick kept the first
+# start (2 s) and alerted at 7 s instead (the tick journaled before the report at 8 s).
+CANCELLED_WAIT = [
+    ("tick", 60000, 1_000),
+    ("mirror", long_btc(NEAR), 2_000),  # the wait starts
+    ("tick", 70000, 3_000),  # within tolerance: cancelled (an event-less tick)
+    ("tick", 60000, 4_000),
+    ("mirror", long_btc(NEAR), 5_000),  # a new wait, from 5 s
+    ("tick", 60000, 7_000),
+    ("mirror", long_btc(NEAR), 8_000),  # 3 s of waiting: no alert
+    ("tick", 60000, 9_000),
+    ("tick", 60000, 10_000),  # 5 s: confirmed
+]
+
+
+def test_replay_of_the_journal_gives_the_live_alerts_when_a_tick_cancels_a_wait() -> None:
+    live, journal = daemon_journal(CANCELLED_WAIT)
+    drifts = [e for e in live.events if e["type"] == "mirror_drift"]
+    assert [e["ts"] for e in drifts] == [10_000]
+    # 9 s is the only tick left out (the confirming one at 10 s is kept for its event)
+    assert [line["ts"] for line in journal] == [
+        1_000,
+        2_000,
+        3_000,
+        4_000,
+        5_000,
+        7_000,
+        8_000,
+        10_000,
+    ]
+    again = replay(journal)
+    assert again.events == live.events
+    assert again.engine.state(again.engine.account("m")) == live.engine.state(
+        live.engine.account("m")
+    )
+    # without the flag the cancelling tick is not journaled and the replay alerts elsewhere
+    _, lossy = daemon_journal(CANCELLED_WAIT, drift_flag=False)
+    assert [e["ts"] for e in replay(lossy).events if e["type"] == "mirror_drift"] == [7_000]
