@@ -47,6 +47,7 @@ from tests.daemon.test_e2e import (
     fill_ids,
     order,
     positions_shown,
+    prices,
     restarted,
     snapshot,
     started_with_positions,
@@ -193,7 +194,8 @@ async def test_disk_full_end_to_end(
                 # Space is back: the restart has the state from before the command, and the
                 # same command is now applied (once).
                 assert await restarted(daemon, mqtt) == before
-                reply = await mqtt.command(order("main", "m2", BTC, "buy", "0.01"))
+                await prices(standin, "60000")  # fresh after the restart, whatever the load
+                reply = await mqtt.command_when_priced(order("main", "m2", BTC, "buy", "0.01"))
                 assert reply["ok"], reply
                 assert await daemon.stop(signal.SIGTERM) == 0, daemon.tail()
         finally:
@@ -231,7 +233,10 @@ async def test_read_only_database_and_second_daemon_end_to_end(
             (line,) = _error_lines(second.tail())
             assert str(data / LOCK_FILENAME) in line
             assert "another guardbot daemon uses this data_dir" in line
-            reply = await mqtt.command(order("main", "m2", BTC, "buy", "0.01"))  # still served
+            # still served; a fresh price first: on a loaded machine the second daemon's start
+            # can outlast stale_after_s since the stand-in's last quote
+            await prices(standin, "60000")
+            reply = await mqtt.command_when_priced(order("main", "m2", BTC, "buy", "0.01"))
             assert reply["ok"], reply
             await mqtt.wait(
                 lambda t, p: t.endswith("/accounts/main") and len(p["positions"]) == 1
