@@ -194,7 +194,8 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> N
         run.kill()
     final = Run(config, log)
     assert final.wait_line("guardbot daemon started", 30)
-    time.sleep(0.5)
+    # runs on after the last kill until its first checkpoint (one a second), not a blind pause
+    assert final.wait_line('"checkpoint written"', 10)
     assert final.stop() == 0
     assert during_checkpoint == KILLS // 4
 
